@@ -1,0 +1,431 @@
+"""The manifest: what syncd has done, kept in one SQLite file in ``state_dir``.
+
+It holds one row per local entry (its stat triple, content hash, state, the remote file that
+holds its content, retry bookkeeping and any upload intent), one row per attachment syncd made,
+the remote files syncd retired but has not cleaned up yet, each folder's root device, and a short
+history of passes. ``snapshot()`` turns it into the planner's immutable ``plan.Manifest``.
+
+The file lives in a 0700 directory and is created 0600 (SQLite gives the ``-wal`` and ``-shm``
+files beside it the same mode). WAL mode lets ``syncd status`` read while a pass writes.
+``synchronous=FULL`` makes every commit durable before the call returns: an upload intent must be
+on disk before its request leaves (invariant 2), even across a power cut.
+
+The schema version is ``PRAGMA user_version``; ``MIGRATIONS[n]`` takes a version ``n`` file to
+``n + 1``. A file from a newer syncd is refused rather than guessed at.
+
+Writes come from one writer: every method takes the same lock, so the executor's worker threads
+can share one connection (``check_same_thread=False``), each write a short transaction.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Collection, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import sqlite_utils
+
+from syncd.plan import Entry, Manifest, Retired, State
+
+FILENAME = "manifest.sqlite"
+
+#: How many passes per folder ``record_pass`` keeps.
+PASS_HISTORY = 50
+
+
+class ManifestError(Exception):
+    """The manifest cannot be opened or used as it is; the message says why and what to do."""
+
+
+@dataclass(frozen=True, slots=True)
+class PassInfo:
+    """One recorded pass over a folder."""
+
+    folder: str
+    started_at: float  # unix seconds
+    finished_at: float
+    counts: dict[str, int]
+    error: str | None = None  # why the folder was skipped or the pass stopped, if it was
+
+
+# --- schema --------------------------------------------------------------------------------------
+
+
+def _v1(db: sqlite_utils.Database) -> None:
+    """The first schema: entries, attachments, retired ids and folder root devices."""
+    db["entries"].create(
+        {
+            "folder": str,
+            "path": str,
+            "size": int,
+            "mtime_ns": int,
+            "inode": int,
+            "sha256": str,
+            "state": str,
+            "file_id": str,
+            "attempts": int,
+            "next_attempt_at": float,
+            "last_error": str,
+            "intent_sha256": str,
+            "intent_size": int,
+            "intent_at": float,
+        },
+        pk=("folder", "path"),
+        not_null={"size", "mtime_ns", "inode", "sha256", "state", "attempts"},
+        defaults={"attempts": 0},
+    )
+    db["entries"].create_index(["file_id"])
+    db["entries"].create_index(["state"])
+    db["attachments"].create({"file_id": str, "assistant_id": str}, pk=("file_id", "assistant_id"))
+    db["retired"].create(
+        {"file_id": str, "folder": str, "delete": int, "replaced_by": str},
+        pk="file_id",
+        not_null={"folder", "delete"},
+    )
+    db["folders"].create({"name": str, "root_dev": int}, pk="name")
+
+
+def _v2(db: sqlite_utils.Database) -> None:
+    """Pass history (for ``syncd status``) and when each entry last changed."""
+    db["passes"].create(
+        {
+            "id": int,
+            "folder": str,
+            "started_at": float,
+            "finished_at": float,
+            "counts": str,
+            "error": str,
+        },
+        pk="id",
+        not_null={"folder", "started_at", "finished_at", "counts"},
+    )
+    db["passes"].create_index(["folder", "finished_at"])
+    db["entries"].add_column("updated_at", float)
+
+
+#: ``MIGRATIONS[n]`` upgrades a version-``n`` file (0 = empty) to version ``n + 1``.
+MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (_v1, _v2)
+SCHEMA_VERSION = len(MIGRATIONS)
+
+_SELECT_ENTRIES = (
+    "SELECT folder, path, size, mtime_ns, inode, sha256, state, file_id, attempts,"
+    " next_attempt_at, last_error, intent_sha256, intent_size, intent_at FROM entries"
+)
+_PUT_ENTRY = (
+    "INSERT OR REPLACE INTO entries (folder, path, size, mtime_ns, inode, sha256, state, file_id,"
+    " attempts, next_attempt_at, last_error, intent_sha256, intent_size, intent_at, updated_at)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+# A folder filter binds one JSON array, so the SQL text never varies with the input.
+_IN_FOLDERS = " WHERE folder IN (SELECT value FROM json_each(?))"
+
+
+def _entry(row: tuple) -> Entry:
+    folder, path, size, mtime_ns, inode, sha256, state, *rest = row
+    return Entry(folder, path, size, mtime_ns, inode, sha256, State(state), *rest)
+
+
+def _secure_file(path: Path) -> None:
+    """Create ``path`` as an empty 0600 file, or bring an existing one to 0600."""
+    fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
+    try:
+        os.fchmod(fd, 0o600)
+    finally:
+        os.close(fd)
+
+
+def _secure_dir(path: Path) -> None:
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if path.stat().st_mode & 0o777 != 0o700:
+        path.chmod(0o700)
+
+
+# --- the database --------------------------------------------------------------------------------
+
+
+class ManifestDB:
+    """syncd's record of local entries and the remote objects it owns.
+
+    Open it with :meth:`open`; use it from any thread. Read methods return plain values
+    (``plan.Entry``, dicts); write methods commit before they return.
+    """
+
+    def __init__(self, db: sqlite_utils.Database, path: Path, *, readonly: bool) -> None:
+        self._db = db
+        self.path = path
+        self.readonly = readonly
+        self._lock = threading.RLock()
+
+    @classmethod
+    def open(cls, state_dir: Path, *, readonly: bool = False) -> ManifestDB:
+        """Open (creating and migrating, unless ``readonly``) the manifest in ``state_dir``.
+
+        Raises :class:`ManifestError` when a read-only open finds no manifest or an older
+        schema, or when the file was written by a newer syncd.
+        """
+        state_dir = Path(state_dir).expanduser()
+        path = state_dir / FILENAME
+        if readonly:
+            if not path.exists():
+                raise ManifestError(f"no manifest at {path} yet: run `syncd reconcile` first")
+            conn = sqlite3.connect(
+                f"{path.as_uri()}?mode=ro", uri=True, check_same_thread=False, timeout=30
+            )
+        else:
+            _secure_dir(state_dir)
+            _secure_file(path)
+            conn = sqlite3.connect(path, check_same_thread=False, timeout=30)
+        try:
+            db = sqlite_utils.Database(conn)
+            manifest = cls(db, path, readonly=readonly)
+            manifest._prepare()
+        except sqlite3.DatabaseError as e:
+            conn.close()
+            raise ManifestError(f"cannot use the manifest at {path}: {e}") from e
+        except ManifestError:
+            conn.close()
+            raise
+        return manifest
+
+    def _prepare(self) -> None:
+        version = self.schema_version()
+        if version > SCHEMA_VERSION:
+            raise ManifestError(
+                f"the manifest at {self.path} has schema version {version}, newer than this "
+                f"syncd understands ({SCHEMA_VERSION}); upgrade syncd or point state_dir elsewhere"
+            )
+        if self.readonly:
+            if version < SCHEMA_VERSION:
+                raise ManifestError(
+                    f"the manifest at {self.path} has schema version {version}; run "
+                    f"`syncd reconcile` once to upgrade it to {SCHEMA_VERSION}"
+                )
+            return
+        self._db.enable_wal()
+        self._db.execute("PRAGMA synchronous=FULL")
+        self.migrate()
+
+    def schema_version(self) -> int:
+        with self._lock:
+            return self._db.execute("PRAGMA user_version").fetchone()[0]
+
+    def migrate(self, target: int = SCHEMA_VERSION) -> None:
+        """Apply the forward migrations from the file's version up to ``target``, each in its
+        own transaction together with its ``user_version`` bump."""
+        with self._lock:
+            for version in range(self.schema_version(), target):
+                with self._db.atomic():
+                    MIGRATIONS[version](self._db)
+                    self._db.execute(f"PRAGMA user_version = {version + 1}")
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def __enter__(self) -> ManifestDB:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Group several writes into one atomic commit (the lock is held throughout)."""
+        with self._lock, self._db.atomic():
+            yield
+
+    # --- reads -----------------------------------------------------------------------------------
+
+    def snapshot(self, folders: Collection[str] | None = None) -> Manifest:
+        """The planner's view of the given folders (all folders when ``None``)."""
+        with self._lock:
+            entries = {(e.folder, e.path): e for e in self._entries(folders)}
+            retired = {r.file_id: r for r in self._retired(folders)}
+            owned = {e.file_id for e in entries.values() if e.file_id} | set(retired)
+            attachments = frozenset(
+                (file_id, assistant)
+                for file_id, assistant in self._db.execute(
+                    "SELECT file_id, assistant_id FROM attachments"
+                )
+                if file_id in owned
+            )
+        return Manifest(entries=entries, attachments=attachments, retired=retired)
+
+    def entries(self, folder: str) -> dict[str, Entry]:
+        """The folder's entries by relative path (what a scan may reuse hashes from)."""
+        with self._lock:
+            return {e.path: e for e in self._entries([folder])}
+
+    def entry(self, folder: str, path: str) -> Entry | None:
+        with self._lock:
+            row = self._db.execute(
+                _SELECT_ENTRIES + " WHERE folder = ? AND path = ?",
+                [folder, path],
+            ).fetchone()
+        return _entry(row) if row else None
+
+    def _entries(self, folders: Collection[str] | None) -> Iterator[Entry]:
+        if folders is None:
+            rows = self._db.execute(_SELECT_ENTRIES).fetchall()
+        else:
+            rows = self._db.execute(
+                _SELECT_ENTRIES + _IN_FOLDERS, [json.dumps(list(folders))]
+            ).fetchall()
+        return map(_entry, rows)
+
+    def _retired(self, folders: Collection[str] | None) -> Iterator[Retired]:
+        sql = "SELECT file_id, folder, [delete], replaced_by FROM retired"
+        if folders is None:
+            rows = self._db.execute(sql).fetchall()
+        else:
+            rows = self._db.execute(sql + _IN_FOLDERS, [json.dumps(list(folders))]).fetchall()
+        for file_id, folder, delete, replaced_by in rows:
+            yield Retired(file_id, folder, bool(delete), replaced_by)
+
+    def folder_dev(self, folder: str) -> int | None:
+        """The device the folder's root was on when last scanned (``None``: never scanned)."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT root_dev FROM folders WHERE name = ?", [folder]
+            ).fetchone()
+        return row[0] if row else None
+
+    def counts(self) -> dict[str, dict[str, int]]:
+        """folder -> state -> number of entries."""
+        result: dict[str, dict[str, int]] = {}
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT folder, state, count(*) FROM entries GROUP BY folder, state"
+            ).fetchall()
+        for folder, state, n in rows:
+            result.setdefault(folder, {})[state] = n
+        return result
+
+    def problems(self) -> list[Entry]:
+        """Entries that failed or were rejected, with their last error, by folder and path."""
+        with self._lock:
+            rows = self._db.execute(
+                _SELECT_ENTRIES + " WHERE state IN (?, ?) ORDER BY folder, path",
+                [State.FAILED.value, State.REJECTED.value],
+            ).fetchall()
+        return [_entry(row) for row in rows]
+
+    def retired_count(self) -> int:
+        """Remote files syncd still has to detach or delete."""
+        with self._lock:
+            return self._db.execute("SELECT count(*) FROM retired").fetchone()[0]
+
+    def last_pass(self) -> dict[str, PassInfo]:
+        """Each folder's most recent pass."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT folder, started_at, finished_at, counts, error FROM passes"
+                " WHERE id IN (SELECT max(id) FROM passes GROUP BY folder)"
+            ).fetchall()
+        return {
+            folder: PassInfo(folder, started, finished, json.loads(counts), error)
+            for folder, started, finished, counts, error in rows
+        }
+
+    # --- writes ----------------------------------------------------------------------------------
+
+    def put_entry(self, entry: Entry) -> None:
+        """Insert or replace the row for ``(entry.folder, entry.path)``."""
+        self.put_entries([entry])
+
+    def put_entries(self, entries: Collection[Entry]) -> None:
+        """Insert or replace many rows in one transaction (a bulk restat, a test's setup)."""
+        if not entries:
+            return
+        now = time.time()
+        rows = [
+            (
+                e.folder,
+                e.path,
+                e.size,
+                e.mtime_ns,
+                e.inode,
+                e.sha256,
+                e.state.value,
+                e.file_id,
+                e.attempts,
+                e.next_attempt_at,
+                e.last_error,
+                e.intent_sha256,
+                e.intent_size,
+                e.intent_at,
+                now,
+            )
+            for e in entries
+        ]
+        with self.transaction():
+            self._db.conn.executemany(_PUT_ENTRY, rows)
+
+    def delete_entry(self, folder: str, path: str) -> None:
+        with self.transaction():
+            self._db.execute("DELETE FROM entries WHERE folder = ? AND path = ?", [folder, path])
+
+    def add_attachment(self, file_id: str, assistant_id: str) -> None:
+        """Remember that syncd attached ``file_id`` to ``assistant_id`` (so it may detach it)."""
+        with self.transaction():
+            self._db.execute(
+                "INSERT OR IGNORE INTO attachments (file_id, assistant_id) VALUES (?, ?)",
+                [file_id, assistant_id],
+            )
+
+    def remove_attachment(self, file_id: str, assistant_id: str) -> None:
+        with self.transaction():
+            self._db.execute(
+                "DELETE FROM attachments WHERE file_id = ? AND assistant_id = ?",
+                [file_id, assistant_id],
+            )
+
+    def put_retired(self, retired: Retired) -> None:
+        """Record a remote file syncd owns that no longer stands for a local entry."""
+        with self.transaction():
+            self._db.execute(
+                "INSERT OR REPLACE INTO retired (file_id, folder, [delete], replaced_by)"
+                " VALUES (?, ?, ?, ?)",
+                [retired.file_id, retired.folder, int(retired.delete), retired.replaced_by],
+            )
+
+    def forget_file(self, file_id: str) -> None:
+        """Drop a retired id and every attachment recorded for it: the file is gone (or no
+        longer syncd's to manage)."""
+        with self.transaction():
+            self._db.execute("DELETE FROM retired WHERE file_id = ?", [file_id])
+            self._db.execute("DELETE FROM attachments WHERE file_id = ?", [file_id])
+
+    def set_folder_dev(self, folder: str, dev: int) -> None:
+        with self.transaction():
+            self._db.execute(
+                "INSERT OR REPLACE INTO folders (name, root_dev) VALUES (?, ?)", [folder, dev]
+            )
+
+    def record_pass(
+        self,
+        folder: str,
+        *,
+        started_at: float,
+        finished_at: float,
+        counts: Mapping[str, int],
+        error: str | None = None,
+    ) -> None:
+        """Append a pass to the folder's history, keeping the last :data:`PASS_HISTORY`."""
+        with self.transaction():
+            self._db.execute(
+                "INSERT INTO passes (folder, started_at, finished_at, counts, error)"
+                " VALUES (?, ?, ?, ?, ?)",
+                [folder, started_at, finished_at, json.dumps(dict(counts)), error],
+            )
+            self._db.execute(
+                "DELETE FROM passes WHERE folder = ? AND id NOT IN"
+                " (SELECT id FROM passes WHERE folder = ? ORDER BY id DESC LIMIT ?)",
+                [folder, folder, PASS_HISTORY],
+            )
