@@ -1,0 +1,242 @@
+"""The manifest: schema and migrations, file modes, WAL, and what goes in comes out."""
+
+from __future__ import annotations
+
+import sqlite3
+import stat
+import threading
+from pathlib import Path
+
+import pytest
+import sqlite_utils
+
+from syncd.manifest import FILENAME, MIGRATIONS, SCHEMA_VERSION, ManifestDB, ManifestError
+from syncd.plan import Entry, Retired, State
+
+
+def entry(folder: str, path: str, state: State = State.SYNCED, **kw: object) -> Entry:
+    values: dict = {
+        "size": 3,
+        "mtime_ns": 1_700_000_000_000_000_000,
+        "inode": 42,
+        "sha256": "a" * 64,
+        "file_id": f"file-{folder}-{path}",
+    }
+    values.update(kw)
+    return Entry(folder=folder, path=path, state=state, **values)
+
+
+def mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def test_fresh_manifest_is_private_wal_and_at_the_latest_version(tmp_path: Path) -> None:
+    state_dir = tmp_path / "state" / "syncd"
+    with ManifestDB.open(state_dir) as db:
+        db.put_entry(entry("docs", "a.md"))
+        assert db.schema_version() == SCHEMA_VERSION
+        files = [state_dir / FILENAME, state_dir / f"{FILENAME}-wal", state_dir / f"{FILENAME}-shm"]
+        assert [mode(f) for f in files] == [0o600, 0o600, 0o600]
+        assert mode(state_dir) == 0o700
+    conn = sqlite3.connect(state_dir / FILENAME)
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    conn.close()
+
+
+def test_loose_modes_are_tightened(tmp_path: Path) -> None:
+    state_dir = tmp_path / "state"
+    state_dir.mkdir(mode=0o755)
+    (state_dir / FILENAME).touch(mode=0o644)
+    ManifestDB.open(state_dir).close()
+    assert mode(state_dir) == 0o700
+    assert mode(state_dir / FILENAME) == 0o600
+
+
+def test_a_v1_file_migrates_forward_keeping_its_rows(tmp_path: Path) -> None:
+    path = tmp_path / FILENAME
+    v1 = sqlite_utils.Database(path)
+    MIGRATIONS[0](v1)
+    v1.execute("PRAGMA user_version = 1")
+    v1["entries"].insert(
+        {
+            "folder": "docs",
+            "path": "a.md",
+            "size": 3,
+            "mtime_ns": 5,
+            "inode": 7,
+            "sha256": "b" * 64,
+            "state": "synced",
+            "file_id": "file-1",
+            "attempts": 0,
+        }
+    )
+    v1["attachments"].insert({"file_id": "file-1", "assistant_id": "asst_1"})
+    v1["retired"].insert({"file_id": "file-0", "folder": "docs", "delete": 1, "replaced_by": None})
+    v1["folders"].insert({"name": "docs", "root_dev": 2049})
+    v1.conn.commit()
+    v1.close()
+
+    with ManifestDB.open(tmp_path) as db:
+        assert db.schema_version() == SCHEMA_VERSION == 2
+        snap = db.snapshot()
+        assert snap.entries[("docs", "a.md")].file_id == "file-1"
+        assert snap.entries[("docs", "a.md")].state is State.SYNCED
+        assert snap.attachments == {("file-1", "asst_1")}
+        assert snap.retired == {"file-0": Retired("file-0", "docs", True)}
+        assert db.folder_dev("docs") == 2049
+        # v2's additions work on the migrated file.
+        db.record_pass("docs", started_at=1.0, finished_at=2.0, counts={"unchanged": 1})
+        assert db.last_pass()["docs"].counts == {"unchanged": 1}
+
+
+def test_a_file_from_a_newer_syncd_is_refused(tmp_path: Path) -> None:
+    ManifestDB.open(tmp_path).close()
+    conn = sqlite3.connect(tmp_path / FILENAME)
+    conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    conn.close()
+    with pytest.raises(ManifestError, match="newer than this syncd"):
+        ManifestDB.open(tmp_path)
+    with pytest.raises(ManifestError, match="newer than this syncd"):
+        ManifestDB.open(tmp_path, readonly=True)
+
+
+def test_not_a_database_is_a_clear_error(tmp_path: Path) -> None:
+    (tmp_path / FILENAME).write_bytes(b"this is not sqlite, it is a note" * 100)
+    with pytest.raises(ManifestError, match="cannot use the manifest"):
+        ManifestDB.open(tmp_path)
+
+
+def test_readonly_needs_an_existing_current_manifest(tmp_path: Path) -> None:
+    with pytest.raises(ManifestError, match="run `syncd reconcile` first"):
+        ManifestDB.open(tmp_path / "nothing", readonly=True)
+    assert not (tmp_path / "nothing").exists()
+
+    v1 = sqlite_utils.Database(tmp_path / FILENAME)
+    MIGRATIONS[0](v1)
+    v1.execute("PRAGMA user_version = 1")
+    v1.close()
+    with pytest.raises(ManifestError, match="upgrade it"):
+        ManifestDB.open(tmp_path, readonly=True)
+
+
+def test_readonly_reader_sees_commits_while_the_writer_is_open(tmp_path: Path) -> None:
+    with ManifestDB.open(tmp_path) as writer, ManifestDB.open(tmp_path, readonly=True) as reader:
+        writer.put_entry(entry("docs", "a.md"))
+        assert list(reader.entries("docs")) == ["a.md"]
+        with pytest.raises(sqlite3.OperationalError, match="readonly"):
+            reader.put_entry(entry("docs", "b.md"))
+
+
+def test_snapshot_is_limited_to_the_folders_asked_for(tmp_path: Path) -> None:
+    with ManifestDB.open(tmp_path) as db:
+        db.put_entries([entry("docs", "a.md"), entry("data", "t.jsonl")])
+        db.add_attachment("file-docs-a.md", "asst_1")
+        db.add_attachment("file-data-t.jsonl", "asst_2")
+        db.add_attachment("file-someone-else", "asst_1")  # not owned by any row
+        db.put_retired(Retired("file-old", "docs", delete=False, replaced_by="file-docs-a.md"))
+        db.add_attachment("file-old", "asst_1")
+
+        docs = db.snapshot(["docs"])
+        assert set(docs.entries) == {("docs", "a.md")}
+        assert docs.attachments == {("file-docs-a.md", "asst_1"), ("file-old", "asst_1")}
+        assert docs.retired["file-old"].replaced_by == "file-docs-a.md"
+        assert docs.retired["file-old"].delete is False
+
+        everything = db.snapshot()
+        assert set(everything.entries) == {("docs", "a.md"), ("data", "t.jsonl")}
+        assert ("file-someone-else", "asst_1") not in everything.attachments
+        assert db.snapshot(["nope"]).entries == {}
+
+
+def test_entry_round_trip_including_the_intent(tmp_path: Path) -> None:
+    with ManifestDB.open(tmp_path) as db:
+        e = entry(
+            "docs",
+            "dir/ü n.md",
+            State.UPLOADING,
+            file_id=None,
+            attempts=2,
+            next_attempt_at=123.5,
+            last_error="503 busy",
+            intent_sha256="c" * 64,
+            intent_size=10,
+            intent_at=99.25,
+        )
+        db.put_entry(e)
+        assert db.entry("docs", "dir/ü n.md") == e
+        assert db.entries("docs") == {"dir/ü n.md": e}
+        db.delete_entry("docs", "dir/ü n.md")
+        assert db.entry("docs", "dir/ü n.md") is None
+
+
+def test_counts_and_problems(tmp_path: Path) -> None:
+    with ManifestDB.open(tmp_path) as db:
+        db.put_entries(
+            [
+                entry("docs", "a.md"),
+                entry("docs", "b.md"),
+                entry("docs", "c.md", State.FAILED, last_error="500 boom"),
+                entry("data", "x.jsonl", State.REJECTED, last_error="line 1 is not JSON"),
+            ]
+        )
+        assert db.counts() == {"docs": {"synced": 2, "failed": 1}, "data": {"rejected": 1}}
+        assert [(p.folder, p.path, p.last_error) for p in db.problems()] == [
+            ("data", "x.jsonl", "line 1 is not JSON"),
+            ("docs", "c.md", "500 boom"),
+        ]
+
+
+def test_forget_file_drops_the_retired_id_and_its_attachments(tmp_path: Path) -> None:
+    with ManifestDB.open(tmp_path) as db:
+        db.put_retired(Retired("file-old", "docs", delete=True))
+        db.add_attachment("file-old", "asst_1")
+        db.add_attachment("file-old", "asst_2")
+        assert db.retired_count() == 1
+        db.remove_attachment("file-old", "asst_1")
+        assert db.snapshot().attachments == {("file-old", "asst_2")}
+        db.forget_file("file-old")
+        assert db.retired_count() == 0
+        assert db.snapshot().attachments == frozenset()
+
+
+def test_folder_devices_and_pass_history(tmp_path: Path) -> None:
+    with ManifestDB.open(tmp_path) as db:
+        assert db.folder_dev("docs") is None
+        db.set_folder_dev("docs", 64769)
+        db.set_folder_dev("docs", 64770)
+        assert db.folder_dev("docs") == 64770
+        for i in range(60):
+            db.record_pass("docs", started_at=i, finished_at=i + 0.5, counts={"uploaded": i})
+        db.record_pass("data", started_at=1, finished_at=2, counts={}, error="root is missing")
+        last = db.last_pass()
+        assert last["docs"].counts == {"uploaded": 59}
+        assert last["data"].error == "root is missing"
+        kept = db._db.execute("SELECT count(*) FROM passes WHERE folder = 'docs'").fetchone()[0]
+        assert kept == 50
+
+
+def test_a_failed_transaction_leaves_nothing_behind(tmp_path: Path) -> None:
+    with ManifestDB.open(tmp_path) as db:
+        with pytest.raises(RuntimeError), db.transaction():
+            db.put_entry(entry("docs", "a.md"))
+            db.add_attachment("file-docs-a.md", "asst_1")
+            raise RuntimeError("crash between two writes")
+        assert db.snapshot().entries == {}
+        assert db._db["attachments"].count == 0
+
+
+def test_writers_on_many_threads_share_one_connection(tmp_path: Path) -> None:
+    with ManifestDB.open(tmp_path) as db:
+
+        def write(n: int) -> None:
+            for i in range(25):
+                db.put_entry(entry("docs", f"{n}/{i}.md"))
+                db.add_attachment(f"file-docs-{n}/{i}.md", "asst_1")
+
+        threads = [threading.Thread(target=write, args=(n,)) for n in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert db.counts() == {"docs": {"synced": 200}}
+        assert len(db.snapshot().attachments) == 200
