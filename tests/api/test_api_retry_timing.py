@@ -1,0 +1,308 @@
+"""Retry timing and classification — UNIT tests over ``httpx.MockTransport``.
+
+These are the only tests of syncd.api that do not talk HTTP to the emulator: they script exact
+status/header sequences and inject a fake clock and sleep, so backoff, Retry-After handling,
+caps and deadlines are checked to the millisecond without sleeping. End-to-end behaviour under
+faults is tested against the emulator in test_api_faults.py.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+import httpx
+import pytest
+
+from syncd.api import (
+    AuthenticationError,
+    BadRequestError,
+    Client,
+    NotFoundError,
+    RateLimitError,
+    RetryPolicy,
+    ServerError,
+    TimeoutError,
+    TransportError,
+    UploadOutcomeUnknown,
+)
+
+FILE = {
+    "id": "file-abc",
+    "object": "file",
+    "bytes": 3,
+    "created_at": 1700000000,
+    "filename": "a.txt",
+    "purpose": "assistants",
+    "status": "processed",
+}
+
+
+class FakeTime:
+    """A monotonic clock that only moves when something sleeps."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self.sleeps: list[float] = []
+
+    def clock(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+
+Step = httpx.Response | Exception
+
+
+def scripted(steps: Iterable[Step]) -> tuple[httpx.MockTransport, list[httpx.Request]]:
+    """A transport answering each request with the next step; the last one repeats."""
+    steps = list(steps)
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        step = steps[min(len(seen), len(steps)) - 1]
+        if isinstance(step, Exception):
+            raise step
+        return step
+
+    return httpx.MockTransport(handler), seen
+
+
+def error(status: int, headers: dict[str, str] | None = None) -> httpx.Response:
+    body = {"error": {"message": f"boom {status}", "type": "t", "param": None, "code": None}}
+    return httpx.Response(status, json=body, headers={"x-request-id": "req_1", **(headers or {})})
+
+
+def ok(body: dict | None = None) -> httpx.Response:
+    return httpx.Response(200, json=body or FILE)
+
+
+@pytest.fixture
+def fake() -> FakeTime:
+    return FakeTime()
+
+
+@pytest.fixture
+def make_client(fake: FakeTime) -> Callable[..., tuple[Client, list[httpx.Request]]]:
+    def make(steps: Iterable[Step], **policy: object) -> tuple[Client, list[httpx.Request]]:
+        transport, seen = scripted(steps)
+        retry = RetryPolicy(**{"rng": random.Random(7), **policy})  # type: ignore[arg-type]
+        client = Client(
+            "http://127.0.0.1:9/v1",
+            "sk-test",
+            retry=retry,
+            sleep=fake.sleep,
+            clock=fake.clock,
+            transport=transport,
+        )
+        return client, seen
+
+    return make
+
+
+def test_full_jitter_backoff_grows_exponentially_up_to_max_delay(make_client, fake):
+    client, seen = make_client([error(503)] * 6 + [ok()], base_delay=1.0, max_delay=5.0)
+    assert client.retrieve_file("file-abc").id == "file-abc"
+    assert len(seen) == 7
+    expected_rng = random.Random(7)
+    ceilings = [1.0, 2.0, 4.0, 5.0, 5.0, 5.0]
+    assert fake.sleeps == pytest.approx([expected_rng.uniform(0, c) for c in ceilings])
+    assert all(0 <= s <= c for s, c in zip(fake.sleeps, ceilings, strict=True))
+
+
+@pytest.mark.parametrize(
+    ("headers", "expected"),
+    [
+        ({"retry-after": "3"}, 3.0),
+        ({"retry-after": "1.5"}, 1.5),
+        ({"retry-after-ms": "250"}, 0.25),
+        ({"retry-after-ms": "250", "retry-after": "9"}, 0.25),
+        (
+            {
+                "retry-after": "Wed, 21 Oct 2015 07:28:07 GMT",
+                "date": "Wed, 21 Oct 2015 07:28:00 GMT",
+            },
+            7.0,
+        ),
+        ({"retry-after": "Wed, 21 Oct 2015 07:28:00 GMT"}, 0.0),  # in the past: go now
+        ({"retry-after": "600"}, 60.0),  # capped at retry_after_cap
+        ({"retry-after-ms": "600000"}, 60.0),
+    ],
+)
+def test_retry_after_is_honoured_up_to_the_cap(make_client, fake, headers, expected):
+    client, seen = make_client([error(429, headers), ok()])
+    client.retrieve_file("file-abc")
+    assert len(seen) == 2
+    assert fake.sleeps == [pytest.approx(expected)]
+
+
+def test_unparseable_retry_after_falls_back_to_backoff(make_client, fake):
+    client, _ = make_client([error(503, {"retry-after": "soon"}), ok()], base_delay=2.0)
+    client.retrieve_file("file-abc")
+    assert fake.sleeps == [pytest.approx(random.Random(7).uniform(0, 2.0))]
+
+
+def test_gives_up_after_max_attempts_with_the_last_error(make_client, fake):
+    client, seen = make_client([error(503)], max_attempts=4)
+    with pytest.raises(ServerError) as caught:
+        client.retrieve_file("file-abc")
+    assert len(seen) == 4
+    assert len(fake.sleeps) == 3
+    assert caught.value.status == 503
+    assert caught.value.request_id == "req_1"
+    assert str(caught.value) == "503 boom 503 (request req_1)"
+
+
+def test_deadline_stops_before_a_wait_that_would_end_past_it(make_client, fake):
+    # Every wait is 4 s (Retry-After); the deadline of 10 s allows two of them, not a third.
+    client, seen = make_client([error(429, {"retry-after": "4"})], deadline=10.0)
+    with pytest.raises(RateLimitError):
+        client.retrieve_file("file-abc")
+    assert fake.sleeps == [4.0, 4.0]
+    assert len(seen) == 3
+
+
+@pytest.mark.parametrize(
+    ("status", "exc"),
+    [
+        (400, BadRequestError),
+        (401, AuthenticationError),
+        (403, AuthenticationError),
+        (404, NotFoundError),
+        (413, BadRequestError),
+        (422, BadRequestError),
+    ],
+)
+def test_other_4xx_are_final(make_client, fake, status, exc):
+    client, seen = make_client([error(status), ok()])
+    with pytest.raises(exc) as caught:
+        client.retrieve_file("file-abc")
+    assert caught.value.status == status
+    assert len(seen) == 1
+    assert fake.sleeps == []
+
+
+@pytest.mark.parametrize("status", [408, 409, 429, 500, 502, 503, 504])
+def test_retryable_statuses_are_retried(make_client, status):
+    client, seen = make_client([error(status), ok()])
+    assert client.retrieve_file("file-abc").id == "file-abc"
+    assert len(seen) == 2
+
+
+def test_x_should_retry_overrides_the_status(make_client):
+    client, seen = make_client([error(503, {"x-should-retry": "false"}), ok()])
+    with pytest.raises(ServerError):
+        client.retrieve_file("file-abc")
+    assert len(seen) == 1
+
+    client, seen = make_client([error(400, {"x-should-retry": "true"}), ok()])
+    assert client.retrieve_file("file-abc").id == "file-abc"
+    assert len(seen) == 2
+
+
+def test_x_should_retry_does_not_make_auth_failures_hammer(make_client):
+    client, seen = make_client([error(401, {"x-should-retry": "true"}), ok()])
+    with pytest.raises(AuthenticationError):
+        client.retrieve_file("file-abc")
+    assert len(seen) == 1
+
+
+@pytest.mark.parametrize(
+    ("exc", "ours"),
+    [
+        (httpx.ConnectError("refused"), TransportError),
+        (httpx.ReadError("reset"), TransportError),
+        (httpx.RemoteProtocolError("server disconnected"), TransportError),
+        (httpx.ReadTimeout("slow"), TimeoutError),
+        (httpx.ConnectTimeout("slow"), TimeoutError),
+    ],
+)
+def test_transport_failures_are_retried_then_raised(make_client, exc, ours):
+    client, seen = make_client([exc, ok()])
+    assert client.retrieve_file("file-abc").id == "file-abc"
+    assert len(seen) == 2
+
+    client, seen = make_client([exc], max_attempts=3)
+    with pytest.raises(ours) as caught:
+        client.retrieve_file("file-abc")
+    assert caught.value.status is None
+    assert len(seen) == 3
+
+
+# --- uploads: not blindly re-sent -------------------------------------------------------------
+
+
+@pytest.fixture
+def upload(tmp_path: Path) -> Path:
+    path = tmp_path / "a.txt"
+    path.write_bytes(b"abc")
+    return path
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [
+        error(500),
+        error(503, {"retry-after": "1"}),
+        httpx.ReadTimeout("no answer"),
+        httpx.WriteTimeout("stalled"),
+        httpx.RemoteProtocolError("server disconnected without a response"),
+        httpx.ReadError("connection reset"),
+    ],
+)
+def test_upload_with_unknown_outcome_is_reported_not_resent(make_client, fake, upload, failure):
+    client, seen = make_client([failure, ok()])
+    with pytest.raises(UploadOutcomeUnknown) as caught:
+        client.create_file(upload, "assistants")
+    assert len(seen) == 1
+    assert fake.sleeps == []
+    unknown = caught.value
+    assert (unknown.filename, unknown.size, unknown.purpose) == ("a.txt", 3, "assistants")
+    assert unknown.sent_at > 1_600_000_000
+    assert unknown.cause.__class__.__name__ in ("ServerError", "TransportError", "TimeoutError")
+    assert "a.txt" in str(unknown)
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [
+        httpx.ConnectError("refused"),
+        httpx.ConnectTimeout("no route"),
+        error(429, {"retry-after-ms": "10"}),
+        error(408),
+    ],
+)
+def test_upload_is_retried_when_nothing_was_stored(make_client, upload, failure):
+    client, seen = make_client([failure, ok()])
+    assert client.create_file(upload, "assistants").id == "file-abc"
+    assert len(seen) == 2
+    # The second attempt carries the whole file again, not what was left of the first read.
+    assert b"abc" in seen[1].read()
+
+
+def test_upload_4xx_is_raised_as_is(make_client, upload):
+    client, seen = make_client([error(400), ok()])
+    with pytest.raises(BadRequestError):
+        client.create_file(upload, "assistants")
+    assert len(seen) == 1
+
+
+# --- idempotent callers: delete after an uncertain attempt ------------------------------------
+
+
+def test_delete_that_404s_after_an_uncertain_attempt_counts_as_deleted(make_client):
+    client, seen = make_client([httpx.ReadTimeout("lost answer"), error(404)])
+    assert client.delete_file("file-abc") is True
+    assert len(seen) == 2
+
+
+def test_delete_of_a_missing_file_needs_missing_ok(make_client):
+    client, _ = make_client([error(404)])
+    with pytest.raises(NotFoundError):
+        client.delete_file("file-abc")
+    client, _ = make_client([error(404)])
+    assert client.delete_file("file-abc", missing_ok=True) is False
