@@ -1,0 +1,156 @@
+"""The service's error bodies, ``{"error": {"message", "type", "param", "code"}}``, and their texts.
+
+Where the real service's wording is known it is reproduced exactly, because clients (and people
+reading logs) match on it; the others follow the same style.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.responses import JSONResponse
+
+INVALID_REQUEST = "invalid_request_error"
+
+
+class ApiError(Exception):
+    """An error answered to the client as a JSON error body with an HTTP status."""
+
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        *,
+        type: str = INVALID_REQUEST,
+        param: str | None = None,
+        code: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.type = type
+        self.param = param
+        self.code = code
+        self.headers = headers or {}
+
+    def body(self) -> dict[str, Any]:
+        """The JSON body the service sends for this error."""
+        return {
+            "error": {
+                "message": self.message,
+                "type": self.type,
+                "param": self.param,
+                "code": self.code,
+            }
+        }
+
+    def response(self) -> JSONResponse:
+        """This error as a Starlette response."""
+        return JSONResponse(self.body(), status_code=self.status, headers=self.headers)
+
+
+def file_not_found(file_id: str, *, param: str = "id") -> ApiError:
+    return ApiError(404, f"No such File object: {file_id}", param=param)
+
+
+def assistant_not_found(assistant_id: str) -> ApiError:
+    return ApiError(404, f"No assistant found with id '{assistant_id}'.")
+
+
+def thread_not_found(thread_id: str) -> ApiError:
+    return ApiError(404, f"No thread found with id '{thread_id}'.")
+
+
+def message_not_found(message_id: str) -> ApiError:
+    return ApiError(404, f"No message found with id '{message_id}'.")
+
+
+def assistant_file_not_found(assistant_id: str, file_id: str) -> ApiError:
+    return ApiError(404, f"No file found with id '{file_id}' on assistant '{assistant_id}'.")
+
+
+def message_file_not_found(message_id: str, file_id: str) -> ApiError:
+    return ApiError(404, f"No file found with id '{file_id}' on message '{message_id}'.")
+
+
+def invalid_purpose(purpose: str) -> ApiError:
+    return ApiError(400, f"'{purpose}' is not one of ['fine-tune', 'assistants'] - 'purpose'")
+
+
+def missing_parameter(name: str) -> ApiError:
+    return ApiError(400, f"Missing required parameter: '{name}'.", param=name)
+
+
+def unrecognized_argument(name: str) -> ApiError:
+    return ApiError(400, f"Unrecognized request argument supplied: {name}")
+
+
+def invalid_type(name: str, expected: str, got: object) -> ApiError:
+    return ApiError(
+        400,
+        f"Invalid type for '{name}': expected {expected}, but got {type(got).__name__} instead.",
+        param=name,
+        code="invalid_type",
+    )
+
+
+def array_too_long(name: str, maximum: int, length: int) -> ApiError:
+    return ApiError(
+        400,
+        f"Invalid '{name}': array too long. Expected an array with maximum length {maximum}, "
+        f"but got an array with length {length} instead.",
+        param=name,
+        code="array_above_max_length",
+    )
+
+
+def wrong_purpose_for_attachment(file_id: str, purpose: str) -> ApiError:
+    return ApiError(
+        400,
+        f"File {file_id} has purpose '{purpose}'; only files with purpose 'assistants' "
+        "can be attached to assistants and messages.",
+        param="file_id",
+    )
+
+
+def invalid_url(method: str, path: str) -> ApiError:
+    return ApiError(404, f"Invalid URL ({method} {path})")
+
+
+def invalid_json() -> ApiError:
+    return ApiError(
+        400,
+        "We could not parse the JSON body of your request. (HINT: This likely means you aren't "
+        "using your HTTP library correctly. The OpenAI API expects a JSON payload, but what was "
+        "sent was not valid JSON.)",
+    )
+
+
+def missing_api_key() -> ApiError:
+    return ApiError(
+        401,
+        "You didn't provide an API key. You need to provide your API key in an Authorization "
+        "header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY).",
+        code="invalid_api_key",
+    )
+
+
+def incorrect_api_key() -> ApiError:
+    # The service echoes a masked key; the emulator echoes none of it, so that no log that
+    # records error bodies ever holds a fragment of a key.
+    return ApiError(
+        401,
+        "Incorrect API key provided. You can find your API key at "
+        "https://platform.openai.com/account/api-keys.",
+        code="invalid_api_key",
+    )
+
+
+def invalid_beta() -> ApiError:
+    return ApiError(
+        400,
+        "You must provide the 'OpenAI-Beta' header to access the Assistants API. Please try again "
+        "by setting the header 'OpenAI-Beta: assistants=v1'.",
+        code="invalid_beta",
+    )

@@ -1,0 +1,37 @@
+"""Identifiers in the service's formats, so clients that check prefixes or lengths see real ones."""
+
+from __future__ import annotations
+
+import secrets
+import string
+
+_ALPHANUMERIC = string.ascii_letters + string.digits
+
+
+def _random_alphanumeric(length: int) -> str:
+    return "".join(secrets.choice(_ALPHANUMERIC) for _ in range(length))
+
+
+def file_id() -> str:
+    """``file-`` followed by 24 letters and digits, like ``file-Ab3…``."""
+    return "file-" + _random_alphanumeric(24)
+
+
+def assistant_id() -> str:
+    """``asst_`` followed by 24 letters and digits."""
+    return "asst_" + _random_alphanumeric(24)
+
+
+def thread_id() -> str:
+    """``thread_`` followed by 24 letters and digits."""
+    return "thread_" + _random_alphanumeric(24)
+
+
+def message_id() -> str:
+    """``msg_`` followed by 24 letters and digits."""
+    return "msg_" + _random_alphanumeric(24)
+
+
+def request_id() -> str:
+    """The value of an ``x-request-id`` header: ``req_`` and 32 hex digits."""
+    return "req_" + secrets.token_hex(16)

@@ -1,0 +1,123 @@
+"""Cursor pagination of the assistant-file and message-file lists, as the service does it.
+
+Items are ordered by ``created_at`` and, within one second, by insertion order, so that pages are
+stable even when many attachments are made in the same second. Cursors are the items' ids.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal, TypeVar
+
+from syncd.emulator.errors import ApiError
+
+T = TypeVar("T")
+
+DEFAULT_LIMIT = 20
+MAX_LIMIT = 100
+
+
+@dataclass(frozen=True, slots=True)
+class PageRequest:
+    """The pagination parameters of one list request."""
+
+    limit: int = DEFAULT_LIMIT
+    order: Literal["asc", "desc"] = "desc"
+    after: str | None = None
+    before: str | None = None
+
+
+def parse_page_request(query: Mapping[str, str]) -> PageRequest:
+    """Read ``limit``, ``order``, ``after`` and ``before`` from a query string, or raise a 400."""
+    raw_limit = query.get("limit")
+    limit = DEFAULT_LIMIT
+    if raw_limit is not None:
+        try:
+            limit = int(raw_limit)
+        except ValueError:
+            raise ApiError(
+                400,
+                f"Invalid 'limit': expected an integer, but got '{raw_limit}' instead.",
+                param="limit",
+                code="invalid_type",
+            ) from None
+        if limit < 1:
+            raise ApiError(
+                400,
+                "Invalid 'limit': integer below minimum value. Expected a value >= 1, "
+                f"but got {limit} instead.",
+                param="limit",
+                code="integer_below_min_value",
+            )
+        if limit > MAX_LIMIT:
+            raise ApiError(
+                400,
+                f"Invalid 'limit': integer above maximum value. Expected a value <= {MAX_LIMIT}, "
+                f"but got {limit} instead.",
+                param="limit",
+                code="integer_above_max_value",
+            )
+    order = query.get("order", "desc")
+    if order not in ("asc", "desc"):
+        raise ApiError(
+            400,
+            f"Invalid value for 'order': expected one of 'asc' or 'desc', but got '{order}'.",
+            param="order",
+            code="invalid_value",
+        )
+    return PageRequest(
+        limit=limit,
+        order=order,  # type: ignore[arg-type]  # narrowed by the check above
+        after=query.get("after") or None,
+        before=query.get("before") or None,
+    )
+
+
+def paginate(
+    items: Sequence[T],
+    request: PageRequest,
+    *,
+    item_id: Callable[[T], str],
+    render: Callable[[T], Any],
+) -> dict[str, Any]:
+    """One page of ``items`` (given oldest first) as the service's list object.
+
+    ``after`` keeps the items that follow the cursor in the requested order, ``before`` those that
+    precede it (the ``limit`` nearest to it); ``has_more`` says whether more items lie beyond the
+    page in the direction of travel. A cursor that names no item of the list is a 400: silently
+    returning an empty page would let a client believe it had seen the whole list.
+    """
+    ordered = list(items) if request.order == "asc" else list(reversed(items))
+    ids = [item_id(item) for item in ordered]
+    start, stop = 0, len(ordered)
+    if request.after is not None:
+        start = _cursor_index(ids, request.after, "after") + 1
+    if request.before is not None:
+        stop = _cursor_index(ids, request.before, "before")
+    window = ordered[start:stop] if start < stop else []
+    if request.before is not None and request.after is None:
+        page = window[-request.limit :]
+        has_more = len(window) > len(page)
+    else:
+        page = window[: request.limit]
+        has_more = len(window) > len(page)
+    return {
+        "object": "list",
+        "data": [render(item) for item in page],
+        "first_id": item_id(page[0]) if page else None,
+        "last_id": item_id(page[-1]) if page else None,
+        "has_more": has_more,
+    }
+
+
+def _cursor_index(ids: list[str], cursor: str, name: str) -> int:
+    try:
+        return ids.index(cursor)
+    except ValueError:
+        raise ApiError(
+            400,
+            f"Invalid '{name}': no object with id '{cursor}' in this list.",
+            param=name,
+            code="invalid_value",
+        ) from None

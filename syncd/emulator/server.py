@@ -1,0 +1,192 @@
+"""Running the emulator: uvicorn in a background thread, on a free loopback port by default.
+
+``EmulatorServer`` is what tests and ``syncd emulator`` use::
+
+    with EmulatorServer() as server:
+        httpx.get(server.base_url + "/files", headers={"Authorization": "Bearer sk-test"})
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+import time
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import uvicorn
+from uvicorn.protocols.http.h11_impl import H11Protocol
+
+from syncd.emulator.app import API_PREFIX, Settings, create_app
+from syncd.emulator.faults import ABORT_EXTENSION, FaultInjector, Faults
+from syncd.emulator.store import Store
+
+DEFAULT_MAX_FILE_BYTES = 512 * 1024 * 1024
+STARTUP_TIMEOUT_S = 10.0
+
+
+class _DroppableH11Protocol(H11Protocol):
+    """uvicorn's h11 protocol, plus a way for the app to close a connection without answering.
+
+    ASGI has no message for "hang up"; uvicorn answers 500 for an app that returns without a
+    response. The fault layer needs a real drop, so each request's scope carries, under
+    ``extensions["syncd.abort"]``, a callable that closes this connection's transport.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        app = self.app
+
+        async def app_with_abort(scope: Any, receive: Any, send: Any) -> None:
+            scope.setdefault("extensions", {})[ABORT_EXTENSION] = self._abort
+            await app(scope, receive, send)
+
+        self.app = app_with_abort
+
+    def _abort(self) -> None:
+        self.transport.close()
+
+
+class EmulatorServer:
+    """A running emulator: state, faults and an HTTP server on ``host:port`` (0 picks a free port).
+
+    ``start()`` returns once the server accepts connections; ``stop()`` shuts it down and closes
+    the store. Both are called by the context manager.
+    """
+
+    def __init__(
+        self,
+        *,
+        data_dir: Path | str | None = None,
+        api_key: str | None = None,
+        faults: Faults | None = None,
+        max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
+        processing_delay: float = 0.05,
+        host: str = "127.0.0.1",
+        port: int = 0,
+    ) -> None:
+        if max_file_bytes < 1:
+            raise ValueError(f"max_file_bytes must be at least 1, not {max_file_bytes}")
+        if processing_delay < 0:
+            raise ValueError(f"processing_delay must be >= 0, not {processing_delay}")
+        self.data_dir = Path(data_dir) if data_dir is not None else None
+        self.host = host
+        self.port = port
+        self.initial_faults = faults or Faults()
+        self.injector = FaultInjector(self.initial_faults)
+        self._api_key = api_key
+        self._settings = Settings(
+            api_key=api_key, max_file_bytes=max_file_bytes, processing_delay=processing_delay
+        )
+        self.store: Store | None = None
+        self._server: uvicorn.Server | None = None
+        self._thread: threading.Thread | None = None
+
+    def __repr__(self) -> str:
+        # Never the API key.
+        state = "running" if self._thread is not None else "stopped"
+        return f"<EmulatorServer {self.base_url if self._thread else self.host} {state}>"
+
+    @property
+    def base_url(self) -> str:
+        """``http://HOST:PORT/v1`` — what a client uses as its API base URL."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}{API_PREFIX}"
+
+    def start(self) -> EmulatorServer:
+        """Open the store, bind the port and serve in a background thread; return when ready."""
+        if self._thread is not None:
+            raise RuntimeError("the emulator is already running")
+        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind((self.host, self.port))
+        except OSError:
+            sock.close()
+            raise
+        self.port = sock.getsockname()[1]
+        self.store = Store(self.data_dir)
+        app = create_app(
+            self.store, self.injector, self._settings, initial_faults=self.initial_faults
+        )
+        config = uvicorn.Config(
+            app,
+            http=_DroppableH11Protocol,
+            lifespan="off",
+            access_log=False,
+            log_config=None,
+            # The default (5 s) would keep idle test clients' connections open after stop().
+            timeout_graceful_shutdown=1,
+        )
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(
+            target=self._server.run, kwargs={"sockets": [sock]}, name="syncd-emulator", daemon=True
+        )
+        self._thread.start()
+        deadline = time.monotonic() + STARTUP_TIMEOUT_S
+        while not self._server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError("the emulator's HTTP server did not start")
+            time.sleep(0.002)
+        return self
+
+    def stop(self) -> None:
+        """Stop serving (in-flight requests get a moment to finish) and close the store."""
+        if self._server is not None:
+            self._server.should_exit = True
+        if self._thread is not None:
+            self._thread.join()
+        self._server = None
+        self._thread = None
+        if self.store is not None:
+            self.store.close()
+            self.store = None
+
+    def __enter__(self) -> EmulatorServer:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    # --- run-time control (the same as the admin endpoints, without HTTP) --------------------
+
+    @property
+    def faults(self) -> Faults:
+        """The faults in force."""
+        return self.injector.faults
+
+    def set_faults(self, **changes: Any) -> Faults:
+        """Change some fault settings (see ``Faults``); the others stay as they are."""
+        return self.injector.update(**changes)
+
+    def clear_faults(self) -> None:
+        """Inject no more faults."""
+        self.injector.replace(Faults())
+
+    def fault_counts(self) -> dict[str, int]:
+        """How many of each fault were injected since faults were last replaced."""
+        return self.injector.counts()
+
+    def reset(self) -> None:
+        """Forget all state and go back to the faults the server was started with."""
+        if self.store is None:
+            raise RuntimeError("the emulator is not running")
+        self.store.reset()
+        self.injector.replace(self.initial_faults)
+
+
+def _quiet_uvicorn() -> None:
+    # uvicorn's own start/stop chatter ("Started server process …") duplicates our ready line.
+    logging.getLogger("uvicorn.error").setLevel(logging.WARNING)
+
+
+_quiet_uvicorn()

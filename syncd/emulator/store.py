@@ -1,0 +1,609 @@
+"""The emulator's state: files, assistants, threads, messages and their attachments.
+
+Metadata lives in SQLite — a file in the data directory, or ``:memory:`` when the emulator keeps
+no state across restarts. File contents always live on disk, one blob per upload (in the data
+directory, or in a private temporary directory), so that a 512 MB upload never sits in memory.
+
+Every method takes one lock, so requests served concurrently see each other's changes whole:
+a limit such as 20 files per assistant is checked and enforced in the same critical section.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sqlite3
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from syncd.emulator import errors, ids
+
+#: Limits of the Assistants v1 service.
+MAX_FILES_PER_ASSISTANT = 20
+MAX_FILES_PER_MESSAGE = 10
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS files (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE,
+    bytes INTEGER NOT NULL,
+    created_at INTEGER NOT NULL,
+    filename TEXT NOT NULL,
+    purpose TEXT NOT NULL,
+    processed_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS assistants (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE,
+    created_at INTEGER NOT NULL,
+    name TEXT,
+    description TEXT,
+    model TEXT NOT NULL,
+    instructions TEXT,
+    tools TEXT NOT NULL,
+    metadata TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS threads (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE,
+    created_at INTEGER NOT NULL,
+    metadata TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS messages (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE,
+    thread_id TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    role TEXT NOT NULL,
+    content TEXT NOT NULL,
+    metadata TEXT NOT NULL
+);
+-- owner_id is an assistant id or a message id; the prefixes keep them apart.
+CREATE TABLE IF NOT EXISTS attachments (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    owner_id TEXT NOT NULL,
+    file_id TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    UNIQUE (owner_id, file_id)
+);
+CREATE INDEX IF NOT EXISTS attachments_by_file ON attachments (file_id);
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class FileRecord:
+    """An uploaded file."""
+
+    id: str
+    bytes: int
+    created_at: int
+    filename: str
+    purpose: str
+    processed_at: float  # Unix time at which a fine-tune file's status becomes "processed"
+
+    def to_api(self, now: float | None = None) -> dict[str, Any]:
+        """The service's ``file`` object."""
+        now = time.time() if now is None else now
+        return {
+            "id": self.id,
+            "object": "file",
+            "bytes": self.bytes,
+            "created_at": self.created_at,
+            "filename": self.filename,
+            "purpose": self.purpose,
+            "status": "processed" if now >= self.processed_at else "uploaded",
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Attachment:
+    """A file attached to an assistant or to a message."""
+
+    owner_id: str
+    file_id: str
+    created_at: int
+
+    def to_assistant_file(self) -> dict[str, Any]:
+        """The service's ``assistant.file`` object."""
+        return {
+            "id": self.file_id,
+            "object": "assistant.file",
+            "created_at": self.created_at,
+            "assistant_id": self.owner_id,
+        }
+
+    def to_message_file(self) -> dict[str, Any]:
+        """The service's ``thread.message.file`` object."""
+        return {
+            "id": self.file_id,
+            "object": "thread.message.file",
+            "created_at": self.created_at,
+            "message_id": self.owner_id,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class AssistantRecord:
+    """An assistant, with the ids of its attached files (oldest attachment first)."""
+
+    id: str
+    created_at: int
+    name: str | None
+    description: str | None
+    model: str
+    instructions: str | None
+    tools: list[Any]
+    metadata: dict[str, Any]
+    file_ids: list[str]
+
+    def to_api(self) -> dict[str, Any]:
+        """The service's ``assistant`` object (Assistants v1)."""
+        return {
+            "id": self.id,
+            "object": "assistant",
+            "created_at": self.created_at,
+            "name": self.name,
+            "description": self.description,
+            "model": self.model,
+            "instructions": self.instructions,
+            "tools": self.tools,
+            "file_ids": self.file_ids,
+            "metadata": self.metadata,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class ThreadRecord:
+    """A thread."""
+
+    id: str
+    created_at: int
+    metadata: dict[str, Any]
+
+    def to_api(self) -> dict[str, Any]:
+        """The service's ``thread`` object."""
+        return {
+            "id": self.id,
+            "object": "thread",
+            "created_at": self.created_at,
+            "metadata": self.metadata,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class MessageRecord:
+    """A message of a thread, with the ids of its files."""
+
+    id: str
+    thread_id: str
+    created_at: int
+    role: str
+    content: str
+    metadata: dict[str, Any]
+    file_ids: list[str]
+
+    def to_api(self) -> dict[str, Any]:
+        """The service's ``thread.message`` object (Assistants v1)."""
+        return {
+            "id": self.id,
+            "object": "thread.message",
+            "created_at": self.created_at,
+            "thread_id": self.thread_id,
+            "role": self.role,
+            "content": [{"type": "text", "text": {"value": self.content, "annotations": []}}],
+            "file_ids": self.file_ids,
+            "assistant_id": None,
+            "run_id": None,
+            "metadata": self.metadata,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class NewMessage:
+    """What a client asks for when it creates a message (already type-checked)."""
+
+    role: str
+    content: str
+    file_ids: list[str]
+    metadata: dict[str, Any]
+
+
+class Store:
+    """All the emulator's state, on disk under ``data_dir`` or in memory when it is None."""
+
+    def __init__(self, data_dir: Path | None = None) -> None:
+        self._lock = threading.Lock()
+        self._temporary_dir: Path | None = None
+        if data_dir is None:
+            self._temporary_dir = Path(tempfile.mkdtemp(prefix="syncd-emulator-"))
+            self._blobs = self._temporary_dir / "blobs"
+            database = ":memory:"
+        else:
+            data_dir.mkdir(parents=True, exist_ok=True)
+            self._blobs = data_dir / "blobs"
+            database = str(data_dir / "emulator.db")
+        self._incoming = self._blobs / ".incoming"
+        self._incoming.mkdir(parents=True, exist_ok=True)
+        # Uploads cut off by a crash or a restart leave partial blobs that belong to no file.
+        for leftover in self._incoming.iterdir():
+            leftover.unlink()
+        self._db = sqlite3.connect(database, check_same_thread=False, isolation_level=None)
+        self._db.row_factory = sqlite3.Row
+        if data_dir is not None:
+            self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.executescript(_SCHEMA)
+
+    def close(self) -> None:
+        """Close the database; an in-memory store also removes its blobs."""
+        with self._lock:
+            self._db.close()
+            if self._temporary_dir is not None:
+                shutil.rmtree(self._temporary_dir, ignore_errors=True)
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    def reset(self) -> None:
+        """Forget every file, assistant, thread and message."""
+        with self._transaction() as db:
+            for table in ("attachments", "messages", "threads", "assistants", "files"):
+                db.execute(f"DELETE FROM {table}")  # noqa: S608 - fixed table names
+            for blob in self._blobs.iterdir():
+                if blob.is_file():
+                    blob.unlink()
+
+    # --- files ------------------------------------------------------------------------------
+
+    def incoming_path(self) -> Path:
+        """A fresh path for an upload in progress, on the same file system as the blobs."""
+        return self._incoming / ids.request_id()
+
+    def blob_path(self, file_id: str) -> Path:
+        """Where the content of ``file_id`` is kept."""
+        return self._blobs / file_id
+
+    def add_file(
+        self, *, filename: str, purpose: str, size: int, incoming: Path, processing_delay: float
+    ) -> FileRecord:
+        """Record an upload whose content was written to ``incoming``, which becomes its blob.
+
+        Fine-tune files become ``processed`` ``processing_delay`` seconds from now; assistants
+        files are processed at once.
+        """
+        now = time.time()
+        record = FileRecord(
+            id=ids.file_id(),
+            bytes=size,
+            created_at=int(now),
+            filename=filename,
+            purpose=purpose,
+            processed_at=now + processing_delay if purpose == "fine-tune" else now,
+        )
+        with self._transaction() as db:
+            os.replace(incoming, self.blob_path(record.id))
+            db.execute(
+                "INSERT INTO files (id, bytes, created_at, filename, purpose, processed_at)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (
+                    record.id,
+                    record.bytes,
+                    record.created_at,
+                    record.filename,
+                    record.purpose,
+                    record.processed_at,
+                ),
+            )
+        return record
+
+    def get_file(self, file_id: str) -> FileRecord:
+        """The file ``file_id``, or a 404."""
+        with self._lock:
+            return self._get_file(file_id, param="id")
+
+    def _get_file(self, file_id: str, *, param: str) -> FileRecord:
+        row = self._db.execute("SELECT * FROM files WHERE id = ?", (file_id,)).fetchone()
+        if row is None:
+            raise errors.file_not_found(file_id, param=param)
+        return _file_record(row)
+
+    def list_files(self, purpose: str | None = None) -> list[FileRecord]:
+        """Every file (newest first), or those of one purpose."""
+        query = "SELECT * FROM files"
+        args: tuple[str, ...] = ()
+        if purpose is not None:
+            query += " WHERE purpose = ?"
+            args = (purpose,)
+        with self._lock:
+            rows = self._db.execute(query + " ORDER BY created_at DESC, seq DESC", args).fetchall()
+        return [_file_record(row) for row in rows]
+
+    def delete_file(self, file_id: str) -> None:
+        """Delete a file and detach it from every assistant and message, or raise a 404."""
+        with self._transaction() as db:
+            self._get_file(file_id, param="id")
+            db.execute("DELETE FROM attachments WHERE file_id = ?", (file_id,))
+            db.execute("DELETE FROM files WHERE id = ?", (file_id,))
+            # A download already streaming keeps its open descriptor; unlinking is safe.
+            self.blob_path(file_id).unlink(missing_ok=True)
+
+    # --- assistants -------------------------------------------------------------------------
+
+    def create_assistant(
+        self,
+        *,
+        model: str,
+        name: str | None,
+        description: str | None,
+        instructions: str | None,
+        tools: list[Any],
+        metadata: dict[str, Any],
+        file_ids: list[str],
+    ) -> AssistantRecord:
+        """Create an assistant with ``file_ids`` attached (each must be an assistants file)."""
+        if len(file_ids) > MAX_FILES_PER_ASSISTANT:
+            raise errors.array_too_long("file_ids", MAX_FILES_PER_ASSISTANT, len(file_ids))
+        assistant_id = ids.assistant_id()
+        now = int(time.time())
+        with self._transaction() as db:
+            self._check_attachable(file_ids)
+            db.execute(
+                "INSERT INTO assistants"
+                " (id, created_at, name, description, model, instructions, tools, metadata)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    assistant_id,
+                    now,
+                    name,
+                    description,
+                    model,
+                    instructions,
+                    json.dumps(tools),
+                    json.dumps(metadata),
+                ),
+            )
+            self._insert_attachments(assistant_id, dict.fromkeys(file_ids), now)
+            return self._get_assistant(assistant_id)
+
+    def get_assistant(self, assistant_id: str) -> AssistantRecord:
+        """The assistant ``assistant_id``, or a 404."""
+        with self._lock:
+            return self._get_assistant(assistant_id)
+
+    def _get_assistant(self, assistant_id: str) -> AssistantRecord:
+        row = self._db.execute("SELECT * FROM assistants WHERE id = ?", (assistant_id,)).fetchone()
+        if row is None:
+            raise errors.assistant_not_found(assistant_id)
+        return AssistantRecord(
+            id=row["id"],
+            created_at=row["created_at"],
+            name=row["name"],
+            description=row["description"],
+            model=row["model"],
+            instructions=row["instructions"],
+            tools=json.loads(row["tools"]),
+            metadata=json.loads(row["metadata"]),
+            file_ids=[a.file_id for a in self._attachments(assistant_id)],
+        )
+
+    def list_assistants(self) -> list[AssistantRecord]:
+        """Every assistant, oldest first."""
+        with self._lock:
+            rows = self._db.execute("SELECT id FROM assistants ORDER BY created_at, seq").fetchall()
+            return [self._get_assistant(row["id"]) for row in rows]
+
+    def delete_assistant(self, assistant_id: str) -> None:
+        """Delete an assistant and its attachments (not the files), or raise a 404."""
+        with self._transaction() as db:
+            self._get_assistant(assistant_id)
+            db.execute("DELETE FROM attachments WHERE owner_id = ?", (assistant_id,))
+            db.execute("DELETE FROM assistants WHERE id = ?", (assistant_id,))
+
+    def attach_to_assistant(self, assistant_id: str, file_id: str) -> Attachment:
+        """Attach an assistants file to an assistant.
+
+        Attaching a file that is already attached answers the existing attachment, unchanged.
+        """
+        with self._transaction() as db:
+            self._get_assistant(assistant_id)
+            self._check_attachable([file_id])
+            existing = self._attachment(assistant_id, file_id)
+            if existing is not None:
+                return existing
+            count = db.execute(
+                "SELECT count(*) FROM attachments WHERE owner_id = ?", (assistant_id,)
+            ).fetchone()[0]
+            if count >= MAX_FILES_PER_ASSISTANT:
+                raise errors.ApiError(
+                    400,
+                    f"Assistant {assistant_id} already has the maximum of "
+                    f"{MAX_FILES_PER_ASSISTANT} files attached.",
+                    param="file_id",
+                )
+            self._insert_attachments(assistant_id, {file_id: None}, int(time.time()))
+            attachment = self._attachment(assistant_id, file_id)
+            assert attachment is not None  # inserted just above, under the lock
+            return attachment
+
+    def assistant_files(self, assistant_id: str) -> list[Attachment]:
+        """The files attached to an assistant, oldest attachment first; 404 for no assistant."""
+        with self._lock:
+            self._get_assistant(assistant_id)
+            return self._attachments(assistant_id)
+
+    def get_assistant_file(self, assistant_id: str, file_id: str) -> Attachment:
+        """One attachment of an assistant, or a 404."""
+        with self._lock:
+            self._get_assistant(assistant_id)
+            attachment = self._attachment(assistant_id, file_id)
+        if attachment is None:
+            raise errors.assistant_file_not_found(assistant_id, file_id)
+        return attachment
+
+    def detach_from_assistant(self, assistant_id: str, file_id: str) -> None:
+        """Detach a file from an assistant (the file stays), or raise a 404."""
+        with self._transaction() as db:
+            self._get_assistant(assistant_id)
+            deleted = db.execute(
+                "DELETE FROM attachments WHERE owner_id = ? AND file_id = ?",
+                (assistant_id, file_id),
+            ).rowcount
+        if not deleted:
+            raise errors.assistant_file_not_found(assistant_id, file_id)
+
+    # --- threads and messages ---------------------------------------------------------------
+
+    def create_thread(self, metadata: dict[str, Any], messages: list[NewMessage]) -> ThreadRecord:
+        """Create a thread, with its first messages."""
+        record = ThreadRecord(id=ids.thread_id(), created_at=int(time.time()), metadata=metadata)
+        with self._transaction() as db:
+            for message in messages:
+                self._check_message(message)
+            db.execute(
+                "INSERT INTO threads (id, created_at, metadata) VALUES (?, ?, ?)",
+                (record.id, record.created_at, json.dumps(metadata)),
+            )
+            for message in messages:
+                self._insert_message(record.id, message)
+        return record
+
+    def get_thread(self, thread_id: str) -> ThreadRecord:
+        """The thread ``thread_id``, or a 404."""
+        with self._lock:
+            return self._get_thread(thread_id)
+
+    def _get_thread(self, thread_id: str) -> ThreadRecord:
+        row = self._db.execute("SELECT * FROM threads WHERE id = ?", (thread_id,)).fetchone()
+        if row is None:
+            raise errors.thread_not_found(thread_id)
+        return ThreadRecord(
+            id=row["id"], created_at=row["created_at"], metadata=json.loads(row["metadata"])
+        )
+
+    def create_message(self, thread_id: str, message: NewMessage) -> MessageRecord:
+        """Add a message, with its files, to a thread."""
+        with self._transaction():
+            self._get_thread(thread_id)
+            self._check_message(message)
+            message_id = self._insert_message(thread_id, message)
+            return self._get_message(thread_id, message_id)
+
+    def get_message(self, thread_id: str, message_id: str) -> MessageRecord:
+        """A message of a thread, or a 404."""
+        with self._lock:
+            self._get_thread(thread_id)
+            return self._get_message(thread_id, message_id)
+
+    def _get_message(self, thread_id: str, message_id: str) -> MessageRecord:
+        row = self._db.execute(
+            "SELECT * FROM messages WHERE id = ? AND thread_id = ?", (message_id, thread_id)
+        ).fetchone()
+        if row is None:
+            raise errors.message_not_found(message_id)
+        return MessageRecord(
+            id=row["id"],
+            thread_id=row["thread_id"],
+            created_at=row["created_at"],
+            role=row["role"],
+            content=row["content"],
+            metadata=json.loads(row["metadata"]),
+            file_ids=[a.file_id for a in self._attachments(message_id)],
+        )
+
+    def message_files(self, thread_id: str, message_id: str) -> list[Attachment]:
+        """The files of a message, oldest first; 404 for no thread or message."""
+        with self._lock:
+            self._get_thread(thread_id)
+            self._get_message(thread_id, message_id)
+            return self._attachments(message_id)
+
+    def get_message_file(self, thread_id: str, message_id: str, file_id: str) -> Attachment:
+        """One file of a message, or a 404."""
+        with self._lock:
+            self._get_thread(thread_id)
+            self._get_message(thread_id, message_id)
+            attachment = self._attachment(message_id, file_id)
+        if attachment is None:
+            raise errors.message_file_not_found(message_id, file_id)
+        return attachment
+
+    # --- shared helpers (the caller holds the lock) -----------------------------------------
+
+    def _check_message(self, message: NewMessage) -> None:
+        if len(message.file_ids) > MAX_FILES_PER_MESSAGE:
+            raise errors.array_too_long("file_ids", MAX_FILES_PER_MESSAGE, len(message.file_ids))
+        self._check_attachable(message.file_ids)
+
+    def _insert_message(self, thread_id: str, message: NewMessage) -> str:
+        message_id = ids.message_id()
+        now = int(time.time())
+        self._db.execute(
+            "INSERT INTO messages (id, thread_id, created_at, role, content, metadata)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            (
+                message_id,
+                thread_id,
+                now,
+                message.role,
+                message.content,
+                json.dumps(message.metadata),
+            ),
+        )
+        self._insert_attachments(message_id, dict.fromkeys(message.file_ids), now)
+        return message_id
+
+    def _check_attachable(self, file_ids: list[str]) -> None:
+        for file_id in file_ids:
+            record = self._get_file(file_id, param="file_id")
+            if record.purpose != "assistants":
+                raise errors.wrong_purpose_for_attachment(file_id, record.purpose)
+
+    def _insert_attachments(self, owner_id: str, file_ids: dict[str, None], now: int) -> None:
+        # dict keys: duplicates in a request collapse into one attachment, in first-seen order.
+        self._db.executemany(
+            "INSERT OR IGNORE INTO attachments (owner_id, file_id, created_at) VALUES (?, ?, ?)",
+            [(owner_id, file_id, now) for file_id in file_ids],
+        )
+
+    def _attachments(self, owner_id: str) -> list[Attachment]:
+        rows = self._db.execute(
+            "SELECT * FROM attachments WHERE owner_id = ? ORDER BY created_at, seq", (owner_id,)
+        ).fetchall()
+        return [_attachment(row) for row in rows]
+
+    def _attachment(self, owner_id: str, file_id: str) -> Attachment | None:
+        row = self._db.execute(
+            "SELECT * FROM attachments WHERE owner_id = ? AND file_id = ?", (owner_id, file_id)
+        ).fetchone()
+        return None if row is None else _attachment(row)
+
+
+def _file_record(row: sqlite3.Row) -> FileRecord:
+    return FileRecord(
+        id=row["id"],
+        bytes=row["bytes"],
+        created_at=row["created_at"],
+        filename=row["filename"],
+        purpose=row["purpose"],
+        processed_at=row["processed_at"],
+    )
+
+
+def _attachment(row: sqlite3.Row) -> Attachment:
+    return Attachment(
+        owner_id=row["owner_id"], file_id=row["file_id"], created_at=row["created_at"]
+    )

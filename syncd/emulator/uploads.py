@@ -1,0 +1,167 @@
+"""Reading a ``multipart/form-data`` upload straight into a blob file.
+
+The body is parsed as it arrives with python-multipart's streaming parser: the ``file`` part is
+written to disk chunk by chunk and the small text fields are kept in memory, so the emulator's
+memory stays flat however large the upload. The size limit is enforced while streaming: once a
+file passes it, the rest of the body is read and discarded (so the client, still sending, gets
+the error answer rather than a broken pipe) and nothing more is written.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO, Literal
+
+from python_multipart.exceptions import MultipartParseError
+from python_multipart.multipart import MultipartParser, parse_options_header
+
+from syncd.emulator.errors import ApiError
+
+#: Text fields (``purpose``) are tiny; anything bigger is not a field the API knows.
+MAX_FIELD_BYTES = 64 * 1024
+
+
+@dataclass(slots=True)
+class Upload:
+    """The parts of one upload request; ``path`` holds the file's bytes when ``file`` was sent."""
+
+    path: Path
+    filename: str | None = None
+    size: int = 0
+    too_large: bool = False
+    fields: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def has_file(self) -> bool:
+        return self.filename is not None
+
+
+class _Receiver:
+    """python-multipart callbacks that route each part to a file or a field buffer."""
+
+    def __init__(self, upload: Upload, max_file_bytes: int) -> None:
+        self.upload = upload
+        self.max_file_bytes = max_file_bytes
+        self.headers: dict[str, bytes] = {}
+        self.header_field = bytearray()
+        self.header_value = bytearray()
+        self.target: Literal["file", "field", "discard"] = "discard"
+        self.file: BinaryIO | None = None
+        self.field_name = ""
+        self.field_value = bytearray()
+
+    def callbacks(self) -> dict[str, object]:
+        return {
+            "on_part_begin": self.on_part_begin,
+            "on_header_field": self.on_header_field,
+            "on_header_value": self.on_header_value,
+            "on_header_end": self.on_header_end,
+            "on_headers_finished": self.on_headers_finished,
+            "on_part_data": self.on_part_data,
+            "on_part_end": self.on_part_end,
+        }
+
+    def on_part_begin(self) -> None:
+        self.headers.clear()
+        self.target = "discard"
+        self.field_value.clear()
+
+    def on_header_field(self, data: bytes, start: int, end: int) -> None:
+        self.header_field += data[start:end]
+
+    def on_header_value(self, data: bytes, start: int, end: int) -> None:
+        self.header_value += data[start:end]
+
+    def on_header_end(self) -> None:
+        self.headers[self.header_field.decode("latin-1").lower()] = bytes(self.header_value)
+        self.header_field.clear()
+        self.header_value.clear()
+
+    def on_headers_finished(self) -> None:
+        # Header bytes are read as latin-1 (byte-preserving), then names are decoded as the UTF-8
+        # that HTTP clients send.
+        _, options = parse_options_header(
+            self.headers.get("content-disposition", b"").decode("latin-1")
+        )
+        name = options.get(b"name", b"").decode("utf-8", "replace")
+        filename = options.get(b"filename")
+        if name == "file" and filename is not None and not self.upload.has_file:
+            self.target = "file"
+            self.upload.filename = filename.decode("utf-8", "replace")
+            self.file = self.upload.path.open("wb")
+        elif filename is None:
+            self.target = "field"
+            self.field_name = name
+        # Otherwise a second file, or a file under another name: not part of the API; discarded.
+
+    def on_part_data(self, data: bytes, start: int, end: int) -> None:
+        if self.target == "file":
+            self.upload.size += end - start
+            if self.file is None:
+                return  # over the limit: counted (to report the real size), not kept
+            if self.upload.size > self.max_file_bytes:
+                self._give_up_file()
+            else:
+                self.file.write(data[start:end])
+        elif self.target == "field":
+            self.field_value += data[start:end]
+            if len(self.field_value) > MAX_FIELD_BYTES:
+                raise ApiError(400, f"The form field '{self.field_name}' is too long.")
+
+    def on_part_end(self) -> None:
+        if self.target == "file":
+            self.close()
+        elif self.target == "field" and self.field_name not in self.upload.fields:
+            self.upload.fields[self.field_name] = self.field_value.decode("utf-8", "replace")
+
+    def _give_up_file(self) -> None:
+        assert self.file is not None
+        self.file.close()
+        self.file = None
+        self.upload.path.unlink(missing_ok=True)
+        self.upload.too_large = True
+
+    def close(self) -> None:
+        if self.file is not None:
+            self.file.close()
+            self.file = None
+
+
+async def receive_upload(
+    content_type: str | None, body: AsyncIterator[bytes], path: Path, max_file_bytes: int
+) -> Upload:
+    """Parse a multipart body, writing its ``file`` part to ``path``.
+
+    Raises a 400 for a body that is not ``multipart/form-data`` or cannot be parsed; on any error
+    ``path`` is removed. A file over ``max_file_bytes`` is reported with ``too_large`` set and
+    nothing left on disk.
+    """
+    media_type, options = parse_options_header(content_type)
+    boundary = options.get(b"boundary")
+    if media_type != b"multipart/form-data" or not boundary:
+        raise ApiError(
+            400,
+            "Invalid Content-Type header "
+            f"({json.dumps(content_type) if content_type else 'none'}), "
+            "expected multipart/form-data with a boundary.",
+        )
+    upload = Upload(path=path)
+    receiver = _Receiver(upload, max_file_bytes)
+    try:
+        parser = MultipartParser(boundary, receiver.callbacks())  # type: ignore[arg-type]
+        async for chunk in body:
+            parser.write(chunk)
+        parser.finalize()
+    except MultipartParseError as exc:
+        receiver.close()
+        path.unlink(missing_ok=True)
+        raise ApiError(400, f"Could not parse the multipart form: {exc}") from None
+    except BaseException:
+        receiver.close()
+        path.unlink(missing_ok=True)
+        raise
+    receiver.close()
+    return upload
