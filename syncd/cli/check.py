@@ -1,0 +1,189 @@
+"""``syncd check``: is everything a pass needs in place?
+
+The checks run in the order a pass would need them and stop where the rest could not be
+judged: no valid configuration, nothing else; no API key or no answer from the service, no
+authentication or assistant checks. Every problem is one line. Like a pass, it creates the
+state directory (mode 0700) when it is missing; it changes nothing remotely.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import click
+
+from syncd.api import APIError, AuthenticationError, Client, ClientConfigError, NotFoundError
+from syncd.cli.output import (
+    EXIT_CONFIG,
+    EXIT_OK,
+    EXIT_SERVICE,
+    config_option,
+    describe,
+    is_terminal,
+    json_option,
+    make_client,
+    print_json,
+    print_table,
+)
+from syncd.config import Config, ConfigError, FolderConfig, load_config
+from syncd.lock import ensure_state_dir
+from syncd.plan import ASSISTANT_FILE_LIMIT
+
+EPILOG = """\b
+Exit status: 0 everything is in place; 2 a configuration problem (invalid file,
+no API key, state directory not writable, folder missing); 3 a service problem
+(unreachable, key refused, assistant not found).
+
+\b
+--json prints:
+{"ok": bool, "checks": [{"name": str, "ok": bool, "detail": str}, ...]}
+names: "config", "state dir", "folder NAME", "api key", "service",
+"authentication", "assistant ASSISTANT_ID" (only those that could be run)
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    """One thing a pass needs. ``status`` is the exit status a failure implies."""
+
+    name: str
+    ok: bool
+    detail: str
+    status: int = EXIT_OK
+
+    def to_json(self) -> dict[str, object]:
+        return {"name": self.name, "ok": self.ok, "detail": self.detail}
+
+
+def _passed(name: str, detail: str) -> Check:
+    return Check(name, True, detail)
+
+
+def _config_problem(name: str, detail: str) -> Check:
+    return Check(name, False, detail, EXIT_CONFIG)
+
+
+def _service_problem(name: str, detail: str) -> Check:
+    return Check(name, False, detail, EXIT_SERVICE)
+
+
+def run_checks(config_path: Path | None) -> Iterator[Check]:
+    """Every check that can be judged, in order."""
+    try:
+        config = load_config(config_path)
+    except ConfigError as e:
+        for problem in e.problems:
+            yield _config_problem("config", problem)
+        return
+    yield _passed("config", f"{config.source}: {len(config.folders)} folder(s)")
+    yield check_state_dir(config.sync.state_dir)
+    for folder in config.folders:
+        yield check_folder(folder)
+    try:
+        client = make_client(config)
+    except (ClientConfigError, OSError) as e:
+        yield _config_problem("api key", str(e))
+        return
+    yield _passed("api key", "set")
+    with client:
+        yield from check_service(client, config)
+
+
+def check_state_dir(path: Path) -> Check:
+    """The state directory exists (created if missing) and a file can be written in it."""
+    try:
+        ensure_state_dir(path)
+        # An unnamed temporary file: proves writing works and leaves nothing behind.
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except OSError as e:
+        reason = e.strerror or str(e)
+        return _config_problem("state dir", f"{path}: cannot write there: {reason}")
+    return _passed("state dir", f"{path} is writable")
+
+
+def check_folder(folder: FolderConfig) -> Check:
+    """The folder's root is a directory syncd can list (a pass skips it otherwise)."""
+    name = f"folder {folder.name}"
+    try:
+        with os.scandir(folder.path) as listing:
+            next(listing, None)
+    except FileNotFoundError:
+        return _config_problem(name, f"{folder.path} does not exist")
+    except NotADirectoryError:
+        return _config_problem(name, f"{folder.path} is not a directory")
+    except OSError as e:
+        return _config_problem(name, f"{folder.path}: cannot list it: {e.strerror}")
+    return _passed(name, f"{folder.path} ({folder.purpose})")
+
+
+def check_service(client: Client, config: Config) -> Iterator[Check]:
+    """Reach the service, authenticate, and find each configured assistant."""
+    started = time.monotonic()
+    try:
+        # The call every pass starts with; it also proves the key is accepted.
+        client.list_files(config.folders[0].purpose)
+    except AuthenticationError as e:
+        yield _passed("service", f"{client.base_url} answered")
+        yield _service_problem("authentication", f"the API key was not accepted: {e}")
+        return
+    except APIError as e:
+        yield _service_problem("service", f"{client.base_url}: {describe(e)}")
+        return
+    elapsed_ms = (time.monotonic() - started) * 1000
+    yield _passed("service", f"{client.base_url} answered in {elapsed_ms:.0f} ms")
+    org = f" for organization {client.organization}" if client.organization else ""
+    yield _passed("authentication", f"the API key was accepted{org}")
+
+    users: dict[str, list[str]] = {}
+    for folder in config.folders:
+        for assistant_id in folder.assistants:
+            users.setdefault(assistant_id, []).append(folder.name)
+    for assistant_id, folders in users.items():
+        name = f"assistant {assistant_id}"
+        try:
+            assistant = client.retrieve_assistant(assistant_id)
+        except NotFoundError as e:
+            used_by = ", ".join(folders)
+            yield _service_problem(name, f"not found (used by {used_by}): {e}")
+            continue
+        except APIError as e:
+            yield _service_problem(name, describe(e))
+            continue
+        label = f'"{assistant.name}"' if assistant.name else "(unnamed)"
+        attached = len(assistant.file_ids)
+        yield _passed(name, f"{label}, {attached} of {ASSISTANT_FILE_LIMIT} files attached")
+
+
+@click.command(epilog=EPILOG)
+@config_option
+@json_option
+def check(config_path: Path | None, as_json: bool) -> None:
+    """Check that a pass can run: configuration valid, state directory writable, folders
+    readable, service reachable, API key accepted, each configured assistant found."""
+    checks = list(run_checks(config_path))
+    failed = [c for c in checks if not c.ok]
+    if as_json:
+        print_json({"ok": not failed, "checks": [c.to_json() for c in checks]})
+    else:
+        _print_human(checks, failed)
+    statuses = {c.status for c in failed}
+    sys.exit(min(statuses) if statuses else EXIT_OK)
+
+
+def _print_human(checks: list[Check], failed: list[Check]) -> None:
+    mark = ("✓", "✗") if is_terminal() else ("ok", "FAIL")
+    print_table(
+        ["result", "check", "detail"],
+        [[mark[0] if c.ok else mark[1], c.name, c.detail] for c in checks],
+    )
+    if failed:
+        click.echo(f"{len(failed)} problem(s): a pass would not run as configured")
+    else:
+        click.echo("everything a pass needs is in place")

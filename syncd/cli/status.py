@@ -1,0 +1,175 @@
+"""``syncd status``: what syncd has recorded, per folder, read from the manifest alone.
+
+It makes no request and takes no lock, so it answers offline and while the daemon runs: the
+manifest is opened read-only in WAL mode, where a reader sees the last committed state and
+never blocks the writer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import click
+
+from syncd.cli.output import (
+    EXIT_CONFIG,
+    config_option,
+    fail,
+    iso_time,
+    json_option,
+    load,
+    local_time,
+    print_json,
+    print_table,
+)
+from syncd.config import Config
+from syncd.manifest import FILENAME, ManifestDB, ManifestError, PassInfo
+from syncd.plan import Entry, State
+
+EPILOG = """\b
+Exit status: 0 (whatever the states), 2 when the configuration or the manifest
+cannot be read.
+
+\b
+--json prints:
+{"state_dir": str, "manifest": bool (false: no pass has run yet),
+ "retired": int (old remote files still to be detached or deleted),
+ "folders": [{"name": str, "path": str | null (null: in the manifest, no longer configured),
+              "counts": {"pending": n, "uploading": n, "synced": n,
+                         "failed": n, "rejected": n, "deleting": n},
+              "last_pass": {"started_at": ISO 8601 UTC, "finished_at": ISO 8601 UTC,
+                            "error": str | null} | null,
+              "problems": [{"path": str, "state": "failed" | "rejected",
+                            "reason": str | null, "attempts": int}]}]}
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class FolderStatus:
+    name: str
+    path: str | None
+    counts: dict[str, int]
+    last_pass: PassInfo | None
+    problems: list[Entry]
+
+    def to_json(self) -> dict[str, object]:
+        last = self.last_pass
+        return {
+            "name": self.name,
+            "path": self.path,
+            "counts": self.counts,
+            "last_pass": None
+            if last is None
+            else {
+                "started_at": iso_time(last.started_at),
+                "finished_at": iso_time(last.finished_at),
+                "error": last.error,
+            },
+            "problems": [
+                {
+                    "path": e.path,
+                    "state": e.state.value,
+                    "reason": e.last_error,
+                    "attempts": e.attempts,
+                }
+                for e in self.problems
+            ],
+        }
+
+
+def read_status(config: Config, db: ManifestDB | None) -> list[FolderStatus]:
+    """Each configured folder, then any folder the manifest still holds that is no longer
+    configured; with no manifest (``db`` is ``None``) every count is zero."""
+    counts = db.counts() if db else {}
+    passes = db.last_pass() if db else {}
+    problems: dict[str, list[Entry]] = {}
+    for entry in db.problems() if db else []:
+        problems.setdefault(entry.folder, []).append(entry)
+    paths: dict[str, str | None] = {f.name: str(f.path) for f in config.folders}
+    for name in sorted({*counts, *passes} - paths.keys()):
+        paths[name] = None
+    return [
+        FolderStatus(
+            name=name,
+            path=path,
+            counts={s.value: counts.get(name, {}).get(s.value, 0) for s in State},
+            last_pass=passes.get(name),
+            problems=problems.get(name, []),
+        )
+        for name, path in paths.items()
+    ]
+
+
+def open_manifest(state_dir: Path) -> ManifestDB | None:
+    """The manifest opened read-only, or ``None`` when no pass has created it yet.
+    Creates nothing: a missing state directory stays missing."""
+    try:
+        if not (state_dir / FILENAME).exists():
+            return None
+    except OSError as e:
+        fail(f"cannot read the state directory {state_dir}: {e.strerror}", EXIT_CONFIG)
+    try:
+        return ManifestDB.open(state_dir, readonly=True)
+    except ManifestError as e:
+        fail(str(e), EXIT_CONFIG)
+
+
+@click.command(epilog=EPILOG)
+@config_option
+@json_option
+def status(config_path: Path | None, as_json: bool) -> None:
+    """Per folder: files by state, the last pass, and every failed or rejected file with its
+    reason. Reads only the manifest: works offline and while the daemon runs."""
+    config = load(config_path)
+    state_dir = Path(config.sync.state_dir).expanduser()
+    db = open_manifest(state_dir)
+    try:
+        folders = read_status(config, db)
+        retired = db.retired_count() if db else 0
+    finally:
+        if db:
+            db.close()
+
+    if as_json:
+        print_json(
+            {
+                "state_dir": str(state_dir),
+                "manifest": db is not None,
+                "retired": retired,
+                "folders": [f.to_json() for f in folders],
+            }
+        )
+        return
+    if db is None:
+        click.echo(f"no pass has run yet (no manifest in {state_dir})")
+    _print_human(folders, retired)
+
+
+def _print_human(folders: list[FolderStatus], retired: int) -> None:
+    states = [s.value for s in State]
+    print_table(
+        ["folder", *states, "last pass", "path"],
+        [
+            [
+                f.name,
+                *(str(f.counts[s]) for s in states),
+                local_time(f.last_pass.finished_at) if f.last_pass else "never",
+                f.path or "(no longer configured)",
+            ]
+            for f in folders
+        ],
+    )
+    for f in folders:
+        if f.last_pass and f.last_pass.error:
+            click.echo(f"{f.name}: last pass stopped: {f.last_pass.error}")
+    if retired:
+        click.echo(f"{retired} old remote file(s) still to be detached or deleted")
+    problems = [(f.name, e) for f in folders for e in f.problems]
+    if problems:
+        click.echo()
+        print_table(
+            ["folder", "path", "state", "reason"],
+            [[name, e.path, e.state.value, e.last_error or ""] for name, e in problems],
+            title="Files that need attention",
+        )
