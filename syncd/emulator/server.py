@@ -8,7 +8,6 @@
 
 from __future__ import annotations
 
-import logging
 import socket
 import threading
 import time
@@ -100,7 +99,9 @@ class EmulatorServer:
         if self._thread is not None:
             raise RuntimeError("the emulator is already running")
         family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
-        sock = socket.socket(family, socket.SOCK_STREAM)
+        # proto must be IPPROTO_TCP, not 0: asyncio sets TCP_NODELAY on accepted connections only
+        # then, and without it every answer waits ~40 ms for a delayed ACK (Nagle).
+        sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         try:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             sock.bind((self.host, self.port))
@@ -182,11 +183,3 @@ class EmulatorServer:
             raise RuntimeError("the emulator is not running")
         self.store.reset()
         self.injector.replace(self.initial_faults)
-
-
-def _quiet_uvicorn() -> None:
-    # uvicorn's own start/stop chatter ("Started server process …") duplicates our ready line.
-    logging.getLogger("uvicorn.error").setLevel(logging.WARNING)
-
-
-_quiet_uvicorn()

@@ -1,0 +1,171 @@
+"""``syncd emulator``: serve a local, faithful OpenAI Files API for tests, demos and dry runs."""
+
+from __future__ import annotations
+
+import signal
+import threading
+from pathlib import Path
+from types import FrameType
+from typing import TYPE_CHECKING
+
+import click
+
+if TYPE_CHECKING:
+    from syncd.emulator import Faults
+
+_MB = 1024 * 1024
+
+
+@click.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option(
+    "--port",
+    default=8787,
+    show_default=True,
+    type=click.IntRange(0, 65535),
+    help="Port to listen on (0 picks a free one).",
+)
+@click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Keep state here (SQLite + one blob per upload) so it survives restarts. "
+    "Without it, state lives in memory and is lost on exit.",
+)
+@click.option(
+    "--api-key",
+    envvar="SYNCD_EMULATOR_API_KEY",
+    show_envvar=True,
+    help="Accept only this bearer token (default: any non-empty one).",
+)
+@click.option(
+    "--max-file-bytes",
+    default=512 * _MB,
+    show_default=True,
+    type=click.IntRange(1),
+    help="Largest upload accepted.",
+)
+@click.option(
+    "--processing-delay",
+    default=1.0,
+    show_default=True,
+    type=click.FloatRange(0),
+    help="Seconds before a fine-tune file moves from 'uploaded' to 'processed'.",
+)
+@click.option(
+    "--fail-rate",
+    default=0.0,
+    type=click.FloatRange(0, 1),
+    help="Share of requests answered 500, 502 or 503.",
+)
+@click.option(
+    "--rate-limit-rate",
+    default=0.0,
+    type=click.FloatRange(0, 1),
+    help="Share of requests answered 429 with Retry-After.",
+)
+@click.option(
+    "--retry-after-ms",
+    default=1000,
+    show_default=True,
+    type=click.IntRange(0),
+    help="How long a 429 asks the client to wait.",
+)
+@click.option(
+    "--drop-rate",
+    default=0.0,
+    type=click.FloatRange(0, 1),
+    help="Share of requests whose connection is closed without an answer.",
+)
+@click.option(
+    "--drop-phase",
+    default="random",
+    show_default=True,
+    type=click.Choice(["random", "before", "after"]),
+    help="Drop before the request is processed, after it (the upload is stored), or either.",
+)
+@click.option(
+    "--latency-ms", default=0, type=click.IntRange(0), help="Delay added to every request."
+)
+@click.option("--seed", type=int, help="Seed for the fault draws, for repeatable runs.")
+def emulator(
+    host: str,
+    port: int,
+    data_dir: Path | None,
+    api_key: str | None,
+    max_file_bytes: int,
+    processing_delay: float,
+    fail_rate: float,
+    rate_limit_rate: float,
+    retry_after_ms: int,
+    drop_rate: float,
+    drop_phase: str,
+    latency_ms: int,
+    seed: int | None,
+) -> None:
+    """Serve the OpenAI Files API locally at http://HOST:PORT/v1.
+
+    Prints "syncd emulator listening on URL" once it accepts requests, then logs one line per
+    request to stderr. Faults can also be changed while it runs: GET/PUT /_emulator/faults,
+    and POST /_emulator/reset forgets all state. Ctrl-C stops it.
+    """
+    # Imported here so that ``syncd --help`` never pays for the web stack.
+    from syncd.emulator import EmulatorServer, Faults
+    from syncd.logs import setup_logging
+
+    try:
+        faults = Faults(
+            fail_rate=fail_rate,
+            rate_limit_rate=rate_limit_rate,
+            retry_after_ms=retry_after_ms,
+            drop_rate=drop_rate,
+            drop_phase=drop_phase,  # type: ignore[arg-type]  # click.Choice checked it
+            latency_ms=latency_ms,
+            seed=seed,
+        )
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+    setup_logging("auto")
+    server = EmulatorServer(
+        data_dir=data_dir,
+        api_key=api_key,
+        faults=faults,
+        max_file_bytes=max_file_bytes,
+        processing_delay=processing_delay,
+        host=host,
+        port=port,
+    )
+    try:
+        server.start()
+    except OSError as exc:
+        click.echo(f"syncd: cannot listen on {host}:{port}: {exc.strerror or exc}", err=True)
+        raise SystemExit(2) from None
+    stop = threading.Event()
+
+    def on_sigterm(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_sigterm)
+    try:
+        click.echo(f"syncd emulator listening on {server.base_url}")
+        where = f"state in {data_dir}" if data_dir else "state in memory (lost on exit)"
+        click.echo(f"{where}; {_describe(faults)}; admin at /_emulator/faults", err=True)
+        stop.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()
+
+
+def _describe(faults: Faults) -> str:
+    parts = [
+        f"{name.removesuffix('_rate').replace('_', '-')} {value:.0%}"
+        for name, value in (
+            ("fail_rate", faults.fail_rate),
+            ("rate_limit_rate", faults.rate_limit_rate),
+            ("drop_rate", faults.drop_rate),
+        )
+        if value
+    ]
+    if faults.latency_ms:
+        parts.append(f"latency {faults.latency_ms} ms")
+    return "faults: " + (", ".join(parts) if parts else "none")

@@ -1,0 +1,42 @@
+"""Helpers for the emulator's own tests: uploading files and making assistants over HTTP."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import httpx
+import pytest
+
+Upload = Callable[..., dict[str, Any]]
+MakeAssistant = Callable[..., dict[str, Any]]
+
+
+@pytest.fixture
+def upload(http: httpx.Client) -> Upload:
+    """Upload ``content`` as ``filename`` and return the file object (the upload must succeed)."""
+
+    def upload(
+        content: bytes = b"hello\n", filename: str = "notes.txt", purpose: str = "assistants"
+    ) -> dict[str, Any]:
+        response = http.post(
+            "files", files={"file": (filename, content)}, data={"purpose": purpose}
+        )
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    return upload
+
+
+@pytest.fixture
+def make_assistant(http: httpx.Client) -> MakeAssistant:
+    """Create an assistant with ``file_ids`` attached and return it."""
+
+    def make_assistant(file_ids: Sequence[str] = (), name: str = "helper") -> dict[str, Any]:
+        response = http.post(
+            "assistants", json={"model": "gpt-4-turbo", "name": name, "file_ids": list(file_ids)}
+        )
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    return make_assistant

@@ -1,0 +1,281 @@
+"""Files: upload, list, retrieve, download, delete — and the service's rules about them."""
+
+from __future__ import annotations
+
+import re
+import time
+
+import httpx
+
+from .conftest import MakeAssistant, Upload
+from .support import error_of
+
+FILE_ID = re.compile(r"^file-[A-Za-z0-9]{24}$")
+
+
+def test_upload_returns_the_file_object(http: httpx.Client) -> None:
+    before = int(time.time())
+    response = http.post(
+        "files", files={"file": ("guides/setup.md", b"# Setup\n")}, data={"purpose": "assistants"}
+    )
+    assert response.status_code == 200
+    file = response.json()
+    assert FILE_ID.match(file["id"])
+    assert file == {
+        "id": file["id"],
+        "object": "file",
+        "bytes": 8,
+        "created_at": file["created_at"],
+        "filename": "guides/setup.md",
+        "purpose": "assistants",
+        "status": "processed",
+    }
+    assert before <= file["created_at"] <= int(time.time())
+
+
+def test_ids_are_unique(upload: Upload) -> None:
+    ids = {upload()["id"] for _ in range(20)}
+    assert len(ids) == 20
+
+
+def test_non_ascii_filenames_survive(upload: Upload, http: httpx.Client) -> None:
+    file = upload(filename="Übersicht – 東京.md")
+    assert http.get(f"files/{file['id']}").json()["filename"] == "Übersicht – 東京.md"
+
+
+def test_list_returns_every_file_unpaginated(upload: Upload, http: httpx.Client) -> None:
+    uploaded = [upload(content=f"file {i}\n".encode())["id"] for i in range(25)]
+    listing = http.get("files").json()
+    assert listing["object"] == "list"
+    assert listing["has_more"] is False
+    assert sorted(f["id"] for f in listing["data"]) == sorted(uploaded)
+
+
+def test_list_of_an_empty_service(http: httpx.Client) -> None:
+    assert http.get("files").json() == {"object": "list", "data": [], "has_more": False}
+
+
+def test_list_filters_by_purpose(upload: Upload, http: httpx.Client) -> None:
+    doc = upload()
+    data = upload(content=b'{"a": 1}\n', filename="train.jsonl", purpose="fine-tune")
+    assert [
+        f["id"] for f in http.get("files", params={"purpose": "assistants"}).json()["data"]
+    ] == [doc["id"]]
+    assert [f["id"] for f in http.get("files", params={"purpose": "fine-tune"}).json()["data"]] == [
+        data["id"]
+    ]
+    assert http.get("files", params={"purpose": "nothing"}).json()["data"] == []
+
+
+def test_retrieve(upload: Upload, http: httpx.Client) -> None:
+    file = upload()
+    response = http.get(f"files/{file['id']}")
+    assert response.status_code == 200
+    assert response.json() == file
+
+
+def test_unknown_file_is_404_everywhere(http: httpx.Client) -> None:
+    missing = "file-000000000000000000000000"
+    for response in (
+        http.get(f"files/{missing}"),
+        http.delete(f"files/{missing}"),
+        http.get(f"files/{missing}/content"),
+    ):
+        assert response.status_code == 404
+        assert error_of(response) == {
+            "message": f"No such File object: {missing}",
+            "type": "invalid_request_error",
+            "param": "id",
+            "code": None,
+        }
+
+
+def test_delete(upload: Upload, http: httpx.Client) -> None:
+    file = upload()
+    response = http.delete(f"files/{file['id']}")
+    assert response.status_code == 200
+    assert response.json() == {"id": file["id"], "object": "file", "deleted": True}
+    assert http.get(f"files/{file['id']}").status_code == 404
+    assert http.get("files").json()["data"] == []
+    assert http.delete(f"files/{file['id']}").status_code == 404
+
+
+def test_delete_detaches_the_file_everywhere(
+    upload: Upload, make_assistant: MakeAssistant, http: httpx.Client
+) -> None:
+    file, other = upload(), upload()
+    assistant = make_assistant([file["id"], other["id"]])
+    thread = http.post(
+        "threads",
+        json={
+            "messages": [{"role": "user", "content": "hi", "file_ids": [file["id"], other["id"]]}]
+        },
+    ).json()
+    message = http.post(
+        f"threads/{thread['id']}/messages",
+        json={"role": "user", "content": "more", "file_ids": [file["id"]]},
+    ).json()
+
+    assert http.delete(f"files/{file['id']}").status_code == 200
+
+    assert [f["id"] for f in http.get(f"assistants/{assistant['id']}/files").json()["data"]] == [
+        other["id"]
+    ]
+    assert http.get(f"assistants/{assistant['id']}").json()["file_ids"] == [other["id"]]
+    assert http.get(f"assistants/{assistant['id']}/files/{file['id']}").status_code == 404
+    assert http.get(f"threads/{thread['id']}/messages/{message['id']}/files").json()["data"] == []
+    assert http.get(f"threads/{thread['id']}/messages/{message['id']}").json()["file_ids"] == []
+
+
+def test_download_of_assistants_files_is_refused(upload: Upload, http: httpx.Client) -> None:
+    file = upload()
+    response = http.get(f"files/{file['id']}/content")
+    assert response.status_code == 400
+    assert error_of(response)["message"] == "Not allowed to download files of purpose: assistants."
+
+
+def test_fine_tune_files_download_byte_for_byte(upload: Upload, http: httpx.Client) -> None:
+    content = '{"prompt": "naïve ☃", "completion": "x"}\r\n{"messages": []}\n'.encode()
+    file = upload(content=content, filename="train.jsonl", purpose="fine-tune")
+    response = http.get(f"files/{file['id']}/content")
+    assert response.status_code == 200
+    assert response.content == content
+    assert response.headers["content-length"] == str(len(content))
+
+
+def test_large_download_streams_whole(upload: Upload, http: httpx.Client) -> None:
+    line = b'{"text": "' + b"x" * 1000 + b'"}\n'
+    content = line * 3000  # ~3 MB, many download chunks
+    file = upload(content=content, filename="big.jsonl", purpose="fine-tune")
+    with http.stream("GET", f"files/{file['id']}/content") as response:
+        received = b"".join(response.iter_bytes())
+    assert received == content
+
+
+def test_fine_tune_files_are_processed_after_a_delay(emulator_factory, api_key: str) -> None:
+    server = emulator_factory(api_key=api_key, processing_delay=0.3)
+    with httpx.Client(
+        base_url=server.base_url + "/", headers={"Authorization": f"Bearer {api_key}"}
+    ) as client:
+        tune = client.post(
+            "files", files={"file": ("t.jsonl", b"{}\n")}, data={"purpose": "fine-tune"}
+        ).json()
+        doc = client.post(
+            "files", files={"file": ("d.txt", b"doc")}, data={"purpose": "assistants"}
+        ).json()
+        assert tune["status"] == "uploaded"
+        assert doc["status"] == "processed"
+        assert client.get(f"files/{tune['id']}").json()["status"] == "uploaded"
+        time.sleep(0.35)
+        assert client.get(f"files/{tune['id']}").json()["status"] == "processed"
+        statuses = {f["id"]: f["status"] for f in client.get("files").json()["data"]}
+        assert statuses == {tune["id"]: "processed", doc["id"]: "processed"}
+
+
+# --- what an upload must be ---------------------------------------------------------------------
+
+
+def test_bad_purpose(http: httpx.Client) -> None:
+    response = http.post("files", files={"file": ("a.txt", b"x")}, data={"purpose": "batch"})
+    assert response.status_code == 400
+    assert error_of(response)["message"] == (
+        "'batch' is not one of ['fine-tune', 'assistants'] - 'purpose'"
+    )
+
+
+def test_missing_purpose_or_file(http: httpx.Client) -> None:
+    no_purpose = http.post("files", files={"file": ("a.txt", b"x")})
+    assert no_purpose.status_code == 400
+    assert error_of(no_purpose)["param"] == "purpose"
+    no_file = http.post("files", files={"purpose": (None, "assistants")})
+    assert no_file.status_code == 400
+    assert error_of(no_file) == {
+        "message": "Missing required parameter: 'file'.",
+        "type": "invalid_request_error",
+        "param": "file",
+        "code": None,
+    }
+
+
+def test_upload_must_be_multipart(http: httpx.Client) -> None:
+    response = http.post("files", json={"purpose": "assistants", "file": "x"})
+    assert response.status_code == 400
+    assert "multipart/form-data" in error_of(response)["message"]
+
+
+def test_unknown_form_fields_are_refused(http: httpx.Client) -> None:
+    response = http.post(
+        "files", files={"file": ("a.txt", b"x")}, data={"purpose": "assistants", "tag": "y"}
+    )
+    assert response.status_code == 400
+    assert error_of(response)["message"] == "Unrecognized request argument supplied: tag"
+    assert http.get("files").json()["data"] == []
+
+
+def test_empty_files_are_rejected(http: httpx.Client) -> None:
+    response = http.post(
+        "files", files={"file": ("empty.txt", b"")}, data={"purpose": "assistants"}
+    )
+    assert response.status_code == 400
+    assert error_of(response)["param"] == "file"
+    assert "empty" in error_of(response)["message"]
+    assert http.get("files").json()["data"] == []
+
+
+def test_size_limit_is_enforced_while_streaming(emulator_factory, api_key: str) -> None:
+    server = emulator_factory(api_key=api_key, max_file_bytes=100_000)
+    headers = {"Authorization": f"Bearer {api_key}"}
+    with httpx.Client(base_url=server.base_url + "/", headers=headers) as client:
+        at_limit = client.post(
+            "files", files={"file": ("a.bin", b"a" * 100_000)}, data={"purpose": "assistants"}
+        )
+        assert at_limit.status_code == 200
+        over = client.post(
+            "files", files={"file": ("b.bin", b"b" * 1_000_000)}, data={"purpose": "assistants"}
+        )
+        assert over.status_code == 400
+        error = error_of(over)
+        assert error["param"] == "file"
+        assert error["message"] == (
+            "File is too large (1000000 bytes). The maximum file size is 97.66 KB."
+        )
+        assert [f["id"] for f in client.get("files").json()["data"]] == [at_limit.json()["id"]]
+    assert server.store is not None
+    # Nothing of the refused upload is left on disk: one blob, no partial upload.
+    blobs = server.store.blob_path("x").parent
+    assert [p.name for p in blobs.iterdir() if p.is_file()] == [at_limit.json()["id"]]
+    assert list((blobs / ".incoming").iterdir()) == []
+
+
+def test_fine_tune_files_must_be_jsonl(http: httpx.Client) -> None:
+    response = http.post(
+        "files", files={"file": ("train.json", b"{}\n")}, data={"purpose": "fine-tune"}
+    )
+    assert response.status_code == 400
+    assert (
+        error_of(response)["message"] == "Invalid file format for Fine-Tuning API. Must be .jsonl"
+    )
+
+
+def test_fine_tune_lines_must_be_json_objects(http: httpx.Client) -> None:
+    for content, bad_line in (
+        (b'{"a": 1}\n{"b": 2}\n[1, 2]\n', 3),
+        (b'{"a": 1}\nnot json\n{"c": 3}\n', 2),
+        (b'{"a": 1}\n\n{"c": 3}\n', 2),
+        (b'"just a string"', 1),
+        (b'{"a": 1}\n{"b": \xff}\n', 2),
+    ):
+        response = http.post(
+            "files", files={"file": ("t.jsonl", content)}, data={"purpose": "fine-tune"}
+        )
+        assert response.status_code == 400, content
+        assert error_of(response)["message"] == (
+            "Expected file to have JSONL format, where every line is a valid JSON dictionary. "
+            f"Line {bad_line} is not a dictionary."
+        )
+    assert http.get("files").json()["data"] == []
+
+
+def test_fine_tune_file_without_final_newline_is_fine(upload: Upload) -> None:
+    file = upload(content=b'{"a": 1}\n{"b": 2}', filename="t.jsonl", purpose="fine-tune")
+    assert file["bytes"] == 17
