@@ -179,8 +179,7 @@ class Debouncer:
                 self._cond.notify_all()
 
     def mark_rescan(self, folder: str) -> None:
-        """Ask for a full scan of ``folder`` once it is quiet (queue overflow, a directory
-        moved away, a root that came back)."""
+        """Ask for a full scan of ``folder`` once it is quiet (the kernel dropped events)."""
         with self._cond:
             state = self._folders.get(folder)
             if state is None:
@@ -307,14 +306,18 @@ class _FolderHandler(FileSystemEventHandler):
         self._exclude = exclude
         self._reports_close = reports_close
 
-    def _relpath(self, path: bytes | str) -> str | None:
-        """The POSIX path of ``path`` inside the root, or None when outside it or excluded."""
+    def _relpath(self, path: bytes | str, *, is_file: bool = True) -> str | None:
+        """The POSIX path of ``path`` inside the root, or None when outside it or excluded.
+
+        Directories are not matched against the filters: include patterns speak of files,
+        and the scan applies the exclusions below a directory path itself.
+        """
         text = os.fsdecode(path)
         rel = os.path.relpath(text, self._root)
         if rel == "." or rel == os.pardir or rel.startswith(os.pardir + os.sep):
             return None
         rel = rel.replace(os.sep, "/")
-        return None if self._exclude(rel) else rel
+        return None if is_file and self._exclude(rel) else rel
 
     def _mark(self, path: bytes | str, change: Change) -> None:
         rel = self._relpath(path)
@@ -339,12 +342,12 @@ class _FolderHandler(FileSystemEventHandler):
         elif isinstance(event, FileDeletedEvent):
             self._mark(event.src_path, "deleted")
         elif isinstance(event, DirDeletedEvent | DirMovedEvent):
-            # A directory that left (or was moved away) takes its files with it without
-            # an event for each; a directory moved within the folder is reported file by file.
-            if isinstance(event, DirMovedEvent) and self._relpath(event.dest_path) is not None:
-                return
-            if os.fsdecode(event.src_path) != self._root:
-                self._debouncer.mark_rescan(self._name)
+            # A directory that left takes its files with it without an event for each of them
+            # (a move within the folder also reports them one by one): its old path is handed
+            # out as is, and a scan of a directory path covers everything that was below it.
+            rel = self._relpath(event.src_path, is_file=False)
+            if rel is not None:
+                self._debouncer.mark(self._name, rel, "deleted")
 
 
 def _inotify_observer(timeout: float) -> BaseObserver | None:
@@ -416,6 +419,7 @@ class FolderWatcher:
         debouncer: Debouncer,
         *,
         exclude: Callable[[str], bool] = lambda _: False,
+        recursive: bool = True,
         poll_interval: float = 5.0,
         force_polling: bool = False,
     ) -> None:
@@ -423,6 +427,7 @@ class FolderWatcher:
         self.root = root
         self._debouncer = debouncer
         self._exclude = exclude
+        self._recursive = recursive
         self._poll_interval = poll_interval
         self._force_polling = force_polling
         self._observer: BaseObserver | None = None
@@ -452,7 +457,7 @@ class FolderWatcher:
         handler = _FolderHandler(
             self.name, self.root, self._debouncer, self._exclude, reports_close=reports_close
         )
-        observer.schedule(handler, str(self.root), recursive=True)
+        observer.schedule(handler, str(self.root), recursive=self._recursive)
         observer.daemon = True
         observer.start()  # raises here when the kernel refuses the root's watch
         self._observer = observer
