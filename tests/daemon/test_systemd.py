@@ -86,7 +86,7 @@ def test_exposure_is_at_most_the_target(installed_units: Path, name: str) -> Non
 def test_the_service_speaks_notify_and_reloads_with_sighup() -> None:
     unit = settings("syncd.service")
     assert unit["Type"] == ["notify"]
-    assert unit["ExecStart"][0].endswith(" run --config /etc/syncd/syncd.toml")
+    assert unit["ExecStart"][0].endswith(" run --config /etc/syncd/config.toml")
     assert unit["ExecReload"] == ["kill -HUP $MAINPID"]
     assert unit["Restart"] == ["on-failure"]
     assert unit["WatchdogSec"]
