@@ -134,7 +134,7 @@ class _Routes:
 
     async def list_files(self, request: Request) -> Response:
         purpose = request.query_params.get("purpose") or None
-        now = time.time()
+        now = self.store.clock()
         files = [record.to_api(now) for record in self.store.list_files(purpose)]
         return JSONResponse({"object": "list", "data": files, "has_more": False})
 
@@ -179,7 +179,7 @@ class _Routes:
             )
         finally:
             incoming.unlink(missing_ok=True)  # gone already when the upload was stored
-        return JSONResponse(record.to_api())
+        return JSONResponse(record.to_api(self.store.clock()))
 
     async def _check_fine_tune_file(self, filename: str, path: Any) -> None:
         if not filename.endswith(".jsonl"):
@@ -198,7 +198,7 @@ class _Routes:
 
     async def retrieve_file(self, request: Request) -> Response:
         record = self.store.get_file(request.path_params["file_id"])
-        return JSONResponse(record.to_api())
+        return JSONResponse(record.to_api(self.store.clock()))
 
     async def delete_file(self, request: Request) -> Response:
         file_id = request.path_params["file_id"]

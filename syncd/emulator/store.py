@@ -17,7 +17,7 @@ import sqlite3
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -88,9 +88,8 @@ class FileRecord:
     purpose: str
     processed_at: float  # Unix time at which a fine-tune file's status becomes "processed"
 
-    def to_api(self, now: float | None = None) -> dict[str, Any]:
-        """The service's ``file`` object."""
-        now = time.time() if now is None else now
+    def to_api(self, now: float) -> dict[str, Any]:
+        """The service's ``file`` object as of Unix time ``now``."""
         return {
             "id": self.id,
             "object": "file",
@@ -219,6 +218,8 @@ class Store:
     """All the emulator's state, on disk under ``data_dir`` or in memory when it is None."""
 
     def __init__(self, data_dir: Path | None = None) -> None:
+        #: The source of ``created_at`` times and of file statuses; tests may replace it.
+        self.clock: Callable[[], float] = time.time
         self._lock = threading.Lock()
         self._temporary_dir: Path | None = None
         if data_dir is None:
@@ -285,7 +286,7 @@ class Store:
         Fine-tune files become ``processed`` ``processing_delay`` seconds from now; assistants
         files are processed at once.
         """
-        now = time.time()
+        now = self.clock()
         record = FileRecord(
             id=ids.file_id(),
             bytes=size,
@@ -358,7 +359,7 @@ class Store:
         if len(file_ids) > MAX_FILES_PER_ASSISTANT:
             raise errors.array_too_long("file_ids", MAX_FILES_PER_ASSISTANT, len(file_ids))
         assistant_id = ids.assistant_id()
-        now = int(time.time())
+        now = int(self.clock())
         with self._transaction() as db:
             self._check_attachable(file_ids)
             db.execute(
@@ -434,7 +435,7 @@ class Store:
                     f"{MAX_FILES_PER_ASSISTANT} files attached.",
                     param="file_id",
                 )
-            self._insert_attachments(assistant_id, {file_id: None}, int(time.time()))
+            self._insert_attachments(assistant_id, {file_id: None}, int(self.clock()))
             attachment = self._attachment(assistant_id, file_id)
             assert attachment is not None  # inserted just above, under the lock
             return attachment
@@ -469,7 +470,7 @@ class Store:
 
     def create_thread(self, metadata: dict[str, Any], messages: list[NewMessage]) -> ThreadRecord:
         """Create a thread, with its first messages."""
-        record = ThreadRecord(id=ids.thread_id(), created_at=int(time.time()), metadata=metadata)
+        record = ThreadRecord(id=ids.thread_id(), created_at=int(self.clock()), metadata=metadata)
         with self._transaction() as db:
             for message in messages:
                 self._check_message(message)
@@ -550,7 +551,7 @@ class Store:
 
     def _insert_message(self, thread_id: str, message: NewMessage) -> str:
         message_id = ids.message_id()
-        now = int(time.time())
+        now = int(self.clock())
         self._db.execute(
             "INSERT INTO messages (id, thread_id, created_at, role, content, metadata)"
             " VALUES (?, ?, ?, ?, ?, ?)",
