@@ -51,41 +51,34 @@ def jsonl():
     return build
 
 
+FILE_OBJECT = {
+    "id": "file-x",
+    "object": "file",
+    "bytes": 1,
+    "created_at": 1,
+    "filename": "x",
+    "purpose": "assistants",
+    "status": "processed",
+}
+
+
 class RecordingServer:
-    """A real HTTP server on loopback that records each request's headers and answers a file
-    object — to check exactly what the client puts on the wire."""
+    """A real HTTP server on loopback that records each request's headers and answers
+    ``reply`` (status, JSON body) — to check exactly what the client puts on the wire, and to
+    answer what the emulator never would."""
 
     def __init__(self) -> None:
         self.requests: list[tuple[str, str, dict[str, str]]] = []
-        recorded = self.requests
+        self.reply: tuple[int, object] = (200, FILE_OBJECT)
+        owner = self
 
         class Handler(BaseHTTPRequestHandler):
             def _answer(self) -> None:
-                length = int(self.headers.get("content-length") or 0)
-                self.rfile.read(length)
-                recorded.append((self.command, self.path, dict(self.headers.items())))
-                body = json.dumps(
-                    {
-                        "id": "file-x",
-                        "object": "file",
-                        "bytes": 1,
-                        "created_at": 1,
-                        "filename": "x",
-                        "purpose": "assistants",
-                        "status": "processed",
-                        "assistant_id": "asst_x",
-                    }
-                ).encode()
-                if "/files" in self.path and self.path.startswith("/v1/assistants"):
-                    body = json.dumps(
-                        {
-                            "id": "file-x",
-                            "object": "assistant.file",
-                            "created_at": 1,
-                            "assistant_id": "asst_x",
-                        }
-                    ).encode()
-                self.send_response(200)
+                self.rfile.read(int(self.headers.get("content-length") or 0))
+                owner.requests.append((self.command, self.path, dict(self.headers.items())))
+                status, payload = owner.reply
+                body = json.dumps(payload).encode()
+                self.send_response(status)
                 self.send_header("content-type", "application/json")
                 self.send_header("content-length", str(len(body)))
                 self.end_headers()
@@ -94,7 +87,7 @@ class RecordingServer:
             do_GET = do_POST = do_DELETE = _answer
 
             def log_message(self, format: str, *args: object) -> None:
-                pass
+                pass  # keep test output clean
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.base_url = f"http://127.0.0.1:{self._server.server_address[1]}/v1"
