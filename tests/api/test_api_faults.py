@@ -130,7 +130,8 @@ def test_upload_dropped_before_storing_is_unknown_and_not_found(client, emulator
         client.create_file(path, "assistants")
     emulator.clear_faults()
     unknown = caught.value
-    assert client.find_upload(unknown.filename, unknown.size, unknown.purpose, unknown.sent_at) is None
+    found = client.find_upload(unknown.filename, unknown.size, unknown.purpose, unknown.sent_at)
+    assert found is None
     assert client.list_files() == []
 
 

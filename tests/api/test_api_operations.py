@@ -113,7 +113,9 @@ def test_delete_of_something_already_gone_needs_missing_ok(client, make_file):
     assert client.delete_file(created.id, missing_ok=True) is False
 
 
-def test_wait_processed_polls_until_a_fine_tune_file_is_processed(emulator_factory, api_key, tmp_path, jsonl):
+def test_wait_processed_polls_until_a_fine_tune_file_is_processed(
+    emulator_factory, api_key, tmp_path, jsonl
+):
     server = emulator_factory(api_key=api_key, processing_delay=0.3)
     path = tmp_path / "t.jsonl"
     path.write_bytes(jsonl(2))
