@@ -18,7 +18,7 @@ from typing import Any
 import uvicorn
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-from syncd.emulator.app import API_PREFIX, Settings, create_app
+from syncd.emulator.app import ADMIN_PREFIX, API_PREFIX, Settings, create_app
 from syncd.emulator.faults import ABORT_EXTENSION, FaultInjector, Faults
 from syncd.emulator.store import Store
 
@@ -93,6 +93,11 @@ class EmulatorServer:
         """``http://HOST:PORT/v1`` — what a client uses as its API base URL."""
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"http://{host}:{self.port}{API_PREFIX}"
+
+    @property
+    def admin_url(self) -> str:
+        """``http://HOST:PORT/_emulator`` — the admin endpoints (faults, reset)."""
+        return self.base_url.removesuffix(API_PREFIX) + ADMIN_PREFIX
 
     def start(self) -> EmulatorServer:
         """Open the store, bind the port and serve in a background thread; return when ready."""

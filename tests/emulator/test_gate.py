@@ -73,7 +73,7 @@ def test_every_answer_has_a_request_id(upload: Upload, http: httpx.Client, emula
         http.get("files/file-missing"),
         http.get("no/such/path"),
         httpx.get(emulator.base_url + "/files"),  # 401
-        http.get("/_emulator/faults"),
+        http.get(f"{emulator.admin_url}/faults"),
     ]
     emulator.set_faults(fail_rate=1.0)
     responses.append(http.get("files"))  # injected 5xx
