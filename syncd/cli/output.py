@@ -171,8 +171,10 @@ def print_table(
         from rich.table import Table
 
         table = Table(title=title, title_justify="left", show_edge=False)
-        for column in columns:
-            table.add_column(column, overflow="fold")
+        # Only the last column (a path, a reason, a detail) wraps; the short ones stay whole.
+        for i, column in enumerate(columns):
+            last = i == len(columns) - 1
+            table.add_column(column, no_wrap=not last, overflow="fold" if last else "ellipsis")
         for row in rows:
             table.add_row(*row)
         Console().print(table)

@@ -58,7 +58,7 @@ def files(purpose: str | None, config_path: Path | None, as_json: bool) -> None:
             found = client.list_files(purpose)
         except APIError as e:
             service_failure(e, "listing files")
-    found.sort(key=lambda f: (f.created_at, f.id))
+    found.sort(key=lambda f: f.created_at)  # stable: same-second files keep the service's order
     if as_json:
         print_json([f.model_dump(mode="json") for f in found])
         return

@@ -147,13 +147,12 @@ def status(config_path: Path | None, as_json: bool) -> None:
 
 
 def _print_human(folders: list[FolderStatus], retired: int) -> None:
-    states = [s.value for s in State]
     print_table(
-        ["folder", *states, "last pass", "path"],
+        ["folder", "files", "last pass", "path"],
         [
             [
                 f.name,
-                *(str(f.counts[s]) for s in states),
+                summarize(f.counts),
                 local_time(f.last_pass.finished_at) if f.last_pass else "never",
                 f.path or "(no longer configured)",
             ]
@@ -173,3 +172,20 @@ def _print_human(folders: list[FolderStatus], retired: int) -> None:
             [[name, e.path, e.state.value, e.last_error or ""] for name, e in problems],
             title="Files that need attention",
         )
+
+
+#: The order states are summed up in: the settled state first, then what needs watching.
+SUMMARY_ORDER = (
+    State.SYNCED,
+    State.PENDING,
+    State.UPLOADING,
+    State.DELETING,
+    State.FAILED,
+    State.REJECTED,
+)
+
+
+def summarize(counts: dict[str, int]) -> str:
+    """``3 synced, 1 pending, 1 rejected`` (states with no file left out)."""
+    parts = [f"{counts[s.value]} {s.value}" for s in SUMMARY_ORDER if counts[s.value]]
+    return ", ".join(parts) or "no files"
