@@ -87,7 +87,7 @@ def run_checks(config_path: Path | None) -> Iterator[Check]:
         yield check_folder(folder)
     try:
         client = make_client(config)
-    except (ClientConfigError, OSError) as e:
+    except ClientConfigError as e:
         yield _config_problem("api key", str(e))
         return
     yield _passed("api key", "set")

@@ -79,11 +79,15 @@ def load(config_path: Path | None) -> Config:
 def make_client(config: Config, retry: RetryPolicy = QUICK_RETRY) -> Client:
     """The API client as configured, with a short retry policy.
 
-    Raises ``ClientConfigError`` when it cannot be built (no API key)."""
+    Raises ``ClientConfigError`` when it cannot be built (no API key, key file unreadable)."""
     api = config.api
+    try:
+        key = api.api_key()
+    except OSError as e:
+        raise ClientConfigError(f"cannot read the API key file: {e}") from None
     return Client(
         api.base_url,
-        api.api_key(),
+        key,
         api.organization,
         connect_timeout=api.connect_timeout_seconds,
         timeout=api.timeout_seconds,

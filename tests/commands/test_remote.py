@@ -219,3 +219,12 @@ def test_a_bad_configuration_exits_2(workspace: Workspace, command: list[str]) -
     result = workspace.run("remote", *command)
     assert result.exit_code == 2
     assert result.stderr.startswith(f"syncd: {workspace.config}: line 1")
+
+
+def test_download_into_a_missing_directory_is_a_usage_error(
+    workspace: Workspace, tmp_path: Path
+) -> None:
+    out = tmp_path / "no" / "such" / "dir" / "x.jsonl"
+    result = workspace.run("remote", "download", "file-abc", "-o", str(out))
+    assert result.exit_code == 2
+    assert result.stderr == f"syncd: {out.parent} is not a directory\n"
