@@ -63,7 +63,7 @@ def emulator_factory() -> Iterator[Callable[..., EmulatorServer]]:
         server.stop()
 
 
-def api_headers(api_key: str) -> dict[str, str]:
+def _api_headers(api_key: str) -> dict[str, str]:
     """The headers a client of the Assistants v1 API sends."""
     return {"Authorization": f"Bearer {api_key}", "OpenAI-Beta": "assistants=v1"}
 
@@ -73,6 +73,6 @@ def http(emulator: EmulatorServer, api_key: str) -> Iterator[httpx.Client]:
     """An httpx client for raw HTTP against ``emulator``: relative URLs (``"files"``), the key and
     the ``OpenAI-Beta`` header already set."""
     with httpx.Client(
-        base_url=emulator.base_url + "/", headers=api_headers(api_key), timeout=10
+        base_url=emulator.base_url + "/", headers=_api_headers(api_key), timeout=10
     ) as client:
         yield client
