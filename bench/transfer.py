@@ -1,0 +1,288 @@
+"""Upload and download one large file with syncd's API client and with curl, side by side.
+
+Starts ``syncd emulator`` on a free loopback port, writes a fine-tune JSONL file of ``--size-mb``
+(fine-tune, because the service does not let assistants files be downloaded), then times, each in
+its own process so that peak memory is that transfer's alone:
+
+* ``Client.create_file`` and ``Client.download_file`` (a worker process of this script),
+* ``curl -F file=@…`` and ``curl -o …`` against the same emulator.
+
+It prints throughput and peak RSS of each, and syncd's figures as ratios of curl's. The time is
+measured inside each process around the transfer only, so interpreter start-up is not counted;
+peak RSS is the whole process's high-water mark (``VmHWM``), imports included.
+
+    python bench/transfer.py                 # 256 MB
+    python bench/transfer.py --size-mb 512   # the service's largest file
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import secrets
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+MB = 1024 * 1024
+LINE_BYTES = 4096
+
+
+@dataclass(frozen=True)
+class Result:
+    """One transfer: wall seconds of the transfer, and the process's peak RSS in bytes."""
+
+    seconds: float
+    peak_rss: int
+    baseline_rss: int = 0  # before the transfer started (syncd's worker only)
+
+    def throughput(self, size: int) -> float:
+        return size / MB / self.seconds
+
+
+def write_jsonl(path: Path, size: int) -> None:
+    """Write about ``size`` bytes of valid fine-tune JSONL, one 4 KB line at a time."""
+    filler = "x" * (LINE_BYTES - 64)
+    written = 0
+    with path.open("w", encoding="ascii") as out:
+        number = 0
+        while written < size:
+            line = json.dumps({"messages": [{"role": "user", "content": f"{number} {filler}"}]})
+            out.write(line + "\n")
+            written += len(line) + 1
+            number += 1
+
+
+def sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        while chunk := f.read(MB):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def vm_hwm(pid: int | str) -> int:
+    """Peak RSS in bytes of the process's current program (0 once it has exited).
+
+    Not ``ru_maxrss``: that also counts the forked copy of this (Python) process that existed
+    before ``exec``, which would credit curl with our memory.
+    """
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except (FileNotFoundError, ProcessLookupError):
+        pass
+    return 0
+
+
+def run_measured(argv: list[str], env: dict[str, str] | None = None) -> tuple[str, int]:
+    """Run ``argv`` to completion; return its stdout and its peak RSS in bytes, sampled from
+    ``/proc`` every few milliseconds while it runs."""
+    peak = 0
+    with tempfile.TemporaryFile() as stdout:
+        proc = subprocess.Popen(argv, stdout=stdout, env=env)
+        while proc.poll() is None:
+            peak = max(peak, vm_hwm(proc.pid))
+            time.sleep(0.005)
+        stdout.seek(0)
+        output = stdout.read().decode()
+    if proc.returncode != 0:
+        raise SystemExit(f"{argv[0]} failed with status {proc.returncode}: {output[-500:]}")
+    return output, peak
+
+
+def start_emulator(api_key: str, max_file_bytes: int) -> tuple[subprocess.Popen[str], str]:
+    """Start ``syncd emulator`` on a free port and return it with its base URL."""
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "syncd",
+            "emulator",
+            "--port",
+            "0",
+            "--processing-delay",
+            "0",
+            "--max-file-bytes",
+            str(max_file_bytes),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env={**os.environ, "SYNCD_EMULATOR_API_KEY": api_key},
+    )
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    prefix = "syncd emulator listening on "
+    if not line.startswith(prefix):
+        proc.kill()
+        raise SystemExit(f"the emulator did not start: {line!r}")
+    return proc, line[len(prefix) :].strip()
+
+
+# --- the worker: one transfer with syncd's client, in its own process -------------------------
+
+
+def worker(args: argparse.Namespace) -> None:
+    from syncd.api import Client
+
+    with Client(args.base_url, os.environ["BENCH_API_KEY"], timeout=300.0) as client:
+        baseline = vm_hwm("self")
+        start = time.perf_counter()
+        if args.worker == "upload":
+            file_id = client.create_file(Path(args.path), "fine-tune").id
+        else:
+            client.download_file(args.file_id, Path(args.path))
+            file_id = args.file_id
+        seconds = time.perf_counter() - start
+    facts = {"seconds": seconds, "id": file_id, "baseline": baseline, "peak": vm_hwm("self")}
+    print(json.dumps(facts))
+
+
+def syncd_upload(base_url: str, env: dict[str, str], path: Path) -> tuple[Result, str]:
+    argv = [sys.executable, __file__, "--worker", "upload", "--base-url", base_url]
+    out, rss = run_measured([*argv, "--path", str(path)], env)
+    worker = json.loads(out)
+    return Result(worker["seconds"], max(rss, worker["peak"]), worker["baseline"]), worker["id"]
+
+
+def syncd_download(base_url: str, env: dict[str, str], file_id: str, dest: Path) -> Result:
+    argv = [sys.executable, __file__, "--worker", "download", "--base-url", base_url]
+    out, rss = run_measured([*argv, "--file-id", file_id, "--path", str(dest)], env)
+    worker = json.loads(out)
+    return Result(worker["seconds"], max(rss, worker["peak"]), worker["baseline"])
+
+
+def curl(api_key: str, *args: str) -> tuple[Result, str]:
+    """Run curl with ``args``; return its result and the response body (when not saved)."""
+    out, rss = run_measured(
+        [
+            "curl",
+            "--silent",
+            "--show-error",
+            "--fail",
+            "--header",
+            f"Authorization: Bearer {api_key}",
+            "--write-out",
+            "\n%{time_total}",
+            *args,
+        ]
+    )
+    body, _, seconds = out.rpartition("\n")
+    return Result(float(seconds), rss), body
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size-mb", type=int, default=256, help="file size (default 256)")
+    parser.add_argument("--runs", type=int, default=3, help="rounds; the best time counts")
+    parser.add_argument("--dir", type=Path, help="where to write the files (default: a tmp dir)")
+    parser.add_argument("--worker", choices=["upload", "download"], help=argparse.SUPPRESS)
+    parser.add_argument("--base-url", help=argparse.SUPPRESS)
+    parser.add_argument("--path", help=argparse.SUPPRESS)
+    parser.add_argument("--file-id", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        worker(args)
+        return
+
+    api_key = "sk-bench-" + secrets.token_hex(8)
+    env = {**os.environ, "BENCH_API_KEY": api_key}
+    runs: dict[tuple[str, str], list[Result]] = {}
+    with tempfile.TemporaryDirectory(dir=args.dir, prefix="syncd-bench-") as tmp:
+        work = Path(tmp)
+        source = work / "bench.jsonl"
+        write_jsonl(source, args.size_mb * MB)
+        size = source.stat().st_size
+        digest = sha256(source)
+        emulator, base_url = start_emulator(api_key, max(size, 512 * MB))
+        try:
+            for _ in range(args.runs):
+                for key, result in one_round(base_url, api_key, env, source, digest):
+                    runs.setdefault(key, []).append(result)
+        finally:
+            emulator.terminate()
+            emulator.wait(timeout=10)
+    report(runs, size, base_url, args.runs)
+
+
+def one_round(
+    base_url: str, api_key: str, env: dict[str, str], source: Path, digest: str
+) -> list[tuple[tuple[str, str], Result]]:
+    """Upload and download ``source`` once with each tool, check the downloads, then delete the
+    uploads so the emulator's disk use stays bounded."""
+    work = source.parent
+    up_syncd, syncd_id = syncd_upload(base_url, env, source)
+    up_curl, body = curl(
+        api_key,
+        "--form",
+        "purpose=fine-tune",
+        "--form",
+        f"file=@{source}",
+        f"{base_url}/files",
+    )
+    curl_id = json.loads(body)["id"]
+    down_syncd = syncd_download(base_url, env, syncd_id, work / "syncd.out")
+    download_url = f"{base_url}/files/{curl_id}/content"
+    down_curl, _ = curl(api_key, "--output", str(work / "curl.out"), download_url)
+    for name in ("syncd.out", "curl.out"):
+        if sha256(work / name) != digest:
+            raise SystemExit(f"{name}: the downloaded content differs from what was uploaded")
+        (work / name).unlink()
+    for file_id in (syncd_id, curl_id):
+        curl(
+            api_key,
+            "--request",
+            "DELETE",
+            "--output",
+            os.devnull,
+            f"{base_url}/files/{file_id}",
+        )
+    return [
+        (("upload", "syncd"), up_syncd),
+        (("upload", "curl"), up_curl),
+        (("download", "syncd"), down_syncd),
+        (("download", "curl"), down_curl),
+    ]
+
+
+def report(runs: dict[tuple[str, str], list[Result]], size: int, base_url: str, n: int) -> None:
+    """Print the best time and the highest peak RSS of each transfer, and syncd/curl ratios."""
+
+    def best(key: tuple[str, str]) -> Result:
+        results = runs[key]
+        return Result(
+            min(r.seconds for r in results),
+            max(r.peak_rss for r in results),
+            max(r.baseline_rss for r in results),
+        )
+
+    print(f"{size / MB:.0f} MB fine-tune file, emulator at {base_url}; best time of {n} run(s)")
+    print(f"{'':18}{'seconds':>9}{'MB/s':>9}{'peak RSS':>11}")
+    for name in ("upload", "download"):
+        ours, theirs = best((name, "syncd")), best((name, "curl"))
+        for who, r in (("syncd", ours), ("curl", theirs)):
+            print(
+                f"{name:9}{who:9}{r.seconds:9.2f}{r.throughput(size):9.1f}{r.peak_rss / MB:8.1f} MB"
+            )
+        print(
+            f"{name:9}{'ratio':9}{ours.seconds / theirs.seconds:8.2f}x"
+            f"{ours.throughput(size) / theirs.throughput(size):8.2f}x"
+            f"{ours.peak_rss / theirs.peak_rss:8.1f}x   (syncd / curl)"
+        )
+    baseline = best(("upload", "syncd")).baseline_rss
+    print(f"syncd's worker before transferring (interpreter and imports): {baseline / MB:.1f} MB")
+    worst = max(best(("upload", "syncd")).peak_rss, best(("download", "syncd")).peak_rss)
+    verdict = "under" if worst < 100 * MB else "OVER"
+    print(f"syncd peak RSS {worst / MB:.1f} MB: {verdict} the 100 MB budget")
+
+
+if __name__ == "__main__":
+    main()
