@@ -546,7 +546,9 @@ def _log_line(scope: Scope, status: int | None, outcome: str, elapsed_s: float) 
     if fault in ("drop_before", "drop_after"):
         phase = "before" if fault == "drop_before" else "after"
         result = f"connection dropped {phase} processing (injected)"
-    elif status is None:
+    elif outcome or status is None:
+        # A client that hung up mid-request may still have been "sent" an error answer by
+        # Starlette; it never arrived, so the log says what really happened.
         result = outcome or "no answer"
     else:
         result = str(status) + (" (injected)" if fault else "")

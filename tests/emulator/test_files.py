@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 import re
+import socket
 import time
 
 import httpx
+import pytest
 
 from .conftest import MakeAssistant, Upload
 from .support import error_of
@@ -279,3 +282,25 @@ def test_fine_tune_lines_must_be_json_objects(http: httpx.Client) -> None:
 def test_fine_tune_file_without_final_newline_is_fine(upload: Upload) -> None:
     file = upload(content=b'{"a": 1}\n{"b": 2}', filename="t.jsonl", purpose="fine-tune")
     assert file["bytes"] == 17
+
+
+def test_an_upload_cut_off_by_the_client_leaves_nothing(
+    emulator, http: httpx.Client, api_key: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="syncd.emulator")
+    head = (
+        "POST /v1/files HTTP/1.1\r\nHost: emulator\r\n"
+        f"Authorization: Bearer {api_key}\r\n"
+        "Content-Type: multipart/form-data; boundary=cut\r\nContent-Length: 10000000\r\n\r\n"
+    ).encode()
+    part = b'--cut\r\nContent-Disposition: form-data; name="file"; filename="x.bin"\r\n\r\n'
+    with socket.create_connection(("127.0.0.1", emulator.port)) as client:
+        client.sendall(head + part + b"x" * 200_000)
+        time.sleep(0.1)  # let the server start writing the blob
+    incoming = emulator.store.blob_path("x").parent / ".incoming"
+    deadline = time.monotonic() + 5
+    while list(incoming.iterdir()) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert list(incoming.iterdir()) == []
+    assert http.get("files").json()["data"] == []
+    assert "POST /v1/files → client went away (9.537 MB in" in caplog.text

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import logging
+import re
+
 import httpx
 import pytest
 
@@ -89,3 +92,25 @@ def test_unknown_paths_and_methods_are_invalid_urls(http: httpx.Client) -> None:
         response = http.request(method, path)
         assert response.status_code == 404
         assert error_of(response)["message"] == f"Invalid URL ({method} /v1/{path})"
+
+
+def test_each_request_is_logged_in_one_line(
+    emulator, http: httpx.Client, upload: Upload, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="syncd.emulator")
+    upload(content=b"x" * 3000)
+    http.get("files", params={"purpose": "assistants"})
+    emulator.set_faults(fail_rate=1.0, seed=0)
+    http.get("files")
+    emulator.set_faults(fail_rate=0.0, drop_rate=1.0, drop_phase="after")
+    with pytest.raises(httpx.TransportError):
+        http.delete("files/file-x")
+    lines = [r.getMessage() for r in caplog.records if r.name == "syncd.emulator"]
+    assert len(lines) == 4
+    assert re.fullmatch(r"POST /v1/files → 200 \(3\.\d+ KB in, \d+ ms\)", lines[0])
+    assert re.fullmatch(r"GET /v1/files\?purpose=assistants → 200 \(\d+ ms\)", lines[1])
+    assert re.fullmatch(r"GET /v1/files → 50[023] \(injected\) \(\d+ ms\)", lines[2])
+    assert re.fullmatch(
+        r"DELETE /v1/files/file-x → connection dropped after processing \(injected\) \(\d+ ms\)",
+        lines[3],
+    )
