@@ -508,7 +508,8 @@ class Client:
             nonlocal written
             if written:
                 if start is None:
-                    raise TransportError(
+                    # Not a TransportError: retrying cannot help, the bytes are already out.
+                    raise APIError(
                         f"download broke after {written} bytes and the destination cannot "
                         "be rewound",
                         method="GET",

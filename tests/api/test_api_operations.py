@@ -16,6 +16,7 @@ from syncd.api import (
     MessageFile,
     NotFoundError,
     RequestRecord,
+    TimeoutError,
 )
 
 # --- files ------------------------------------------------------------------------------------
@@ -265,3 +266,21 @@ def test_one_client_serves_a_thread_pool(client, make_file):
     assert len({f.id for f in created}) == 24
     assert [f.filename for f in fetched] == [p.name for p in paths]
     assert {f.id for f in client.list_files()} == {f.id for f in created}
+
+
+def test_wait_processed_gives_up_after_its_timeout(emulator_factory, api_key, tmp_path, jsonl):
+    server = emulator_factory(api_key=api_key, processing_delay=3600)
+    path = tmp_path / "t.jsonl"
+    path.write_bytes(jsonl(2))
+    now = [0.0]
+    slept: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        now[0] += seconds
+
+    with Client(server.base_url, api_key, sleep=sleep, clock=lambda: now[0]) as client:
+        created = client.create_file(path, "fine-tune")
+        with pytest.raises(TimeoutError, match=f"file {created.id} still uploaded after 10 s"):
+            client.wait_processed(created.id, timeout=10, poll=1)
+    assert slept == pytest.approx([1, 1.5, 2.25, 3.375])

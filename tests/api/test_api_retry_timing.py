@@ -8,6 +8,7 @@ faults is tested against the emulator in test_api_faults.py.
 
 from __future__ import annotations
 
+import io
 import random
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -16,6 +17,7 @@ import httpx
 import pytest
 
 from syncd.api import (
+    APIError,
     AuthenticationError,
     BadRequestError,
     Client,
@@ -306,3 +308,71 @@ def test_delete_of_a_missing_file_needs_missing_ok(make_client):
         client.delete_file("file-abc")
     client, _ = make_client([error(404)])
     assert client.delete_file("file-abc", missing_ok=True) is False
+
+
+# --- attach and download retries --------------------------------------------------------------
+
+
+def test_attach_refused_after_an_uncertain_attempt_is_looked_up(make_client):
+    attachment = {
+        "id": "file-abc",
+        "object": "assistant.file",
+        "created_at": 1,
+        "assistant_id": "a",
+    }
+    client, seen = make_client(
+        [httpx.ReadTimeout("lost answer"), error(400), httpx.Response(200, json=attachment)]
+    )
+    assert client.create_assistant_file("a", "file-abc").id == "file-abc"
+    assert [(r.method, r.url.path) for r in seen] == [
+        ("POST", "/v1/assistants/a/files"),
+        ("POST", "/v1/assistants/a/files"),
+        ("GET", "/v1/assistants/a/files/file-abc"),
+    ]
+
+
+def test_attach_refused_without_an_uncertain_attempt_is_raised(make_client):
+    client, seen = make_client([error(400)])
+    with pytest.raises(BadRequestError):
+        client.create_assistant_file("a", "file-abc")
+    assert len(seen) == 1
+
+
+class BreaksMidway(httpx.SyncByteStream):
+    """A response body that sends some bytes, then loses the connection."""
+
+    def __iter__(self):
+        yield b"partial-"
+        raise httpx.ReadError("connection reset mid-body")
+
+
+def test_download_broken_midway_restarts_from_the_beginning(make_client, tmp_path):
+    client, seen = make_client(
+        [httpx.Response(200, stream=BreaksMidway()), httpx.Response(200, content=b"whole content")]
+    )
+    dest = tmp_path / "out.bin"
+    assert client.download_file("file-abc", dest) == len(b"whole content")
+    assert dest.read_bytes() == b"whole content"
+    assert len(seen) == 2
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.bin"]
+
+
+def test_download_broken_midway_into_an_unseekable_stream_is_not_retried(make_client):
+    class Pipe(io.RawIOBase):
+        def __init__(self) -> None:
+            self.data = b""
+
+        def writable(self) -> bool:
+            return True
+
+        def write(self, b) -> int:
+            self.data += bytes(b)
+            return len(b)
+
+        def tell(self) -> int:
+            raise OSError("not seekable")
+
+    client, seen = make_client([httpx.Response(200, stream=BreaksMidway())])
+    with pytest.raises(APIError, match="cannot be rewound"):
+        client.download_file("file-abc", Pipe())
+    assert len(seen) == 1
