@@ -1,0 +1,543 @@
+"""What is in a drop folder: the eligible files, their hashes, and which of them are bad input.
+
+A scan turns one configured folder into the planner's :class:`~syncd.plan.LocalFolder`:
+
+* **Filters.** Hidden files and folders (``.*``: ``.env``, ``.git`` and ``.ssh`` never leave
+  the machine), editor and download leftovers (``*~``, ``*.swp``, ``*.tmp``, ``*.part``,
+  ``*.crdownload``, ``~$*``) and the folder's own ``exclude`` patterns are skipped. A pattern
+  without ``/`` matches any single file or directory name; one with ``/`` matches the whole
+  path relative to the folder (``*`` may then cross directories). A user-set ``include``
+  keeps only the files it matches, silently. The default include is everything: a file of a
+  type the service does not take is not hidden but *rejected*, so the user sees why it is
+  not synced. Patterns ignore case, like the service's extension check.
+* **Links and special files.** A symlink is followed only when it points at a regular file
+  inside the folder that is itself eligible; anything else is skipped, with one warning per
+  link per process. Directory symlinks are never followed (no loops, no double counting).
+  FIFOs, sockets and devices are skipped.
+* **Hashing.** SHA-256, only when (size, mtime_ns, inode) differ from the manifest's entry.
+  A file whose stat changes while it is read is left for the next pass.
+* **Validation.** Only for files hashed in this pass; a file the manifest rejected keeps its
+  reason until it changes.
+* **Safety.** A root that is missing, unreadable, not a directory, on another device than
+  last time, or empty although files were synced from it, gives ``LocalFolder.error`` and no
+  files: the planner then deletes nothing. A file or directory that exists but could not be
+  read keeps its manifest entry in the result, so it is never taken for deleted.
+"""
+
+from __future__ import annotations
+
+import errno
+import fnmatch
+import functools
+import hashlib
+import logging
+import os
+import re
+import stat
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from syncd.plan import Entry, LocalFile, LocalFolder, State
+from syncd.validate import validate_file
+
+if TYPE_CHECKING:
+    from syncd.config import FolderConfig
+
+log = logging.getLogger("syncd.scan")
+
+DEFAULT_EXCLUDES: tuple[str, ...] = (".*", "*~", "*.swp", "*.tmp", "*.part", "*.crdownload", "~$*")
+
+EXCLUDED = "excluded"
+LINK_OUTSIDE = "symlink outside folder"
+NOT_REGULAR = "not a regular file"
+CHANGED = "changed while hashing"
+LINK_TO_DIRECTORY = "symlink to a directory"
+LINK_BROKEN = "broken symlink"
+LINK_TO_EXCLUDED = "symlink to an excluded file"
+
+_CHUNK = 1024**2
+
+# Links (and unreadable paths) already warned about by this process, when the caller keeps
+# no set of its own.
+_WARNED: set[str] = set()
+
+
+@dataclass
+class FolderScan:
+    """The result of scanning (part of) one folder."""
+
+    local: LocalFolder
+    root_dev: int | None = None  # st_dev of the root, to pass back as expected_dev next time
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (relative path, reason)
+    hashed: int = 0  # files hashed in this pass
+    bytes_hashed: int = 0
+    # scan_paths only: the normalised paths examined. A known path that is covered but absent
+    # from local.files no longer exists (or is no longer eligible). None for a full scan.
+    looked_at: frozenset[str] | None = None
+
+    def covers(self, relpath: str) -> bool:
+        """Whether this scan speaks for ``relpath`` (a full scan speaks for every path)."""
+        if self.looked_at is None:
+            return True
+        parts = relpath.split("/")
+        return any("/".join(parts[:i]) in self.looked_at for i in range(1, len(parts) + 1))
+
+
+# --- filters ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Filters:
+    """A folder's include and exclude patterns, compiled once."""
+
+    excluded_name: Callable[[str], object]
+    excluded_path: Callable[[str], object] | None
+    included_name: Callable[[str], object] | None
+    included_path: Callable[[str], object] | None
+
+    def excludes(self, name: str, relpath: str) -> bool:
+        """Whether a file or directory is excluded (then a directory is not entered)."""
+        if self.excluded_name(name):
+            return True
+        return self.excluded_path is not None and bool(self.excluded_path(relpath))
+
+    def includes(self, name: str, relpath: str) -> bool:
+        """Whether a file passes the user's include patterns (all do when there are none)."""
+        if self.included_name is None and self.included_path is None:
+            return True
+        return bool(
+            (self.included_name and self.included_name(name))
+            or (self.included_path and self.included_path(relpath))
+        )
+
+
+def _matcher(patterns: Iterable[str]) -> Callable[[str], object] | None:
+    patterns = list(patterns)
+    if not patterns:
+        return None
+    regex = "|".join(f"(?:{fnmatch.translate(p)})" for p in patterns)
+    return re.compile(regex, re.IGNORECASE).match
+
+
+@functools.lru_cache(maxsize=256)
+def _compile(include: tuple[str, ...], exclude: tuple[str, ...]) -> _Filters:
+    def split(patterns: Iterable[str]) -> tuple[list[str], list[str]]:
+        names, paths = [], []
+        for pattern in patterns:
+            # A leading "/" anchors at the folder root; a trailing "/" (gitignore habit for
+            # "a directory") changes nothing, since a name pattern matches directories too.
+            pattern = pattern.strip("/")
+            (paths if "/" in pattern else names).append(pattern)
+        return names, paths
+
+    exclude_names, exclude_paths = split((*DEFAULT_EXCLUDES, *exclude))
+    include_names, include_paths = split(include)
+    excluded_name = _matcher(exclude_names)
+    assert excluded_name is not None  # the defaults are never empty
+    return _Filters(
+        excluded_name=excluded_name,
+        excluded_path=_matcher(exclude_paths),
+        included_name=_matcher(include_names),
+        included_path=_matcher(include_paths),
+    )
+
+
+def _filters(folder: FolderConfig) -> _Filters:
+    return _compile(tuple(folder.include), tuple(folder.exclude))
+
+
+def is_excluded(relpath: str, folder: FolderConfig) -> bool:
+    """Whether a scan of ``folder`` would leave the file at ``relpath`` out: excluded itself
+    or inside an excluded directory, not matched by the user's include patterns, or below the
+    top level of a non-recursive folder."""
+    parts = relpath.strip("/").split("/")
+    if not folder.recursive and len(parts) > 1:
+        return True
+    filters = _filters(folder)
+    for i, name in enumerate(parts):
+        if filters.excludes(name, "/".join(parts[: i + 1])):
+            return True
+    return not filters.includes(parts[-1], "/".join(parts))
+
+
+# --- scanning -----------------------------------------------------------------------------------
+
+
+class _Changed(Exception):
+    """The file's stat differed before and after reading it."""
+
+
+def _identity(st: os.stat_result) -> tuple[int, int, int, int, int]:
+    # ctime too: a writer that restores mtime (rsync -t, touch -r) still moves ctime.
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
+def _hash(path: str, before: os.stat_result) -> str:
+    """SHA-256 of ``path``, which must still be the file ``before`` describes, start to end.
+    Raises _Changed when it is not (replaced, written to, or swapped for a link)."""
+    digest = hashlib.sha256()
+    buffer = bytearray(_CHUNK)
+    view = memoryview(buffer)
+    # O_NOFOLLOW: never read through a link swapped in after the directory listing.
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    try:
+        if _identity(os.fstat(fd)) != _identity(before):
+            raise _Changed
+        while n := os.readv(fd, [buffer]):
+            digest.update(view[:n])
+        after = os.stat(path, follow_symlinks=False)
+    finally:
+        os.close(fd)
+    if _identity(after) != _identity(before):
+        raise _Changed
+    return digest.hexdigest()
+
+
+def _root_problem(
+    folder: FolderConfig, expected_dev: int | None
+) -> tuple[os.stat_result | None, str | None]:
+    """Stat the root and say what is wrong with it, if anything."""
+    root = folder.path
+    try:
+        st = os.stat(root)
+    except FileNotFoundError:
+        return None, f"folder root {root} does not exist"
+    except OSError as e:
+        return None, f"cannot read folder root {root}: {e.strerror}"
+    if not stat.S_ISDIR(st.st_mode):
+        return st, f"folder root {root} is not a directory"
+    if not os.access(root, os.R_OK | os.X_OK):
+        return st, f"cannot read folder root {root}: permission denied"
+    if expected_dev is not None and st.st_dev != expected_dev:
+        return st, (
+            f"folder root {root} is not on the same filesystem as before "
+            f"(device {_device(st.st_dev)}, was {_device(expected_dev)}); "
+            "is the right volume mounted? Nothing under it is deleted until it is back"
+        )
+    return st, None
+
+
+def _device(dev: int) -> str:
+    return f"{os.major(dev)}:{os.minor(dev)}"
+
+
+class _Scanner:
+    """The state of one pass over one folder."""
+
+    def __init__(
+        self,
+        folder: FolderConfig,
+        known: Mapping[str, Entry],
+        warned: set[str] | None,
+    ) -> None:
+        self.folder = folder
+        self.known = known
+        self.warned = _WARNED if warned is None else warned
+        self.filters = _filters(folder)
+        self.root = os.fspath(folder.path)
+        self.root_real = os.path.realpath(self.root)
+        self.files: dict[str, LocalFile] = {}
+        self.skipped: list[tuple[str, str]] = []
+        self.hashed = 0
+        self.bytes_hashed = 0
+
+    def warn_once(self, key: str, message: str, *args: object) -> None:
+        if key not in self.warned:
+            self.warned.add(key)
+            log.warning(message, *args)
+
+    def walk(self, directory: str, prefix: str) -> int:
+        """Scan ``directory`` (relative path ``prefix``, "" or ending in "/") and, if the
+        folder is recursive, below it. Returns how many entries the directory listed."""
+        stack = [(directory, prefix)]
+        listed_here = 0
+        first = True
+        while stack:
+            path, rel_dir = stack.pop()
+            try:
+                with os.scandir(path) as entries:
+                    listing = list(entries)
+            except OSError as e:
+                if first:
+                    raise
+                self.unreadable(rel_dir.rstrip("/"), e, directory=True)
+                continue
+            if first:
+                listed_here, first = len(listing), False
+            for entry in listing:
+                name = entry.name
+                rel = rel_dir + name
+                if self.filters.excludes(name, rel):
+                    self.skipped.append((rel, EXCLUDED))
+                elif entry.is_dir(follow_symlinks=False):
+                    if self.folder.recursive:
+                        stack.append((entry.path, rel + "/"))
+                elif entry.is_file(follow_symlinks=False):
+                    if not self.filters.includes(name, rel):
+                        self.skipped.append((rel, EXCLUDED))
+                        continue
+                    try:
+                        st = entry.stat(follow_symlinks=False)
+                    except FileNotFoundError:
+                        continue  # deleted since the listing
+                    except OSError as e:
+                        self.unreadable(rel, e)
+                        continue
+                    self.regular(entry.path, rel, st)
+                elif entry.is_symlink():
+                    self.symlink(entry.path, rel, name)
+                else:
+                    self.skipped.append((rel, NOT_REGULAR))
+        return listed_here
+
+    def regular(self, path: str, rel: str, st: os.stat_result) -> None:
+        """A regular file that passed the filters: reuse the manifest's hash or hash it."""
+        entry = self.known.get(rel)
+        if (
+            entry is not None
+            and entry.sha256
+            and entry.size == st.st_size
+            and entry.mtime_ns == st.st_mtime_ns
+            and entry.inode == st.st_ino
+        ):
+            problem = None
+            if entry.state == State.REJECTED:
+                problem = entry.last_error or "rejected earlier; change the file to retry"
+            self.files[rel] = LocalFile(
+                rel, st.st_size, st.st_mtime_ns, st.st_ino, entry.sha256, problem
+            )
+            return
+        try:
+            sha256 = _hash(path, st)
+            self.hashed += 1
+            self.bytes_hashed += st.st_size
+            problem = validate_file(
+                Path(path), self.folder.purpose, st.st_size, name=rel.rpartition("/")[2]
+            )
+        except _Changed:
+            log.debug("%s/%s changed while it was hashed; next pass", self.folder.name, rel)
+            self.keep_known(rel, CHANGED)
+            return
+        except FileNotFoundError:
+            return  # deleted while we looked
+        except OSError as e:
+            self.unreadable(rel, e)
+            return
+        self.files[rel] = LocalFile(rel, st.st_size, st.st_mtime_ns, st.st_ino, sha256, problem)
+
+    def symlink(self, path: str, rel: str, name: str) -> None:
+        """Follow a link only to an eligible regular file inside the folder."""
+        target = os.path.realpath(path)
+        inside = target == self.root_real or target.startswith(self.root_real + os.sep)
+        if not inside:
+            self.skipped.append((rel, LINK_OUTSIDE))
+            self.warn_once(
+                path,
+                "skipping %s/%s: symlink to %s, outside the folder (not followed)",
+                self.folder.name,
+                rel,
+                target,
+            )
+            return
+        try:
+            st = os.stat(target, follow_symlinks=False)
+        except OSError:
+            self.skipped.append((rel, LINK_BROKEN))
+            return
+        if stat.S_ISDIR(st.st_mode):
+            self.skipped.append((rel, LINK_TO_DIRECTORY))
+            return
+        if not stat.S_ISREG(st.st_mode):
+            self.skipped.append((rel, NOT_REGULAR))
+            return
+        target_rel = os.path.relpath(target, self.root_real).replace(os.sep, "/")
+        if is_excluded(target_rel, self.folder):
+            # Without this, notes.txt -> .env would carry a hidden file out.
+            self.skipped.append((rel, LINK_TO_EXCLUDED))
+            return
+        if self.filters.includes(name, rel):
+            self.regular(target, rel, st)
+        else:
+            self.skipped.append((rel, EXCLUDED))
+
+    def unreadable(self, rel: str, error: OSError, *, directory: bool = False) -> None:
+        reason = f"unreadable: {error.strerror or errno.errorcode.get(error.errno or 0, error)}"
+        what = "directory" if directory else "file"
+        self.warn_once(
+            f"{self.root}/{rel}\0{reason}",
+            "cannot read %s %s/%s: %s (its last synced state is kept)",
+            what,
+            self.folder.name,
+            rel,
+            error.strerror,
+        )
+        if directory:
+            prefix = rel + "/"
+            self.skipped.append((rel, reason))
+            for path in self.known:
+                if path.startswith(prefix):
+                    self.keep_known(path, None)
+        else:
+            self.keep_known(rel, reason)
+
+    def keep_known(self, rel: str, reason: str | None) -> None:
+        """The path exists but was not read this pass: report its last known state, so the
+        planner never takes it for deleted."""
+        if reason is not None:
+            self.skipped.append((rel, reason))
+        entry = self.known.get(rel)
+        if entry is not None and entry.sha256:
+            problem = entry.last_error if entry.state == State.REJECTED else None
+            self.files[rel] = LocalFile(
+                rel, entry.size, entry.mtime_ns, entry.inode, entry.sha256, problem
+            )
+
+    def result(self, root_dev: int | None, looked_at: frozenset[str] | None) -> FolderScan:
+        return FolderScan(
+            local=LocalFolder(spec=self.folder.spec(), files=self.files),
+            root_dev=root_dev,
+            skipped=self.skipped,
+            hashed=self.hashed,
+            bytes_hashed=self.bytes_hashed,
+            looked_at=looked_at,
+        )
+
+
+def _unavailable(
+    folder: FolderConfig, message: str, root_dev: int | None, looked_at: frozenset[str] | None
+) -> FolderScan:
+    log.error("%s: %s", folder.name, message)
+    return FolderScan(
+        local=LocalFolder(spec=folder.spec(), error=message),
+        root_dev=root_dev,
+        looked_at=looked_at,
+    )
+
+
+def scan_folder(
+    folder: FolderConfig,
+    known: Mapping[str, Entry],
+    *,
+    expected_dev: int | None = None,
+    warned_links: set[str] | None = None,
+) -> FolderScan:
+    """Scan the whole folder.
+
+    ``known`` maps relative paths to this folder's manifest entries. ``expected_dev`` is the
+    root's ``st_dev`` recorded last time (``FolderScan.root_dev``); a different one means a
+    different (or no) volume is mounted there. ``warned_links`` remembers which links were
+    warned about, so a caller running many passes warns once per link (default: once per
+    process).
+    """
+    root_st, problem = _root_problem(folder, expected_dev)
+    root_dev = root_st.st_dev if root_st else None
+    if problem:
+        return _unavailable(folder, problem, root_dev, None)
+    scanner = _Scanner(folder, known, warned_links)
+    try:
+        listed = scanner.walk(scanner.root, "")
+    except OSError as e:
+        return _unavailable(
+            folder, f"cannot read folder root {folder.path}: {e.strerror}", root_dev, None
+        )
+    if listed == 0 and known and expected_dev is None:
+        # Without a recorded device we cannot tell "emptied" from "not mounted": play safe.
+        return _unavailable(
+            folder,
+            f"folder root {folder.path} is empty, but {len(known)} files were synced from it; "
+            "if it is a mount point, is it mounted? Nothing under it is deleted",
+            root_dev,
+            None,
+        )
+    return scanner.result(root_dev, None)
+
+
+def scan_paths(
+    folder: FolderConfig,
+    relpaths: Iterable[str],
+    known: Mapping[str, Entry],
+    *,
+    expected_dev: int | None = None,
+    warned_links: set[str] | None = None,
+) -> FolderScan:
+    """Scan only ``relpaths`` (the paths a watcher saw change), with the same rules as
+    :func:`scan_folder`. A path that is a directory is scanned with everything below it. The
+    result holds only those paths; ``looked_at`` (and ``covers()``) say which ones were
+    examined, so that a covered path missing from ``local.files`` is known to be gone."""
+    wanted = _normalise(relpaths)
+    looked_at = frozenset(wanted)
+    root_st, problem = _root_problem(folder, expected_dev)
+    root_dev = root_st.st_dev if root_st else None
+    if problem:
+        return _unavailable(folder, problem, root_dev, looked_at)
+    scanner = _Scanner(folder, known, warned_links)
+    for rel in _outermost(wanted):
+        _scan_one(scanner, rel)
+    return scanner.result(root_dev, looked_at)
+
+
+def _normalise(relpaths: Iterable[str]) -> set[str]:
+    wanted = set()
+    for raw in relpaths:
+        parts = [p for p in raw.replace(os.sep, "/").split("/") if p not in ("", ".")]
+        if parts and ".." not in parts:
+            wanted.add("/".join(parts))
+    return wanted
+
+
+def _outermost(paths: set[str]) -> list[str]:
+    """Drop paths that lie under another path of the set (its subtree scan covers them)."""
+    result = []
+    for path in sorted(paths):
+        if not result or not path.startswith(result[-1] + "/"):
+            result.append(path)
+    return result
+
+
+def _scan_one(scanner: _Scanner, rel: str) -> None:
+    folder = scanner.folder
+    parts = rel.split("/")
+    if not folder.recursive and len(parts) > 1:
+        return
+    for i, name in enumerate(parts):
+        if scanner.filters.excludes(name, "/".join(parts[: i + 1])):
+            scanner.skipped.append((rel, EXCLUDED))
+            return
+    # Reach the path the way a full scan would: through real directories only.
+    path = scanner.root
+    for name in parts[:-1]:
+        path = os.path.join(path, name)
+        try:
+            if not stat.S_ISDIR(os.lstat(path).st_mode):
+                return
+        except FileNotFoundError:
+            return
+        except OSError as e:
+            scanner.unreadable(rel, e)
+            return
+    path = os.path.join(path, parts[-1])
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return
+    except OSError as e:
+        scanner.unreadable(rel, e)
+        return
+    name = parts[-1]
+    if stat.S_ISDIR(st.st_mode):
+        if folder.recursive:
+            try:
+                scanner.walk(path, rel + "/")
+            except OSError as e:
+                scanner.unreadable(rel, e, directory=True)
+    elif stat.S_ISREG(st.st_mode):
+        if scanner.filters.includes(name, rel):
+            scanner.regular(path, rel, st)
+        else:
+            scanner.skipped.append((rel, EXCLUDED))
+    elif stat.S_ISLNK(st.st_mode):
+        scanner.symlink(path, rel, name)
+    else:
+        scanner.skipped.append((rel, NOT_REGULAR))
