@@ -23,6 +23,7 @@ from syncd import __version__
 # name -> "module:attribute"; the module is imported on first use.
 COMMANDS: dict[str, str] = {
     "emulator": "syncd.cli.emulator:emulator",
+    "reconcile": "syncd.cli.reconcile:reconcile",
     "status": "syncd.cli.status:status",
     "verify": "syncd.cli.verify:verify",
     "check": "syncd.cli.check:check",
