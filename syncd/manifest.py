@@ -193,6 +193,14 @@ class ManifestDB:
             raise
         return manifest
 
+    @classmethod
+    def memory(cls) -> ManifestDB:
+        """An empty, current manifest in memory (a dry run before any pass has made one)."""
+        conn = sqlite3.connect(":memory:", check_same_thread=False)
+        manifest = cls(sqlite_utils.Database(conn), Path(":memory:"), readonly=False)
+        manifest.migrate()
+        return manifest
+
     def _prepare(self) -> None:
         version = self.schema_version()
         if version > SCHEMA_VERSION:
@@ -287,6 +295,50 @@ class ManifestDB:
             rows = self._db.execute(sql + _IN_FOLDERS, [json.dumps(list(folders))]).fetchall()
         for file_id, folder, delete, replaced_by in rows:
             yield Retired(file_id, folder, bool(delete), replaced_by)
+
+    def retired(self, file_id: str) -> Retired | None:
+        """The retired record of ``file_id``, if it is retired."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT file_id, folder, [delete], replaced_by FROM retired WHERE file_id = ?",
+                [file_id],
+            ).fetchone()
+        return Retired(row[0], row[1], bool(row[2]), row[3]) if row else None
+
+    def replaced_by(self, file_id: str) -> list[str]:
+        """The retired ids waiting for ``file_id``, their replacement, to be attached."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT file_id FROM retired WHERE replaced_by = ?", [file_id]
+            ).fetchall()
+        return [old for (old,) in rows]
+
+    def owns(self, file_id: str) -> bool:
+        """Whether ``file_id`` is syncd's: an entry's file or a retired one (invariant 1)."""
+        with self._lock:
+            return bool(
+                self._db.execute(
+                    "SELECT EXISTS (SELECT 1 FROM entries WHERE file_id = ?)"
+                    " OR EXISTS (SELECT 1 FROM retired WHERE file_id = ?)",
+                    [file_id, file_id],
+                ).fetchone()[0]
+            )
+
+    def assistants_of(self, file_id: str) -> set[str]:
+        """The assistants syncd recorded attaching ``file_id`` to."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT assistant_id FROM attachments WHERE file_id = ?", [file_id]
+            ).fetchall()
+        return {assistant for (assistant,) in rows}
+
+    def next_retry_at(self, max_attempts: int) -> float | None:
+        """When the earliest failed entry that has attempts left may be tried again."""
+        with self._lock:
+            return self._db.execute(
+                "SELECT min(next_attempt_at) FROM entries WHERE state = ? AND attempts < ?",
+                [State.FAILED.value, max_attempts],
+            ).fetchone()[0]
 
     def folder_dev(self, folder: str) -> int | None:
         """The device the folder's root was on when last scanned (``None``: never scanned)."""

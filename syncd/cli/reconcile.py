@@ -1,0 +1,228 @@
+"""``syncd reconcile``: one full pass, then exit (for a timer, cron, or by hand)."""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+
+import click
+
+from syncd.api import RetryPolicy
+from syncd.cli.output import (
+    EXIT_CONFIG,
+    EXIT_SERVICE,
+    config_option,
+    fail,
+    json_option,
+    load,
+    open_client,
+    print_json,
+)
+from syncd.lock import LockHeld, StateLock
+from syncd.logs import setup_logging
+from syncd.manifest import FILENAME, ManifestDB, ManifestError
+from syncd.plan import (
+    Action,
+    Adopt,
+    Attach,
+    Cleanup,
+    Detach,
+    Forget,
+    Reject,
+    Restat,
+    Retire,
+    Upload,
+)
+from syncd.reconcile import Engine, Event, PassReport
+
+
+def plan_lines(actions: Sequence[Action]) -> Iterator[str]:
+    """What a dry run says it would do, in words: one line per action, except that a removed
+    file's Retire and the Cleanup after it make one line."""
+    removed: dict[str, Retire] = {}
+    for action in actions:
+        if isinstance(action, Retire) and action.mode != "keep":
+            removed[action.file_id] = action
+        elif isinstance(action, Cleanup) and action.file_id in removed:
+            retire = removed.pop(action.file_id)
+            why = f"{retire.folder}/{retire.path} was removed"
+            if action.delete:
+                yield f"delete remote {action.file_id} ({why})"
+            else:
+                assistants = ", ".join(action.detach_from) or "nothing"
+                yield f"detach {action.file_id} from {assistants} ({why}; on_delete = detach)"
+        else:
+            yield plan_line(action)
+
+
+def plan_line(action: Action) -> str:
+    """One planned action in words."""
+    match action:
+        case Upload():
+            what = (
+                f"replace {action.folder}/{action.path} (now {action.replaces})"
+                if action.replaces
+                else f"upload {action.folder}/{action.path}"
+            )
+            to = f", attach to {', '.join(action.attach_to)}" if action.attach_to else ""
+            return f"{what}{to}"
+        case Adopt():
+            return f"adopt {action.file_id} for {action.folder}/{action.path}"
+        case Attach():
+            return (
+                f"attach {action.folder}/{action.path} ({action.file_id}) to {action.assistant_id}"
+            )
+        case Detach():
+            return f"detach {action.file_id} from {action.assistant_id} ({action.reason})"
+        case Retire():
+            return (
+                f"let go of {action.file_id}: {action.folder}/{action.path} was removed "
+                f"(on_delete = {action.mode})"
+            )
+        case Cleanup():
+            steps = [f"detach from {a}" for a in action.detach_from]
+            if action.delete:
+                steps.append("delete")
+            return f"clean up {action.file_id}: {', '.join(steps) or 'forget'}"
+        case Reject():
+            return f"reject {action.folder}/{action.path}: {action.reason}"
+        case Forget():
+            return f"forget {action.file_id or f'{action.folder}/{action.path}'}"
+        case Restat():
+            return f"note the new timestamps of {action.folder}/{action.path}"
+    raise TypeError(action)
+
+
+@contextlib.contextmanager
+def _progress(enabled: bool, verbose: int) -> Iterator[Callable[[Event], None] | None]:
+    """A rich progress bar on stderr while the pass runs, with log lines printed above it."""
+    if not enabled:
+        yield None
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    console = Console(stderr=True)
+    with Progress(
+        TextColumn("syncing"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+        redirect_stderr=True,
+    ) as progress:
+        task = progress.add_task("sync", total=0)
+        # Logging writes to sys.stderr, which the bar now redirects above itself.
+        setup_logging("human", verbose)
+
+        def on_event(event: Event) -> None:
+            if event.kind == "planned":
+                progress.update(task, total=(progress.tasks[0].total or 0) + event.total)
+            elif event.kind == "action":
+                progress.advance(task)
+
+        try:
+            yield on_event
+        finally:
+            setup_logging("human", verbose, stream=sys.__stderr__)
+
+
+@click.command()
+@config_option
+@click.option(
+    "--dry-run", is_flag=True, help="Print the plan; change nothing, locally or remotely."
+)
+@json_option
+@click.option(
+    "--folder",
+    "folder_names",
+    multiple=True,
+    metavar="NAME",
+    help="Only this folder (repeatable). Default: every configured folder.",
+)
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Go past the delete guard, and accept a folder root now on another filesystem.",
+)
+@click.option("-v", "--verbose", count=True, help="More detail (-vv: HTTP requests too).")
+def reconcile(
+    config_path: Path | None,
+    dry_run: bool,
+    as_json: bool,
+    folder_names: tuple[str, ...],
+    force: bool,
+    verbose: int,
+) -> None:
+    """Run one full pass: upload what is new or changed, attach it to the folder's
+    assistants, clean up what was removed, and report.
+
+    \b
+    Exit status:
+      0  everything is in sync
+      1  finished, but some files failed or were rejected, or a folder was skipped
+      2  usage or configuration error
+      3  stopped before acting: API key refused, service unreachable, another syncd
+         holds the state directory, or the delete guard tripped (see --force)
+
+    \b
+    --json prints one object: the counts (uploaded, replaced, deleted, attached,
+    detached, unchanged, rejected, failed, adopted), dry_run, waiting, stopped,
+    exit_status, an "actions" list (what happened, or with --dry-run what would)
+    and an "errors" list.
+    """
+    setup_logging("auto", verbose)
+    config = load(config_path)
+    known = {f.name for f in config.folders}
+    unknown = [name for name in folder_names if name not in known]
+    if unknown:
+        fail(
+            f"no folder named {', '.join(unknown)} in {config.source} "
+            f"(configured: {', '.join(sorted(known))})",
+            EXIT_CONFIG,
+        )
+    client = open_client(config, RetryPolicy(max_attempts=config.api.max_attempts))
+    state_dir = config.sync.state_dir
+    with contextlib.ExitStack() as stack:
+        stack.callback(client.close)
+        try:
+            if dry_run:
+                # No lock and no writes: a dry run may look while the daemon works.
+                if (state_dir / FILENAME).exists():
+                    manifest = ManifestDB.open(state_dir, readonly=True)
+                else:
+                    manifest = ManifestDB.memory()
+            else:
+                stack.enter_context(StateLock(state_dir, command="syncd reconcile"))
+                manifest = ManifestDB.open(state_dir)
+        except LockHeld as e:
+            fail(str(e), EXIT_SERVICE)
+        except ManifestError as e:
+            fail(str(e), EXIT_CONFIG)
+        except OSError as e:
+            fail(f"cannot use the state directory {state_dir}: {e}", EXIT_CONFIG)
+        stack.callback(manifest.close)
+        show_bar = sys.stderr.isatty() and not dry_run
+        with _progress(show_bar, verbose) as on_event:
+            engine = Engine(config, client, manifest, on_event=on_event)
+            report = engine.run_pass(
+                folders=list(folder_names) or None, dry_run=dry_run, force=force
+            )
+    _print(report, as_json)
+    sys.exit(report.exit_code())
+
+
+def _print(report: PassReport, as_json: bool) -> None:
+    if as_json:
+        print_json(report.to_json())
+        return
+    if report.dry_run:
+        for line in plan_lines(report.planned):
+            click.echo(f"would {line}")
+        if not report.planned:
+            click.echo("nothing to do")
+    # Problems and a stop were logged (stderr) as they happened.
+    click.echo(report.summary())

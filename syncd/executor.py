@@ -1,0 +1,733 @@
+"""The executor: carries out a plan's actions against the service and records every result.
+
+Its semantics are specified action by action by the reference model in ``tests/plan/sim.py``;
+in short:
+
+* **Order.** ``plan.stages()`` run one after another. Inside a stage, actions run on a pool of
+  ``concurrency`` threads, except that actions on the same (folder, path), the same remote file
+  id, or uploads with the same (filename, size, purpose) run one after another in plan order —
+  so lost uploads are found in the order of their intents.
+* **Staleness.** Each action first checks that the manifest still looks as planned (the row's
+  file id is the one the action names, a retired id is still retired) and is skipped if not.
+* **Recording.** Each answer is committed as it arrives, one short transaction each. An upload's
+  intent is committed *before* its request (invariant 2). A request whose answer never came
+  leaves the manifest as it was, so the next plan looks again.
+* **Invariant 5.** An upload re-hashes and re-validates the file first and is skipped if it
+  changed since the scan; a file that changes while it is sent is not attached, and its row is
+  marked to be hashed again.
+* **Failures.** A refused upload makes the row ``failed`` with exponential backoff; after
+  ``max_attempts`` it waits for the next full pass or a change. A 401/403 stops the whole pass
+  (:class:`PassStopped`); other failures stop only their own action.
+
+Two things go beyond the model, which has no such answers: a ``createFile`` refused with a 4xx
+(the service will not take this content) and a file whose processing ends in ``error`` make
+the row ``rejected`` with the service's words, like a file the local validator rejects.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import logging
+import os
+import posixpath
+import threading
+import time
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from syncd.api import (
+    APIError,
+    AuthenticationError,
+    BadRequestError,
+    Client,
+    FileObject,
+    TimeoutError,
+    UploadOutcomeUnknown,
+)
+from syncd.cli.output import human_size
+from syncd.config import FolderConfig
+from syncd.manifest import ManifestDB
+from syncd.plan import (
+    Action,
+    Adopt,
+    Attach,
+    Cleanup,
+    Detach,
+    Entry,
+    Forget,
+    LocalFile,
+    Reject,
+    Restat,
+    Retire,
+    Retired,
+    State,
+    Upload,
+    stages,
+)
+from syncd.validate import validate_file
+
+log = logging.getLogger("syncd.executor")
+
+#: Seconds before a failed upload is tried again: BACKOFF * 2 ** (attempts - 1), capped.
+BACKOFF = 30.0
+MAX_BACKOFF = 3600.0
+#: How long to wait for the service to process an upload before attaching it; after that the
+#: file stays unattached and the next pass attaches it.
+PROCESSING_TIMEOUT = 300.0
+PROCESSING_POLL = 0.1
+
+_HASH_CHUNK = 1024 * 1024
+
+
+def retry_delay(attempts: int) -> float:
+    """Seconds to wait after the ``attempts``-th failed upload of a file."""
+    return min(BACKOFF * 2 ** (attempts - 1), MAX_BACKOFF)
+
+
+class PassStopped(Exception):
+    """The pass stopped before it was done; ``reason`` is ``auth``, ``delete_guard``, …"""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+@dataclass(frozen=True, slots=True)
+class Done:
+    """One thing that happened — or failed to — as a log line and a JSON record.
+
+    ``what`` is one of: uploaded, replaced, adopted, attached, detached, deleted, released,
+    rejected, failed, unresolved, skipped, resynced, forgotten, restat.
+    """
+
+    what: str
+    folder: str | None = None
+    path: str | None = None
+    file_id: str | None = None
+    assistant_id: str | None = None
+    previous: str | None = None  # the file id an upload replaced
+    replaced_by: str | None = None  # for a deleted old version: the file that replaced it
+    detail: str | None = None  # the error, the reason, or size and time
+
+    @property
+    def where(self) -> str:
+        return f"{self.folder}/{self.path}" if self.path is not None else str(self.file_id)
+
+    def message(self) -> str:
+        """The log line, in a person's words."""
+        detail = f" ({self.detail})" if self.detail else ""
+        match self.what:
+            case "uploaded":
+                return f"uploaded {self.where} → {self.file_id}{detail}"
+            case "replaced":
+                return f"replaced {self.where} → {self.file_id} (was {self.previous})"
+            case "adopted":
+                return f"adopted {self.file_id} for {self.where}{detail}"
+            case "resynced":
+                return f"{self.where} is synced again with {self.file_id}{detail}"
+            case "attached":
+                return f"attached {self.where} to {self.assistant_id}"
+            case "detached":
+                return f"detached {self.file_id} from {self.assistant_id}{detail}"
+            case "deleted":
+                return f"deleted remote {self.file_id}{detail}"
+            case "released":
+                return f"left remote {self.file_id} in place{detail}"
+            case "rejected":
+                return f"rejected {self.where}: {self.detail}"
+            case "failed" | "unresolved" | "skipped":
+                return f"{self.where}: {self.detail}"
+            case "forgotten":
+                return f"forgot {self.where}{detail}"
+            case _:
+                return f"{self.what} {self.where}{detail}"
+
+    def to_json(self) -> dict[str, Any]:
+        return {k: v for k, v in dataclasses.asdict(self).items() if v is not None}
+
+
+class _Skip(Exception):
+    """The action no longer fits the world (see "Staleness"); the next plan looks again."""
+
+
+class _FileChanged(_Skip):
+    """The file is not the one the plan was made from, or changed while it was read."""
+
+
+def _identity(st: os.stat_result) -> tuple[int, int, int, int]:
+    return (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
+def _hash_file(path: Path) -> tuple[str, os.stat_result]:
+    """SHA-256 of the file at ``path`` and its stat, read start to end without it changing."""
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        before = os.fstat(fh.fileno())
+        while chunk := fh.read(_HASH_CHUNK):
+            digest.update(chunk)
+        after = os.fstat(fh.fileno())
+    if _identity(before) != _identity(after):
+        raise _FileChanged("it changed while it was hashed")
+    return digest.hexdigest(), before
+
+
+def _keys(action: Action, purposes: Mapping[str, str]) -> Iterable[Hashable]:
+    """What an action must not share with a concurrently running one."""
+    match action:
+        case Upload():
+            name = posixpath.basename(action.path)
+            yield ("upload", name, action.size, purposes[action.folder])
+            yield ("path", action.folder, action.path)
+            if action.replaces:
+                yield ("file", action.replaces)
+        case Adopt():
+            yield ("path", action.folder, action.path)
+            yield ("file", action.file_id)
+            if action.replaces:
+                yield ("file", action.replaces)
+        case Attach() | Retire():
+            yield ("path", action.folder, action.path)
+            yield ("file", action.file_id)
+        case Detach() | Cleanup():
+            yield ("file", action.file_id)
+        case Forget():
+            if action.path is not None:
+                yield ("path", action.folder, action.path)
+            if action.file_id is not None:
+                yield ("file", action.file_id)
+        case Reject() | Restat():
+            yield ("path", action.folder, action.path)
+
+
+def chains(stage: Sequence[Action], purposes: Mapping[str, str]) -> list[list[Action]]:
+    """Split a stage into groups that may run concurrently; each keeps plan order inside.
+
+    Two actions that share a key (see :func:`_keys`) end up in the same group.
+    """
+    parent = list(range(len(stage)))
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    owner: dict[Hashable, int] = {}
+    for i, action in enumerate(stage):
+        for key in _keys(action, purposes):
+            if key in owner:
+                parent[find(i)] = find(owner[key])
+            else:
+                owner[key] = i
+    groups: dict[int, list[Action]] = {}
+    for i, action in enumerate(stage):
+        groups.setdefault(find(i), []).append(action)
+    return list(groups.values())
+
+
+class Executor:
+    """Runs actions against ``client``, recording results in ``manifest``.
+
+    ``folders`` are the configured folders by name; ``local`` the scan the plan was made
+    from, by (folder, path). ``on_done`` is called with every :class:`Done` as it happens and
+    ``on_action`` after every action (for progress), from worker threads.
+    """
+
+    def __init__(
+        self,
+        client: Client,
+        manifest: ManifestDB,
+        folders: Mapping[str, FolderConfig],
+        *,
+        local: Mapping[tuple[str, str], LocalFile],
+        max_attempts: int,
+        concurrency: int = 4,
+        stop: threading.Event | None = None,
+        on_done: Callable[[Done], None] | None = None,
+        on_action: Callable[[Action], None] | None = None,
+        clock: Callable[[], float] = time.time,
+        processing_timeout: float = PROCESSING_TIMEOUT,
+    ) -> None:
+        self.client = client
+        self.manifest = manifest
+        self.folders = folders
+        self.local = local
+        self.max_attempts = max_attempts
+        self.concurrency = max(1, concurrency)
+        self.stop = stop or threading.Event()
+        self.on_done = on_done
+        self.on_action = on_action
+        self.clock = clock
+        self.processing_timeout = processing_timeout
+        self._purposes = {name: folder.purpose for name, folder in folders.items()}
+        self._auth: AuthenticationError | None = None
+        self._lock = threading.Lock()
+        self._done: list[Done] = []
+        # Why a file id is going away, for the line that says it went.
+        self._why: dict[str, str] = {}
+
+    def run(self, actions: Sequence[Action]) -> list[Done]:
+        """Run ``actions`` stage by stage; return what happened.
+
+        Raises :class:`PassStopped` (reason ``auth``) once in-flight actions have finished
+        if the service refused the credentials.
+        """
+        with ThreadPoolExecutor(self.concurrency, thread_name_prefix="syncd-exec") as pool:
+            for stage in stages(tuple(actions)):
+                if self._halted():
+                    break
+                groups = chains(stage, self._purposes)
+                if len(groups) == 1 or self.concurrency == 1:
+                    for group in groups:
+                        self._run_chain(group)
+                else:
+                    for future in [pool.submit(self._run_chain, g) for g in groups]:
+                        future.result()
+        if self._auth is not None:
+            raise PassStopped(
+                "auth", f"the service refused the API key, stopping: {self._auth}"
+            ) from self._auth
+        return list(self._done)
+
+    # --- plumbing --------------------------------------------------------------------------------
+
+    def _halted(self) -> bool:
+        return self.stop.is_set() or self._auth is not None
+
+    def _run_chain(self, group: list[Action]) -> None:
+        for action in group:
+            if self._halted():
+                return
+            try:
+                self._apply(action)
+            except _Skip as e:
+                self._skip(action, str(e))
+            except AuthenticationError as e:
+                with self._lock:
+                    self._auth = self._auth or e
+                return
+            except APIError as e:
+                self._emit(self._failure(action, str(e)))
+            except OSError as e:
+                self._emit(self._failure(action, f"cannot read the local file: {e}"))
+            finally:
+                if self.on_action is not None:
+                    self.on_action(action)
+
+    def _failure(self, action: Action, error: str) -> Done:
+        folder = getattr(action, "folder", None)
+        path = getattr(action, "path", None)
+        verb = type(action).__name__.lower()
+        return Done(
+            "failed",
+            folder,
+            path,
+            getattr(action, "file_id", None),
+            getattr(action, "assistant_id", None),
+            detail=f"could not {verb}: {error}",
+        )
+
+    def _emit(self, done: Done) -> None:
+        with self._lock:
+            self._done.append(done)
+        level = logging.DEBUG if done.what in ("forgotten", "restat", "skipped") else logging.INFO
+        if done.what in ("failed", "unresolved", "rejected"):
+            level = logging.WARNING
+        log.log(level, "%s", done.message())
+        if self.on_done is not None:
+            self.on_done(done)
+
+    def _apply(self, action: Action) -> None:
+        match action:
+            case Upload():
+                self._upload(action)
+            case Adopt():
+                self._adopt(action)
+            case Attach():
+                self._attach(action)
+            case Detach():
+                self._detach(action)
+            case Retire():
+                self._retire(action)
+            case Cleanup():
+                self._cleanup(action)
+            case Forget():
+                self._forget(action)
+            case Reject():
+                self._reject(action)
+            case Restat():
+                self._restat(action)
+
+    def _skip(self, action: Action, why: str) -> None:
+        folder = getattr(action, "folder", None)
+        path = getattr(action, "path", None)
+        file_id = getattr(action, "file_id", None)
+        verb = type(action).__name__.lower()
+        self._emit(Done("skipped", folder, path, file_id, detail=f"{verb} skipped: {why}"))
+
+    # --- uploads ---------------------------------------------------------------------------------
+
+    def _upload(self, action: Upload) -> None:
+        folder = self.folders[action.folder]
+        path = folder.path / action.path
+        name = posixpath.basename(action.path)
+        try:
+            sha256, st = _hash_file(path)
+        except FileNotFoundError:
+            raise _Skip("the file is gone") from None
+        if sha256 != action.sha256:
+            raise _Skip("the file changed since the scan")
+        if validate_file(path, folder.purpose, st.st_size, name=name) is not None:
+            raise _Skip("the file is no longer valid")
+        row = self.manifest.entry(action.folder, action.path)
+        if (row.file_id if row else None) != action.replaces:
+            raise _Skip("the manifest changed since the plan")
+
+        stat = (st.st_size, st.st_mtime_ns, st.st_ino)
+        intent = {
+            "state": State.UPLOADING,
+            "intent_sha256": sha256,
+            "intent_size": st.st_size,
+            "intent_at": self.clock(),
+        }
+        before = row
+        row = (
+            replace(row, **intent)
+            if row
+            else Entry(action.folder, action.path, *stat, sha256, **intent)
+        )
+        self.manifest.put_entry(row)
+
+        started = time.monotonic()
+        try:
+            new = self.client.create_file(path, folder.purpose, filename=name)
+        except AuthenticationError:
+            # Refused before anything was stored: the file is not to blame, no attempt counted.
+            if before is None:
+                self.manifest.delete_entry(action.folder, action.path)
+            else:
+                self.manifest.put_entry(before)
+            raise
+        except UploadOutcomeUnknown as e:
+            self._emit(
+                Done(
+                    "unresolved",
+                    action.folder,
+                    action.path,
+                    detail=f"the upload may or may not have been stored ({e.cause}); "
+                    "syncd looks for it before uploading again",
+                )
+            )
+            return
+        except BadRequestError as e:
+            self._refused_content(row, sha256, stat, e.message)
+            return
+        except APIError as e:
+            self._upload_failed(row, str(e))
+            return
+        elapsed = time.monotonic() - started
+
+        changed = _identity(path.stat()) != _identity(st)
+        if changed:
+            # What went out may be half old, half new: keep the id (it is ours), make the next
+            # scan hash the file again, and attach nothing.
+            stat = (st.st_size, 0, 0)
+        with self.manifest.transaction():
+            self.manifest.put_entry(
+                Entry(action.folder, action.path, *stat, sha256, State.SYNCED, new.id)
+            )
+            if action.replaces is not None:
+                self.manifest.put_retired(
+                    Retired(action.replaces, action.folder, True, replaced_by=new.id)
+                )
+        if action.replaces is not None:
+            self._emit(
+                Done("replaced", action.folder, action.path, new.id, previous=action.replaces)
+            )
+        else:
+            size = f"{human_size(st.st_size)}, {elapsed:.1f} s"
+            self._emit(Done("uploaded", action.folder, action.path, new.id, detail=size))
+        if changed:
+            self._skip(action, "the file changed while it was uploaded; sent again next pass")
+            return
+        self._after_new_file(
+            action.folder, action.path, new.id, action.attach_to, action.replaces, new
+        )
+
+    def _upload_failed(self, row: Entry, error: str) -> None:
+        attempts = row.attempts + 1
+        exhausted = attempts >= self.max_attempts
+        retry_at = None if exhausted else self.clock() + retry_delay(attempts)
+        self.manifest.put_entry(
+            replace(
+                row,
+                state=State.FAILED,
+                attempts=attempts,
+                next_attempt_at=retry_at,
+                last_error=error,
+                intent_sha256=None,
+                intent_size=None,
+                intent_at=None,
+            )
+        )
+        if exhausted:
+            when = (
+                f"gave up after {attempts} attempts; tried again on the next full pass "
+                "or when the file changes"
+            )
+        else:
+            at = time.strftime("%H:%M:%S", time.localtime(retry_at))
+            when = f"attempt {attempts} of {self.max_attempts}; next try after {at}"
+        self._emit(Done("failed", row.folder, row.path, detail=f"upload failed: {error} ({when})"))
+
+    def _refused_content(
+        self, row: Entry, sha256: str, stat: tuple[int, int, int], reason: str
+    ) -> None:
+        """The service will not take this content: the row becomes rejected (holding no file
+        id), and the version it held, if any, goes as the folder's ``on_delete`` says."""
+        with self.manifest.transaction():
+            if row.file_id is not None:
+                self._let_go(row.folder, row.file_id)
+                self._why[row.file_id] = f"{row.folder}/{row.path} was replaced by rejected content"
+            self.manifest.put_entry(
+                Entry(row.folder, row.path, *stat, sha256, State.REJECTED, last_error=reason)
+            )
+        self._emit(Done("rejected", row.folder, row.path, detail=reason))
+
+    def _let_go(self, folder: str, file_id: str) -> None:
+        """Hand ``file_id`` to clean-up as the folder's ``on_delete`` says (inside a
+        transaction): retired for ``delete`` and ``detach``; forgotten for ``keep``."""
+        mode = self.folders[folder].on_delete
+        if mode == "keep":
+            self.manifest.forget_file(file_id)
+        else:
+            self.manifest.put_retired(Retired(file_id, folder, delete=mode == "delete"))
+
+    def _processed(self, folder: str, path: str, file: FileObject) -> bool:
+        """Wait until ``file`` is processed. ``False`` if it is not (yet): an ``error`` status
+        makes the row rejected and the file retired; a timeout leaves it for the next pass."""
+        if file.status in (None, "processed"):
+            return True
+        if file.status != "error":
+            try:
+                file = self.client.wait_processed(
+                    file.id, timeout=self.processing_timeout, poll=PROCESSING_POLL
+                )
+            except TimeoutError as e:
+                self._emit(Done("skipped", folder, path, file.id, detail=f"not attached yet: {e}"))
+                return False
+            if file.status != "error":
+                return True
+        reason = file.status_details or "the service could not process the file"
+        with self.manifest.transaction():
+            row = self.manifest.entry(folder, path)
+            if row is None or row.file_id != file.id:
+                return False
+            # The versions it was to replace no longer wait for it: they go as if the local
+            # file had been rejected before upload.
+            for old in self.manifest.replaced_by(file.id):
+                self._let_go(folder, old)
+            self.manifest.put_retired(Retired(file.id, folder, delete=True))
+            self.manifest.put_entry(
+                replace(row, state=State.REJECTED, file_id=None, last_error=reason)
+            )
+        self._why[file.id] = "the service could not process it"
+        self._emit(Done("rejected", folder, path, file.id, detail=reason))
+        return False
+
+    def _after_new_file(
+        self,
+        folder: str,
+        path: str,
+        file_id: str,
+        attach_to: tuple[str, ...],
+        replaces: str | None,
+        file: FileObject | None = None,
+    ) -> None:
+        """Steps 4 and 5 of an upload: attach the new file once processed, then clean the old
+        one up at once if nothing can go missing by that (invariant 4); otherwise it stays
+        retired and the planner waits for the new file to be attached where the old one is."""
+        if attach_to:
+            file = file or self.client.retrieve_file(file_id)
+            if not self._processed(folder, path, file):
+                return
+        attached = True
+        for assistant in attach_to:
+            try:
+                self._attach_one(folder, path, file_id, assistant)
+            except AuthenticationError:
+                raise
+            except APIError as e:
+                attached = False
+                detail = f"could not attach to {assistant}: {e}"
+                self._emit(Done("failed", folder, path, file_id, assistant, detail=detail))
+        if replaces is None or replaces == file_id or not attached:
+            return
+        recorded = self.manifest.assistants_of(replaces)
+        if recorded <= set(attach_to):
+            self._cleanup(Cleanup(replaces, tuple(sorted(recorded)), True))
+
+    def _attach_one(self, folder: str, path: str, file_id: str, assistant: str) -> None:
+        self.client.create_assistant_file(assistant, file_id)
+        self.manifest.add_attachment(file_id, assistant)
+        self._emit(Done("attached", folder, path, file_id, assistant))
+
+    # --- the other actions -----------------------------------------------------------------------
+
+    def _adopt(self, action: Adopt) -> None:
+        row = self.manifest.entry(action.folder, action.path)
+        if row is None or row.file_id != action.replaces:
+            raise _Skip("the manifest changed since the plan")
+        if row.sha256 == action.sha256:
+            stat = (row.size, row.mtime_ns, row.inode)
+        else:
+            stat = (row.size, 0, 0)  # the next scan hashes the file again
+        with self.manifest.transaction():
+            self.manifest.put_entry(
+                Entry(
+                    action.folder, action.path, *stat, action.sha256, State.SYNCED, action.file_id
+                )
+            )
+            if action.replaces is not None and action.replaces != action.file_id:
+                self.manifest.put_retired(
+                    Retired(action.replaces, action.folder, True, replaced_by=action.file_id)
+                )
+        if row.state is State.UPLOADING and row.file_id != action.file_id:
+            self._emit(
+                Done(
+                    "adopted",
+                    action.folder,
+                    action.path,
+                    action.file_id,
+                    detail="its upload's response was lost",
+                )
+            )
+        else:
+            self._emit(
+                Done(
+                    "resynced",
+                    action.folder,
+                    action.path,
+                    action.file_id,
+                    detail="the remote file already holds this content",
+                )
+            )
+        self._after_new_file(
+            action.folder, action.path, action.file_id, action.attach_to, action.replaces
+        )
+
+    def _attach(self, action: Attach) -> None:
+        row = self.manifest.entry(action.folder, action.path)
+        if row is None or row.file_id != action.file_id:
+            raise _Skip("the manifest changed since the plan")
+        file = self.client.retrieve_file(action.file_id)
+        if self._processed(action.folder, action.path, file):
+            self._attach_one(action.folder, action.path, action.file_id, action.assistant_id)
+
+    def _detach(self, action: Detach) -> None:
+        if not self.manifest.owns(action.file_id):
+            raise _Skip(f"{action.file_id} is not syncd's")
+        self._detach_one(action.file_id, action.assistant_id, action.reason)
+
+    def _detach_one(self, file_id: str, assistant: str, reason: str | None = None) -> None:
+        self.client.delete_assistant_file(assistant, file_id, missing_ok=True)
+        self.manifest.remove_attachment(file_id, assistant)
+        self._emit(Done("detached", file_id=file_id, assistant_id=assistant, detail=reason))
+
+    def _retire(self, action: Retire) -> None:
+        row = self.manifest.entry(action.folder, action.path)
+        if row is None or row.file_id != action.file_id:
+            raise _Skip("the manifest changed since the plan")
+        where = f"{action.folder}/{action.path}"
+        with self.manifest.transaction():
+            self.manifest.delete_entry(action.folder, action.path)
+            if action.mode == "keep":
+                self.manifest.forget_file(action.file_id)
+            else:
+                delete = action.mode == "delete"
+                self.manifest.put_retired(Retired(action.file_id, action.folder, delete))
+        if action.mode == "keep":
+            self._emit(
+                Done(
+                    "released",
+                    file_id=action.file_id,
+                    detail=f"{where} was removed; on_delete = keep",
+                )
+            )
+        else:
+            self._why[action.file_id] = f"{where} was removed"
+
+    def _cleanup(self, action: Cleanup) -> None:
+        retired = self.manifest.retired(action.file_id)
+        if retired is None:
+            raise _Skip(f"{action.file_id} is no longer retired")
+        why = self._why.pop(action.file_id, None)
+        if why is None:
+            why = (
+                f"replaced by {retired.replaced_by}" if retired.replaced_by else "no longer needed"
+            )
+        for assistant in action.detach_from:
+            self._detach_one(action.file_id, assistant, why)
+        if action.delete:
+            self.client.delete_file(action.file_id, missing_ok=True)
+        self.manifest.forget_file(action.file_id)
+        if action.delete:
+            done = Done(
+                "deleted",
+                retired.folder,
+                file_id=action.file_id,
+                detail=why,
+                replaced_by=retired.replaced_by,
+            )
+        else:
+            detail = f"{why}; on_delete = detach"
+            done = Done("released", retired.folder, file_id=action.file_id, detail=detail)
+        self._emit(done)
+
+    def _forget(self, action: Forget) -> None:
+        if action.file_id is not None:
+            if self.manifest.retired(action.file_id) is not None:
+                self.manifest.forget_file(action.file_id)
+                self._emit(
+                    Done("forgotten", file_id=action.file_id, detail="it is gone from the service")
+                )
+            return
+        assert action.path is not None
+        row = self.manifest.entry(action.folder, action.path)
+        if row is not None and row.file_id is None:
+            self.manifest.delete_entry(action.folder, action.path)
+            self._emit(Done("forgotten", action.folder, action.path, detail="it is gone"))
+
+    def _reject(self, action: Reject) -> None:
+        row = self.manifest.entry(action.folder, action.path)
+        if row is not None and row.file_id is not None:
+            raise _Skip("the manifest changed since the plan")
+        local = self.local.get((action.folder, action.path))
+        if local is not None and local.sha256 == action.sha256:
+            stat = (local.size, local.mtime_ns, local.inode)
+        else:
+            stat = (0, 0, 0)
+        self.manifest.put_entry(
+            Entry(
+                action.folder,
+                action.path,
+                *stat,
+                action.sha256,
+                State.REJECTED,
+                last_error=action.reason,
+            )
+        )
+        self._emit(Done("rejected", action.folder, action.path, detail=action.reason))
+
+    def _restat(self, action: Restat) -> None:
+        row = self.manifest.entry(action.folder, action.path)
+        if row is None:
+            return
+        self.manifest.put_entry(
+            replace(row, size=action.size, mtime_ns=action.mtime_ns, inode=action.inode)
+        )
+        self._emit(Done("restat", action.folder, action.path, row.file_id))

@@ -1,0 +1,540 @@
+"""One pass: scan → snapshot the service → plan → execute → record.
+
+:class:`Engine` is what ``syncd reconcile`` runs once and the daemon runs over and over. A
+pass works in rounds: each round scans, lists the service, plans and executes; a round's
+results can call for another (an upload whose answer was lost is adopted in the next one, an
+old version is cleaned up once its replacement is attached), so the pass goes on until a round
+has nothing to do, makes no progress, or :data:`MAX_ROUNDS` is reached. A second pass over an
+unchanged tree plans nothing and sends no write request.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+import os
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal
+
+from syncd.api import APIError, AuthenticationError, Client, NotFoundError
+from syncd.config import Config, FolderConfig
+from syncd.executor import Done, Executor, PassStopped
+from syncd.manifest import ManifestDB
+from syncd.plan import (
+    Action,
+    Adopt,
+    Attach,
+    Cleanup,
+    Detach,
+    Entry,
+    FolderProblem,
+    LocalFile,
+    LocalFolder,
+    Manifest,
+    Reject,
+    Remote,
+    RemoteFile,
+    State,
+    Upload,
+    plan,
+)
+from syncd.scan import FolderScan, scan_folder, scan_paths
+
+log = logging.getLogger("syncd.reconcile")
+
+MAX_ROUNDS = 4
+
+#: The summary's counts, in the order they are printed.
+COUNTS = (
+    "uploaded",
+    "replaced",
+    "deleted",
+    "attached",
+    "detached",
+    "unchanged",
+    "rejected",
+    "failed",
+    "adopted",
+)
+
+StopReason = Literal["auth", "service", "delete_guard"]
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """Progress of a pass, for a progress bar or the daemon's status line.
+
+    ``planned``: a round planned ``total`` actions. ``action``: ``completed`` of ``total``
+    are finished. ``done``: something happened (``done``).
+    """
+
+    kind: Literal["planned", "action", "done"]
+    total: int = 0
+    completed: int = 0
+    done: Done | None = None
+
+
+@dataclass
+class PassReport:
+    """What a pass did (or, with ``dry_run``, would do)."""
+
+    counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(COUNTS, 0))
+    actions: list[dict[str, Any]] = field(default_factory=list)
+    errors: list[dict[str, Any]] = field(default_factory=list)
+    problems: list[FolderProblem] = field(default_factory=list)
+    planned: list[Action] = field(default_factory=list)  # a dry run's plan
+    stopped_reason: StopReason | None = None
+    stopped_message: str | None = None
+    dry_run: bool = False
+    waiting: int = 0  # failed files held back by their retry backoff
+    rounds: int = 0
+    started_at: float = 0.0
+    finished_at: float = 0.0
+
+    def exit_code(self) -> int:
+        """0 in sync; 1 finished with failed or rejected files or a skipped folder; 3 stopped
+        before acting (credentials refused, service unreachable, delete guard)."""
+        if self.stopped_reason is not None:
+            return 3
+        if self.counts["failed"] or self.counts["rejected"] or self.problems or self.errors:
+            return 1
+        return 0
+
+    def summary(self) -> str:
+        """``uploaded 3, replaced 1, …`` — every count, zeros included, so scripts can rely
+        on the shape."""
+        text = ", ".join(f"{name} {self.counts[name]}" for name in COUNTS)
+        prefix = "dry run, would have: " if self.dry_run else ""
+        return prefix + text
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            **self.counts,
+            "dry_run": self.dry_run,
+            "waiting": self.waiting,
+            "stopped": self.stopped_reason,
+            "exit_status": self.exit_code(),
+            "actions": self.actions,
+            "errors": self.errors,
+        }
+
+
+def describe_action(action: Action) -> dict[str, Any]:
+    """A planned action as a JSON object: ``{"action": "upload", "folder": …, …}``."""
+    fields = {k: v for k, v in dataclasses.asdict(action).items() if v not in (None, ())}
+    return {"action": type(action).__name__.lower(), **fields}
+
+
+def _predicted_counts(actions: Collection[Action]) -> Counter[str]:
+    counts: Counter[str] = Counter()
+    for action in actions:
+        match action:
+            case Upload():
+                counts["replaced" if action.replaces else "uploaded"] += 1
+                counts["attached"] += len(action.attach_to)
+            case Adopt():
+                counts["adopted"] += 1
+                counts["attached"] += len(action.attach_to)
+            case Attach():
+                counts["attached"] += 1
+            case Detach():
+                counts["detached"] += 1
+            case Cleanup():
+                counts["detached"] += len(action.detach_from)
+                counts["deleted"] += int(action.delete)
+    return counts
+
+
+@dataclass
+class _Round:
+    """The inputs one round planned from."""
+
+    local: list[LocalFolder]
+    files: dict[tuple[str, str], LocalFile]
+    devices: dict[str, int]
+
+
+class Engine:
+    """Runs passes for one configuration, client and manifest.
+
+    ``on_event`` is called (from worker threads too) as the pass progresses. One engine runs one
+    pass at a time; the caller holds the state directory's lock.
+    """
+
+    def __init__(
+        self,
+        config: Config,
+        client: Client,
+        manifest: ManifestDB,
+        *,
+        on_event: Callable[[Event], None] | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.config = config
+        self.client = client
+        self.manifest = manifest
+        self.on_event = on_event
+        self.clock = clock
+        self._folders = {f.name: f for f in config.folders}
+        self._warned_links: set[str] = set()
+        # Problems already logged, so that an unchanged state is not reported every pass.
+        self._logged_problems: set[str] = set()
+
+    def run_pass(
+        self,
+        *,
+        folders: Collection[str] | None = None,
+        paths: Mapping[str, Collection[str]] | None = None,
+        dry_run: bool = False,
+        force: bool = False,
+        stop: threading.Event | None = None,
+    ) -> PassReport:
+        """Bring the service in line with the local folders.
+
+        ``folders``: the folder names to work on (default: all). ``paths``: work only on these
+        relative paths per folder (the daemon's dirty set; a folder not in it is left alone),
+        listing the service in full all the same. ``dry_run``: plan only, change nothing.
+        ``force``: go past the delete guard, and accept a folder root that is now on another
+        filesystem. ``stop``: once set, no new action starts; those in flight finish.
+        """
+        selected = self._select(folders, paths)
+        report = PassReport(dry_run=dry_run, started_at=self.clock())
+        stop = stop or threading.Event()
+        dones: list[Done] = []
+        touched: set[tuple[str, str]] = set()
+        unchanged_base: set[tuple[str, str]] = set()
+        try:
+            for number in range(MAX_ROUNDS):
+                if stop.is_set():
+                    break
+                report.rounds = number + 1
+                current = self._scan(selected, paths, force=force and number == 0)
+                remote = self._remote(selected, current)
+                snapshot = self._manifest_snapshot(paths, first_round=number == 0)
+                decided = plan(
+                    current.local,
+                    snapshot,
+                    remote,
+                    now=self.clock(),
+                    max_delete_fraction=self.config.sync.max_delete_fraction,
+                    force=force,
+                )
+                if number == 0:
+                    unchanged_base = {key for key, f in current.files.items() if f.problem is None}
+                    report.problems = list(decided.problems)
+                    report.waiting = decided.waiting
+                    self._log_problems(decided.problems)
+                    if not dry_run:
+                        self._record_devices(current.devices)
+                touched |= {
+                    (a.folder, a.path)
+                    for a in decided.actions
+                    if isinstance(a, Upload | Adopt | Attach | Reject)
+                }
+                if dry_run:
+                    report.planned = list(decided.actions)
+                    report.actions = [describe_action(a) for a in decided.actions]
+                    report.counts.update(_predicted_counts(decided.actions))
+                    report.counts["rejected"] = sum(
+                        1 for f in current.files.values() if f.problem is not None
+                    )
+                    report.counts["failed"] = sum(
+                        1 for e in snapshot.entries.values() if e.state is State.FAILED
+                    )
+                    break
+                if not decided.actions:
+                    break
+                first = len(dones)
+                self._execute(decided.actions, current, stop, dones)
+                if all(d.what == "failed" for d in dones[first:]):
+                    break
+        except PassStopped as e:
+            report.stopped_reason = e.reason  # type: ignore[assignment]
+            report.stopped_message = str(e)
+            log.error("%s", e)
+        finally:
+            report.finished_at = self.clock()
+
+        if any(p.kind == "delete_guard" for p in report.problems) and not report.stopped_reason:
+            report.stopped_reason = "delete_guard"
+            report.stopped_message = "; ".join(
+                p.message for p in report.problems if p.kind == "delete_guard"
+            )
+        if not dry_run:
+            self._tally(report, dones, selected)
+        report.counts["unchanged"] = len(unchanged_base - touched)
+        report.errors = self._errors(report, dones)
+        if not dry_run:
+            self._record_pass(report, dones, selected)
+        return report
+
+    # --- the inputs ------------------------------------------------------------------------------
+
+    def _select(
+        self, names: Collection[str] | None, paths: Mapping[str, Collection[str]] | None
+    ) -> list[FolderConfig]:
+        if names is None:
+            names = list(paths) if paths is not None else list(self._folders)
+        unknown = sorted(set(names) - set(self._folders))
+        if unknown:
+            raise ValueError(f"no folder named {', '.join(unknown)} in the configuration")
+        return [self._folders[name] for name in self._folders if name in set(names)]
+
+    def _scan(
+        self,
+        selected: list[FolderConfig],
+        paths: Mapping[str, Collection[str]] | None,
+        *,
+        force: bool,
+    ) -> _Round:
+        local: list[LocalFolder] = []
+        files: dict[tuple[str, str], LocalFile] = {}
+        devices: dict[str, int] = {}
+        for folder in selected:
+            known = self.manifest.entries(folder.name)
+            expected_dev = self.manifest.folder_dev(folder.name)
+            if force and expected_dev is not None and _root_dev(folder) not in (None, expected_dev):
+                log.warning(
+                    "%s: accepting its root on a different filesystem (--force)", folder.name
+                )
+                expected_dev = None
+            if paths is None:
+                scan = scan_folder(
+                    folder, known, expected_dev=expected_dev, warned_links=self._warned_links
+                )
+                folder_scan = scan.local
+            else:
+                scan, folder_scan = self._scan_dirty(
+                    folder, paths.get(folder.name, ()), known, expected_dev
+                )
+            local.append(folder_scan)
+            if folder_scan.error is None:
+                if scan.root_dev is not None:
+                    devices[folder.name] = scan.root_dev
+                for path, file in folder_scan.files.items():
+                    files[(folder.name, path)] = file
+        return _Round(local, files, devices)
+
+    def _scan_dirty(
+        self,
+        folder: FolderConfig,
+        dirty: Collection[str],
+        known: Mapping[str, Entry],
+        expected_dev: int | None,
+    ) -> tuple[FolderScan, LocalFolder]:
+        """Scan the dirty paths, and every entry not at rest (they may hold news the manifest
+        does not); take the rest as the manifest last saw it. The planner needs a complete
+        folder: a path missing from it is taken for deleted."""
+        unsettled = {p for p, e in known.items() if e.state not in (State.SYNCED, State.REJECTED)}
+        scan = scan_paths(
+            folder,
+            set(dirty) | unsettled,
+            known,
+            expected_dev=expected_dev,
+            warned_links=self._warned_links,
+        )
+        if scan.local.error is not None:
+            return scan, scan.local
+        files = dict(scan.local.files)
+        for path, entry in known.items():
+            if path in files or scan.covers(path):
+                continue
+            problem = entry.last_error if entry.state is State.REJECTED else None
+            files[path] = LocalFile(
+                path, entry.size, entry.mtime_ns, entry.inode, entry.sha256, problem
+            )
+        return scan, replace(scan.local, files=files)
+
+    def _remote(self, selected: list[FolderConfig], current: _Round) -> Remote:
+        """List the service: every file, and what is attached to each configured assistant of
+        a folder being planned. A folder whose assistant does not exist is skipped."""
+        try:
+            files = {
+                f.id: RemoteFile(
+                    f.id,
+                    f.filename,
+                    f.bytes,
+                    f.purpose,
+                    f.created_at,
+                    f.status or "processed",
+                    f.status_details,
+                )
+                for f in self.client.list_files()
+            }
+            attachments: dict[str, frozenset[str]] = {}
+            missing: set[str] = set()
+            for folder in selected:
+                for assistant in folder.assistants:
+                    if assistant in attachments or assistant in missing:
+                        continue
+                    try:
+                        listed = self.client.iter_assistant_files(assistant)
+                        attachments[assistant] = frozenset(a.id for a in listed)
+                    except NotFoundError:
+                        missing.add(assistant)
+        except AuthenticationError as e:
+            raise PassStopped("auth", f"the service refused the API key: {e}") from e
+        except APIError as e:
+            raise PassStopped("service", f"cannot list the service's files: {e}") from e
+        if missing:
+            self._skip_folders_of(missing, selected, current)
+        return Remote(files, attachments)
+
+    def _skip_folders_of(
+        self, missing: set[str], selected: list[FolderConfig], current: _Round
+    ) -> None:
+        for folder in selected:
+            gone = sorted(missing & set(folder.assistants))
+            if not gone:
+                continue
+            message = (
+                f"assistant {', '.join(gone)} does not exist, or this API key cannot see it; "
+                "fix the folder's assistants list"
+            )
+            for i, scanned in enumerate(current.local):
+                if scanned.spec.name == folder.name:
+                    current.local[i] = LocalFolder(scanned.spec, error=message)
+            for key in [k for k in current.files if k[0] == folder.name]:
+                del current.files[key]
+
+    def _manifest_snapshot(
+        self, paths: Mapping[str, Collection[str]] | None, *, first_round: bool
+    ) -> Manifest:
+        """The whole manifest (the planner must know every file syncd owns), with the retry
+        schedule applied: a full pass tries every failed file again at once; a pass over
+        dirty paths tries a changed one at once and leaves one that ran out of attempts to the
+        next full pass. Later rounds of a pass keep the backoff the first round set."""
+        snapshot = self.manifest.snapshot()
+        if not first_round:
+            return snapshot
+        limit = self.config.api.max_attempts
+        entries = dict(snapshot.entries)
+        for key, entry in snapshot.entries.items():
+            if entry.state is not State.FAILED:
+                continue
+            dirty = paths is not None and key[1] in set(paths.get(key[0], ()))
+            if paths is None or dirty:
+                entries[key] = replace(entry, next_attempt_at=None)
+            elif entry.attempts >= limit:
+                entries[key] = replace(entry, next_attempt_at=math.inf)
+        return replace(snapshot, entries=entries)
+
+    # --- doing -----------------------------------------------------------------------------------
+
+    def _execute(
+        self,
+        actions: tuple[Action, ...],
+        current: _Round,
+        stop: threading.Event,
+        dones: list[Done],
+    ) -> None:
+        """Run one round's actions, appending what happens to ``dones`` as it happens (so it
+        is complete even when the pass stops half-way)."""
+        total = len(actions)
+        completed = 0
+        lock = threading.Lock()
+        self._event(Event("planned", total=total))
+
+        def on_done(done: Done) -> None:
+            dones.append(done)
+            self._event(Event("done", done=done))
+
+        def on_action(_action: Action) -> None:
+            nonlocal completed
+            with lock:
+                completed += 1
+                n = completed
+            self._event(Event("action", total=total, completed=n))
+
+        executor = Executor(
+            self.client,
+            self.manifest,
+            self._folders,
+            local=current.files,
+            max_attempts=self.config.api.max_attempts,
+            concurrency=self.config.sync.concurrency,
+            stop=stop,
+            on_done=on_done,
+            on_action=on_action,
+            clock=self.clock,
+        )
+        executor.run(actions)
+
+    def _event(self, event: Event) -> None:
+        if self.on_event is not None:
+            self.on_event(event)
+
+    def _log_problems(self, problems: Collection[FolderProblem]) -> None:
+        current = {p.message for p in problems}
+        for problem in problems:
+            if problem.message not in self._logged_problems:
+                level = logging.WARNING if problem.kind == "assistant_full" else logging.ERROR
+                log.log(level, "%s", problem.message)
+        self._logged_problems = current
+
+    def _record_devices(self, devices: Mapping[str, int]) -> None:
+        for name, dev in devices.items():
+            if self.manifest.folder_dev(name) != dev:
+                self.manifest.set_folder_dev(name, dev)
+
+    # --- the report ------------------------------------------------------------------------------
+
+    def _tally(self, report: PassReport, dones: list[Done], selected: list[FolderConfig]) -> None:
+        """Counts of what happened, and of the files left failed or rejected."""
+        # An old version deleted after its replacement counts as part of "replaced".
+        happened = Counter(d.what for d in dones if not (d.what == "deleted" and d.replaced_by))
+        for name in ("uploaded", "replaced", "deleted", "attached", "detached", "adopted"):
+            report.counts[name] = happened[name]
+        names = {f.name for f in selected}
+        snapshot = self.manifest.snapshot(names)
+        states = Counter(e.state for e in snapshot.entries.values())
+        report.counts["rejected"] = states[State.REJECTED]
+        failed = {(e.folder, e.path) for e in snapshot.entries.values() if e.state is State.FAILED}
+        failed |= {(d.folder, d.path or d.file_id) for d in dones if d.what == "failed"}
+        report.counts["failed"] = len(failed)
+        report.actions = [d.to_json() for d in dones]
+
+    def _errors(self, report: PassReport, dones: list[Done]) -> list[dict[str, Any]]:
+        errors: list[dict[str, Any]] = []
+        if report.stopped_message:
+            errors.append({"kind": report.stopped_reason, "message": report.stopped_message})
+        for problem in report.problems:
+            if problem.kind != "delete_guard":
+                errors.append(
+                    {"kind": problem.kind, "folder": problem.folder, "message": problem.message}
+                )
+        for done in dones:
+            if done.what == "failed":
+                errors.append({"kind": "failed", **done.to_json(), "message": done.message()})
+        return errors
+
+    def _record_pass(
+        self, report: PassReport, dones: list[Done], selected: list[FolderConfig]
+    ) -> None:
+        per_folder: dict[str, Counter[str]] = {f.name: Counter() for f in selected}
+        for done in dones:
+            if done.folder in per_folder and done.what in COUNTS:
+                per_folder[done.folder][done.what] += 1
+        for folder in selected:
+            errors = [p.message for p in report.problems if p.folder == folder.name]
+            if report.stopped_message:
+                errors.append(report.stopped_message)
+            self.manifest.record_pass(
+                folder.name,
+                started_at=report.started_at,
+                finished_at=report.finished_at,
+                counts=dict(per_folder[folder.name]),
+                error="; ".join(errors) or None,
+            )
+
+
+def _root_dev(folder: FolderConfig) -> int | None:
+    try:
+        return os.stat(folder.path).st_dev
+    except OSError:
+        return None

@@ -1,0 +1,121 @@
+"""A workspace for engine tests: drop folders, a real configuration file pointing at the shared
+emulator, the manifest, and an :class:`Engine` whose every request is HTTP to the emulator."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from syncd.api import Client, FileObject, RetryPolicy
+from syncd.config import Config, load_config
+from syncd.emulator import EmulatorServer
+from syncd.manifest import ManifestDB
+from syncd.reconcile import Engine, PassReport
+
+#: Client retries in tests: real backoff, but short.
+FAST_RETRY = RetryPolicy(max_attempts=4, base_delay=0.01, max_delay=0.05, deadline=5)
+
+
+@dataclass
+class Workspace:
+    root: Path
+    emulator: EmulatorServer
+    api_key: str
+    folders: dict[str, dict[str, Any]] = field(default_factory=dict)
+    sync: dict[str, Any] = field(default_factory=dict)
+    _client: Client | None = None
+    _manifest: ManifestDB | None = None
+
+    @property
+    def config_path(self) -> Path:
+        return self.root / "syncd.toml"
+
+    @property
+    def state_dir(self) -> Path:
+        return self.root / "state"
+
+    def add_folder(self, name: str, purpose: str = "assistants", **options: Any) -> Path:
+        """Configure a drop folder ``name`` (created) and return its path."""
+        path = self.root / "drop" / name
+        path.mkdir(parents=True, exist_ok=True)
+        self.folders[name] = {"name": name, "path": str(path), "purpose": purpose, **options}
+        self.write_config()
+        return path
+
+    def write_config(self) -> Path:
+        lines = [
+            "[api]",
+            f'base_url = "{self.emulator.base_url}"',
+            "max_attempts = 3",
+            "timeout_seconds = 10",
+            "",
+            "[sync]",
+            f'state_dir = "{self.state_dir}"',
+        ]
+        lines += [f"{k} = {json.dumps(v)}" for k, v in self.sync.items()]
+        for folder in self.folders.values():
+            lines += ["", "[[folders]]"]
+            lines += [f"{k} = {json.dumps(v)}" for k, v in folder.items()]
+        self.config_path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        return self.config_path
+
+    def env(self) -> dict[str, str]:
+        """The environment a ``syncd`` subprocess runs with (only the key added)."""
+        keep = {k: v for k, v in os.environ.items() if not k.startswith(("SYNCD_", "OPENAI_"))}
+        return {**keep, "OPENAI_API_KEY": self.api_key}
+
+    def config(self) -> Config:
+        return load_config(self.config_path, env={"OPENAI_API_KEY": self.api_key})
+
+    @property
+    def client(self) -> Client:
+        if self._client is None:
+            self._client = Client(self.emulator.base_url, self.api_key, retry=FAST_RETRY)
+        return self._client
+
+    @property
+    def manifest(self) -> ManifestDB:
+        if self._manifest is None:
+            self._manifest = ManifestDB.open(self.state_dir)
+        return self._manifest
+
+    def engine(self, **kwargs: Any) -> Engine:
+        return Engine(self.config(), self.client, self.manifest, **kwargs)
+
+    def run(self, **kwargs: Any) -> PassReport:
+        """One pass, in-process."""
+        return self.engine().run_pass(**kwargs)
+
+    def assistant(self) -> str:
+        return self.client.create_assistant(name="test").id
+
+    def remote(self) -> dict[str, FileObject]:
+        return {f.id: f for f in self.client.list_files()}
+
+    def attached(self, assistant: str) -> set[str]:
+        return {a.id for a in self.client.iter_assistant_files(assistant)}
+
+    def close(self) -> None:
+        if self._manifest is not None:
+            self._manifest.close()
+        if self._client is not None:
+            self._client.close()
+
+
+@pytest.fixture
+def ws(tmp_path: Path, emulator: EmulatorServer, api_key: str) -> Iterator[Workspace]:
+    workspace = Workspace(tmp_path, emulator, api_key)
+    yield workspace
+    workspace.close()
+
+
+def syncd_command() -> list[str]:
+    """How to run the ``syncd`` command of this checkout."""
+    return [sys.executable, "-m", "syncd"]
