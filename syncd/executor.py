@@ -143,6 +143,8 @@ class Done:
                 return f"{self.where}: {self.detail}"
             case "forgotten":
                 return f"forgot {self.where}{detail}"
+            case "restat":
+                return f"noted the new timestamps of {self.where}"
             case _:
                 return f"{self.what} {self.where}{detail}"
 
