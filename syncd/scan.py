@@ -251,6 +251,10 @@ class _Scanner:
     def walk(self, directory: str, prefix: str) -> int:
         """Scan ``directory`` (relative path ``prefix``, "" or ending in "/") and, if the
         folder is recursive, below it. Returns how many entries the directory listed."""
+        # The hot path of a no-change pass over many files: names bound once, one stat per
+        # file, no Path objects.
+        excludes, includes = self.filters.excludes, self.filters.includes
+        recursive, skipped = self.folder.recursive, self.skipped
         stack = [(directory, prefix)]
         listed_here = 0
         first = True
@@ -269,14 +273,14 @@ class _Scanner:
             for entry in listing:
                 name = entry.name
                 rel = rel_dir + name
-                if self.filters.excludes(name, rel):
-                    self.skipped.append((rel, EXCLUDED))
+                if excludes(name, rel):
+                    skipped.append((rel, EXCLUDED))
                 elif entry.is_dir(follow_symlinks=False):
-                    if self.folder.recursive:
+                    if recursive:
                         stack.append((entry.path, rel + "/"))
                 elif entry.is_file(follow_symlinks=False):
-                    if not self.filters.includes(name, rel):
-                        self.skipped.append((rel, EXCLUDED))
+                    if not includes(name, rel):
+                        skipped.append((rel, EXCLUDED))
                         continue
                     try:
                         st = entry.stat(follow_symlinks=False)
@@ -285,30 +289,31 @@ class _Scanner:
                     except OSError as e:
                         self.unreadable(rel, e)
                         continue
-                    self.regular(entry.path, rel, st)
+                    if not self.reuse(rel, st):
+                        self.regular(entry.path, rel, st)
                 elif entry.is_symlink():
                     self.symlink(entry.path, rel, name)
                 else:
-                    self.skipped.append((rel, NOT_REGULAR))
+                    skipped.append((rel, NOT_REGULAR))
         return listed_here
 
-    def regular(self, path: str, rel: str, st: os.stat_result) -> None:
-        """A regular file that passed the filters: reuse the manifest's hash or hash it."""
+    def reuse(self, rel: str, st: os.stat_result) -> bool:
+        """Take the manifest's hash (and verdict) when (size, mtime_ns, inode) are unchanged."""
         entry = self.known.get(rel)
-        if (
-            entry is not None
-            and entry.sha256
-            and entry.size == st.st_size
-            and entry.mtime_ns == st.st_mtime_ns
-            and entry.inode == st.st_ino
-        ):
-            problem = None
-            if entry.state == State.REJECTED:
-                problem = entry.last_error or "rejected earlier; change the file to retry"
-            self.files[rel] = LocalFile(
-                rel, st.st_size, st.st_mtime_ns, st.st_ino, entry.sha256, problem
-            )
-            return
+        if entry is None or not entry.sha256:
+            return False
+        size, mtime_ns, inode = st.st_size, st.st_mtime_ns, st.st_ino
+        if entry.inode != inode or entry.mtime_ns != mtime_ns or entry.size != size:
+            return False
+        problem = None
+        if entry.state is State.REJECTED:
+            problem = entry.last_error or "rejected earlier; change the file to retry"
+        self.files[rel] = LocalFile(rel, size, mtime_ns, inode, entry.sha256, problem)
+        return True
+
+    def regular(self, path: str, rel: str, st: os.stat_result) -> None:
+        """A regular file that passed the filters and changed since the manifest saw it (or is
+        new): hash and validate it."""
         try:
             sha256 = _hash(path, st)
             self.hashed += 1
@@ -357,10 +362,10 @@ class _Scanner:
             # Without this, notes.txt -> .env would carry a hidden file out.
             self.skipped.append((rel, LINK_TO_EXCLUDED))
             return
-        if self.filters.includes(name, rel):
-            self.regular(target, rel, st)
-        else:
+        if not self.filters.includes(name, rel):
             self.skipped.append((rel, EXCLUDED))
+        elif not self.reuse(rel, st):
+            self.regular(target, rel, st)
 
     def unreadable(self, rel: str, error: OSError, *, directory: bool = False) -> None:
         reason = f"unreadable: {error.strerror or errno.errorcode.get(error.errno or 0, error)}"
@@ -533,10 +538,10 @@ def _scan_one(scanner: _Scanner, rel: str) -> None:
             except OSError as e:
                 scanner.unreadable(rel, e, directory=True)
     elif stat.S_ISREG(st.st_mode):
-        if scanner.filters.includes(name, rel):
-            scanner.regular(path, rel, st)
-        else:
+        if not scanner.filters.includes(name, rel):
             scanner.skipped.append((rel, EXCLUDED))
+        elif not scanner.reuse(rel, st):
+            scanner.regular(path, rel, st)
     elif stat.S_ISLNK(st.st_mode):
         scanner.symlink(path, rel, name)
     else:
