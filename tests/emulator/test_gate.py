@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 
 import httpx
 import pytest
@@ -105,7 +106,16 @@ def test_each_request_is_logged_in_one_line(
     emulator.set_faults(fail_rate=0.0, drop_rate=1.0, drop_phase="after")
     with pytest.raises(httpx.TransportError):
         http.delete("files/file-x")
-    lines = [r.getMessage() for r in caplog.records if r.name == "syncd.emulator"]
+
+    def logged() -> list[str]:
+        return [r.getMessage() for r in caplog.records if r.name == "syncd.emulator"]
+
+    # The dropped request is logged once the server has seen the connection close, which may
+    # be just after the client noticed.
+    deadline = time.monotonic() + 5
+    while len(logged()) < 4 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    lines = logged()
     assert len(lines) == 4
     assert re.fullmatch(r"POST /v1/files → 200 \(3\.\d+ KB in, \d+ ms\)", lines[0])
     assert re.fullmatch(r"GET /v1/files\?purpose=assistants → 200 \(\d+ ms\)", lines[1])
