@@ -506,11 +506,12 @@ def _describe(
         loc = tuple(item["loc"])
         key = _key_name(loc)
         variable = f"{ENV_PREFIX}{ENV_DELIMITER.join(str(p) for p in loc)}".upper()
-        if len(loc) == 2 and loc[0] in ENV_SECTIONS and variable in upper_env:
+        from_env = len(loc) == 2 and loc[0] in ENV_SECTIONS and variable in upper_env
+        if from_env:
             key = f"{key} (from {variable})"
         elif loc in origins:
             key = f"{key} (from {origins[loc]})"
-        lines.append(f"{path}: {key}: {_reason(item, loc)}")
+        lines.append(f"{path}: {key}: {_reason(item, loc, raw=from_env)}")
     return lines
 
 
@@ -525,11 +526,13 @@ def _key_name(loc: tuple) -> str:
     return name or "(top level)"
 
 
-def _shown(value: Any) -> str:
-    """A value as the user would have typed it in TOML."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (str, int, float)):
+def _shown(value: Any, raw: bool = False) -> str:
+    """A value as the user typed it: in TOML, or (``raw``) in an environment variable."""
+    if raw and isinstance(value, str):
+        text = value
+    elif isinstance(value, bool):
+        text = "true" if value else "false"
+    elif isinstance(value, (str, int, float)):
         text = json.dumps(value, ensure_ascii=False)
     elif isinstance(value, dict):
         text = "a table"
@@ -540,7 +543,7 @@ def _shown(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def _reason(item: Mapping[str, Any], loc: tuple) -> str:
+def _reason(item: Mapping[str, Any], loc: tuple, *, raw: bool) -> str:
     kind, ctx, got = item["type"], item.get("ctx") or {}, item.get("input")
     if kind == "missing":
         return "required"
@@ -548,7 +551,7 @@ def _reason(item: Mapping[str, Any], loc: tuple) -> str:
         return _unknown_key(loc)
     if kind == "literal_error":
         expected = str(ctx.get("expected", "")).replace("'", '"')
-        return f"must be {expected}, got {_shown(got)}"
+        return f"must be {expected}, got {_shown(got, raw)}"
     if kind == "value_error":
         return str(ctx.get("error", item["msg"]))
     simple = {
@@ -566,7 +569,7 @@ def _reason(item: Mapping[str, Any], loc: tuple) -> str:
         "path_type": "must be a path",
     }
     if kind in simple:
-        return f"{simple[kind]}, got {_shown(got)}"
+        return f"{simple[kind]}, got {_shown(got, raw)}"
     bounds = {
         "greater_than_equal": ("at least", "ge"),
         "less_than_equal": ("at most", "le"),
@@ -578,7 +581,7 @@ def _reason(item: Mapping[str, Any], loc: tuple) -> str:
         limit = ctx[name]
         if isinstance(limit, float) and limit.is_integer():
             limit = int(limit)  # "at most 1", not "at most 1.0"
-        return f"must be {words} {limit}, got {_shown(got)}"
+        return f"must be {words} {limit}, got {_shown(got, raw)}"
     if kind == "too_short" and loc == ("folders",):
         return "at least one [[folders]] table is required"
     message = str(item["msg"])

@@ -129,9 +129,10 @@ def test_environment_overrides_the_file(tmp_path: Path) -> None:
 
 
 def test_bad_environment_value_names_the_variable(tmp_path: Path) -> None:
-    env = {"SYNCD_SYNC__CONCURRENCY": "lots"}
+    env = {"SYNCD_SYNC__CONCURRENCY": "lots", "SYNCD_SYNC__MAX_DELETE_FRACTION": "2"}
     assert errors(tmp_path, FOLDER, env) == [
-        'sync.concurrency (from SYNCD_SYNC__CONCURRENCY): must be a whole number, got "lots"'
+        "sync.concurrency (from SYNCD_SYNC__CONCURRENCY): must be a whole number, got lots",
+        "sync.max_delete_fraction (from SYNCD_SYNC__MAX_DELETE_FRACTION): must be at most 1, got 2",
     ]
 
 
