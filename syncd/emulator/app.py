@@ -14,6 +14,7 @@ import logging
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, BinaryIO
 
 from starlette.applications import Starlette
@@ -181,7 +182,7 @@ class _Routes:
             incoming.unlink(missing_ok=True)  # gone already when the upload was stored
         return JSONResponse(record.to_api(self.store.clock()))
 
-    async def _check_fine_tune_file(self, filename: str, path: Any) -> None:
+    async def _check_fine_tune_file(self, filename: str, path: Path) -> None:
         if not filename.endswith(".jsonl"):
             raise ApiError(
                 400, "Invalid file format for Fine-Tuning API. Must be .jsonl", param="file"
@@ -430,11 +431,15 @@ def _read_chunks(handle: BinaryIO) -> Iterator[bytes]:
 
 
 def _human_bytes(size: int) -> str:
-    for unit in ("bytes", "KB", "MB", "GB"):
-        if size < 1024 or unit == "GB":
-            return f"{size:g} {unit}" if unit == "bytes" else f"{size:.4g} {unit}"
-        size /= 1024  # type: ignore[assignment]
-    raise AssertionError("unreachable")
+    """``512 MB``, ``97.66 KB``, ``12 bytes`` (binary multiples, as the service counts them)."""
+    if size < 1024:
+        return f"{size} bytes"
+    value = float(size)
+    for unit in ("KB", "MB", "GB"):
+        value /= 1024
+        if value < 1024 or unit == "GB":
+            break
+    return f"{value:.4g} {unit}"
 
 
 # --- errors ---------------------------------------------------------------------------------

@@ -124,3 +124,8 @@ def test_each_request_is_logged_in_one_line(
         r"DELETE /v1/files/file-x → connection dropped after processing \(injected\) \(\d+ ms\)",
         lines[3],
     )
+
+
+def test_the_key_never_shows_in_the_servers_repr(emulator, api_key: str) -> None:
+    assert api_key not in repr(emulator)
+    assert emulator.base_url in repr(emulator)
