@@ -6,7 +6,8 @@ assistants, threads or messages, no faults — before handing it to a test, so e
 from a fresh, empty service. Tests that need other settings (a data directory, a small file-size
 limit, no fixed key) start their own server with ``emulator_factory``.
 
-The session server requires ``api_key``, the fixed fake key every test sends.
+The session server requires ``api_key``, the fixed fake key every test sends, and turns fine-tune
+files ``processed`` 0.05 s after upload.
 """
 
 from __future__ import annotations
@@ -41,6 +42,8 @@ def _shared_emulator(api_key: str) -> Iterator[EmulatorServer]:
 def emulator(_shared_emulator: EmulatorServer) -> Iterator[EmulatorServer]:
     """A running in-memory emulator with no state and no faults (fault settings may be changed
     freely with ``set_faults``; the next test gets them cleared)."""
+    if _shared_emulator.store is None:  # a test stopped it: serve again, on the same port
+        _shared_emulator.start()
     _shared_emulator.reset()
     yield _shared_emulator
     _shared_emulator.reset()  # frees the blobs, and no background thread keeps seeing faults

@@ -72,3 +72,13 @@ def test_memory_state_is_gone_after_a_restart(emulator_factory) -> None:
     second = emulator_factory(api_key=KEY)
     with _client(second) as http:
         assert http.get("files").json()["data"] == []
+
+
+def test_a_stopped_server_can_start_again_on_its_port(emulator_factory) -> None:
+    server = emulator_factory(api_key=KEY)
+    url = server.base_url
+    server.stop()
+    server.start()
+    assert server.base_url == url
+    with _client(server) as http:
+        assert http.get("files").json()["data"] == []
