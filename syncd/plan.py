@@ -13,9 +13,10 @@ The invariants it implements are those of the design brief (see ARCHITECTURE.md)
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
-from enum import StrEnum
+import posixpath
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from enum import IntEnum, StrEnum
 from typing import Literal
 
 Purpose = Literal["assistants", "fine-tune"]
@@ -150,7 +151,8 @@ class Upload:
 @dataclass(frozen=True, slots=True)
 class Adopt:
     """An earlier upload whose response was lost was found remotely: take it as the entry's
-    file instead of uploading again (invariant 2)."""
+    file instead of uploading again (invariant 2). ``replaces`` is the entry's file id as
+    planned; when it is ``file_id`` itself the row only becomes synced again."""
 
     folder: str
     path: str
@@ -230,7 +232,7 @@ class FolderProblem:
     """Why (part of) a folder was not acted on in this pass."""
 
     folder: str
-    kind: Literal["unavailable", "delete_guard"]
+    kind: Literal["unavailable", "delete_guard", "assistant_full"]
     message: str
 
 
@@ -241,6 +243,132 @@ class Plan:
     waiting: int = 0  # entries held back by their retry backoff
 
 
+# --- the planner --------------------------------------------------------------------------------
+
+#: How far a lost upload's ``created_at`` (whole seconds, the service's clock) may sit before the
+#: intent's time (our clock) and still be taken for that upload.
+CLOCK_SLACK = 2.0
+
+_REMOVALS = (Retire, Cleanup, Detach)
+_ADDITIONS = (Upload, Adopt, Attach)
+
+
+def stages(actions: Sequence[Action]) -> list[tuple[Action, ...]]:
+    """Split a plan's actions into the stages an executor must run one after another.
+
+    A stage is a maximal run of actions of one group: removals (Retire, Cleanup, Detach),
+    additions (Upload, Adopt, Attach) or records (Forget, Reject, Restat). Finish a stage before
+    starting the next. Inside a stage actions may run concurrently, except that actions on the
+    same remote file id or the same local path run in plan order.
+    """
+    result: list[list[Action]] = []
+    last: int | None = None
+    for action in actions:
+        group = _group(action)
+        if group != last:
+            result.append([])
+            last = group
+        result[-1].append(action)
+    return [tuple(stage) for stage in result]
+
+
+def _group(action: Action) -> int:
+    if isinstance(action, _REMOVALS):
+        return 0
+    if isinstance(action, _ADDITIONS):
+        return 1
+    return 2
+
+
+class _Phase(IntEnum):
+    """Where a step goes in the plan; see :func:`stages` for what the executor does with it."""
+
+    FORGET = 0  # manifest rows and ids that stand for nothing remote any more
+    EARLY = 1  # removals moved ahead of the additions to make room at an assistant's limit
+    ADD = 2  # uploads, adoptions, attachments
+    LATE = 3  # removals, after the additions: nothing goes missing in between (invariant 4)
+    NOTE = 4  # Reject and Restat, after a Retire of the same path
+
+
+# Within one (phase, folder, path): a Retire before its Cleanup, an Adopt before its Attach.
+_KIND_ORDER: dict[type, int] = {
+    kind: i
+    for i, kind in enumerate(
+        (Forget, Retire, Cleanup, Detach, Upload, Adopt, Attach, Reject, Restat)
+    )
+}
+
+
+@dataclass(slots=True)
+class _Step:
+    """An action with where it goes (mutable while the limits are fitted)."""
+
+    phase: _Phase
+    folder: str
+    path: str  # "" for a retired id, which no longer has a path
+    action: Action
+
+    def sort_key(self) -> tuple[int, str, str, int, str, str]:
+        file_id = getattr(self.action, "file_id", None) or ""
+        assistant = getattr(self.action, "assistant_id", "")
+        return (
+            self.phase,
+            self.folder,
+            self.path,
+            _KIND_ORDER[type(self.action)],
+            file_id,
+            assistant,
+        )
+
+
+@dataclass(slots=True)
+class _Context:
+    """The snapshots, indexed once for the whole pass."""
+
+    remote: Remote
+    now: float
+    owned: set[str]
+    entries: dict[str, dict[str, Entry]]  # folder -> path -> entry
+    recorded: dict[str, set[str]]  # file id -> assistants syncd attached it to
+    targets: dict[str, tuple[str, ...]]  # planned folder -> assistants its files belong on
+    live: set[str]  # file ids of the entries of the planned folders
+    orphans: dict[tuple[str, str], RemoteFile]  # (folder, path) -> its lost upload
+    # Retired ids that wait for their replacement (invariant 4): id -> (folder, assistants).
+    holding: dict[str, tuple[str, tuple[str, ...]]] = field(default_factory=dict)
+
+    def listed(self, file_id: str, assistant: str) -> bool:
+        return file_id in self.remote.attachments.get(assistant, frozenset())
+
+    def detach_from(self, file_id: str, folder: str) -> tuple[str, ...]:
+        """The assistants to detach one of syncd's files from before it is let go.
+
+        Those syncd recorded attaching it to (unless the listing shows it is no longer there),
+        and those configured for its folder that list it: an attachment whose response was
+        lost was made by syncd but never recorded, and must not outlive the file's entry.
+        """
+        recorded = {
+            a
+            for a in self.recorded.get(file_id, ())
+            if a not in self.remote.attachments or self.listed(file_id, a)
+        }
+        claimed = {a for a in self.targets.get(folder, ()) if self.listed(file_id, a)}
+        return tuple(sorted(recorded | claimed))
+
+
+@dataclass(slots=True)
+class _FolderSteps:
+    """What one folder's pass decided."""
+
+    spec: FolderSpec
+    targets: tuple[str, ...]
+    steps: list[_Step] = field(default_factory=list)
+    losses: list[str] = field(default_factory=list)  # paths whose Retire removes content
+    waiting: int = 0
+
+    def add(self, phase: _Phase, path: str, action: Action) -> None:
+        self.steps.append(_Step(phase, self.spec.name, path, action))
+
+
 def plan(
     folders: list[LocalFolder],
     manifest: Manifest,
@@ -249,6 +377,482 @@ def plan(
     now: float,
     max_delete_fraction: float = 0.5,
     force: bool = False,
+    assistant_file_limit: int = ASSISTANT_FILE_LIMIT,
 ) -> Plan:
-    """Decide what to do. Pure: same inputs, same plan."""
-    raise NotImplementedError
+    """Decide what to do. Pure: same inputs, same plan.
+
+    ``folders`` are complete scans: a path missing from ``LocalFolder.files`` is taken for
+    deleted. Only these folders are acted on; other folders' manifest rows are left as they
+    are, but ``manifest`` must still hold them all, so that no file they own is ever adopted.
+    ``remote.attachments`` must list every assistant configured for a folder here.
+
+    Actions come in stages (see :func:`stages`), then by folder, then by path.
+    """
+    planned = {folder.spec.name: folder for folder in folders}
+    available = {name for name, folder in planned.items() if folder.error is None}
+    ctx = _context(planned, available, manifest, remote, now)
+    steps: list[_Step] = []
+    problems: list[FolderProblem] = []
+    waiting = 0
+    for name in sorted(planned):
+        folder = planned[name]
+        if folder.error is not None:
+            problems.append(
+                FolderProblem(
+                    name,
+                    "unavailable",
+                    f"{name} is unavailable ({folder.error}); nothing in it is changed "
+                    "until it is back",
+                )
+            )
+            continue
+        decided = _plan_folder(folder, ctx)
+        if not force:
+            problem = _delete_guard(decided, ctx, max_delete_fraction)
+            if problem is not None:
+                problems.append(problem)
+        steps += decided.steps
+        waiting += decided.waiting
+    steps += _plan_retired(manifest, available, ctx)
+    problems += _fit_assistant_limits(steps, ctx, assistant_file_limit)
+    steps.sort(key=_Step.sort_key)
+    problems.sort(key=lambda p: (p.folder, p.kind, p.message))
+    return Plan(tuple(step.action for step in steps), tuple(problems), waiting)
+
+
+def _context(
+    planned: Mapping[str, LocalFolder],
+    available: set[str],
+    manifest: Manifest,
+    remote: Remote,
+    now: float,
+) -> _Context:
+    entries: dict[str, dict[str, Entry]] = {}
+    for (folder, path), entry in manifest.entries.items():
+        entries.setdefault(folder, {})[path] = entry
+    recorded: dict[str, set[str]] = {}
+    for file_id, assistant in manifest.attachments:
+        recorded.setdefault(file_id, set()).add(assistant)
+    targets = {name: _targets(planned[name].spec) for name in sorted(available)}
+    live = {
+        entry.file_id
+        for name in available
+        for entry in entries.get(name, {}).values()
+        if entry.file_id
+    }
+    owned = manifest.owned_ids()
+    ctx = _Context(remote, now, owned, entries, recorded, targets, live, orphans={})
+    ctx.orphans = _find_lost_uploads(planned, available, entries, owned, remote)
+    return ctx
+
+
+def _targets(spec: FolderSpec) -> tuple[str, ...]:
+    """The assistants a folder's files belong on (none for fine-tune files)."""
+    return tuple(sorted(set(spec.assistants))) if spec.purpose == "assistants" else ()
+
+
+def _find_lost_uploads(
+    planned: Mapping[str, LocalFolder],
+    available: set[str],
+    entries: Mapping[str, Mapping[str, Entry]],
+    owned: set[str],
+    remote: Remote,
+) -> dict[tuple[str, str], RemoteFile]:
+    """Match upload intents to the files their lost requests left behind (invariant 2).
+
+    A match has the intent's filename, size and purpose, was created no earlier than the
+    intent (less :data:`CLOCK_SLACK`) and belongs to nobody. Intents are served oldest first,
+    each taking the oldest file that fits; files left over are someone else's. The executor
+    never has two uploads with the same filename, size and purpose in flight, so the order
+    of the files is the order of the intents.
+    """
+    candidates: dict[tuple[str, int, str], list[RemoteFile]] = {}
+    for file in remote.files.values():
+        if file.id not in owned:
+            candidates.setdefault((file.filename, file.bytes, file.purpose), []).append(file)
+    for files in candidates.values():
+        files.sort(key=lambda f: (f.created_at, f.id))
+    intents = sorted(
+        (
+            entry
+            for name in available
+            for entry in entries.get(name, {}).values()
+            if entry.state is State.UPLOADING
+            and entry.intent_at is not None
+            and entry.intent_size is not None
+            and entry.intent_sha256 is not None
+        ),
+        key=lambda e: (e.intent_at, e.folder, e.path),
+    )
+    found: dict[tuple[str, str], RemoteFile] = {}
+    for entry in intents:
+        purpose = planned[entry.folder].spec.purpose
+        files = candidates.get((posixpath.basename(entry.path), entry.intent_size, purpose), [])
+        assert entry.intent_at is not None  # filtered above; narrows the type
+        for i, file in enumerate(files):
+            if file.created_at >= entry.intent_at - CLOCK_SLACK:
+                found[(entry.folder, entry.path)] = files.pop(i)
+                break
+    return found
+
+
+# --- one folder ---------------------------------------------------------------------------------
+
+
+def _plan_folder(folder: LocalFolder, ctx: _Context) -> _FolderSteps:
+    spec = folder.spec
+    decided = _FolderSteps(spec, ctx.targets[spec.name])
+    entries = ctx.entries.get(spec.name, {})
+    # A removed path whose content is still here under another name is a rename: no loss.
+    kept = {f.sha256 for f in folder.files.values() if f.problem is None}
+    for path in sorted(set(folder.files) | set(entries)):
+        _plan_path(decided, path, folder.files.get(path), entries.get(path), kept, ctx)
+    return decided
+
+
+def _plan_path(
+    out: _FolderSteps,
+    path: str,
+    local: LocalFile | None,
+    entry: Entry | None,
+    kept: set[str],
+    ctx: _Context,
+) -> None:
+    """The decision table for one path."""
+    name = out.spec.name
+    if entry is None:
+        assert local is not None  # the path came from one side or the other
+        if local.problem is not None:
+            out.add(_Phase.NOTE, path, Reject(name, path, local.sha256, local.problem))
+        else:
+            out.add(_Phase.ADD, path, Upload(name, path, local.sha256, local.size, out.targets))
+        return
+    orphan = ctx.orphans.get((name, path))
+    if orphan is not None:
+        _adopt_lost_upload(out, path, local, entry, orphan)
+    elif local is None:
+        if entry.file_id is not None:
+            _retire(out, path, entry, kept, ctx)
+        else:
+            out.add(_Phase.FORGET, path, Forget(name, path=path))
+    elif local.problem is not None:
+        _reject(out, path, local, entry, kept, ctx)
+    elif (
+        entry.file_id is not None
+        and entry.state is not State.REJECTED
+        and entry.sha256 == local.sha256
+        and entry.file_id in ctx.remote.files
+    ):
+        _in_sync(out, path, local, entry, ctx)
+    elif (
+        entry.state is State.FAILED
+        and entry.next_attempt_at is not None
+        and entry.next_attempt_at > ctx.now
+    ):
+        out.waiting += 1
+    else:
+        # New content, never uploaded, or its remote file was deleted outside syncd. The old
+        # id, if any, is always passed on as ``replaces``: the executor retires it (a vanished
+        # one is then forgotten), so no id syncd owns is ever dropped silently.
+        upload = Upload(name, path, local.sha256, local.size, out.targets, entry.file_id)
+        out.add(_Phase.ADD, path, upload)
+
+
+def _adopt_lost_upload(
+    out: _FolderSteps, path: str, local: LocalFile | None, entry: Entry, orphan: RemoteFile
+) -> None:
+    """Take the file an unanswered upload left behind as the entry's file (invariant 2).
+
+    Attach it only if the local file still holds the content it was uploaded from; otherwise
+    the next pass replaces or retires it like any out-of-date file, and until then the
+    version it replaces stays attached.
+    """
+    assert entry.intent_sha256 is not None  # only complete intents are matched
+    current = local is not None and local.problem is None and local.sha256 == entry.intent_sha256
+    attach_to = out.targets if current else ()
+    adopt = Adopt(out.spec.name, path, orphan.id, entry.intent_sha256, attach_to, entry.file_id)
+    out.add(_Phase.ADD, path, adopt)
+
+
+def _retire(out: _FolderSteps, path: str, entry: Entry, kept: set[str], ctx: _Context) -> None:
+    """Let go of an entry's remote file as the folder's ``on_delete`` says.
+
+    ``Retire`` moves the id from the entry to the retired list (or, for ``keep``, lets go of
+    it); the ``Cleanup`` after it does the detaching and deleting, as for any retired id.
+    """
+    assert entry.file_id is not None
+    mode = out.spec.on_delete
+    out.add(_Phase.LATE, path, Retire(out.spec.name, path, entry.file_id, mode))
+    if mode == "keep":
+        return
+    if entry.sha256 not in kept:
+        out.losses.append(path)
+    present = entry.file_id in ctx.remote.files
+    detach_from = ctx.detach_from(entry.file_id, out.spec.name)
+    cleanup = Cleanup(entry.file_id, detach_from, delete=mode == "delete" and present)
+    out.add(_Phase.LATE, path, cleanup)
+
+
+def _reject(
+    out: _FolderSteps,
+    path: str,
+    local: LocalFile,
+    entry: Entry,
+    kept: set[str],
+    ctx: _Context,
+) -> None:
+    """Bad input: say so once, and take its previous version off the service.
+
+    The old remote version no longer stands for an eligible local file, so it goes as if the
+    file had been deleted (and counts for the delete guard). The Reject runs after the Retire:
+    a REJECTED row never holds a remote id.
+    """
+    if entry.state is State.REJECTED and entry.sha256 == local.sha256 and entry.file_id is None:
+        _restat_if_moved(out, path, local, entry)
+        return
+    if entry.file_id is not None:
+        _retire(out, path, entry, kept, ctx)
+    assert local.problem is not None
+    out.add(_Phase.NOTE, path, Reject(out.spec.name, path, local.sha256, local.problem))
+
+
+def _in_sync(out: _FolderSteps, path: str, local: LocalFile, entry: Entry, ctx: _Context) -> None:
+    """The remote file holds the local content: keep its attachments right."""
+    assert entry.file_id is not None
+    if entry.state is not State.SYNCED:
+        # A failed or unanswered upload of content that the remote file already holds
+        # (the file was changed back): nothing to upload, the row is synced again.
+        adopt = Adopt(out.spec.name, path, entry.file_id, entry.sha256, (), entry.file_id)
+        out.add(_Phase.ADD, path, adopt)
+    recorded = ctx.recorded.get(entry.file_id, set())
+    for assistant in out.targets:
+        # Attaching an attached file answers the attachment: that records a claim on one
+        # whose response was lost, so that syncd may detach it later.
+        if not ctx.listed(entry.file_id, assistant) or assistant not in recorded:
+            out.add(_Phase.ADD, path, Attach(out.spec.name, path, entry.file_id, assistant))
+    for assistant in sorted(recorded - set(out.targets)):
+        reason = f"{assistant} is no longer configured for {out.spec.name}"
+        out.add(_Phase.LATE, path, Detach(entry.file_id, assistant, reason))
+    _restat_if_moved(out, path, local, entry)
+
+
+def _restat_if_moved(out: _FolderSteps, path: str, local: LocalFile, entry: Entry) -> None:
+    if (local.size, local.mtime_ns, local.inode) != (entry.size, entry.mtime_ns, entry.inode):
+        restat = Restat(out.spec.name, path, local.size, local.mtime_ns, local.inode)
+        out.add(_Phase.NOTE, path, restat)
+
+
+def _delete_guard(decided: _FolderSteps, ctx: _Context, fraction: float) -> FolderProblem | None:
+    """Hold back a folder's removals when they look like an accident (invariant 3).
+
+    Removals are Retires that take content off the service (``delete`` or ``detach``, not a
+    rename). The guard trips when they exceed ``fraction`` of the folder's files with a remote
+    id; a single removal never trips it. Tripped, those Retires (with their Cleanups, and the
+    Rejects that come with a rejected file's retirement) are dropped; the rest of the folder
+    goes ahead.
+    """
+    name = decided.spec.name
+    managed = sum(1 for e in ctx.entries.get(name, {}).values() if e.file_id is not None)
+    removals = len(decided.losses)
+    if removals <= max(1, fraction * managed):
+        return None
+    held = set(decided.losses)
+    decided.steps = [
+        step
+        for step in decided.steps
+        if not (step.path in held and isinstance(step.action, Retire | Cleanup | Reject))
+    ]
+    return FolderProblem(
+        name,
+        "delete_guard",
+        f"would remove {removals} of {managed} files from {name} (limit {fraction:.0%}); "
+        "run with --force if that is intended",
+    )
+
+
+# --- retired ids --------------------------------------------------------------------------------
+
+
+def _plan_retired(manifest: Manifest, available: set[str], ctx: _Context) -> list[_Step]:
+    """Clean up the retired ids of the planned folders that are available.
+
+    A retired id of an unavailable folder waits with the rest of that folder. One that is
+    gone from the service is forgotten. One that replaced nothing, or whose replacement is
+    already attached wherever it is, is detached and (if so recorded) deleted.
+    """
+    steps: list[_Step] = []
+    for file_id in sorted(manifest.retired):
+        retired = manifest.retired[file_id]
+        if retired.folder not in available:
+            continue
+        if file_id not in ctx.remote.files:
+            steps.append(
+                _Step(_Phase.FORGET, retired.folder, "", Forget(retired.folder, None, file_id))
+            )
+            continue
+        detach_from = ctx.detach_from(file_id, retired.folder)
+        missing = _replacement_missing(retired, detach_from, ctx)
+        if missing:
+            ctx.holding[file_id] = (retired.folder, missing)
+            continue
+        cleanup = Cleanup(file_id, detach_from, retired.delete)
+        steps.append(_Step(_Phase.LATE, retired.folder, "", cleanup))
+    return steps
+
+
+def _replacement_missing(
+    retired: Retired, detach_from: tuple[str, ...], ctx: _Context
+) -> tuple[str, ...]:
+    """The assistants where a retired file must stay until its replacement is attached.
+
+    Only a replacement that is still an entry's file and still exists is waited for, and
+    only on the folder's configured assistants that still hold the old file: anywhere else
+    taking it away leaves no gap.
+    """
+    new = retired.replaced_by
+    if new is None or new not in ctx.live or new not in ctx.remote.files:
+        return ()
+    configured = ctx.targets[retired.folder]
+    return tuple(a for a in detach_from if a in configured and not ctx.listed(new, a))
+
+
+# --- the assistant file limit -------------------------------------------------------------------
+
+
+def _fit_assistant_limits(steps: list[_Step], ctx: _Context, limit: int) -> list[FolderProblem]:
+    """Keep every assistant within its file limit while the additions run.
+
+    Where the additions would take an assistant over ``limit``: first the removals already
+    planned for it move ahead of the additions; then the old versions being replaced (or
+    waiting for their replacement) are detached from it first — the one case where a version
+    leaves before its successor arrives (invariant 4); what still does not fit is uploaded
+    but not attached to it, with a problem that says so.
+    """
+    problems: list[FolderProblem] = []
+    assistants = sorted({a for s in steps if s.phase is _Phase.ADD for a in _attaches(s.action)})
+    for assistant in assistants:
+        listed = ctx.remote.attachments.get(assistant, frozenset())
+        adds = sorted(
+            (s for s in steps if s.phase is _Phase.ADD and _adds(s.action, assistant, listed)),
+            key=_Step.sort_key,
+        )
+        freed = {
+            file_id
+            for s in steps
+            if s.phase is _Phase.EARLY and (file_id := _frees(s.action, assistant, ctx)) is not None
+        }
+        need = len(listed) + len(adds) - len(freed) - limit
+        if need > 0:
+            need -= _move_removals_ahead(steps, assistant, freed, need, ctx)
+        if need > 0:
+            need -= _detach_old_versions_first(steps, assistant, freed, need, limit, ctx)
+        if need > 0:
+            problems += _skip_attachments(steps, adds[-need:], assistant, limit)
+    return problems
+
+
+def _attaches(action: Action) -> tuple[str, ...]:
+    """The assistants an addition attaches its file to."""
+    assert isinstance(action, _ADDITIONS)
+    return (action.assistant_id,) if isinstance(action, Attach) else action.attach_to
+
+
+def _adds(action: Action, assistant: str, listed: frozenset[str]) -> bool:
+    """Whether ``action`` takes one more of ``assistant``'s slots."""
+    if assistant not in _attaches(action):
+        return False
+    return isinstance(action, Upload) or getattr(action, "file_id", None) not in listed
+
+
+def _frees(action: Action, assistant: str, ctx: _Context) -> str | None:
+    """The file whose slot at ``assistant`` the action frees, if it frees one."""
+    if isinstance(action, Detach):
+        frees = action.assistant_id == assistant
+    elif isinstance(action, Cleanup):
+        frees = assistant in action.detach_from
+    else:
+        return None
+    return action.file_id if frees and ctx.listed(action.file_id, assistant) else None
+
+
+def _move_removals_ahead(
+    steps: list[_Step], assistant: str, freed: set[str], need: int, ctx: _Context
+) -> int:
+    """Move planned removals that free a slot at ``assistant`` ahead of the additions."""
+    moved = 0
+    for step in sorted((s for s in steps if s.phase is _Phase.LATE), key=_Step.sort_key):
+        if moved == need:
+            break
+        file_id = _frees(step.action, assistant, ctx)
+        if file_id is None or file_id in freed:
+            continue
+        for other in steps:
+            # The Retire that hands the id to its Cleanup goes with it.
+            if (other.folder, other.path) == (step.folder, step.path) and isinstance(
+                other.action, Retire
+            ):
+                other.phase = _Phase.EARLY
+        step.phase = _Phase.EARLY
+        freed.add(file_id)
+        moved += 1
+    return moved
+
+
+def _detach_old_versions_first(
+    steps: list[_Step], assistant: str, freed: set[str], need: int, limit: int, ctx: _Context
+) -> int:
+    """Detach old versions from a full assistant before their replacements are attached."""
+    old: list[tuple[str, str, str]] = []  # (folder, path, file id)
+    for step in steps:
+        action = step.action
+        if (
+            isinstance(action, Upload | Adopt)
+            and action.replaces is not None
+            and assistant in action.attach_to
+            and ctx.listed(action.replaces, assistant)
+        ):
+            old.append((step.folder, step.path, action.replaces))
+    for file_id, (folder, waiting_at) in ctx.holding.items():
+        if assistant in waiting_at:
+            old.append((folder, "", file_id))
+    detached = 0
+    reason = f"{assistant} is at its {limit}-file limit: making room for the new version"
+    for folder, path, file_id in sorted(old):
+        if detached == need:
+            break
+        if file_id in freed:
+            continue
+        steps.append(_Step(_Phase.EARLY, folder, path, Detach(file_id, assistant, reason)))
+        freed.add(file_id)
+        detached += 1
+    return detached
+
+
+def _skip_attachments(
+    steps: list[_Step], skipped: list[_Step], assistant: str, limit: int
+) -> list[FolderProblem]:
+    """Leave ``assistant`` out of the additions that do not fit, and say so."""
+    problems = []
+    for step in skipped:
+        action = step.action
+        if isinstance(action, Attach):
+            steps.remove(step)
+            what = "is not attached to it"
+        else:
+            assert isinstance(action, Upload | Adopt)
+            step.action = replace(
+                action, attach_to=tuple(a for a in action.attach_to if a != assistant)
+            )
+            what = (
+                "is uploaded but not attached to it"
+                if isinstance(action, Upload)
+                else ("is not attached to it")
+            )
+        problems.append(
+            FolderProblem(
+                step.folder,
+                "assistant_full",
+                f"assistant {assistant} is at its {limit}-file limit; {step.path} {what}",
+            )
+        )
+    return problems
