@@ -1,0 +1,567 @@
+"""An in-memory model of syncd's world, and the reference model of its executor.
+
+The world is three things the planner reads — local folders, the manifest, the service — and
+a clock. :class:`Executor` applies a plan's actions to them. It is the specification of
+``syncd/executor.py``: the real executor must change the manifest and the service exactly as
+this one does, action by action, fault by fault.
+
+Order
+    Run ``plan.stages(actions)`` one stage after another. Inside a stage actions may run
+    concurrently, but actions on the same remote file id or the same (folder, path) run in
+    plan order, and uploads with the same (filename, bytes, purpose) run one after another
+    (so that lost uploads are found in the order of their intents). This model runs
+    everything in plan order, which is one such schedule.
+
+Staleness
+    Each action first checks that the manifest still looks as planned — the row's file id is
+    the one the action names, the retired id is still retired — and is skipped if not. The
+    next plan sees the new state. An action never forces its way.
+
+Faults
+    A request either happens or not, and its answer either arrives or not. A refusal that
+    reaches the executor is final for this pass (the API client has already retried what it
+    retries). A 404 from a detach or a delete means the job is done. An answer that never
+    arrives (a timeout, a dropped connection, a crash of the process) leaves the manifest as
+    it was before the request: every commit below is made only on an answer.
+
+Upload(folder, path, sha256, size, attach_to, replaces)
+    1. Skip unless the local file exists, is still valid and hashes to ``sha256``
+       (invariant 5), and the row's file id (None without a row) is ``replaces``.
+    2. Commit the intent before the request (invariant 2): state UPLOADING, intent_sha256,
+       intent_size, intent_at = now. An existing row keeps its sha256, stat and file id (they
+       still describe its last synced content); a new row takes the uploaded content's
+       sha256 and stat, and no file id. A row's stat and sha256 are always written together.
+    3. createFile(basename(path), purpose of the folder).
+       Answered with id N: commit row SYNCED, file_id N, sha256 and stat of what was sent,
+       intent and retry fields cleared; and if ``replaces``, retired[replaces] =
+       Retired(replaces, folder, delete=True, replaced_by=N) in the same commit.
+       Refused: commit row FAILED, attempts + 1, next_attempt_at = now + backoff, last_error,
+       intent cleared; sha256, stat and file id unchanged. Stop.
+       No answer: leave the intent for the next plan to resolve; never send createFile again
+       before a plan has looked for the lost file. Stop.
+    4. Attach N to each of ``attach_to`` (as Attach does).
+    5. If ``replaces``, every attach succeeded and ``attach_to`` covers every assistant
+       recorded for ``replaces``: clean ``replaces`` up now (as Cleanup, detaching it from
+       its recorded assistants, deleting it). Otherwise it stays retired for the planner,
+       which waits until N is attached where the old file is (invariant 4).
+
+Adopt(folder, path, file_id, sha256, attach_to, replaces)
+    Skip unless the row exists and its file id is ``replaces``. Commit row SYNCED, file_id,
+    sha256, intent and retry fields cleared; stat kept when sha256 is the row's, otherwise
+    mtime_ns and inode set to 0 so that the next scan hashes the file again. If ``replaces``
+    is another id: retired[replaces] = Retired(replaces, folder, delete=True,
+    replaced_by=file_id) in the same commit. Then steps 4 and 5 of Upload.
+
+Attach(folder, path, file_id, assistant_id)
+    Skip unless the row's file id is ``file_id``. createAssistantFile; attaching an attached
+    file answers the attachment, so this also claims an attachment whose answer was lost.
+    Answered: record (file_id, assistant_id). Refused (the assistant is full, say): nothing
+    is recorded; the next plan decides again.
+
+Detach(file_id, assistant_id, reason)
+    Skip unless ``file_id`` is syncd's (an entry's file id or retired). deleteAssistantFile
+    (404 = done), then drop the record (file_id, assistant_id).
+
+Retire(folder, path, file_id, mode)
+    Skip unless the row's file id is ``file_id``. One commit, no request: drop the row; for
+    ``keep`` drop the records of ``file_id`` too (it is no longer syncd's, nor are its
+    attachments); otherwise retired[file_id] = Retired(file_id, folder, delete=mode ==
+    "delete"). The Cleanup the plan puts after it does the detaching and deleting.
+
+Cleanup(file_id, detach_from, delete)
+    Skip unless ``file_id`` is retired. For each assistant: deleteAssistantFile (404 =
+    done), drop that record. Then, if ``delete``, deleteFile (404 = done). Then one commit:
+    drop the retired row and every record of ``file_id``. A failure stops the action and
+    leaves the retired row for the next plan.
+
+Forget(folder, path=...)
+    Skip unless the row exists and has no file id; drop it.
+Forget(folder, file_id=...)
+    Skip unless ``file_id`` is retired; drop the retired row and every record of it.
+
+Reject(folder, path, sha256, reason)
+    Skip if the row holds a file id (its Retire did not happen). Commit row REJECTED, sha256,
+    last_error = reason, stat of the local file if it still hashes to sha256 (else 0s),
+    no file id, intent and retry fields cleared.
+
+Restat(folder, path, size, mtime_ns, inode)
+    Skip unless the row exists; set its stat.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import posixpath
+from dataclasses import dataclass, field, replace
+
+from syncd.plan import (
+    Action,
+    Adopt,
+    Attach,
+    Cleanup,
+    Detach,
+    Entry,
+    FolderSpec,
+    Forget,
+    LocalFile,
+    LocalFolder,
+    Manifest,
+    Plan,
+    Reject,
+    Remote,
+    RemoteFile,
+    Restat,
+    Retire,
+    Retired,
+    State,
+    Upload,
+    plan,
+    stages,
+)
+
+#: Seconds before a failed upload is tried again: BACKOFF * 2 ** (attempts - 1), capped.
+BACKOFF = 30.0
+MAX_BACKOFF = 3600.0
+
+
+def sha(content: str) -> str:
+    return hashlib.sha256(content.encode()).hexdigest()
+
+
+def problem_of(content: str) -> str | None:
+    """The model's validator: the service refuses empty files."""
+    return "the file is empty" if not content else None
+
+
+class Fault(enum.Enum):
+    """What happens to one request."""
+
+    OK = "ok"
+    FAIL = "fail"  # refused before it had any effect
+    LOST = "lost"  # it had its effect, but the answer never arrived
+    CRASH = "crash"  # the process dies before sending it
+
+
+class Crash(Exception):
+    """The process died: the executor stops where it is."""
+
+
+class Refused(Exception):
+    def __init__(self, kind: str) -> None:
+        super().__init__(kind)
+        self.kind = kind  # "unavailable", "not_found" or "limit"
+
+
+class NoAnswer(Exception):
+    """The request had its effect; its answer was lost."""
+
+
+# --- the service --------------------------------------------------------------------------------
+
+
+@dataclass
+class StoredFile:
+    id: str
+    filename: str
+    content: str
+    purpose: str
+    created_at: int
+    by_syncd: bool
+
+
+class Service:
+    """The Files and Assistant-files operations, in memory, with injectable faults.
+
+    Calls made by syncd (``syncd=True``) take the next fault from ``faults``; calls made by
+    someone else never fail. Deleting a file detaches it everywhere, and attaching an
+    attached file answers the attachment, as the real service (and the emulator) do.
+    """
+
+    def __init__(self, world: World, assistants: tuple[str, ...], limit: int) -> None:
+        self._world = world
+        self.limit = limit
+        self.files: dict[str, StoredFile] = {}
+        # assistant -> file id -> True when syncd made the attachment
+        self.attachments: dict[str, dict[str, bool]] = {a: {} for a in assistants}
+        self.faults: list[Fault] = []
+        self.unanswered: set[tuple[str, str]] = set()  # (assistant, file id) attached unanswered
+        self._next_id = 0
+        self.violations: list[str] = []  # things syncd did to what is not its own
+
+    def _request(self, syncd: bool) -> Fault:
+        if not syncd or not self.faults:
+            return Fault.OK
+        fault = self.faults.pop(0)
+        if fault is Fault.CRASH:
+            raise Crash
+        if fault is Fault.FAIL:
+            raise Refused("unavailable")
+        return fault
+
+    @staticmethod
+    def _answer(fault: Fault) -> None:
+        if fault is Fault.LOST:
+            raise NoAnswer
+
+    def create_file(self, filename: str, content: str, purpose: str, *, syncd: bool) -> str:
+        fault = self._request(syncd)
+        self._next_id += 1
+        file_id = f"file-{self._next_id:04d}"
+        created_at = int(self._world.clock)
+        self.files[file_id] = StoredFile(file_id, filename, content, purpose, created_at, syncd)
+        self._answer(fault)
+        return file_id
+
+    def delete_file(self, file_id: str, *, syncd: bool) -> None:
+        fault = self._request(syncd)
+        stored = self.files.get(file_id)
+        if stored is None:
+            raise Refused("not_found")
+        if syncd and not stored.by_syncd:
+            self.violations.append(f"deleted someone else's file {file_id}")
+        del self.files[file_id]
+        for attached in self.attachments.values():
+            attached.pop(file_id, None)
+        self._answer(fault)
+
+    def attach(self, assistant: str, file_id: str, *, syncd: bool) -> None:
+        fault = self._request(syncd)
+        if file_id not in self.files:
+            raise Refused("not_found")
+        attached = self.attachments[assistant]
+        if file_id not in attached:
+            if len(attached) >= self.limit:
+                raise Refused("limit")
+            attached[file_id] = syncd
+            if fault is Fault.LOST:
+                self.unanswered.add((assistant, file_id))
+        self._answer(fault)
+
+    def detach(self, assistant: str, file_id: str, *, syncd: bool) -> None:
+        fault = self._request(syncd)
+        attached = self.attachments[assistant]
+        if file_id not in attached:
+            raise Refused("not_found")
+        if syncd and not attached[file_id]:
+            self.violations.append(f"detached someone else's attachment {file_id} @ {assistant}")
+        del attached[file_id]
+        self._answer(fault)
+
+    def snapshot(self) -> Remote:
+        files = {
+            f.id: RemoteFile(f.id, f.filename, len(f.content), f.purpose, f.created_at)
+            for f in self.files.values()
+        }
+        attachments = {a: frozenset(ids) for a, ids in self.attachments.items()}
+        return Remote(files, attachments)
+
+
+# --- the manifest and the local folders ---------------------------------------------------------
+
+
+@dataclass
+class Records:
+    """The manifest, mutable."""
+
+    entries: dict[tuple[str, str], Entry] = field(default_factory=dict)
+    attachments: set[tuple[str, str]] = field(default_factory=set)
+    retired: dict[str, Retired] = field(default_factory=dict)
+
+    def snapshot(self) -> Manifest:
+        return Manifest(dict(self.entries), frozenset(self.attachments), dict(self.retired))
+
+    def owns(self, file_id: str) -> bool:
+        return file_id in self.retired or any(e.file_id == file_id for e in self.entries.values())
+
+    def forget(self, file_id: str) -> None:
+        self.retired.pop(file_id, None)
+        self.attachments = {(f, a) for f, a in self.attachments if f != file_id}
+
+    def assistants_of(self, file_id: str) -> set[str]:
+        return {a for f, a in self.attachments if f == file_id}
+
+
+@dataclass
+class LocalState:
+    content: str
+    mtime_ns: int
+    inode: int
+
+
+class World:
+    """Folders on a fake disk, the manifest, the service and a clock, wired to the planner."""
+
+    def __init__(self, specs: list[FolderSpec], assistants: tuple[str, ...], limit: int) -> None:
+        self.clock = 1_000_000.0
+        self.specs = {spec.name: spec for spec in specs}
+        self.local: dict[str, dict[str, LocalState]] = {spec.name: {} for spec in specs}
+        self.unavailable: set[str] = set()
+        self.records = Records()
+        self.service = Service(self, assistants, limit)
+        self.released: set[str] = set()  # ids syncd let go of on purpose (keep, detach)
+        self._stamp = 0
+
+    # local changes
+    def _next_stamp(self) -> int:
+        self._stamp += 1
+        return self._stamp
+
+    def write(self, folder: str, path: str, content: str) -> None:
+        files = self.local[folder]
+        inode = files[path].inode if path in files else self._next_stamp()
+        files[path] = LocalState(content, self._next_stamp(), inode)
+
+    def delete(self, folder: str, path: str) -> None:
+        del self.local[folder][path]
+
+    def rename(self, folder: str, src: str, dst: str) -> None:
+        files = self.local[folder]
+        files[dst] = files.pop(src)
+
+    def touch(self, folder: str, path: str) -> None:
+        state = self.local[folder][path]
+        state.mtime_ns = self._next_stamp()
+
+    def read(self, folder: str, path: str) -> LocalState | None:
+        return self.local[folder].get(path)
+
+    # the planner's inputs
+    def scan(self) -> list[LocalFolder]:
+        folders = []
+        for name, spec in sorted(self.specs.items()):
+            if name in self.unavailable:
+                folders.append(LocalFolder(spec, {}, error="the folder's disk is not mounted"))
+                continue
+            files = {path: self._scan_file(name, path, s) for path, s in self.local[name].items()}
+            folders.append(LocalFolder(spec, files))
+        return folders
+
+    def _scan_file(self, folder: str, path: str, state: LocalState) -> LocalFile:
+        """Hash only when the stat differs from the manifest's, as the real scan does: a row
+        whose stat and sha256 disagree shows up as wrong content on the service."""
+        stat = (len(state.content), state.mtime_ns, state.inode)
+        entry = self.records.entries.get((folder, path))
+        if entry is not None and (entry.size, entry.mtime_ns, entry.inode) == stat:
+            problem = entry.last_error if entry.state is State.REJECTED else None
+            return LocalFile(path, *stat, entry.sha256, problem)
+        return LocalFile(path, *stat, sha(state.content), problem_of(state.content))
+
+    def plan(self, *, force: bool = False) -> Plan:
+        return plan(
+            self.scan(),
+            self.records.snapshot(),
+            self.service.snapshot(),
+            now=self.clock,
+            force=force,
+            assistant_file_limit=self.service.limit,
+        )
+
+
+# --- the executor -------------------------------------------------------------------------------
+
+
+class Executor:
+    """Applies actions to a :class:`World` with the semantics in the module docstring."""
+
+    def __init__(self, world: World) -> None:
+        self.world = world
+        self.records = world.records
+        self.service = world.service
+
+    def run(self, actions: tuple[Action, ...], *, stop_after: int | None = None) -> None:
+        """Run ``actions`` stage by stage; stop after ``stop_after`` of them, or at a crash."""
+        done = 0
+        for stage in stages(actions):
+            for action in stage:
+                if stop_after is not None and done >= stop_after:
+                    return
+                done += 1
+                try:
+                    self.apply(action)
+                except Crash:
+                    return
+                except (Refused, NoAnswer):
+                    pass  # this action stops; the next plan looks again
+
+    def apply(self, action: Action) -> None:
+        handler = getattr(self, f"_{type(action).__name__.lower()}")
+        handler(action)
+
+    # helpers
+    def _row(self, folder: str, path: str) -> Entry | None:
+        return self.records.entries.get((folder, path))
+
+    def _put(self, entry: Entry) -> None:
+        self.records.entries[(entry.folder, entry.path)] = entry
+
+    def _attach_all(self, file_id: str, assistants: tuple[str, ...]) -> bool:
+        ok = True
+        for assistant in assistants:
+            try:
+                self.service.attach(assistant, file_id, syncd=True)
+            except (Refused, NoAnswer):
+                ok = False
+                continue
+            self.records.attachments.add((file_id, assistant))
+        return ok
+
+    def _after_new_file(
+        self, folder: str, new: str, attach_to: tuple[str, ...], replaces: str | None
+    ) -> None:
+        attached = self._attach_all(new, attach_to)
+        if replaces is None or replaces == new:
+            return
+        if attached and self.records.assistants_of(replaces) <= set(attach_to):
+            self._cleanup(
+                Cleanup(replaces, tuple(sorted(self.records.assistants_of(replaces))), True)
+            )
+
+    # actions
+    def _upload(self, action: Upload) -> None:
+        world = self.world
+        local = world.read(action.folder, action.path)
+        if local is None or sha(local.content) != action.sha256 or problem_of(local.content):
+            return
+        row = self._row(action.folder, action.path)
+        if (row.file_id if row else None) != action.replaces:
+            return
+        stat = (len(local.content), local.mtime_ns, local.inode)
+        intent = {
+            "state": State.UPLOADING,
+            "intent_sha256": action.sha256,
+            "intent_size": len(local.content),
+            "intent_at": world.clock,
+        }
+        if row is None:
+            row = Entry(action.folder, action.path, *stat, action.sha256, **intent)
+        else:
+            row = replace(row, **intent)
+        self._put(row)
+        purpose = world.specs[action.folder].purpose
+        name = posixpath.basename(action.path)
+        try:
+            new = self.service.create_file(name, local.content, purpose, syncd=True)
+        except NoAnswer:
+            return
+        except Refused as refused:
+            attempts = row.attempts + 1
+            delay = min(BACKOFF * 2 ** (attempts - 1), MAX_BACKOFF)
+            self._put(
+                replace(
+                    row,
+                    state=State.FAILED,
+                    attempts=attempts,
+                    next_attempt_at=world.clock + delay,
+                    last_error=refused.kind,
+                    intent_sha256=None,
+                    intent_size=None,
+                    intent_at=None,
+                )
+            )
+            return
+        self._put(Entry(action.folder, action.path, *stat, action.sha256, State.SYNCED, new))
+        if action.replaces is not None:
+            self.records.retired[action.replaces] = Retired(
+                action.replaces, action.folder, True, replaced_by=new
+            )
+        self._after_new_file(action.folder, new, action.attach_to, action.replaces)
+
+    def _adopt(self, action: Adopt) -> None:
+        row = self._row(action.folder, action.path)
+        if row is None or row.file_id != action.replaces:
+            return
+        stat = (
+            (row.size, row.mtime_ns, row.inode) if row.sha256 == action.sha256 else (row.size, 0, 0)
+        )
+        self._put(
+            Entry(action.folder, action.path, *stat, action.sha256, State.SYNCED, action.file_id)
+        )
+        if action.replaces is not None and action.replaces != action.file_id:
+            self.records.retired[action.replaces] = Retired(
+                action.replaces, action.folder, True, replaced_by=action.file_id
+            )
+        self._after_new_file(action.folder, action.file_id, action.attach_to, action.replaces)
+
+    def _attach(self, action: Attach) -> None:
+        row = self._row(action.folder, action.path)
+        if row is None or row.file_id != action.file_id:
+            return
+        self.service.attach(action.assistant_id, action.file_id, syncd=True)
+        self.records.attachments.add((action.file_id, action.assistant_id))
+
+    def _detach(self, action: Detach) -> None:
+        if not self.records.owns(action.file_id):
+            return
+        self._detach_one(action.file_id, action.assistant_id)
+
+    def _detach_one(self, file_id: str, assistant: str) -> None:
+        try:
+            self.service.detach(assistant, file_id, syncd=True)
+        except Refused as refused:
+            if refused.kind != "not_found":
+                raise
+        self.records.attachments.discard((file_id, assistant))
+
+    def _retire(self, action: Retire) -> None:
+        row = self._row(action.folder, action.path)
+        if row is None or row.file_id != action.file_id:
+            return
+        del self.records.entries[(action.folder, action.path)]
+        if action.mode == "keep":
+            self.records.forget(action.file_id)
+            self.world.released.add(action.file_id)
+        else:
+            self.records.retired[action.file_id] = Retired(
+                action.file_id, action.folder, action.mode == "delete"
+            )
+
+    def _cleanup(self, action: Cleanup) -> None:
+        if action.file_id not in self.records.retired:
+            return
+        for assistant in action.detach_from:
+            self._detach_one(action.file_id, assistant)
+        if action.delete:
+            try:
+                self.service.delete_file(action.file_id, syncd=True)
+            except Refused as refused:
+                if refused.kind != "not_found":
+                    raise
+        else:
+            self.world.released.add(action.file_id)
+        self.records.forget(action.file_id)
+
+    def _forget(self, action: Forget) -> None:
+        if action.file_id is not None:
+            if action.file_id in self.records.retired:
+                self.records.forget(action.file_id)
+            return
+        assert action.path is not None
+        row = self._row(action.folder, action.path)
+        if row is not None and row.file_id is None:
+            del self.records.entries[(action.folder, action.path)]
+
+    def _reject(self, action: Reject) -> None:
+        row = self._row(action.folder, action.path)
+        if row is not None and row.file_id is not None:
+            return
+        local = self.world.read(action.folder, action.path)
+        if local is not None and sha(local.content) == action.sha256:
+            stat = (len(local.content), local.mtime_ns, local.inode)
+        else:
+            stat = (0, 0, 0)
+        self._put(
+            Entry(
+                action.folder,
+                action.path,
+                *stat,
+                action.sha256,
+                State.REJECTED,
+                last_error=action.reason,
+            )
+        )
+
+    def _restat(self, action: Restat) -> None:
+        row = self._row(action.folder, action.path)
+        if row is not None:
+            self._put(replace(row, size=action.size, mtime_ns=action.mtime_ns, inode=action.inode))
