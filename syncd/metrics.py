@@ -4,8 +4,9 @@ Off unless configured. Everything lives in a registry of its own, so nothing els
 process (or a second daemon in a test) leaks into the exposition:
 
 * ``syncd_files{folder,state}`` — the manifest's entries by state, after every pass,
-* ``syncd_actions_total{action,outcome}`` — what passes did,
-* ``syncd_errors_total{kind}`` — failed requests and files, by kind,
+* ``syncd_actions_total{result}`` — what passes did (``uploaded``, ``attached``, ``failed``, …),
+* ``syncd_errors_total{kind}`` — failed requests (``server``, ``rate_limited``, ``transport``,
+  ``auth``, ``client``) and files (``failed``, ``rejected``, ``unresolved``),
 * ``syncd_request_duration_seconds{method,operation}`` — API latency, one observation per
   HTTP exchange (retries included), operations with their ids folded (``/files/{id}``),
 * ``syncd_passes_total{scope}``, ``syncd_pass_duration_seconds{scope}``, ``syncd_pending_paths``,
@@ -23,6 +24,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, star
 
 from syncd import __version__
 from syncd.api.client import RequestRecord
+from syncd.executor import Done
 from syncd.plan import State
 
 # Ids in request paths (file-…, asst_…, thread_…, msg_…) would make one series per file.
@@ -67,7 +69,10 @@ class Metrics:
             "syncd_files", "Local entries by state.", ["folder", "state"], registry=r
         )
         self.actions = Counter(
-            "syncd_actions", "Actions carried out by passes.", ["action", "outcome"], registry=r
+            "syncd_actions",
+            "What passes did, by result (uploaded, attached, …).",
+            ["result"],
+            registry=r,
         )
         self.errors = Counter("syncd_errors", "Failures, by kind.", ["kind"], registry=r)
         self.latency = Histogram(
@@ -115,13 +120,12 @@ class Metrics:
         self.passes.labels(scope).inc()
         self.pass_duration.labels(scope).observe(seconds)
 
-    def count_action(self, action: str, outcome: str, n: int = 1) -> None:
-        if n:
-            self.actions.labels(action, outcome).inc(n)
-
-    def count_error(self, kind: str, n: int = 1) -> None:
-        if n:
-            self.errors.labels(kind).inc(n)
+    def observe_done(self, done: Done) -> None:
+        """Count one thing a pass did (uploaded, attached, …), and a failed or rejected file
+        as an error of that kind."""
+        self.actions.labels(done.what).inc()
+        if done.what in ("failed", "unresolved", "rejected"):
+            self.errors.labels(done.what).inc()
 
     def set_available(self, folder: str, available: bool) -> None:
         self.available.labels(folder).set(1 if available else 0)

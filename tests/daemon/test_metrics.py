@@ -8,6 +8,7 @@ import httpx
 import pytest
 
 from syncd.api.client import RequestRecord
+from syncd.executor import Done
 from syncd.metrics import Metrics, operation, parse_address
 
 
@@ -25,7 +26,9 @@ def scrape(metrics: Metrics) -> str:
 
 def test_scrape_shows_files_actions_errors_and_latency(metrics: Metrics) -> None:
     metrics.set_file_counts({"docs": {"synced": 12, "failed": 2}})
-    metrics.count_action("upload", "ok", 3)
+    for _ in range(3):
+        metrics.observe_done(Done("uploaded", "docs", "a.md", "file-1"))
+    metrics.observe_done(Done("rejected", "docs", "b.exe", detail="type not supported"))
     metrics.observe_request(RequestRecord("POST", "/files", 200, 0.2, "req_1"))
     metrics.observe_request(RequestRecord("GET", "/files/file-abc123", 503, 0.05, None))
     metrics.observe_request(RequestRecord("GET", "/files", None, 1.0, None, "connection reset"))
@@ -36,7 +39,8 @@ def test_scrape_shows_files_actions_errors_and_latency(metrics: Metrics) -> None
     assert 'syncd_files{folder="docs",state="synced"} 12.0' in text
     assert 'syncd_files{folder="docs",state="failed"} 2.0' in text
     assert 'syncd_files{folder="docs",state="pending"} 0.0' in text
-    assert 'syncd_actions_total{action="upload",outcome="ok"} 3.0' in text
+    assert 'syncd_actions_total{result="uploaded"} 3.0' in text
+    assert 'syncd_errors_total{kind="rejected"} 1.0' in text
     assert 'syncd_errors_total{kind="server"} 1.0' in text
     assert 'syncd_errors_total{kind="transport"} 1.0' in text
     assert 'syncd_request_duration_seconds_count{method="GET",operation="/files/{id}"} 1.0' in text

@@ -1,0 +1,167 @@
+"""``syncd demo``: the daemon on a demo drop folder, against the built-in emulator.
+
+Everything lives under one directory (``./demo`` by default)::
+
+    demo/syncd.toml   the configuration (written on the first run, yours to edit after)
+    demo/drop/        the drop folder: copy files in, edit them, remove them
+    demo/state/       syncd's manifest and lock
+    demo/emulator/    the emulator's files and assistants, so a second run carries on
+
+The emulator runs in this process on a loopback port and accepts only a fixed demo key, which
+this command sets for itself: whatever ``OPENAI_API_KEY`` holds never reaches it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import tomllib
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import click
+
+from syncd.api import Client, NotFoundError
+from syncd.cli.output import EXIT_CONFIG, fail
+from syncd.daemon import Daemon
+from syncd.emulator import EmulatorServer
+from syncd.logs import setup_logging
+
+DEMO_KEY = "sk-demo-emulator-only-0000000000"
+ASSISTANT_PLACEHOLDER = "asst_DEMO"
+
+CONFIG_TEMPLATE = """\
+# Written by `syncd demo`: the daemon on ./drop, against the emulator that `syncd demo` starts.
+#
+# To use the real API with this folder: set OPENAI_API_KEY in your environment, set base_url
+# to "https://api.openai.com/v1", assistants to your own assistant ids and state_dir to a new
+# directory, then run `syncd run --config {config}` (`syncd demo` itself only ever talks to
+# its emulator).
+
+[api]
+base_url = "{base_url}"
+
+[sync]
+state_dir = "state"
+debounce_seconds = 1.0
+rescan_interval_seconds = 300
+
+[[folders]]
+name = "demo"
+path = "drop"
+purpose = "assistants"
+assistants = ["{assistant}"]
+"""
+
+SAMPLES = {
+    "welcome.md": "# Welcome\n\nThis file was synced by syncd's demo. Edit it and watch the log.\n",
+    "guides/getting-started.md": "# Getting started\n\n1. Copy a file into demo/drop.\n"
+    "2. Watch syncd upload it and attach it to the demo assistant.\n"
+    "3. Remove it, and watch syncd clean up.\n",
+}
+
+
+def _demo_port(config_path: Path) -> int:
+    """The emulator port an existing demo configuration points at (0: pick a free one).
+
+    Refuses a configuration that no longer points at a loopback emulator: the user has moved
+    it to the real API, and the demo must not run it against anything but its emulator.
+    """
+    if not config_path.exists():
+        return 0
+    try:
+        base_url = tomllib.loads(config_path.read_text()).get("api", {}).get("base_url", "")
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        fail(f"{config_path}: {exc}", EXIT_CONFIG)
+    parts = urlsplit(base_url)
+    if parts.scheme != "http" or parts.hostname not in ("127.0.0.1", "localhost", "::1"):
+        fail(
+            f"{config_path} points at {base_url or 'the real API'}, not the demo's emulator; "
+            f"run `syncd run --config {config_path}` to use it that way",
+            EXIT_CONFIG,
+        )
+    return parts.port or 0
+
+
+def _start_emulator(data_dir: Path, port: int) -> EmulatorServer:
+    """The demo's emulator, on ``port`` when it is free, else on any free port."""
+    try:
+        return EmulatorServer(data_dir=data_dir, api_key=DEMO_KEY, port=port).start()
+    except OSError:
+        if port == 0:
+            raise
+        return EmulatorServer(data_dir=data_dir, api_key=DEMO_KEY, port=0).start()
+
+
+def _prepare(directory: Path, server: EmulatorServer) -> Path:
+    """Write (or bring up to date) the demo configuration; seed the drop folder the first time."""
+    config_path = directory / "syncd.toml"
+    drop = directory / "drop"
+    with Client(server.base_url, DEMO_KEY) as client:
+        if not config_path.exists():
+            assistant = client.create_assistant(name="syncd demo").id
+            config_path.write_text(
+                CONFIG_TEMPLATE.format(
+                    base_url=server.base_url, assistant=assistant, config=config_path
+                )
+            )
+            for relpath, text in SAMPLES.items():
+                (drop / relpath).parent.mkdir(parents=True, exist_ok=True)
+                (drop / relpath).write_text(text)
+            return config_path
+        text = config_path.read_text()
+        config = tomllib.loads(text)
+        old_url = config.get("api", {}).get("base_url", "")
+        if old_url != server.base_url:
+            text = text.replace(old_url, server.base_url)
+        for folder in config.get("folders", []):
+            for assistant in folder.get("assistants", []):
+                try:
+                    client.retrieve_assistant(assistant)
+                except NotFoundError:
+                    # The emulator's data was removed: give the folder a new demo assistant.
+                    text = text.replace(assistant, client.create_assistant(name="syncd demo").id)
+        config_path.write_text(text)
+    drop.mkdir(parents=True, exist_ok=True)
+    return config_path
+
+
+@click.command()
+@click.option(
+    "--dir",
+    "directory",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("demo"),
+    show_default=True,
+    help="Where the demo keeps its configuration, drop folder and state.",
+)
+def demo(directory: Path) -> None:
+    """Run the daemon on DIR/drop against the built-in emulator (Ctrl-C stops both)."""
+    setup_logging("human")
+    # One line per request from the emulator would drown the daemon's own lines.
+    logging.getLogger("syncd.emulator").setLevel(logging.WARNING)
+    directory = directory.absolute()
+    (directory / "drop").mkdir(parents=True, exist_ok=True)
+    port = _demo_port(directory / "syncd.toml")
+    server = _start_emulator(directory / "emulator", port)
+    try:
+        config_path = _prepare(directory, server)
+        shown = os.path.relpath(directory)
+        if shown.startswith(os.pardir):
+            shown = str(directory)
+        click.echo(
+            f"syncd demo: the emulator listens on {server.base_url} (data in {shown}/emulator).\n"
+            f"  Copy files into {shown}/drop, edit them, rename them, remove them: each line\n"
+            "  below says what syncd did. Ctrl-C stops syncd and the emulator.\n"
+            f"  In another terminal: syncd status --config {shown}/syncd.toml\n"
+            "  To use the real API, see the comment at the top of "
+            f"{shown}/syncd.toml.\n",
+            err=True,
+        )
+        # The daemon reads the key from the environment; the demo's is for its emulator only.
+        os.environ["OPENAI_API_KEY"] = DEMO_KEY
+        status = Daemon(config_path).run()
+    finally:
+        server.stop()
+    sys.exit(status)
