@@ -28,6 +28,8 @@ COMMANDS: dict[str, str] = {
     "verify": "syncd.cli.verify:verify",
     "check": "syncd.cli.check:check",
     "remote": "syncd.cli.remote:remote",
+    "run": "syncd.cli.run:run",
+    "demo": "syncd.cli.demo:demo",
 }
 
 
