@@ -407,8 +407,9 @@ class Executor:
         started = time.monotonic()
         try:
             new = self.client.create_file(path, folder.purpose, filename=name)
-        except AuthenticationError:
-            # Refused before anything was stored: the file is not to blame, no attempt counted.
+        except (AuthenticationError, OSError):
+            # Refused, or the file could not be opened: nothing went out, so the intent is
+            # taken back and no attempt is counted.
             if before is None:
                 self.manifest.delete_entry(action.folder, action.path)
             else:

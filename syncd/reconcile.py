@@ -213,9 +213,10 @@ class Engine:
                 if stop.is_set():
                     break
                 report.rounds = number + 1
-                current = self._scan(selected, paths, force=force and number == 0)
+                recorded = self.manifest.snapshot()
+                current = self._scan(selected, paths, recorded, force=force and number == 0)
                 remote = self._remote(selected, current)
-                snapshot = self._manifest_snapshot(paths, first_round=number == 0)
+                snapshot = self._retry_schedule(recorded, paths, first_round=number == 0)
                 decided = plan(
                     current.local,
                     snapshot,
@@ -289,14 +290,19 @@ class Engine:
         self,
         selected: list[FolderConfig],
         paths: Mapping[str, Collection[str]] | None,
+        recorded: Manifest,
         *,
         force: bool,
     ) -> _Round:
         local: list[LocalFolder] = []
         files: dict[tuple[str, str], LocalFile] = {}
         devices: dict[str, int] = {}
+        known_by_folder: dict[str, dict[str, Entry]] = {f.name: {} for f in selected}
+        for (name, path), entry in recorded.entries.items():
+            if name in known_by_folder:
+                known_by_folder[name][path] = entry
         for folder in selected:
-            known = self.manifest.entries(folder.name)
+            known = known_by_folder[folder.name]
             expected_dev = self.manifest.folder_dev(folder.name)
             if force and expected_dev is not None and _root_dev(folder) not in (None, expected_dev):
                 log.warning(
@@ -402,14 +408,17 @@ class Engine:
             for key in [k for k in current.files if k[0] == folder.name]:
                 del current.files[key]
 
-    def _manifest_snapshot(
-        self, paths: Mapping[str, Collection[str]] | None, *, first_round: bool
+    def _retry_schedule(
+        self,
+        snapshot: Manifest,
+        paths: Mapping[str, Collection[str]] | None,
+        *,
+        first_round: bool,
     ) -> Manifest:
         """The whole manifest (the planner must know every file syncd owns), with the retry
         schedule applied: a full pass tries every failed file again at once; a pass over
         dirty paths tries a changed one at once and leaves one that ran out of attempts to the
         next full pass. Later rounds of a pass keep the backoff the first round set."""
-        snapshot = self.manifest.snapshot()
         if not first_round:
             return snapshot
         limit = self.config.api.max_attempts
@@ -472,7 +481,8 @@ class Engine:
     def _log_problems(self, problems: Collection[FolderProblem]) -> None:
         current = {p.message for p in problems}
         for problem in problems:
-            if problem.message not in self._logged_problems:
+            # An unavailable folder was reported by the scan that found it so.
+            if problem.kind != "unavailable" and problem.message not in self._logged_problems:
                 level = logging.WARNING if problem.kind == "assistant_full" else logging.ERROR
                 log.log(level, "%s", problem.message)
         self._logged_problems = current
@@ -491,10 +501,13 @@ class Engine:
         for name in ("uploaded", "replaced", "deleted", "attached", "detached", "adopted"):
             report.counts[name] = happened[name]
         names = {f.name for f in selected}
-        snapshot = self.manifest.snapshot(names)
-        states = Counter(e.state for e in snapshot.entries.values())
-        report.counts["rejected"] = states[State.REJECTED]
-        failed = {(e.folder, e.path) for e in snapshot.entries.values() if e.state is State.FAILED}
+        states = self.manifest.counts()
+        report.counts["rejected"] = sum(states.get(n, {}).get(State.REJECTED, 0) for n in names)
+        failed = {
+            (e.folder, e.path)
+            for e in self.manifest.problems()
+            if e.state is State.FAILED and e.folder in names
+        }
         failed |= {(d.folder, d.path or d.file_id) for d in dones if d.what == "failed"}
         report.counts["failed"] = len(failed)
         report.actions = [d.to_json() for d in dones]
