@@ -138,7 +138,9 @@ class Remote:
 @dataclass(frozen=True, slots=True)
 class Upload:
     """Validate-again, record intent, upload, wait until processed, attach, then retire
-    ``replaces`` (detaching it first only where an assistant is at its file limit)."""
+    ``replaces`` — the entry's file id as planned, gone from the service or not. Where an
+    assistant is at its file limit the plan detaches ``replaces`` from it first, with a
+    ``Detach`` in an earlier stage."""
 
     folder: str
     path: str
@@ -179,7 +181,9 @@ class Detach:
 
 @dataclass(frozen=True, slots=True)
 class Retire:
-    """The local file is gone: apply ``on_delete`` to its remote file and drop the entry."""
+    """The local file is gone (or its new content was rejected): drop the entry and hand
+    its remote file to the retired list — or, for ``keep``, let go of it. No request: the
+    ``Cleanup`` the plan puts right after it does the detaching and deleting."""
 
     folder: str
     path: str
