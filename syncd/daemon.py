@@ -183,7 +183,7 @@ class Daemon:
         self._engine = self._make_engine(self.config, client)
         if sync.metrics_address:
             self._start_metrics(sync.metrics_address, client)
-        pinger = self._start_pinger()
+        pinger: threading.Thread | None = None
         try:
             log.info(
                 "syncd %s: %s against %s; changes settle for %g s; a full pass every %s",
@@ -200,6 +200,8 @@ class Daemon:
             if not self._stop.is_set():
                 self._notifier.ready(self._status_line())
                 log.info("ready: %s", self._status_line())
+                # systemd arms the watchdog once start-up is complete, not before.
+                pinger = self._start_pinger()
             self._loop()
             log.info("stopped")
             return EXIT_OK

@@ -1,0 +1,181 @@
+"""Running ``syncd run`` as a subprocess against the test emulator, and reading the result back.
+
+The daemon is a real process (its own signal handling, its own inotify watches); the remote
+state is read over HTTP from the emulator, as any client of the service would see it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TypeVar
+
+from syncd.api import Client
+
+T = TypeVar("T")
+
+DEBOUNCE = 0.2
+
+
+@dataclass
+class FolderDef:
+    name: str
+    path: Path
+    assistants: list[str] = field(default_factory=list)
+
+    def toml(self) -> str:
+        return (
+            "[[folders]]\n"
+            f'name = "{self.name}"\n'
+            f'path = "{self.path}"\n'
+            'purpose = "assistants"\n'
+            f"assistants = {json.dumps(self.assistants)}\n"
+        )
+
+
+def write_config(
+    path: Path,
+    base_url: str,
+    state_dir: Path,
+    folders: Iterable[FolderDef],
+    *,
+    extra_sync: str = "",
+) -> Path:
+    """A daemon configuration for tests: short debounce, no periodic pass in the way."""
+    path.write_text(
+        "[api]\n"
+        f'base_url = "{base_url}"\n'
+        "max_attempts = 6\n"
+        "timeout_seconds = 10\n"
+        "[sync]\n"
+        f'state_dir = "{state_dir}"\n'
+        f"debounce_seconds = {DEBOUNCE}\n"
+        "rescan_interval_seconds = 600\n"
+        "concurrency = 8\n"
+        "shutdown_grace_seconds = 10\n"
+        f"{extra_sync}\n" + "\n".join(f.toml() for f in folders)
+    )
+    return path
+
+
+class DaemonProcess:
+    """``syncd run`` in a child process, its log lines collected as they come."""
+
+    def __init__(self, config: Path, api_key: str, *, env: dict[str, str] | None = None) -> None:
+        child_env = {k: v for k, v in os.environ.items() if not k.startswith(("SYNCD_", "NOTIFY"))}
+        child_env.update(OPENAI_API_KEY=api_key, PYTHONUNBUFFERED="1")
+        child_env.update(env or {})
+        child_env.pop("JOURNAL_STREAM", None)
+        self.proc = subprocess.Popen(
+            # -v: the per-pass summaries are debug lines, and the tests count them.
+            [sys.executable, "-m", "syncd", "run", "--config", str(config), "-v"],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=child_env,
+        )
+        self.lines: list[str] = []
+        self._cond = threading.Condition()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.proc.stderr is not None
+        for line in self.proc.stderr:
+            with self._cond:
+                self.lines.append(line.rstrip("\n"))
+                self._cond.notify_all()
+        with self._cond:
+            self._cond.notify_all()
+
+    @property
+    def log(self) -> str:
+        with self._cond:
+            return "\n".join(self.lines)
+
+    def wait_for_line(self, pattern: str, timeout: float = 20.0, *, after: int = 0) -> int:
+        """Wait until a line (index >= ``after``) matches ``pattern``; return its index."""
+        regex = re.compile(pattern)
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while True:
+                for i in range(after, len(self.lines)):
+                    if regex.search(self.lines[i]):
+                        return i
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or (self.proc.poll() is not None and not self._reader.is_alive()):
+                    raise AssertionError(
+                        f"no log line matching {pattern!r} within {timeout} s; log:\n"
+                        + "\n".join(self.lines[-60:])
+                    )
+                self._cond.wait(min(remaining, 0.2))
+
+    def count(self, pattern: str) -> int:
+        regex = re.compile(pattern)
+        with self._cond:
+            return sum(1 for line in self.lines if regex.search(line))
+
+    def signal(self, signum: int) -> None:
+        self.proc.send_signal(signum)
+
+    def stop(self, timeout: float = 20.0) -> int:
+        """SIGTERM and wait; returns the exit status."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(timeout)
+        finally:
+            self._reader.join(timeout=5)
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait(10)
+        self._reader.join(timeout=5)
+
+
+def eventually(check: Callable[[], T], timeout: float = 30.0, interval: float = 0.2) -> T:
+    """Call ``check`` until it returns without AssertionError (or fail with its last error)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return check()
+        except AssertionError:
+            if time.monotonic() >= deadline:
+                raise
+        time.sleep(interval)
+
+
+def remote_names(client: Client) -> Counter[str]:
+    """How many remote files carry each filename (a duplicate shows as a count above 1)."""
+    return Counter(f.filename for f in client.list_files())
+
+
+def attached_names(client: Client, assistant: str) -> set[str]:
+    """The filenames of the files attached to ``assistant``."""
+    by_id = {f.id: f.filename for f in client.list_files()}
+    return {by_id.get(a.id, a.id) for a in client.iter_assistant_files(assistant)}
+
+
+def assert_exactly(client: Client, names: Iterable[str]) -> None:
+    """The service holds exactly one file for each of ``names``, and nothing else."""
+    found = remote_names(client)
+    expected = Counter(names)
+    missing = sorted(set(expected) - set(found))
+    extra = sorted(set(found) - set(expected))
+    duplicated = sorted(n for n, c in found.items() if c > 1)
+    assert not (missing or extra or duplicated), (
+        f"missing {missing[:10]} ({len(missing)}), extra {extra[:10]} ({len(extra)}), "
+        f"duplicated {duplicated[:10]} ({len(duplicated)})"
+    )

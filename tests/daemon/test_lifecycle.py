@@ -1,0 +1,215 @@
+"""``syncd run`` under signals, reloads, vanishing roots and a failing service."""
+
+from __future__ import annotations
+
+import shutil
+import signal
+import socket
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from syncd.api import Client
+from syncd.manifest import ManifestDB
+from syncd.plan import State
+
+from .harness import (
+    DaemonProcess,
+    FolderDef,
+    assert_exactly,
+    attached_names,
+    eventually,
+    remote_names,
+    write_config,
+)
+
+pytestmark = pytest.mark.timeout(150)
+
+BURST = 300
+
+
+@pytest.fixture
+def client(emulator, api_key: str) -> Iterator[Client]:
+    with Client(emulator.base_url, api_key) as c:
+        yield c
+
+
+@pytest.fixture
+def daemons() -> Iterator[list[DaemonProcess]]:
+    started: list[DaemonProcess] = []
+    yield started
+    for daemon in started:
+        daemon.kill()
+
+
+def _states(state_dir: Path) -> dict[str, int]:
+    with ManifestDB.open(state_dir, readonly=True) as manifest:
+        counts: dict[str, int] = {}
+        for by_state in manifest.counts().values():
+            for state, n in by_state.items():
+                counts[state] = counts.get(state, 0) + n
+        return counts
+
+
+@pytest.mark.parametrize("how", [signal.SIGTERM, signal.SIGKILL], ids=["sigterm", "sigkill"])
+def test_stopped_in_a_burst_then_restarted_converges_without_duplicates(
+    how: signal.Signals, tmp_path: Path, emulator, api_key: str, client: Client, daemons
+) -> None:
+    drop = tmp_path / "drop"
+    drop.mkdir()
+    state = tmp_path / "state"
+    config = write_config(tmp_path / "syncd.toml", emulator.base_url, state, [FolderDef("d", drop)])
+    # A service that fails 20 % of requests meanwhile: errors, and connections dropped after
+    # the upload was stored — the case where a blind retry would duplicate.
+    emulator.set_faults(fail_rate=0.1, drop_rate=0.1, drop_phase="after", latency_ms=5, seed=7)
+    daemon = DaemonProcess(config, api_key)
+    daemons.append(daemon)
+    daemon.wait_for_line("ready:")
+    names = [f"b{i:03}.txt" for i in range(BURST)]
+    for name in names:
+        (drop / name).write_text(f"content of {name}\n")
+    # Well into the burst: some uploads done, most not.
+    eventually(lambda: _check(daemon.count(r"uploaded d/b") >= BURST // 10), interval=0.05)
+    stopped_at = time.monotonic()
+    daemon.signal(how)
+    status = daemon.proc.wait(20)
+    if how == signal.SIGTERM:
+        assert status == 0, daemon.log
+        assert time.monotonic() - stopped_at < 10 + 2  # within the grace period
+        assert "SIGTERM: stopping" in daemon.log
+    uploaded_before = len(remote_names(client))
+    assert BURST // 10 <= uploaded_before < BURST, "the stop should land in the burst"
+    assert sum(emulator.fault_counts().values()) > 0
+
+    restarted = DaemonProcess(config, api_key)
+    daemons.append(restarted)
+    restarted.wait_for_line("ready:", timeout=90)
+    emulator.clear_faults()
+    eventually(lambda: assert_exactly(client, names), timeout=60, interval=1)
+    assert restarted.stop() == 0
+    assert _states(state) == {State.SYNCED.value: BURST}
+
+
+def test_sighup_adds_a_folder_and_a_bad_config_keeps_the_old_one(
+    tmp_path: Path, emulator, api_key: str, client: Client, daemons
+) -> None:
+    one, two = tmp_path / "one", tmp_path / "two"
+    one.mkdir()
+    two.mkdir()
+    (two / "waiting.md").write_text("in a folder not configured yet")
+    assistant = client.create_assistant().id
+    config_path = tmp_path / "syncd.toml"
+    state = tmp_path / "state"
+    write_config(config_path, emulator.base_url, state, [FolderDef("one", one)])
+    daemon = DaemonProcess(config_path, api_key)
+    daemons.append(daemon)
+    daemon.wait_for_line("ready: watching 1 folder")
+
+    write_config(
+        config_path,
+        emulator.base_url,
+        state,
+        [FolderDef("one", one), FolderDef("two", two, [assistant])],
+    )
+    daemon.signal(signal.SIGHUP)
+    daemon.wait_for_line("folder two added")
+    eventually(lambda: assert_exactly(client, ["waiting.md"]))
+    eventually(lambda: _check(attached_names(client, assistant) == {"waiting.md"}))
+    (two / "later.md").write_text("watched now")
+    eventually(lambda: assert_exactly(client, ["waiting.md", "later.md"]))
+
+    config_path.write_text(config_path.read_text().replace('purpose = "assistants"', "purpose ="))
+    mark = len(daemon.lines)
+    daemon.signal(signal.SIGHUP)
+    daemon.wait_for_line("configuration not reloaded", after=mark)
+    (one / "still.md").write_text("the old configuration still runs")
+    eventually(lambda: assert_exactly(client, ["waiting.md", "later.md", "still.md"]))
+    assert daemon.stop() == 0
+
+
+def test_a_vanished_root_pauses_the_folder_and_deletes_nothing(
+    tmp_path: Path, emulator, api_key: str, client: Client, daemons
+) -> None:
+    drop = tmp_path / "drop"
+    drop.mkdir()
+    names = ["a.md", "b.md", "c.md"]
+    for name in names:
+        (drop / name).write_text(name)
+    config = write_config(
+        tmp_path / "syncd.toml", emulator.base_url, tmp_path / "state", [FolderDef("d", drop)]
+    )
+    daemon = DaemonProcess(config, api_key)
+    daemons.append(daemon)
+    daemon.wait_for_line("ready: watching 1 folder · 3 synced")
+    ids = {f.filename: f.id for f in client.list_files()}
+
+    # Unmounted: the directory goes away with everything in it.
+    saved = tmp_path / "saved"
+    shutil.copytree(drop, saved)
+    shutil.rmtree(drop)
+    daemon.wait_for_line(r"folder d paused: its root .* is missing")
+    time.sleep(1.5)
+    assert_exactly(client, names)
+
+    # Mounted again: the same files, a new directory.
+    shutil.copytree(saved, drop)
+    daemon.wait_for_line("folder d is back: resuming")
+    (drop / "new.md").write_text("after the return")
+    eventually(lambda: assert_exactly(client, [*names, "new.md"]))
+    assert {f.filename: f.id for f in client.list_files() if f.filename in ids} == ids
+    assert daemon.stop() == 0
+
+
+def test_the_notify_protocol_for_real(
+    tmp_path: Path, emulator, api_key: str, client: Client, daemons
+) -> None:
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    listener.bind(str(tmp_path / "notify.sock"))
+    listener.settimeout(0.2)
+    drop = tmp_path / "drop"
+    drop.mkdir()
+    config = write_config(
+        tmp_path / "syncd.toml", emulator.base_url, tmp_path / "state", [FolderDef("d", drop)]
+    )
+    daemon = DaemonProcess(
+        config,
+        api_key,
+        env={"NOTIFY_SOCKET": str(tmp_path / "notify.sock"), "WATCHDOG_USEC": "600000"},
+    )
+    daemons.append(daemon)
+    messages: list[str] = []
+
+    def receive_until(predicate, timeout: float = 20) -> None:
+        deadline = time.monotonic() + timeout
+        while not predicate():
+            assert time.monotonic() < deadline, messages
+            try:
+                messages.append(listener.recv(4096).decode())
+            except TimeoutError:
+                continue
+
+    receive_until(lambda: any("READY=1" in m for m in messages))
+    (drop / "hello.md").write_text("hello")
+    receive_until(lambda: any("1 synced" in m and "READY" not in m for m in messages))
+    receive_until(lambda: any(m == "WATCHDOG=1" for m in messages))
+    daemon.signal(signal.SIGTERM)
+    receive_until(lambda: "STOPPING=1" in messages)
+    assert daemon.proc.wait(20) == 0
+    listener.close()
+
+    def first(predicate) -> int:
+        return next(i for i, m in enumerate(messages) if predicate(m))
+
+    ready = first(lambda m: "READY=1" in m)
+    assert "STATUS=watching 1 folder · 0 synced" in messages[ready]
+    status = first(lambda m: m.startswith("STATUS=") and "1 synced" in m)
+    watchdog = first(lambda m: m == "WATCHDOG=1")
+    stopping = first(lambda m: m == "STOPPING=1")
+    assert ready < status < stopping
+    assert ready < watchdog < stopping
+
+
+def _check(condition: bool) -> None:
+    assert condition
