@@ -85,6 +85,9 @@ class DaemonProcess:
             text=True,
             env=child_env,
         )
+        self._start_reader()
+
+    def _start_reader(self) -> None:
         self.lines: list[str] = []
         self._cond = threading.Condition()
         self._reader = threading.Thread(target=self._read, daemon=True)
