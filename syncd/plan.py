@@ -325,6 +325,15 @@ class _Step:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class _Holding:
+    """A retired file kept on ``assistants`` until ``replacement`` is attached there."""
+
+    folder: str
+    replacement: str
+    assistants: tuple[str, ...]
+
+
 @dataclass(slots=True)
 class _Context:
     """The snapshots, indexed once for the whole pass."""
@@ -337,8 +346,8 @@ class _Context:
     targets: dict[str, tuple[str, ...]]  # planned folder -> assistants its files belong on
     live: set[str]  # file ids of the entries of the planned folders
     orphans: dict[tuple[str, str], RemoteFile]  # (folder, path) -> its lost upload
-    # Retired ids that wait for their replacement (invariant 4): id -> (folder, assistants).
-    holding: dict[str, tuple[str, tuple[str, ...]]] = field(default_factory=dict)
+    # Retired ids that wait for their replacement (invariant 4), by id.
+    holding: dict[str, _Holding] = field(default_factory=dict)
 
     def listed(self, file_id: str, assistant: str) -> bool:
         return file_id in self.remote.attachments.get(assistant, frozenset())
@@ -697,7 +706,8 @@ def _plan_retired(manifest: Manifest, available: set[str], ctx: _Context) -> lis
         detach_from = ctx.detach_from(file_id, retired.folder)
         missing = _replacement_missing(retired, detach_from, ctx)
         if missing:
-            ctx.holding[file_id] = (retired.folder, missing)
+            assert retired.replaced_by is not None  # nothing is missing without one
+            ctx.holding[file_id] = _Holding(retired.folder, retired.replaced_by, missing)
             continue
         cleanup = Cleanup(file_id, detach_from, retired.delete)
         steps.append(_Step(_Phase.LATE, retired.folder, "", cleanup))
@@ -727,10 +737,10 @@ def _fit_assistant_limits(steps: list[_Step], ctx: _Context, limit: int) -> list
     """Keep every assistant within its file limit while the additions run.
 
     Where the additions would take an assistant over ``limit``: first the removals already
-    planned for it move ahead of the additions; then the old versions being replaced (or
-    waiting for their replacement) are detached from it first — the one case where a version
-    leaves before its successor arrives (invariant 4); what still does not fit is uploaded
-    but not attached to it, with a problem that says so.
+    planned for it move ahead of the additions; then old versions are detached from it before
+    their successors are attached — the one case where a version leaves before the next one
+    arrives (invariant 4), each making room for exactly its successor; new files that still
+    do not fit are uploaded but not attached to it, with a problem that says so.
     """
     problems: list[FolderProblem] = []
     assistants = sorted({a for s in steps if s.phase is _Phase.ADD for a in _attaches(s.action)})
@@ -749,9 +759,14 @@ def _fit_assistant_limits(steps: list[_Step], ctx: _Context, limit: int) -> list
         if need > 0:
             need -= _move_removals_ahead(steps, assistant, freed, need, ctx)
         if need > 0:
-            need -= _detach_old_versions_first(steps, assistant, freed, need, limit, ctx)
-        if need > 0:
-            problems += _skip_attachments(steps, adds[-need:], assistant, limit)
+            detached, successors = _detach_old_versions_first(
+                steps, adds, assistant, freed, need, limit, ctx
+            )
+            need -= detached
+            if need > 0:
+                kept = {id(step) for step in successors}
+                newcomers = [s for s in adds if id(s) not in kept]
+                problems += _skip_attachments(steps, newcomers[-need:], assistant, limit)
     return problems
 
 
@@ -803,33 +818,40 @@ def _move_removals_ahead(
 
 
 def _detach_old_versions_first(
-    steps: list[_Step], assistant: str, freed: set[str], need: int, limit: int, ctx: _Context
-) -> int:
-    """Detach old versions from a full assistant before their replacements are attached."""
-    old: list[tuple[str, str, str]] = []  # (folder, path, file id)
-    for step in steps:
+    steps: list[_Step],
+    adds: list[_Step],
+    assistant: str,
+    freed: set[str],
+    need: int,
+    limit: int,
+    ctx: _Context,
+) -> tuple[int, list[_Step]]:
+    """Detach old versions from a full assistant ahead of their successors' attachments.
+
+    Returns how many were detached, and the additions whose old version's slot is theirs:
+    those are never the ones left unattached.
+    """
+    pairs: list[tuple[tuple[str, str, str], _Step]] = []  # ((folder, path, old id), successor)
+    for step in adds:
         action = step.action
-        if (
-            isinstance(action, Upload | Adopt)
-            and action.replaces is not None
-            and assistant in action.attach_to
-            and ctx.listed(action.replaces, assistant)
-        ):
-            old.append((step.folder, step.path, action.replaces))
-    for file_id, (folder, waiting_at) in ctx.holding.items():
-        if assistant in waiting_at:
-            old.append((folder, "", file_id))
+        if isinstance(action, Attach):
+            for old, holding in ctx.holding.items():
+                if holding.replacement == action.file_id and assistant in holding.assistants:
+                    pairs.append(((step.folder, step.path, old), step))
+        elif action.replaces is not None and ctx.listed(action.replaces, assistant):
+            pairs.append(((step.folder, step.path, action.replaces), step))
     detached = 0
+    successors = []
     reason = f"{assistant} is at its {limit}-file limit: making room for the new version"
-    for folder, path, file_id in sorted(old):
-        if detached == need:
-            break
-        if file_id in freed:
-            continue
-        steps.append(_Step(_Phase.EARLY, folder, path, Detach(file_id, assistant, reason)))
-        freed.add(file_id)
-        detached += 1
-    return detached
+    for (folder, path, old), step in sorted(pairs, key=lambda pair: pair[0]):
+        if old not in freed:
+            if detached == need:
+                continue
+            steps.append(_Step(_Phase.EARLY, folder, path, Detach(old, assistant, reason)))
+            freed.add(old)
+            detached += 1
+        successors.append(step)
+    return detached, successors
 
 
 def _skip_attachments(

@@ -324,6 +324,16 @@ def test_no_assistant_goes_over_its_limit_while_the_additions_run(given: Inputs)
         ]
         new = [a for a in added if isinstance(a, Upload) or a.file_id not in listed]
         assert len(listed) - len(freed) + len(new) <= given.limit, (assistant, result)
+        # An old version detached for room always makes way for its own successor.
+        successors = {a.replaces for a in added if isinstance(a, Upload | Adopt)}
+        successors |= {
+            old
+            for old, r in given.manifest.retired.items()
+            if any(isinstance(a, Attach) and a.file_id == r.replaced_by for a in added)
+        }
+        for action in before:
+            if isinstance(action, Detach) and "limit" in action.reason:
+                assert action.assistant_id != assistant or action.file_id in successors, action
 
 
 @PROPERTY

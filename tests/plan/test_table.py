@@ -514,6 +514,23 @@ def test_new_file_at_a_full_assistant_is_uploaded_but_not_attached() -> None:
     )
 
 
+def test_at_a_full_assistant_a_new_version_takes_its_old_slot_before_a_new_file() -> None:
+    plan = run(
+        folder(DOCS, local("z.md", "v2", stat=2), local("new.md", "new")),
+        [entry("z.md")],
+        ["file-1"],
+        full_assistant([]),
+        recorded=[("file-1", A)],
+    )
+    reason = "asst_a is at its 20-file limit: making room for the new version"
+    assert plan.actions == (
+        Detach("file-1", A, reason),
+        Upload("docs", "new.md", sha("new"), 3, ()),
+        Upload("docs", "z.md", V2, 2, (A,), replaces="file-1"),
+    )
+    assert [p.kind for p in plan.problems] == ["assistant_full"]
+
+
 def test_removal_that_makes_room_runs_before_the_additions() -> None:
     spec = FolderSpec("docs", "assistants", (A,), on_delete="delete")
     plan = run(
