@@ -555,6 +555,8 @@ def _plan_path(
         and entry.state is not State.REJECTED
         and entry.sha256 == local.sha256
         and entry.file_id in ctx.remote.files
+        # A folder reconfigured to another purpose needs its files uploaded for it.
+        and ctx.remote.files[entry.file_id].purpose == out.spec.purpose
     ):
         _in_sync(out, path, local, entry, ctx)
     elif (
@@ -564,9 +566,10 @@ def _plan_path(
     ):
         out.waiting += 1
     else:
-        # New content, never uploaded, or its remote file was deleted outside syncd. The old
-        # id, if any, is always passed on as ``replaces``: the executor retires it (a vanished
-        # one is then forgotten), so no id syncd owns is ever dropped silently.
+        # New content, never uploaded, its remote file deleted outside syncd or uploaded for
+        # another purpose. The old id, if any, is always passed on as ``replaces``: the
+        # executor retires it (a vanished one is then forgotten), so no id syncd owns is
+        # ever dropped silently.
         upload = Upload(name, path, local.sha256, local.size, out.targets, entry.file_id)
         out.add(_Phase.ADD, path, upload)
 

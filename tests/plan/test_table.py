@@ -133,6 +133,12 @@ def test_remote_file_deleted_outside_is_uploaded_again() -> None:
     assert plan.actions == (Upload("docs", "a.md", V1, 2, (A,), replaces="file-1"),)
 
 
+def test_file_of_a_folder_given_another_purpose_is_uploaded_for_it() -> None:
+    ft = FolderSpec("docs", "fine-tune", (), on_delete="delete")
+    plan = synced(folders=folder(ft, local("a.md")))
+    assert plan.actions == (Upload("docs", "a.md", V1, 2, (), replaces="file-1"),)
+
+
 # --- new content --------------------------------------------------------------------------------
 
 
