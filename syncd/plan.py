@@ -340,7 +340,6 @@ class _Context:
 
     remote: Remote
     now: float
-    owned: set[str]
     entries: dict[str, dict[str, Entry]]  # folder -> path -> entry
     recorded: dict[str, set[str]]  # file id -> assistants syncd attached it to
     targets: dict[str, tuple[str, ...]]  # planned folder -> assistants its files belong on
@@ -453,10 +452,8 @@ def _context(
         for entry in entries.get(name, {}).values()
         if entry.file_id
     }
-    owned = manifest.owned_ids()
-    ctx = _Context(remote, now, owned, entries, recorded, targets, live, orphans={})
-    ctx.orphans = _find_lost_uploads(planned, available, entries, owned, remote)
-    return ctx
+    orphans = _find_lost_uploads(planned, available, entries, manifest.owned_ids(), remote)
+    return _Context(remote, now, entries, recorded, targets, live, orphans)
 
 
 def _targets(spec: FolderSpec) -> tuple[str, ...]:
