@@ -5,7 +5,9 @@
    planning, recording the pass) next to ``find DIR -type f -printf '%s %T@\\n'`` over the same
    tree — the least any tool must do to notice a change. Default N: 10,000 and 100,000.
 2. **Cold sync.** 2,000 small files never synced before: ``syncd reconcile`` next to a naive loop
-   that uploads them one by one (one request after another on one keep-alive connection).
+   that uploads them one by one (one request after another on one keep-alive connection), on
+   loopback as it is and with ``--latency-ms`` added to every request (the real service takes
+   tens to hundreds of milliseconds per upload; there, concurrency is what counts).
 
 Both talk HTTP to ``syncd emulator`` running as its own process on loopback. Each timing is the
 median of ``--repeat`` runs, with the page cache warm (a first run is not counted).
@@ -36,10 +38,11 @@ FILES_PER_DIR = 1000
 
 
 @contextmanager
-def emulator() -> Iterator[str]:
+def emulator(latency_ms: int = 0) -> Iterator[str]:
     """``syncd emulator`` in its own process; yields its base URL."""
+    command = [sys.executable, "-m", "syncd", "emulator", "--port", "0", "--api-key", API_KEY]
     process = subprocess.Popen(
-        [sys.executable, "-m", "syncd", "emulator", "--port", "0", "--api-key", API_KEY],
+        [*command, "--latency-ms", str(latency_ms)],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,
@@ -143,19 +146,20 @@ def naive_upload(base_url: str, tree: Path) -> float:
     return time.perf_counter() - started
 
 
-def bench_cold(work: Path, n: int, concurrency: int) -> None:
+def bench_cold(work: Path, n: int, concurrency: int, latency_ms: int) -> None:
     tree = work / f"cold-{n}"
     make_tree(tree, n)
     env = {**os.environ, "OPENAI_API_KEY": API_KEY}
-    with emulator() as base_url:
+    with emulator(latency_ms) as base_url:
         naive = naive_upload(base_url, tree)
-    with emulator() as base_url:
+    with emulator(latency_ms) as base_url:
         config = write_config(work, base_url, tree, concurrency)
         syncd = timed(reconcile_command(config), env)
     print(
-        f"cold sync, {n:,} small files: syncd reconcile {syncd:.2f} s "
-        f"({n / syncd:,.0f} files/s, concurrency {concurrency}), naive one-by-one loop "
-        f"{naive:.2f} s ({n / naive:,.0f} files/s); syncd/naive {syncd / naive:.2f}",
+        f"cold sync, {n:,} small files, +{latency_ms} ms per request: "
+        f"syncd reconcile {syncd:.2f} s ({n / syncd:,.0f} files/s, concurrency {concurrency}), "
+        f"naive one-by-one loop "
+        f"{naive:.2f} s ({n / naive:,.0f} files/s); naive/syncd {naive / syncd:.2f}×",
         flush=True,
     )
     shutil.rmtree(tree)
@@ -168,12 +172,15 @@ def main() -> None:
     parser.add_argument("--cold", type=int, default=2_000, help="files in the cold sync (0: skip)")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument(
+        "--latency-ms", type=int, nargs="*", default=[0, 20], help="cold sync latencies"
+    )
     args = parser.parse_args()
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs", flush=True)
     with tempfile.TemporaryDirectory(prefix="syncd-bench-") as tmp:
         work = Path(tmp)
-        if args.cold:
-            bench_cold(work, args.cold, args.concurrency)
+        for latency_ms in args.latency_ms if args.cold else []:
+            bench_cold(work, args.cold, args.concurrency, latency_ms)
         for n in args.sizes:
             bench_no_change(work, n, args.repeat, args.concurrency)
 

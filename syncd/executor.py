@@ -402,7 +402,7 @@ class Executor:
             if row
             else Entry(action.folder, action.path, *stat, sha256, **intent)
         )
-        self.manifest.put_entry(row)
+        self.manifest.put_entry(row, durable=True)  # on disk before the request leaves
 
         started = time.monotonic()
         try:

@@ -7,8 +7,12 @@ history of passes. ``snapshot()`` turns it into the planner's immutable ``plan.M
 
 The file lives in a 0700 directory and is created 0600 (SQLite gives the ``-wal`` and ``-shm``
 files beside it the same mode). WAL mode lets ``syncd status`` read while a pass writes.
-``synchronous=FULL`` makes every commit durable before the call returns: an upload intent must be
-on disk before its request leaves (invariant 2), even across a power cut.
+
+Durability: every commit survives the process dying (WAL, ``synchronous=NORMAL``). A commit made
+``durable=True`` — an upload intent, which must be on disk before its request leaves (invariant
+2) — is also synced to disk before the call returns, and with it every commit before it, so it
+survives a power cut too. A later commit lost to a power cut is recovered from: its upload's
+intent is still there, and the next pass finds and adopts the file.
 
 The schema version is ``PRAGMA user_version``; ``MIGRATIONS[n]`` takes a version ``n`` file to
 ``n + 1``. A file from a newer syncd is refused rather than guessed at.
@@ -216,7 +220,7 @@ class ManifestDB:
                 )
             return
         self._db.enable_wal()
-        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
         self.migrate()
 
     def schema_version(self) -> int:
@@ -243,10 +247,21 @@ class ManifestDB:
         self.close()
 
     @contextlib.contextmanager
-    def transaction(self) -> Iterator[None]:
-        """Group several writes into one atomic commit (the lock is held throughout)."""
-        with self._lock, self._db.atomic():
-            yield
+    def transaction(self, *, durable: bool = False) -> Iterator[None]:
+        """Group several writes into one atomic commit (the lock is held throughout).
+
+        ``durable``: the commit is on disk, not just in the OS's cache, when this returns
+        (ignored inside an outer transaction, whose commit decides)."""
+        with self._lock:
+            outermost = not self._db.conn.in_transaction
+            if durable and outermost:
+                self._db.execute("PRAGMA synchronous=FULL")
+            try:
+                with self._db.atomic():
+                    yield
+            finally:
+                if durable and outermost:
+                    self._db.execute("PRAGMA synchronous=NORMAL")
 
     # --- reads -----------------------------------------------------------------------------------
 
@@ -387,11 +402,11 @@ class ManifestDB:
 
     # --- writes ----------------------------------------------------------------------------------
 
-    def put_entry(self, entry: Entry) -> None:
+    def put_entry(self, entry: Entry, *, durable: bool = False) -> None:
         """Insert or replace the row for ``(entry.folder, entry.path)``."""
-        self.put_entries([entry])
+        self.put_entries([entry], durable=durable)
 
-    def put_entries(self, entries: Collection[Entry]) -> None:
+    def put_entries(self, entries: Collection[Entry], *, durable: bool = False) -> None:
         """Insert or replace many rows in one transaction (a bulk restat, a test's setup)."""
         if not entries:
             return
@@ -416,7 +431,7 @@ class ManifestDB:
             )
             for e in entries
         ]
-        with self.transaction():
+        with self.transaction(durable=durable):
             self._db.conn.executemany(_PUT_ENTRY, rows)
 
     def delete_entry(self, folder: str, path: str) -> None:

@@ -36,6 +36,7 @@ from syncd.plan import (
     LocalFile,
     LocalFolder,
     Manifest,
+    Plan,
     Reject,
     Remote,
     RemoteFile,
@@ -62,8 +63,6 @@ COUNTS = (
     "adopted",
 )
 
-StopReason = Literal["auth", "service", "delete_guard"]
-
 
 @dataclass(frozen=True, slots=True)
 class Event:
@@ -88,7 +87,7 @@ class PassReport:
     errors: list[dict[str, Any]] = field(default_factory=list)
     problems: list[FolderProblem] = field(default_factory=list)
     planned: list[Action] = field(default_factory=list)  # a dry run's plan
-    stopped_reason: StopReason | None = None
+    stopped_reason: str | None = None  # auth, service or delete_guard
     stopped_message: str | None = None
     dry_run: bool = False
     waiting: int = 0  # failed files held back by their retry backoff
@@ -128,6 +127,14 @@ def describe_action(action: Action) -> dict[str, Any]:
     """A planned action as a JSON object: ``{"action": "upload", "folder": …, …}``."""
     fields = {k: v for k, v in dataclasses.asdict(action).items() if v not in (None, ())}
     return {"action": type(action).__name__.lower(), **fields}
+
+
+def _predict(report: PassReport, current: _Round, decided: Plan) -> None:
+    """A dry run's report: the plan, and the counts it would come to."""
+    report.planned = list(decided.actions)
+    report.actions = [describe_action(a) for a in decided.actions]
+    report.counts.update(_predicted_counts(decided.actions))
+    report.counts["rejected"] = sum(1 for f in current.files.values() if f.problem is not None)
 
 
 def _predicted_counts(actions: Collection[Action]) -> Counter[str]:
@@ -206,73 +213,93 @@ class Engine:
         report = PassReport(dry_run=dry_run, started_at=self.clock())
         stop = stop or threading.Event()
         dones: list[Done] = []
-        touched: set[tuple[str, str]] = set()
-        unchanged_base: set[tuple[str, str]] = set()
+        touched: set[tuple[str, str]] = set()  # paths an upload, attach or reject was planned for
+        unchanged: set[tuple[str, str]] = set()  # valid local files at the start
         try:
             for number in range(MAX_ROUNDS):
                 if stop.is_set():
                     break
                 report.rounds = number + 1
-                recorded = self.manifest.snapshot()
-                current = self._scan(selected, paths, recorded, force=force and number == 0)
-                remote = self._remote(selected, current)
-                snapshot = self._retry_schedule(recorded, paths, first_round=number == 0)
-                decided = plan(
-                    current.local,
-                    snapshot,
-                    remote,
-                    now=self.clock(),
-                    max_delete_fraction=self.config.sync.max_delete_fraction,
-                    force=force,
-                )
+                current, decided = self._plan_round(selected, paths, force, first=number == 0)
                 if number == 0:
-                    unchanged_base = {key for key, f in current.files.items() if f.problem is None}
-                    report.problems = list(decided.problems)
-                    report.waiting = decided.waiting
-                    self._log_problems(decided.problems)
-                    if not dry_run:
-                        self._record_devices(current.devices)
+                    unchanged = {key for key, f in current.files.items() if f.problem is None}
+                    self._first_round(report, current, decided)
                 touched |= {
                     (a.folder, a.path)
                     for a in decided.actions
                     if isinstance(a, Upload | Adopt | Attach | Reject)
                 }
                 if dry_run:
-                    report.planned = list(decided.actions)
-                    report.actions = [describe_action(a) for a in decided.actions]
-                    report.counts.update(_predicted_counts(decided.actions))
-                    report.counts["rejected"] = sum(
-                        1 for f in current.files.values() if f.problem is not None
-                    )
-                    report.counts["failed"] = sum(
-                        1 for e in snapshot.entries.values() if e.state is State.FAILED
-                    )
+                    _predict(report, current, decided)
                     break
                 if not decided.actions:
                     break
                 first = len(dones)
                 self._execute(decided.actions, current, stop, dones)
                 if all(d.what == "failed" for d in dones[first:]):
-                    break
+                    break  # no progress: another round would only fail again
         except PassStopped as e:
-            report.stopped_reason = e.reason  # type: ignore[assignment]
+            report.stopped_reason = e.reason
             report.stopped_message = str(e)
             log.error("%s", e)
         finally:
             report.finished_at = self.clock()
-
-        if any(p.kind == "delete_guard" for p in report.problems) and not report.stopped_reason:
-            report.stopped_reason = "delete_guard"
-            report.stopped_message = "; ".join(
-                p.message for p in report.problems if p.kind == "delete_guard"
-            )
-        if not dry_run:
-            self._tally(report, dones, selected)
-        report.counts["unchanged"] = len(unchanged_base - touched)
-        report.errors = self._errors(report, dones)
-        if not dry_run:
-            self._record_pass(report, dones, selected)
+        self._finish(report, dones, selected, unchanged - touched)
         return report
+
+    def _plan_round(
+        self,
+        selected: list[FolderConfig],
+        paths: Mapping[str, Collection[str]] | None,
+        force: bool,
+        *,
+        first: bool,
+    ) -> tuple[_Round, Plan]:
+        """Scan, list the service, and plan. The manifest is read once for all three."""
+        recorded = self.manifest.snapshot()
+        current = self._scan(selected, paths, recorded, force=force and first)
+        remote = self._remote(selected, current)
+        decided = plan(
+            current.local,
+            self._retry_schedule(recorded, paths, first_round=first),
+            remote,
+            now=self.clock(),
+            max_delete_fraction=self.config.sync.max_delete_fraction,
+            force=force,
+        )
+        return current, decided
+
+    def _first_round(self, report: PassReport, current: _Round, decided: Plan) -> None:
+        """What the pass reports from its first plan: the folders' problems and the files
+        held back by their backoff; and (unless a dry run) the roots' devices, now known."""
+        report.problems = list(decided.problems)
+        report.waiting = decided.waiting
+        self._log_problems(decided.problems)
+        if not report.dry_run:
+            self._record_devices(current.devices)
+
+    def _finish(
+        self,
+        report: PassReport,
+        dones: list[Done],
+        selected: list[FolderConfig],
+        unchanged: set[tuple[str, str]],
+    ) -> None:
+        guarded = [p.message for p in report.problems if p.kind == "delete_guard"]
+        if guarded and report.stopped_reason is None:
+            report.stopped_reason = "delete_guard"
+            report.stopped_message = "; ".join(guarded)
+        report.counts["unchanged"] = len(unchanged)
+        if report.dry_run:
+            states = self.manifest.counts()
+            report.counts["failed"] = sum(
+                states.get(f.name, {}).get(State.FAILED, 0) for f in selected
+            )
+        else:
+            self._tally(report, dones, selected)
+        report.errors = self._errors(report, dones)
+        if not report.dry_run:
+            self._record_pass(report, dones, selected)
 
     # --- the inputs ------------------------------------------------------------------------------
 

@@ -240,3 +240,19 @@ def test_writers_on_many_threads_share_one_connection(tmp_path: Path) -> None:
             t.join()
         assert db.counts() == {"docs": {"synced": 200}}
         assert len(db.snapshot().attachments) == 200
+
+
+def test_durable_commits_sync_to_disk_and_the_rest_do_not_wait(tmp_path: Path) -> None:
+    def synchronous(db: ManifestDB) -> int:
+        return db._db.execute("PRAGMA synchronous").fetchone()[0]
+
+    with ManifestDB.open(tmp_path) as db:
+        assert synchronous(db) == 1  # NORMAL: safe against the process dying
+        with db.transaction(durable=True):
+            assert synchronous(db) == 2  # FULL: this commit is synced before it returns
+            with db.transaction(durable=True):  # nested: the outer commit decides
+                db.put_entry(entry("docs", "a.md"))
+        assert synchronous(db) == 1
+        db.put_entry(entry("docs", "b.md", State.UPLOADING), durable=True)
+        assert synchronous(db) == 1
+        assert sorted(db.entries("docs")) == ["a.md", "b.md"]
