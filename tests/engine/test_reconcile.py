@@ -182,6 +182,39 @@ def test_an_unmounted_root_skips_the_folder_and_deletes_nothing(ws: Workspace) -
     assert ws.manifest.last_pass()["docs"].error
 
 
+def test_a_root_on_another_device_is_skipped_until_forced(ws: Workspace) -> None:
+    docs = ws.add_folder("docs")
+    (docs / "a.md").write_text("a")
+    (docs / "b.md").write_text("b")
+    ws.run()
+    real_dev = ws.manifest.folder_dev("docs")
+    assert real_dev == docs.stat().st_dev
+    # As if another volume (or none) were mounted there now: what was recorded differs.
+    ws.manifest.set_folder_dev("docs", real_dev + 1)
+    (docs / "a.md").unlink()
+
+    skipped = ws.run()
+    assert [p.kind for p in skipped.problems] == ["unavailable"]
+    assert "not on the same filesystem" in skipped.problems[0].message
+    assert len(ws.remote()) == 2 and ws.manifest.folder_dev("docs") == real_dev + 1
+
+    forced = ws.run(force=True)
+    assert forced.counts["deleted"] == 1 and forced.exit_code() == 0
+    assert ws.manifest.folder_dev("docs") == real_dev
+
+
+def test_forcing_a_new_device_never_empties_a_folder_that_looks_unmounted(ws: Workspace) -> None:
+    docs = ws.add_folder("docs")
+    (docs / "a.md").write_text("a")
+    ws.run()
+    ws.manifest.set_folder_dev("docs", docs.stat().st_dev + 1)
+    (docs / "a.md").unlink()  # an empty mount point, say
+    forced = ws.run(force=True)
+    assert [p.kind for p in forced.problems] == ["unavailable"]
+    assert "is empty" in forced.problems[0].message
+    assert len(ws.remote()) == 1
+
+
 def test_a_21st_file_is_uploaded_but_not_attached(ws: Workspace, tmp_path: Path) -> None:
     asst = ws.assistant()
     # Someone else filled 19 of the assistant's 20 places.
