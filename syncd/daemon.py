@@ -62,6 +62,8 @@ HEARTBEAT_SECONDS = 30.0
 #: After the service could not be reached, the first retry of a full pass; doubles up to
 #: the rescan interval.
 SERVICE_RETRY_SECONDS = 10.0
+#: During a pass, how often its progress is written to the status.
+STATUS_EVERY_SECONDS = 2.0
 ACTIVITY_FILE = "daemon.json"
 
 
@@ -133,6 +135,9 @@ class Daemon:
         self._last_status = ""
         self._idle_until: float | None = None  # after the API key was refused
         self._service_retry = SERVICE_RETRY_SECONDS
+        self._next_full = 0.0  # monotonic time of the next full pass
+        self._status_lock = threading.Lock()
+        self._status_at = 0.0
         self._grace_timer: threading.Timer | None = None
         # Exists from the start, so that a signal arriving at any moment can wake it.
         self._debouncer = Debouncer(debounce=2.0)
@@ -218,8 +223,7 @@ class Daemon:
             self._manifest.close()
 
     def _loop(self) -> None:
-        sync = self.config.sync
-        next_full = self._next_full_time()
+        self._next_full = self._next_full_time()
         next_beat = time.monotonic() + HEARTBEAT_SECONDS
         next_root_check = 0.0
         while not self._stop.is_set():
@@ -227,15 +231,15 @@ class Daemon:
             if self._reload.is_set():
                 self._reload.clear()
                 self._apply_reload()
-                next_full = min(next_full, self._next_full_time())
+                self._next_full = min(self._next_full, self._next_full_time())
             if now >= next_root_check:
                 self._check_roots()
                 next_root_check = now + ROOT_CHECK_SECONDS
             if now >= next_beat:
                 self._lock.heartbeat()
-                self._write_activity()
+                self._update_status()
                 next_beat = now + HEARTBEAT_SECONDS
-            self._debouncer.wait(max(0.0, min(next_full, next_root_check, next_beat) - now))
+            self._debouncer.wait(max(0.0, min(self._next_full, next_root_check, next_beat) - now))
             if self._stop.is_set():
                 break
             if self._idle_until is not None:
@@ -243,20 +247,17 @@ class Daemon:
                 if time.monotonic() < self._idle_until:
                     continue
                 self._idle_until = None
-                next_full = 0.0
+                self._next_full = 0.0
             batch = self._debouncer.take()
             if batch:
                 self._run_batch(batch)
             if self._metrics is not None:
                 self._metrics.pending.set(self._debouncer.pending)
-            if time.monotonic() >= next_full and not self._stop.is_set():
-                report = self._full_pass(self._available(), activity="full pass")
-                if report is not None and report.stopped_reason == "service":
-                    next_full = time.monotonic() + self._service_retry
-                    self._service_retry = min(2 * self._service_retry, sync.rescan_interval_seconds)
-                else:
-                    self._service_retry = SERVICE_RETRY_SECONDS
-                    next_full = self._next_full_time()
+            if time.monotonic() >= self._next_full and not self._stop.is_set():
+                # Scheduled before the pass, so that a pass the service cut short can bring
+                # the next one forward.
+                self._next_full = self._next_full_time()
+                self._full_pass(self._available(), activity="full pass")
 
     def _touch(self) -> float:
         """Note that the main loop is alive (for the watchdog) and return the time."""
@@ -328,6 +329,14 @@ class Daemon:
             elapsed,
             what,
         )
+        if report.stopped_reason == "service":
+            # Paths handed to this pass are not pending any more: a full pass finds them.
+            retry = self._service_retry
+            self._next_full = min(self._next_full, time.monotonic() + retry)
+            self._service_retry = min(2 * retry, self.config.sync.rescan_interval_seconds)
+            log.warning("a full pass follows in %s", _duration(retry))
+        else:
+            self._service_retry = SERVICE_RETRY_SECONDS
         if report.stopped_reason == "auth":
             interval = self.config.sync.rescan_interval_seconds
             self._idle_until = time.monotonic() + interval
@@ -343,9 +352,11 @@ class Daemon:
             )
 
     def _on_engine_event(self, event: Event) -> None:
-        """Progress from the engine's worker threads."""
+        """Progress from the engine's worker threads: kept in the status every few seconds."""
         if event.kind == "action":
-            self._progress = f"{event.completed:,}/{event.total:,}"
+            self._progress = f"{event.completed:,} of {event.total:,} actions done"
+            if time.monotonic() - self._status_at >= STATUS_EVERY_SECONDS:
+                self._update_status()
         elif event.kind == "done" and event.done is not None and self._metrics is not None:
             self._metrics.observe_done(event.done)
 
@@ -564,15 +575,20 @@ class Daemon:
             if n:
                 parts.append(f"{n:,} {label}")
         if self._in_pass:
-            parts.append(self._activity)
+            parts.append(
+                f"{self._activity} ({self._progress})" if self._progress else self._activity
+            )
         return " · ".join(parts)
 
     def _update_status(self) -> None:
-        line = self._status_line()
-        if line != self._last_status:
-            self._last_status = line
-            self._notifier.status(line)
-        self._write_activity()
+        """Refresh systemd's status line and daemon.json (from the loop or worker threads)."""
+        with self._status_lock:
+            self._status_at = time.monotonic()
+            line = self._status_line()
+            if line != self._last_status:
+                self._last_status = line
+                self._notifier.status(line)
+            self._write_activity()
 
     def _write_activity(self) -> None:
         """Write ``daemon.json`` for ``syncd status`` (atomically: a reader sees old or new)."""

@@ -211,5 +211,24 @@ def test_the_notify_protocol_for_real(
     assert ready < watchdog < stopping
 
 
+def test_changes_made_while_the_service_is_down_are_not_lost(
+    tmp_path: Path, emulator, api_key: str, client: Client, daemons
+) -> None:
+    drop = tmp_path / "drop"
+    drop.mkdir()
+    config = write_config(
+        tmp_path / "syncd.toml", emulator.base_url, tmp_path / "state", [FolderDef("d", drop)]
+    )
+    daemon = DaemonProcess(config, api_key)
+    daemons.append(daemon)
+    daemon.wait_for_line("ready:")
+    # Every listing fails until the client's attempts run out: the pass for the new file stops.
+    emulator.set_faults(fail_rate=1.0, match="GET /v1/files$", max_faults=6)
+    (drop / "during-outage.md").write_text("dropped while the service was down")
+    daemon.wait_for_line(r"a full pass follows in 10 s", timeout=60)
+    eventually(lambda: assert_exactly(client, ["during-outage.md"]), timeout=30)
+    assert daemon.stop() == 0
+
+
 def _check(condition: bool) -> None:
     assert condition
