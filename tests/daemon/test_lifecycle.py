@@ -9,6 +9,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from syncd.api import Client
@@ -162,7 +163,7 @@ def test_a_vanished_root_pauses_the_folder_and_deletes_nothing(
     assert daemon.stop() == 0
 
 
-def test_the_notify_protocol_for_real(
+def test_the_notify_protocol_for_real_and_metrics(
     tmp_path: Path, emulator, api_key: str, client: Client, daemons
 ) -> None:
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
@@ -170,8 +171,15 @@ def test_the_notify_protocol_for_real(
     listener.settimeout(0.2)
     drop = tmp_path / "drop"
     drop.mkdir()
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        metrics_port = probe.getsockname()[1]
     config = write_config(
-        tmp_path / "syncd.toml", emulator.base_url, tmp_path / "state", [FolderDef("d", drop)]
+        tmp_path / "syncd.toml",
+        emulator.base_url,
+        tmp_path / "state",
+        [FolderDef("d", drop)],
+        extra_sync=f'metrics_address = "127.0.0.1:{metrics_port}"',
     )
     daemon = DaemonProcess(
         config,
@@ -194,6 +202,10 @@ def test_the_notify_protocol_for_real(
     (drop / "hello.md").write_text("hello")
     receive_until(lambda: any("1 synced" in m and "READY" not in m for m in messages))
     receive_until(lambda: any(m == "WATCHDOG=1" for m in messages))
+    scraped = httpx.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5).text
+    assert 'syncd_files{folder="d",state="synced"} 1.0' in scraped
+    assert 'syncd_actions_total{result="uploaded"} 1.0' in scraped
+    assert 'syncd_request_duration_seconds_count{method="POST",operation="/files"} 1.0' in scraped
     daemon.signal(signal.SIGTERM)
     receive_until(lambda: "STOPPING=1" in messages)
     assert daemon.proc.wait(20) == 0
