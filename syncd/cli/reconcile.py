@@ -55,6 +55,8 @@ def plan_lines(actions: Sequence[Action]) -> Iterator[str]:
                 yield f"detach {action.file_id} from {assistants} ({why}; on_delete = detach)"
         else:
             yield plan_line(action)
+    for retire in removed.values():  # a Retire without its Cleanup
+        yield plan_line(retire)
 
 
 def plan_line(action: Action) -> str:

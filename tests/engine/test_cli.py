@@ -94,6 +94,12 @@ def test_dry_run_prints_the_plan_and_changes_nothing(ws: Workspace) -> None:
     report = json.loads(planned.stdout)
     assert [a["action"] for a in report["actions"]] == ["upload", "retire", "cleanup"]
     assert report["dry_run"] is True
+    [old_id] = ws.remote()
+    said = reconcile(ws, "--dry-run").stdout.splitlines()
+    assert said[:2] == [
+        "would upload docs/b.md",
+        f"would delete remote {old_id} (docs/a.md was removed)",
+    ]
     assert manifest.read_bytes() == before
     assert len(ws.remote()) == 1
 
