@@ -62,6 +62,8 @@ HEARTBEAT_SECONDS = 30.0
 #: After the service could not be reached, the first retry of a full pass; doubles up to
 #: the rescan interval.
 SERVICE_RETRY_SECONDS = 10.0
+#: How long a due full pass waits for files being written to settle.
+FULL_PASS_MAX_DELAY = 60.0
 #: During a pass, how often its progress is written to the status.
 STATUS_EVERY_SECONDS = 2.0
 ACTIVITY_FILE = "daemon.json"
@@ -253,7 +255,13 @@ class Daemon:
                 self._run_batch(batch)
             if self._metrics is not None:
                 self._metrics.pending.set(self._debouncer.pending)
-            if time.monotonic() >= self._next_full and not self._stop.is_set():
+            now = time.monotonic()
+            if now >= self._next_full and not self._stop.is_set():
+                if self._debouncer.pending and now - self._next_full < FULL_PASS_MAX_DELAY:
+                    # Files are being written: a full scan now could read one half-written.
+                    # Their batches come first; the full pass waits, for a while.
+                    self._debouncer.wait(self.config.sync.debounce_seconds)
+                    continue
                 # Scheduled before the pass, so that a pass the service cut short can bring
                 # the next one forward.
                 self._next_full = self._next_full_time()

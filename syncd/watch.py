@@ -1,8 +1,8 @@
 """Watching drop folders: file-system events in, batches of stable paths out.
 
 Each configured folder gets its own watchdog observer (inotify on Linux). Its events mark
-relative paths dirty in a shared :class:`Debouncer`; the daemon takes :class:`Batch` es of paths
-that have settled and plans only those. The debouncer decides when a path has settled:
+relative paths dirty in a shared :class:`Debouncer`; the daemon takes batches (:class:`Batch`) of
+paths that have settled and plans only those. The debouncer decides when a path has settled:
 
 * nothing happened to it for ``debounce`` seconds, and
 * it was closed after writing (inotify's ``IN_CLOSE_WRITE``), or it was moved into place, or
