@@ -49,6 +49,7 @@ def write_config(
     state_dir: Path,
     folders: Iterable[FolderDef],
     *,
+    grace: float = 10,
     extra_sync: str = "",
 ) -> Path:
     """A daemon configuration for tests: short debounce, no periodic pass in the way."""
@@ -62,7 +63,7 @@ def write_config(
         f"debounce_seconds = {DEBOUNCE}\n"
         "rescan_interval_seconds = 600\n"
         "concurrency = 8\n"
-        "shutdown_grace_seconds = 10\n"
+        f"shutdown_grace_seconds = {grace}\n"
         f"{extra_sync}\n" + "\n".join(f.toml() for f in folders)
     )
     return path

@@ -93,6 +93,39 @@ def test_stopped_in_a_burst_then_restarted_converges_without_duplicates(
     assert _states(state) == {State.SYNCED.value: BURST}
 
 
+def test_requests_still_in_flight_after_the_grace_period_are_resolved_at_restart(
+    tmp_path: Path, emulator, api_key: str, client: Client, daemons
+) -> None:
+    drop = tmp_path / "drop"
+    drop.mkdir()
+    state = tmp_path / "state"
+    config = write_config(
+        tmp_path / "syncd.toml", emulator.base_url, state, [FolderDef("d", drop)], grace=1
+    )
+    daemon = DaemonProcess(config, api_key)
+    daemons.append(daemon)
+    daemon.wait_for_line("ready:")
+    # Uploads take 3 s before the service even reads them: the grace period cuts them off.
+    emulator.set_faults(latency_ms=3000, match="POST /v1/files$")
+    names = [f"slow-{i}.md" for i in range(6)]
+    for name in names:
+        (drop / name).write_text(name)
+    eventually(lambda: _check(_states(state).get(State.UPLOADING.value, 0) > 0), interval=0.05)
+    stopped_at = time.monotonic()
+    daemon.signal(signal.SIGTERM)
+    assert daemon.proc.wait(10) == 0
+    assert time.monotonic() - stopped_at < 3
+    daemon.wait_for_line("grace period is over")
+    emulator.clear_faults()
+
+    restarted = DaemonProcess(config, api_key)
+    daemons.append(restarted)
+    restarted.wait_for_line("ready:", timeout=60)
+    eventually(lambda: assert_exactly(client, names))
+    assert restarted.stop() == 0
+    assert _states(state) == {State.SYNCED.value: len(names)}
+
+
 def test_sighup_adds_a_folder_and_a_bad_config_keeps_the_old_one(
     tmp_path: Path, emulator, api_key: str, client: Client, daemons
 ) -> None:
