@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -24,6 +25,7 @@ from syncd.cli.output import (
     print_table,
 )
 from syncd.config import Config
+from syncd.daemon import read_activity
 from syncd.manifest import FILENAME, ManifestDB, ManifestError, PassInfo
 from syncd.plan import Entry, State
 
@@ -35,6 +37,10 @@ cannot be read.
 --json prints:
 {"state_dir": str, "manifest": bool (false: no pass has run yet),
  "retired": int (old remote files still to be detached or deleted),
+ "daemon": null (no `syncd run` on this state directory) |
+           {"pid": int, "started_at": ISO 8601 UTC, "status": str, "activity": str,
+            "progress": str | null, "pending_paths": int,
+            "folders": {name: {"watch": "inotify" | "polling" | "paused", "problem": str | null}}},
  "folders": [{"name": str, "path": str | null (null: in the manifest, no longer configured),
               "counts": {"pending": n, "uploading": n, "synced": n,
                          "failed": n, "rejected": n, "deleting": n},
@@ -131,19 +137,50 @@ def status(config_path: Path | None, as_json: bool) -> None:
         if db:
             db.close()
 
+    daemon = read_activity(state_dir)
+
     if as_json:
         print_json(
             {
                 "state_dir": str(state_dir),
                 "manifest": db is not None,
                 "retired": retired,
+                "daemon": _daemon_json(daemon),
                 "folders": [f.to_json() for f in folders],
             }
         )
         return
     if db is None:
         click.echo(f"no pass has run yet (no manifest in {state_dir})")
+    _print_daemon(daemon)
     _print_human(folders, retired)
+
+
+def _daemon_json(daemon: dict[str, Any] | None) -> dict[str, Any] | None:
+    if daemon is None:
+        return None
+    keys = ("pid", "status", "activity", "progress", "pending_paths", "folders")
+    return {"started_at": iso_time(daemon["started_at"])} | {k: daemon.get(k) for k in keys}
+
+
+def _print_daemon(daemon: dict[str, Any] | None) -> None:
+    """What a running ``syncd run`` says it is doing, in a line or three (nothing when none
+    runs: a one-shot ``reconcile`` setup has no daemon to speak of)."""
+    if daemon is None:
+        return
+    click.echo(
+        f"daemon: PID {daemon['pid']}, running since {local_time(daemon['started_at'])}"
+        f" — {daemon.get('status') or 'starting'}"
+    )
+    doing = daemon.get("activity") or "idle"
+    if daemon.get("progress"):
+        doing += f" ({daemon['progress']})"
+    if daemon.get("pending_paths"):
+        doing += f"; {daemon['pending_paths']} changed path(s) waiting to settle"
+    click.echo(f"  now: {doing}")
+    for name, folder in (daemon.get("folders") or {}).items():
+        if folder.get("problem"):
+            click.echo(f"  {name}: paused — {folder['problem']}")
 
 
 def _print_human(folders: list[FolderStatus], retired: int) -> None:

@@ -59,6 +59,7 @@ def test_before_any_pass_it_says_so_and_creates_nothing(workspace: Workspace) ->
         "state_dir": str(workspace.state_dir),
         "manifest": False,
         "retired": 0,
+        "daemon": None,
         "folders": [
             {
                 "name": "docs",
@@ -84,6 +85,7 @@ def test_json_shape_after_a_pass(workspace: Workspace) -> None:
         "state_dir": str(workspace.state_dir),
         "manifest": True,
         "retired": 1,
+        "daemon": None,
         "folders": [
             {
                 "name": "docs",

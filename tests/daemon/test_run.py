@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -9,7 +12,6 @@ from pathlib import Path
 import pytest
 
 from syncd.api import Client
-from syncd.daemon import read_activity
 
 from .harness import (
     DaemonProcess,
@@ -87,13 +89,14 @@ def test_drop_edit_rename_move_delete(
     eventually(lambda: assert_exactly(client, ["manual.md"]))
     assert attached_names(client, assistant) == set()
 
-    # `syncd status` reads what the daemon is doing from its state directory.
-    activity = read_activity(tmp_path / "state")
-    assert activity is not None
-    assert activity["pid"] == daemon.proc.pid
-    assert activity["folders"]["docs"]["watch"] == "inotify"
+    # `syncd status` shows what the daemon is doing, read from its state directory.
+    shown = _status_json(config)["daemon"]
+    assert shown["pid"] == daemon.proc.pid
+    assert shown["folders"]["docs"] == {"watch": "inotify", "problem": None}
+    assert "watching 2 folders" in shown["status"]
+    assert f"daemon: PID {daemon.proc.pid}, running since" in _status(config)
     assert daemon.stop() == 0
-    assert read_activity(tmp_path / "state") is None
+    assert _status_json(config)["daemon"] is None
     assert "stopped" in daemon.log
 
 
@@ -149,3 +152,18 @@ def _assert(condition: bool) -> None:
 def _file_id(client: Client, name: str) -> str | None:
     ids = [f.id for f in client.list_files() if f.filename == name]
     return ids[0] if len(ids) == 1 else None
+
+
+def _status(config: Path, *args: str) -> str:
+    done = subprocess.run(
+        [sys.executable, "-m", "syncd", "status", "--config", str(config), *args],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    )
+    return done.stdout
+
+
+def _status_json(config: Path) -> dict:
+    return json.loads(_status(config, "--json"))
