@@ -49,6 +49,7 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
+from syncd.api import Client, ClientConfigError, RetryPolicy
 from syncd.plan import FolderSpec
 
 log = logging.getLogger("syncd.config")
@@ -658,3 +659,23 @@ def _cross_checks(config: Config) -> Iterator[tuple[str, str]]:
                 f"{state} is inside folders[{i}].path ({root}), whose files are synced; "
                 "keep the state elsewhere",
             )
+
+
+def make_client(config: Config, retry: RetryPolicy) -> Client:
+    """The API client ``config.api`` describes, with the given retry policy.
+
+    Raises ``ClientConfigError`` when it cannot be built (no API key, key file unreadable)."""
+    api = config.api
+    try:
+        key = api.api_key()
+    except OSError as e:
+        raise ClientConfigError(f"cannot read the API key file: {e}") from None
+    return Client(
+        api.base_url,
+        key,
+        api.organization,
+        connect_timeout=api.connect_timeout_seconds,
+        timeout=api.timeout_seconds,
+        retry=retry,
+        allow_insecure_http=api.allow_insecure_http,
+    )

@@ -38,8 +38,7 @@ from typing import Any
 
 from syncd import __version__
 from syncd.api import Client, ClientConfigError, RetryPolicy
-from syncd.cli.output import make_client
-from syncd.config import Config, ConfigError, FolderConfig, load_config
+from syncd.config import Config, ConfigError, FolderConfig, load_config, make_client
 from syncd.lock import LockHeld, StateLock
 from syncd.manifest import ManifestDB, ManifestError
 from syncd.metrics import Metrics

@@ -23,15 +23,15 @@ from syncd.cli.output import (
     EXIT_CONFIG,
     EXIT_OK,
     EXIT_SERVICE,
+    QUICK_RETRY,
     config_option,
     describe,
     is_terminal,
     json_option,
-    make_client,
     print_json,
     print_table,
 )
-from syncd.config import Config, ConfigError, FolderConfig, load_config
+from syncd.config import Config, ConfigError, FolderConfig, load_config, make_client
 from syncd.lock import ensure_state_dir
 from syncd.plan import ASSISTANT_FILE_LIMIT
 
@@ -86,7 +86,7 @@ def run_checks(config_path: Path | None) -> Iterator[Check]:
     for folder in config.folders:
         yield check_folder(folder)
     try:
-        client = make_client(config)
+        client = make_client(config, QUICK_RETRY)
     except ClientConfigError as e:
         yield _config_problem("api key", str(e))
         return

@@ -28,7 +28,7 @@ from syncd.api import (
     ServerError,
     TransportError,
 )
-from syncd.config import Config, ConfigError, load_config
+from syncd.config import Config, ConfigError, load_config, make_client
 
 EXIT_OK = 0
 EXIT_DIFFERS = 1  # finished; something failed, differs or was refused
@@ -76,28 +76,9 @@ def load(config_path: Path | None) -> Config:
         fail(str(e), EXIT_CONFIG)
 
 
-def make_client(config: Config, retry: RetryPolicy = QUICK_RETRY) -> Client:
-    """The API client as configured, with a short retry policy.
-
-    Raises ``ClientConfigError`` when it cannot be built (no API key, key file unreadable)."""
-    api = config.api
-    try:
-        key = api.api_key()
-    except OSError as e:
-        raise ClientConfigError(f"cannot read the API key file: {e}") from None
-    return Client(
-        api.base_url,
-        key,
-        api.organization,
-        connect_timeout=api.connect_timeout_seconds,
-        timeout=api.timeout_seconds,
-        retry=retry,
-        allow_insecure_http=api.allow_insecure_http,
-    )
-
-
 def open_client(config: Config, retry: RetryPolicy = QUICK_RETRY) -> Client:
-    """:func:`make_client`, or end the command with status 2 saying why it cannot be built."""
+    """:func:`syncd.config.make_client`, or end the command with status 2 saying why it cannot
+    be built."""
     try:
         return make_client(config, retry)
     except ClientConfigError as e:
