@@ -11,8 +11,10 @@ files beside it the same mode). WAL mode lets ``syncd status`` read while a pass
 Durability: every commit survives the process dying (WAL, ``synchronous=NORMAL``). A commit made
 ``durable=True`` — an upload intent, which must be on disk before its request leaves (invariant
 2) — is also synced to disk before the call returns, and with it every commit before it, so it
-survives a power cut too. A later commit lost to a power cut is recovered from: its upload's
-intent is still there, and the next pass finds and adopts the file.
+survives a power cut too. Durable writes that arrive from several threads while one is being
+synced share the next sync (group commit), so concurrent uploads do not queue for one each. A
+later commit lost to a power cut is recovered from: its upload's intent is still there, and the
+next pass finds and adopts the file.
 
 The schema version is ``PRAGMA user_version``; ``MIGRATIONS[n]`` takes a version ``n`` file to
 ``n + 1``. A file from a newer syncd is refused rather than guessed at.
@@ -30,7 +32,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Collection, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import sqlite_utils
@@ -150,6 +152,15 @@ def _secure_dir(path: Path) -> None:
         path.chmod(0o700)
 
 
+@dataclass(slots=True)
+class _Batch:
+    """Rows waiting for one durable commit, and how it went."""
+
+    rows: list[tuple] = field(default_factory=list)
+    done: bool = False
+    error: BaseException | None = None
+
+
 # --- the database --------------------------------------------------------------------------------
 
 
@@ -165,6 +176,11 @@ class ManifestDB:
         self.path = path
         self.readonly = readonly
         self._lock = threading.RLock()
+        self._owner: int | None = None  # the thread inside transaction(), if any
+        # Group commit for durable writes (see _put_durably).
+        self._group = threading.Condition()
+        self._open_batch = _Batch()
+        self._committing = False
 
     @classmethod
     def open(cls, state_dir: Path, *, readonly: bool = False) -> ManifestDB:
@@ -253,6 +269,7 @@ class ManifestDB:
         ``durable``: the commit is on disk, not just in the OS's cache, when this returns
         (ignored inside an outer transaction, whose commit decides)."""
         with self._lock:
+            outer_owner, self._owner = self._owner, threading.get_ident()
             outermost = not self._db.conn.in_transaction
             if durable and outermost:
                 self._db.execute("PRAGMA synchronous=FULL")
@@ -262,6 +279,7 @@ class ManifestDB:
             finally:
                 if durable and outermost:
                     self._db.execute("PRAGMA synchronous=NORMAL")
+                self._owner = outer_owner
 
     # --- reads -----------------------------------------------------------------------------------
 
@@ -407,7 +425,10 @@ class ManifestDB:
         self.put_entries([entry], durable=durable)
 
     def put_entries(self, entries: Collection[Entry], *, durable: bool = False) -> None:
-        """Insert or replace many rows in one transaction (a bulk restat, a test's setup)."""
+        """Insert or replace many rows in one transaction (a bulk restat, a test's setup).
+
+        ``durable`` outside a transaction: the rows are on disk when this returns, committed
+        together with those of any other threads' durable writes waiting at the same time."""
         if not entries:
             return
         now = time.time()
@@ -431,8 +452,42 @@ class ManifestDB:
             )
             for e in entries
         ]
+        if durable and self._owner != threading.get_ident():
+            self._put_durably(rows)
+            return
         with self.transaction(durable=durable):
             self._db.conn.executemany(_PUT_ENTRY, rows)
+
+    def _put_durably(self, rows: list[tuple]) -> None:
+        """Write ``rows`` in a durable commit shared with every durable write that arrives
+        while the one before is being synced (group commit): each sync to disk costs
+        milliseconds, and concurrent uploads would otherwise queue for one each.
+
+        Each caller returns only once its own rows are on disk; the first caller that finds
+        no commit running leads the next one for everybody waiting."""
+        with self._group:
+            batch = self._open_batch
+            batch.rows.extend(rows)
+            while not batch.done:
+                if self._committing:
+                    self._group.wait()
+                    continue
+                # Nobody is committing, so ours is still the open batch: lead it.
+                self._committing = True
+                self._open_batch = _Batch()
+                self._group.release()
+                try:
+                    with self.transaction(durable=True):
+                        self._db.conn.executemany(_PUT_ENTRY, batch.rows)
+                except BaseException as e:
+                    batch.error = e
+                finally:
+                    self._group.acquire()
+                    batch.done = True
+                    self._committing = False
+                    self._group.notify_all()
+        if batch.error is not None:
+            raise batch.error
 
     def delete_entry(self, folder: str, path: str) -> None:
         with self.transaction():

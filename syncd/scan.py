@@ -410,15 +410,41 @@ class _Scanner:
         )
 
 
+def _unavailable_key(folder: FolderConfig) -> str:
+    return f"unavailable\0{folder.path}\0"
+
+
 def _unavailable(
-    folder: FolderConfig, message: str, root_dev: int | None, looked_at: frozenset[str] | None
+    folder: FolderConfig,
+    message: str,
+    root_dev: int | None,
+    looked_at: frozenset[str] | None,
+    warned: set[str] | None,
 ) -> FolderScan:
-    log.error("%s: %s", folder.name, message)
+    """The folder cannot be scanned. The error is logged once, not every pass: again only if
+    the reason changes, or after the folder was available in between."""
+    warned = _WARNED if warned is None else warned
+    prefix = _unavailable_key(folder)
+    key = prefix + message
+    if key not in warned:
+        warned.difference_update([k for k in warned if k.startswith(prefix)])
+        warned.add(key)
+        log.error("%s: %s", folder.name, message)
     return FolderScan(
         local=LocalFolder(spec=folder.spec(), error=message),
         root_dev=root_dev,
         looked_at=looked_at,
     )
+
+
+def _available(folder: FolderConfig, warned: set[str] | None) -> None:
+    """The folder could be scanned: say so if it was unavailable, and forget that it was."""
+    warned = _WARNED if warned is None else warned
+    prefix = _unavailable_key(folder)
+    was = [k for k in warned if k.startswith(prefix)]
+    if was:
+        warned.difference_update(was)
+        log.info("%s: available again", folder.name)
 
 
 def scan_folder(
@@ -433,19 +459,24 @@ def scan_folder(
     ``known`` maps relative paths to this folder's manifest entries. ``expected_dev`` is the
     root's ``st_dev`` recorded last time (``FolderScan.root_dev``); a different one means a
     different (or no) volume is mounted there. ``warned_links`` remembers which links were
-    warned about, so a caller running many passes warns once per link (default: once per
+    warned about and which folders were reported unavailable, so a caller running many passes
+    warns once per link, and once per folder until it is available again (default: once per
     process).
     """
     root_st, problem = _root_problem(folder, expected_dev)
     root_dev = root_st.st_dev if root_st else None
     if problem:
-        return _unavailable(folder, problem, root_dev, None)
+        return _unavailable(folder, problem, root_dev, None, warned_links)
     scanner = _Scanner(folder, known, warned_links)
     try:
         listed = scanner.walk(scanner.root, "")
     except OSError as e:
         return _unavailable(
-            folder, f"cannot read folder root {folder.path}: {e.strerror}", root_dev, None
+            folder,
+            f"cannot read folder root {folder.path}: {e.strerror}",
+            root_dev,
+            None,
+            warned_links,
         )
     if listed == 0 and known and expected_dev is None:
         # Without a recorded device we cannot tell "emptied" from "not mounted": play safe.
@@ -455,7 +486,9 @@ def scan_folder(
             "if it is a mount point, is it mounted? Nothing under it is deleted",
             root_dev,
             None,
+            warned_links,
         )
+    _available(folder, warned_links)
     return scanner.result(root_dev, None)
 
 
@@ -476,8 +509,9 @@ def scan_paths(
     root_st, problem = _root_problem(folder, expected_dev)
     root_dev = root_st.st_dev if root_st else None
     if problem:
-        return _unavailable(folder, problem, root_dev, looked_at)
+        return _unavailable(folder, problem, root_dev, looked_at, warned_links)
     scanner = _Scanner(folder, known, warned_links)
+    _available(folder, warned_links)
     for rel in _outermost(wanted):
         _scan_one(scanner, rel)
     return scanner.result(root_dev, looked_at)

@@ -319,6 +319,40 @@ def test_missing_root(tmp_path: Path) -> None:
     assert result.local.files == {} and result.root_dev is None
 
 
+def test_unavailable_folder_is_reported_once_per_change(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    root = tmp_path / "root"
+    warned: set[str] = set()
+
+    def scan_and_log(paths: list[str] | None = None) -> list[tuple[int, str]]:
+        caplog.clear()
+        with caplog.at_level(logging.INFO, logger="syncd.scan"):
+            if paths is None:
+                scan_folder(folder(root), {}, warned_links=warned)
+            else:
+                scan_paths(folder(root), paths, {}, warned_links=warned)
+        return [(r.levelno, r.getMessage()) for r in caplog.records]
+
+    first = scan_and_log()
+    assert len(first) == 1 and first[0][0] == logging.ERROR and "docs:" in first[0][1]
+    assert scan_and_log() == []
+    assert scan_and_log(["a.md"]) == []  # a daemon's scan of dirty paths: still quiet
+
+    root.write_text("not a directory")  # another reason: reported
+    other = scan_and_log()
+    assert len(other) == 1 and other[0][0] == logging.ERROR and other[0][1] != first[0][1]
+    assert scan_and_log() == []
+
+    root.unlink()
+    make(root, {"a.md": "a"})
+    assert scan_and_log() == [(logging.INFO, "docs: available again")]
+    assert scan_and_log() == []
+
+    shutil.rmtree(root)  # gone again: reported again
+    assert scan_and_log() == first
+
+
 def test_root_that_is_a_file(tmp_path: Path) -> None:
     make(tmp_path, {"file": "x"})
     result = scan_folder(folder(tmp_path / "file"), {})

@@ -256,3 +256,25 @@ def test_durable_commits_sync_to_disk_and_the_rest_do_not_wait(tmp_path: Path) -
         db.put_entry(entry("docs", "b.md", State.UPLOADING), durable=True)
         assert synchronous(db) == 1
         assert sorted(db.entries("docs")) == ["a.md", "b.md"]
+
+
+def test_concurrent_durable_writes_share_commits_and_all_land(tmp_path: Path) -> None:
+    missing: list[str] = []
+    with ManifestDB.open(tmp_path) as db:
+
+        def write(n: int) -> None:
+            for i in range(25):
+                db.put_entry(entry("docs", f"{n}/{i}.md", State.UPLOADING), durable=True)
+                # Once the call returns the row is committed: visible to a fresh connection.
+                with ManifestDB.open(tmp_path, readonly=True) as reader:
+                    if reader.entry("docs", f"{n}/{i}.md") is None:
+                        missing.append(f"{n}/{i}.md")
+
+        threads = [threading.Thread(target=write, args=(n,)) for n in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert missing == []
+        assert db.counts() == {"docs": {"uploading": 200}}
+        assert db._db.execute("PRAGMA synchronous").fetchone()[0] == 1  # back to NORMAL
