@@ -48,8 +48,8 @@ from syncd.api import (
     TimeoutError,
     UploadOutcomeUnknown,
 )
-from syncd.cli.output import human_size
 from syncd.config import FolderConfig
+from syncd.logs import human_size
 from syncd.manifest import ManifestDB
 from syncd.plan import (
     Action,

@@ -17,7 +17,6 @@ from syncd.cli.output import (
     EXIT_CONFIG,
     config_option,
     fail,
-    human_size,
     json_option,
     load,
     local_time,
@@ -27,6 +26,7 @@ from syncd.cli.output import (
     print_table,
     service_failure,
 )
+from syncd.logs import human_size
 
 EXIT_STATUSES = """\b
 Exit status: 0 done; 1 the service refused the request (unknown id, download not

@@ -24,7 +24,6 @@ from syncd.api import APIError, Client, FileObject, NotFoundError
 from syncd.cli.output import (
     EXIT_DIFFERS,
     config_option,
-    human_size,
     json_option,
     load,
     open_client,
@@ -34,6 +33,7 @@ from syncd.cli.output import (
 )
 from syncd.cli.status import open_manifest
 from syncd.config import Config
+from syncd.logs import human_size
 from syncd.plan import Entry, Manifest, State
 
 EPILOG = """\b

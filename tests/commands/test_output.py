@@ -9,7 +9,8 @@ import sys
 
 import pytest
 
-from syncd.cli.output import human_size, iso_time
+from syncd.cli.output import iso_time
+from syncd.logs import human_size
 
 from .conftest import Workspace
 
