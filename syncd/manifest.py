@@ -132,9 +132,13 @@ _PUT_ENTRY = (
 _IN_FOLDERS = " WHERE folder IN (SELECT value FROM json_each(?))"
 
 
+# A dict lookup, not ``State(value)``: the enum call is a third of reading 100,000 rows.
+_STATES = {state.value: state for state in State}
+
+
 def _entry(row: tuple) -> Entry:
     folder, path, size, mtime_ns, inode, sha256, state, *rest = row
-    return Entry(folder, path, size, mtime_ns, inode, sha256, State(state), *rest)
+    return Entry(folder, path, size, mtime_ns, inode, sha256, _STATES[state], *rest)
 
 
 def _secure_file(path: Path) -> None:

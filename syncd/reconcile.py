@@ -11,13 +11,16 @@ unchanged tree plans nothing and sends no write request.
 from __future__ import annotations
 
 import dataclasses
+import gc
 import logging
 import math
 import os
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
@@ -255,18 +258,26 @@ class Engine:
         *,
         first: bool,
     ) -> tuple[_Round, Plan]:
-        """Scan, list the service, and plan. The manifest is read once for all three."""
-        recorded = self.manifest.snapshot()
-        current = self._scan(selected, paths, recorded, force=force and first)
-        remote = self._remote(selected, current)
-        decided = plan(
-            current.local,
-            self._retry_schedule(recorded, paths, first_round=first),
-            remote,
-            now=self.clock(),
-            max_delete_fraction=self.config.sync.max_delete_fraction,
-            force=force,
-        )
+        """Scan, list the service, and plan. The manifest is read once for all three.
+
+        The service is listed on a thread while the folders are scanned: the two are
+        independent, and on a large tree each is a good part of a no-change pass.
+        """
+        with _no_cyclic_gc(), ThreadPoolExecutor(1, thread_name_prefix="syncd-list") as pool:
+            listing = pool.submit(self._remote, selected)
+            recorded = self.manifest.snapshot()
+            current = self._scan(selected, paths, recorded, force=force and first)
+            remote, missing = listing.result()
+            if missing:
+                self._skip_folders_of(missing, selected, current)
+            decided = plan(
+                current.local,
+                self._retry_schedule(recorded, paths, first_round=first),
+                remote,
+                now=self.clock(),
+                max_delete_fraction=self.config.sync.max_delete_fraction,
+                force=force,
+            )
         return current, decided
 
     def _first_round(self, report: PassReport, current: _Round, decided: Plan) -> None:
@@ -383,9 +394,10 @@ class Engine:
             )
         return scan, replace(scan.local, files=files)
 
-    def _remote(self, selected: list[FolderConfig], current: _Round) -> Remote:
+    def _remote(self, selected: list[FolderConfig]) -> tuple[Remote, set[str]]:
         """List the service: every file, and what is attached to each configured assistant of
-        a folder being planned. A folder whose assistant does not exist is skipped."""
+        a folder being planned; and the assistants that do not exist (their folders are to be
+        skipped)."""
         try:
             files = {
                 f.id: RemoteFile(
@@ -414,9 +426,7 @@ class Engine:
             raise PassStopped("auth", f"the service refused the API key: {e}") from e
         except APIError as e:
             raise PassStopped("service", f"cannot list the service's files: {e}") from e
-        if missing:
-            self._skip_folders_of(missing, selected, current)
-        return Remote(files, attachments)
+        return Remote(files, attachments), missing
 
     def _skip_folders_of(
         self, missing: set[str], selected: list[FolderConfig], current: _Round
@@ -578,3 +588,22 @@ def _root_dev(folder: FolderConfig) -> int | None:
         return os.stat(folder.path).st_dev
     except OSError:
         return None
+
+
+@contextmanager
+def _no_cyclic_gc() -> Iterator[None]:
+    """Hold off the cyclic garbage collector while a round is planned.
+
+    Planning a large tree makes a few hundred thousand small objects that all live until the
+    plan is made; each time the collector runs it walks every one of them, which cost about a
+    fifth of a 100,000-file no-change pass. They hold no cycles, so reference counting frees
+    them all the same. The switch is process-wide, but the other threads alive meanwhile (the
+    listing, the daemon's watchers) make few objects.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
