@@ -6,7 +6,6 @@ import shutil
 import signal
 import socket
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -29,20 +28,6 @@ from .harness import (
 pytestmark = pytest.mark.timeout(150)
 
 BURST = 300
-
-
-@pytest.fixture
-def client(emulator, api_key: str) -> Iterator[Client]:
-    with Client(emulator.base_url, api_key) as c:
-        yield c
-
-
-@pytest.fixture
-def daemons() -> Iterator[list[DaemonProcess]]:
-    started: list[DaemonProcess] = []
-    yield started
-    for daemon in started:
-        daemon.kill()
 
 
 def _states(state_dir: Path) -> dict[str, int]:
@@ -257,16 +242,9 @@ def test_the_notify_protocol_for_real_and_metrics(
 
 
 def test_changes_made_while_the_service_is_down_are_not_lost(
-    tmp_path: Path, emulator, api_key: str, client: Client, daemons
+    emulator, client: Client, one_folder_daemon
 ) -> None:
-    drop = tmp_path / "drop"
-    drop.mkdir()
-    config = write_config(
-        tmp_path / "syncd.toml", emulator.base_url, tmp_path / "state", [FolderDef("d", drop)]
-    )
-    daemon = DaemonProcess(config, api_key)
-    daemons.append(daemon)
-    daemon.wait_for_line("ready:")
+    drop, daemon = one_folder_daemon()
     # Every listing fails until the client's attempts run out: the pass for the new file stops.
     emulator.set_faults(fail_rate=1.0, match="GET /v1/files$", max_faults=6)
     (drop / "during-outage.md").write_text("dropped while the service was down")

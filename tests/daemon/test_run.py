@@ -6,7 +6,6 @@ import json
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -26,23 +25,8 @@ pytestmark = pytest.mark.timeout(120)
 
 
 @pytest.fixture
-def client(emulator, api_key: str) -> Iterator[Client]:
-    with Client(emulator.base_url, api_key) as c:
-        yield c
-
-
-@pytest.fixture
 def assistant(client: Client) -> str:
     return client.create_assistant(name="daemon tests").id
-
-
-@pytest.fixture
-def daemons() -> Iterator[list[DaemonProcess]]:
-    """Daemons started by a test; whatever is still running at the end is killed."""
-    started: list[DaemonProcess] = []
-    yield started
-    for daemon in started:
-        daemon.kill()
 
 
 def test_drop_edit_rename_move_delete(
@@ -100,17 +84,8 @@ def test_drop_edit_rename_move_delete(
     assert "stopped" in daemon.log
 
 
-def test_a_slow_writer_is_uploaded_once_and_complete(
-    tmp_path: Path, emulator, api_key: str, client: Client, daemons
-) -> None:
-    drop = tmp_path / "drop"
-    drop.mkdir()
-    config = write_config(
-        tmp_path / "syncd.toml", emulator.base_url, tmp_path / "state", [FolderDef("d", drop)]
-    )
-    daemon = DaemonProcess(config, api_key)
-    daemons.append(daemon)
-    daemon.wait_for_line("ready:")
+def test_a_slow_writer_is_uploaded_once_and_complete(client: Client, one_folder_daemon) -> None:
+    drop, daemon = one_folder_daemon()
     chunk = b"0123456789" * 1000
     with (drop / "slow.txt").open("wb") as f:
         for _ in range(5):
@@ -124,17 +99,8 @@ def test_a_slow_writer_is_uploaded_once_and_complete(
     assert daemon.count(r"uploaded d/slow.txt") == 1
 
 
-def test_a_burst_of_a_thousand_files(
-    tmp_path: Path, emulator, api_key: str, client: Client, daemons
-) -> None:
-    drop = tmp_path / "drop"
-    drop.mkdir()
-    config = write_config(
-        tmp_path / "syncd.toml", emulator.base_url, tmp_path / "state", [FolderDef("d", drop)]
-    )
-    daemon = DaemonProcess(config, api_key)
-    daemons.append(daemon)
-    daemon.wait_for_line("ready:")
+def test_a_burst_of_a_thousand_files(client: Client, one_folder_daemon) -> None:
+    drop, daemon = one_folder_daemon()
     names = [f"burst-{i:04}.txt" for i in range(1000)]
     for name in names:
         (drop / name).write_text(f"file {name}\n")
