@@ -89,7 +89,8 @@ def retry_delay(attempts: int) -> float:
 
 
 class PassStopped(Exception):
-    """The pass stopped before it was done; ``reason`` is ``auth``, ``delete_guard``, …"""
+    """The pass stopped before it was done; ``reason`` is ``auth`` (the key was refused) or
+    ``service`` (the service could not be listed)."""
 
     def __init__(self, reason: str, message: str) -> None:
         super().__init__(message)
@@ -252,7 +253,6 @@ class Executor:
         on_done: Callable[[Done], None] | None = None,
         on_action: Callable[[Action], None] | None = None,
         clock: Callable[[], float] = time.time,
-        processing_timeout: float = PROCESSING_TIMEOUT,
     ) -> None:
         self.client = client
         self.manifest = manifest
@@ -264,7 +264,6 @@ class Executor:
         self.on_done = on_done
         self.on_action = on_action
         self.clock = clock
-        self.processing_timeout = processing_timeout
         self._purposes = {name: folder.purpose for name, folder in folders.items()}
         self._auth: AuthenticationError | None = None
         self._lock = threading.Lock()
@@ -518,7 +517,7 @@ class Executor:
         if file.status != "error":
             try:
                 file = self.client.wait_processed(
-                    file.id, timeout=self.processing_timeout, poll=PROCESSING_POLL
+                    file.id, timeout=PROCESSING_TIMEOUT, poll=PROCESSING_POLL
                 )
             except TimeoutError as e:
                 self._emit(Done("skipped", folder, path, file.id, detail=f"not attached yet: {e}"))
