@@ -459,12 +459,12 @@ class Engine:
         if not first_round:
             return snapshot
         limit = self.config.api.max_attempts
+        dirty = {(name, path) for name, names in (paths or {}).items() for path in names}
         entries = dict(snapshot.entries)
         for key, entry in snapshot.entries.items():
             if entry.state is not State.FAILED:
                 continue
-            dirty = paths is not None and key[1] in set(paths.get(key[0], ()))
-            if paths is None or dirty:
+            if paths is None or key in dirty:
                 entries[key] = replace(entry, next_attempt_at=None)
             elif entry.attempts >= limit:
                 entries[key] = replace(entry, next_attempt_at=math.inf)
