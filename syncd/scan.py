@@ -165,6 +165,15 @@ def is_excluded(relpath: str, folder: FolderConfig) -> bool:
 # --- scanning -----------------------------------------------------------------------------------
 
 
+def known_file(entry: Entry) -> LocalFile:
+    """The file as the manifest last saw it, for a path not read in this pass. A rejected
+    file keeps its verdict until it changes, so it is not uploaded after all."""
+    problem = None
+    if entry.state is State.REJECTED:
+        problem = entry.last_error or "rejected earlier; change the file to retry"
+    return LocalFile(entry.path, entry.size, entry.mtime_ns, entry.inode, entry.sha256, problem)
+
+
 class _Changed(Exception):
     """The file's stat differed before and after reading it."""
 
@@ -305,10 +314,7 @@ class _Scanner:
         size, mtime_ns, inode = st.st_size, st.st_mtime_ns, st.st_ino
         if entry.inode != inode or entry.mtime_ns != mtime_ns or entry.size != size:
             return False
-        problem = None
-        if entry.state is State.REJECTED:
-            problem = entry.last_error or "rejected earlier; change the file to retry"
-        self.files[rel] = LocalFile(rel, size, mtime_ns, inode, entry.sha256, problem)
+        self.files[rel] = known_file(entry)
         return True
 
     def regular(self, path: str, rel: str, st: os.stat_result) -> None:
@@ -394,10 +400,7 @@ class _Scanner:
             self.skipped.append((rel, reason))
         entry = self.known.get(rel)
         if entry is not None and entry.sha256:
-            problem = entry.last_error if entry.state == State.REJECTED else None
-            self.files[rel] = LocalFile(
-                rel, entry.size, entry.mtime_ns, entry.inode, entry.sha256, problem
-            )
+            self.files[rel] = known_file(entry)
 
     def result(self, root_dev: int | None, looked_at: frozenset[str] | None) -> FolderScan:
         return FolderScan(
