@@ -456,11 +456,7 @@ async def _invalid_url(request: Request, exc: Exception) -> Response:
 
 
 async def _internal_error(request: Request, exc: Exception) -> Response:
-    return ApiError(
-        500,
-        "The server had an error while processing your request. Sorry about that!",
-        type="server_error",
-    ).response()
+    return errors.server_error().response()
 
 
 # --- middleware -----------------------------------------------------------------------------

@@ -6,6 +6,7 @@ reading logs) match on it; the others follow the same style.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from starlette.responses import JSONResponse
@@ -48,6 +49,31 @@ class ApiError(Exception):
     def response(self) -> JSONResponse:
         """This error as a Starlette response."""
         return JSONResponse(self.body(), status_code=self.status, headers=self.headers)
+
+
+def server_error(status: int = 500) -> ApiError:
+    """The service's own 5xx answer (the 502 of the proxy in front of it is HTML, not this)."""
+    message = (
+        "The server is overloaded or not ready yet."
+        if status == 503
+        else "The server had an error while processing your request. Sorry about that!"
+    )
+    return ApiError(status, message, type="server_error")
+
+
+def rate_limited(retry_after_ms: int) -> ApiError:
+    """A 429 asking the client to wait ``retry_after_ms``, in both the service's headers."""
+    return ApiError(
+        429,
+        f"Rate limit reached for requests. Please try again in {retry_after_ms}ms.",
+        type="requests",
+        code="rate_limit_exceeded",
+        headers={
+            "retry-after": str(math.ceil(retry_after_ms / 1000)),
+            "retry-after-ms": str(retry_after_ms),
+            "x-ratelimit-remaining-requests": "0",
+        },
+    )
 
 
 def file_not_found(file_id: str, *, param: str = "id") -> ApiError:

@@ -16,8 +16,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import json
-import math
 import random
 import re
 import threading
@@ -25,7 +23,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from syncd.emulator import errors
 
 #: Where the ASGI scope carries the callable that closes the request's connection (set by the
 #: emulator's HTTP protocol, see ``server.py``).
@@ -212,10 +213,11 @@ class FaultMiddleware:
         elif decision.outcome == "fail":
             assert decision.status is not None
             await _drain(receive)
-            await _send(send, *_server_error(decision.status))
+            await _server_error(decision.status)(scope, receive, send)
         elif decision.outcome == "rate_limit":
             await _drain(receive)
-            await _send(send, *_rate_limited(self.injector.faults.retry_after_ms))
+            limited = errors.rate_limited(self.injector.faults.retry_after_ms)
+            await limited.response()(scope, receive, send)
         elif decision.outcome == "drop_before":
             _abort(scope)
             await _wait_for_disconnect(receive)
@@ -255,7 +257,7 @@ async def _wait_for_disconnect(receive: Receive) -> None:
         pass
 
 
-def _server_error(status: int) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+def _server_error(status: int) -> Response:
     if status == 502:
         # In front of the real API a 502 comes from the proxy, as HTML: clients must not assume
         # every error body is JSON.
@@ -263,37 +265,5 @@ def _server_error(status: int) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
             b"<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n"
             b"<center><h1>502 Bad Gateway</h1></center>\r\n</body>\r\n</html>\r\n"
         )
-        return status, [(b"content-type", b"text/html")], body
-    message = (
-        "The server is overloaded or not ready yet."
-        if status == 503
-        else "The server had an error while processing your request. Sorry about that!"
-    )
-    return status, [(b"content-type", b"application/json")], _error_json(message, "server_error")
-
-
-def _rate_limited(retry_after_ms: int) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
-    seconds = math.ceil(retry_after_ms / 1000)
-    body = _error_json(
-        f"Rate limit reached for requests. Please try again in {retry_after_ms}ms.",
-        "requests",
-        code="rate_limit_exceeded",
-    )
-    headers = [
-        (b"content-type", b"application/json"),
-        (b"retry-after", str(seconds).encode()),
-        (b"retry-after-ms", str(retry_after_ms).encode()),
-        (b"x-ratelimit-remaining-requests", b"0"),
-    ]
-    return 429, headers, body
-
-
-def _error_json(message: str, type_: str, code: str | None = None) -> bytes:
-    error = {"message": message, "type": type_, "param": None, "code": code}
-    return json.dumps({"error": error}).encode()
-
-
-async def _send(send: Send, status: int, headers: list[tuple[bytes, bytes]], body: bytes) -> None:
-    headers = [*headers, (b"content-length", str(len(body)).encode())]
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
+        return Response(body, status_code=502, headers={"content-type": "text/html"})
+    return errors.server_error(status).response()
