@@ -49,12 +49,11 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
-from syncd.api import Client, ClientConfigError, RetryPolicy
+from syncd.api import DEFAULT_BASE_URL, Client, ClientConfigError, RetryPolicy
 from syncd.plan import FolderSpec
 
 log = logging.getLogger("syncd.config")
 
-DEFAULT_BASE_URL = "https://api.openai.com/v1"
 ENV_PREFIX = "SYNCD_"
 ENV_DELIMITER = "__"
 #: The sections whose keys the environment may override.
