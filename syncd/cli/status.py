@@ -128,7 +128,7 @@ def status(config_path: Path | None, as_json: bool) -> None:
     """Per folder: files by state, the last pass, and every failed or rejected file with its
     reason. Reads only the manifest: works offline and while the daemon runs."""
     config = load(config_path)
-    state_dir = Path(config.sync.state_dir).expanduser()
+    state_dir = config.sync.state_dir
     db = open_manifest(state_dir)
     try:
         folders = read_status(config, db)

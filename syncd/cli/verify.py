@@ -284,7 +284,7 @@ def verify(no_content: bool, config_path: Path | None, as_json: bool) -> None:
     """Check every synced file against the service: exists, same size and name, attached
     where configured, and (fine-tune files) same content. Changes nothing."""
     config = load(config_path)
-    db = open_manifest(Path(config.sync.state_dir))
+    db = open_manifest(config.sync.state_dir)
     if db is None:
         manifest = Manifest(entries={})
     else:
