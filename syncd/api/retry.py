@@ -80,7 +80,6 @@ def retrying(
     *,
     sleep: Callable[[float], None],
     clock: Callable[[], float],
-    retryable: Callable[[BaseException], bool] = is_retryable,
     what: str = "request",
 ) -> tenacity.Retrying:
     """A ``tenacity.Retrying`` that applies ``policy`` to one call, starting now.
@@ -112,7 +111,7 @@ def retrying(
     return tenacity.Retrying(
         stop=stop,
         wait=wait,
-        retry=tenacity.retry_if_exception(retryable),
+        retry=tenacity.retry_if_exception(is_retryable),
         sleep=sleep,
         before_sleep=before_sleep,
         reraise=True,
