@@ -98,10 +98,9 @@ def paginate(
     window = ordered[start:stop] if start < stop else []
     if request.before is not None and request.after is None:
         page = window[-request.limit :]
-        has_more = len(window) > len(page)
     else:
         page = window[: request.limit]
-        has_more = len(window) > len(page)
+    has_more = len(window) > len(page)
     return {
         "object": "list",
         "data": [render(item) for item in page],

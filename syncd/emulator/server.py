@@ -75,7 +75,6 @@ class EmulatorServer:
         self.port = port
         self.initial_faults = faults or Faults()
         self.injector = FaultInjector(self.initial_faults)
-        self._api_key = api_key
         self._settings = Settings(
             api_key=api_key, max_file_bytes=max_file_bytes, processing_delay=processing_delay
         )

@@ -155,13 +155,11 @@ async def receive_upload(
         async for chunk in body:
             parser.write(chunk)
         parser.finalize()
-    except MultipartParseError as exc:
+    except BaseException as exc:
         receiver.close()
         path.unlink(missing_ok=True)
-        raise ApiError(400, f"Could not parse the multipart form: {exc}") from None
-    except BaseException:
-        receiver.close()
-        path.unlink(missing_ok=True)
+        if isinstance(exc, MultipartParseError):
+            raise ApiError(400, f"Could not parse the multipart form: {exc}") from None
         raise
     receiver.close()
     return upload
