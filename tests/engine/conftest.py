@@ -3,6 +3,7 @@ emulator, the manifest, and an :class:`Engine` whose every request is HTTP to th
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import sys
@@ -21,6 +22,11 @@ from syncd.reconcile import Engine, PassReport
 
 #: Client retries in tests: real backoff, but short.
 FAST_RETRY = RetryPolicy(max_attempts=4, base_delay=0.01, max_delay=0.05, deadline=5)
+
+
+def sha(data: bytes) -> str:
+    """The content hash the scan and the manifest use."""
+    return hashlib.sha256(data).hexdigest()
 
 
 @dataclass

@@ -6,7 +6,6 @@ after — the semantics of ``tests/plan/sim.py``, on the real thing.
 
 from __future__ import annotations
 
-import hashlib
 import threading
 import time
 from dataclasses import replace
@@ -32,11 +31,7 @@ from syncd.plan import (
     Upload,
 )
 
-from .conftest import FAST_RETRY, Workspace
-
-
-def sha(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
+from .conftest import FAST_RETRY, Workspace, sha
 
 
 def local_file(root: Path, path: str) -> LocalFile:

@@ -3,7 +3,6 @@ service ends up holding, what the report says."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import threading
 from pathlib import Path
@@ -12,11 +11,7 @@ import pytest
 
 from syncd.plan import ASSISTANT_FILE_LIMIT, State
 
-from .conftest import Workspace
-
-
-def sha(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
+from .conftest import Workspace, sha
 
 
 def contents(ws: Workspace) -> dict[str, bytes]:
