@@ -161,11 +161,17 @@ class StateLock:
         return self
 
     def _check_previous(self, previous: Holder) -> None:
-        fresh = time.time() - previous.heartbeat < STALE_AFTER_SECONDS
-        if previous.host == socket.gethostname() and _alive(previous.pid) and fresh:
+        """flock says the lock is free: take it over unless ``previous`` is still running."""
+        if previous.host != socket.gethostname():
+            # Its PID means nothing here, and flock would have stopped it on a shared lock.
+            reason = f"recorded on {previous.host}"
+        elif not _alive(previous.pid):
+            reason = "not running"
+        elif time.time() - previous.heartbeat >= STALE_AFTER_SECONDS:
+            reason = "no recent heartbeat"
+        else:
             raise LockHeld(self.path, previous)
-        state = "not running" if not _alive(previous.pid) else "no recent heartbeat"
-        log.info("taking over the stale lock %s from PID %d (%s)", self.path, previous.pid, state)
+        log.info("taking over the stale lock %s from PID %d (%s)", self.path, previous.pid, reason)
 
     def heartbeat(self) -> None:
         """Refresh the heartbeat in the lock file (cheap: one small write)."""

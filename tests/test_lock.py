@@ -161,10 +161,14 @@ def test_live_pid_with_old_heartbeat_is_a_reused_pid(tmp_path: Path, sleeper: in
         assert record(tmp_path)["pid"] == os.getpid()
 
 
-def test_record_from_another_host_is_taken_over(tmp_path: Path, sleeper: int) -> None:
+def test_record_from_another_host_is_taken_over(
+    tmp_path: Path, sleeper: int, caplog: pytest.LogCaptureFixture
+) -> None:
     write_record(tmp_path, sleeper, heartbeat=time.time(), host="elsewhere.example")
-    with StateLock(tmp_path):
-        pass
+    with caplog.at_level(logging.INFO, logger="syncd.lock"), StateLock(tmp_path):
+        assert record(tmp_path)["host"] == socket.gethostname()
+        assert record(tmp_path)["pid"] == os.getpid()
+    assert f"from PID {sleeper} (recorded on elsewhere.example)" in caplog.text
 
 
 def test_garbage_in_the_lock_file_is_taken_over(tmp_path: Path) -> None:
