@@ -12,6 +12,7 @@ files ``processed`` 0.05 s after upload.
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -64,6 +65,15 @@ def emulator_factory() -> Iterator[Callable[..., EmulatorServer]]:
     yield start
     for server in started:
         server.stop()
+
+
+@pytest.fixture
+def closed_port_url() -> str:
+    """A loopback base URL nothing listens on (connection refused at once)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return f"http://127.0.0.1:{port}/v1"
 
 
 def _api_headers(api_key: str) -> dict[str, str]:

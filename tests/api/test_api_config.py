@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import socket
-
 import httpx
 import pytest
 
@@ -114,17 +112,10 @@ def test_wrong_key_is_an_authentication_error_and_not_retried(emulator):
     assert [r.status for r in log] == [401]
 
 
-def _closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def test_connection_refused_is_a_transport_error_after_retries():
+def test_connection_refused_is_a_transport_error_after_retries(closed_port_url):
     slept: list[float] = []
     policy = RetryPolicy(max_attempts=3, base_delay=0.01)
-    url = f"http://127.0.0.1:{_closed_port()}/v1"
-    client = Client(url, "sk-x", retry=policy, sleep=slept.append)
+    client = Client(closed_port_url, "sk-x", retry=policy, sleep=slept.append)
     with client, pytest.raises(TransportError) as caught:
         client.list_files()
     assert caught.value.status is None

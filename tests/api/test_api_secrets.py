@@ -8,7 +8,6 @@ see is collected and searched for the key.
 from __future__ import annotations
 
 import logging
-import socket
 import traceback
 from collections.abc import Callable
 
@@ -27,14 +26,8 @@ def _exposed(error: BaseException) -> str:
     return "\n".join(parts)
 
 
-def _closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def test_no_error_path_reveals_the_key(
-    emulator, api_key, make_file, recording_server, caplog, tmp_path
+    emulator, api_key, make_file, recording_server, caplog, tmp_path, closed_port_url
 ):
     caplog.set_level(logging.DEBUG)  # every logger: ours, httpx's and httpcore's
     seen: list[str] = []
@@ -72,7 +65,7 @@ def test_no_error_path_reveals_the_key(
         force(client, client.list_files)  # read timeout
         emulator.clear_faults()
 
-    with Client(f"http://127.0.0.1:{_closed_port()}/v1", api_key, retry=QUICK) as client:
+    with Client(closed_port_url, api_key, retry=QUICK) as client:
         client.request_log = records.append
         force(client, client.list_files)  # connection refused
 
