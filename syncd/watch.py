@@ -92,7 +92,7 @@ class _FolderState:
 
 
 def _stat(path: Path) -> tuple[int, int] | None:
-    """(size, mtime_ns) of a regular file, or None when it is gone or not a file."""
+    """(size, mtime_ns) of whatever is at ``path`` now, or None when nothing is."""
     try:
         st = path.stat()
     except OSError:
@@ -203,12 +203,6 @@ class Debouncer:
         with self._cond:
             return sum(len(s.paths) for s in self._folders.values())
 
-    def pending_paths(self, folder: str) -> frozenset[str]:
-        """The paths of ``folder`` that have not settled: a full pass must leave them alone."""
-        with self._cond:
-            state = self._folders.get(folder)
-            return frozenset(state.paths) if state else frozenset()
-
     def wait(self, timeout: float) -> None:
         """Sleep until something may have settled, :meth:`wake` is called, or ``timeout``."""
         with self._cond:
@@ -257,7 +251,7 @@ class Debouncer:
             return True
         current = _stat(path)
         if current is None:
-            return True  # gone (or no longer a file): the pass records that
+            return True  # gone: the pass records that
         if pending.stat is None or pending.stat != current:
             pending.stat, pending.stat_at = current, now
             return False
