@@ -73,22 +73,24 @@ class DaemonProcess:
     """``syncd run`` in a child process, its log lines collected as they come."""
 
     def __init__(self, config: Path, api_key: str, *, env: dict[str, str] | None = None) -> None:
+        # -v: the per-pass summaries are debug lines, and the tests count them.
+        self._spawn(["run", "--config", str(config), "-v"], api_key, env)
+
+    def _spawn(self, args: list[str], api_key: str, env: dict[str, str] | None = None) -> None:
+        """Start ``syncd ARGS`` with ``api_key`` and none of the caller's syncd or systemd
+        settings, and collect its stderr."""
         child_env = {k: v for k, v in os.environ.items() if not k.startswith(("SYNCD_", "NOTIFY"))}
         child_env.update(OPENAI_API_KEY=api_key, PYTHONUNBUFFERED="1")
         child_env.update(env or {})
         child_env.pop("JOURNAL_STREAM", None)
         self.proc = subprocess.Popen(
-            # -v: the per-pass summaries are debug lines, and the tests count them.
-            [sys.executable, "-m", "syncd", "run", "--config", str(config), "-v"],
+            [sys.executable, "-m", "syncd", *args],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
             text=True,
             env=child_env,
         )
-        self._start_reader()
-
-    def _start_reader(self) -> None:
         self.lines: list[str] = []
         self._cond = threading.Condition()
         self._reader = threading.Thread(target=self._read, daemon=True)
@@ -159,6 +161,11 @@ def eventually(check: Callable[[], T], timeout: float = 30.0, interval: float = 
             if time.monotonic() >= deadline:
                 raise
         time.sleep(interval)
+
+
+def holds(condition: bool) -> None:
+    """``assert`` as a function, for :func:`eventually` lambdas."""
+    assert condition
 
 
 def remote_names(client: Client) -> Counter[str]:

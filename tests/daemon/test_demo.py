@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -20,19 +19,8 @@ class DemoProcess(DaemonProcess):
     """``syncd demo --dir DIR`` with its output collected like a daemon's log."""
 
     def __init__(self, directory: Path) -> None:
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("SYNCD_", "NOTIFY"))}
         # A real key in the environment must not reach the demo's emulator.
-        env.update(OPENAI_API_KEY="sk-real-key-that-must-stay-home", PYTHONUNBUFFERED="1")
-        env.pop("JOURNAL_STREAM", None)
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "syncd", "demo", "--dir", str(directory)],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
-            env=env,
-        )
-        self._start_reader()
+        self._spawn(["demo", "--dir", str(directory)], "sk-real-key-that-must-stay-home")
 
 
 def test_the_demo_syncs_a_dropped_file_and_stops_on_ctrl_c(tmp_path: Path) -> None:

@@ -21,6 +21,7 @@ from .harness import (
     assert_exactly,
     attached_names,
     eventually,
+    holds,
     remote_names,
     write_config,
 )
@@ -57,7 +58,7 @@ def test_stopped_in_a_burst_then_restarted_converges_without_duplicates(
     for name in names:
         (drop / name).write_text(f"content of {name}\n")
     # Well into the burst: some uploads done, most not.
-    eventually(lambda: _check(daemon.count(r"uploaded d/b") >= BURST // 10), interval=0.05)
+    eventually(lambda: holds(daemon.count(r"uploaded d/b") >= BURST // 10), interval=0.05)
     stopped_at = time.monotonic()
     daemon.signal(how)
     status = daemon.proc.wait(20)
@@ -95,7 +96,7 @@ def test_requests_still_in_flight_after_the_grace_period_are_resolved_at_restart
     names = [f"slow-{i}.md" for i in range(6)]
     for name in names:
         (drop / name).write_text(name)
-    eventually(lambda: _check(_states(state).get(State.UPLOADING.value, 0) > 0), interval=0.05)
+    eventually(lambda: holds(_states(state).get(State.UPLOADING.value, 0) > 0), interval=0.05)
     stopped_at = time.monotonic()
     daemon.signal(signal.SIGTERM)
     assert daemon.proc.wait(10) == 0
@@ -135,7 +136,7 @@ def test_sighup_adds_a_folder_and_a_bad_config_keeps_the_old_one(
     daemon.signal(signal.SIGHUP)
     daemon.wait_for_line("folder two added")
     eventually(lambda: assert_exactly(client, ["waiting.md"]))
-    eventually(lambda: _check(attached_names(client, assistant) == {"waiting.md"}))
+    eventually(lambda: holds(attached_names(client, assistant) == {"waiting.md"}))
     (two / "later.md").write_text("watched now")
     eventually(lambda: assert_exactly(client, ["waiting.md", "later.md"]))
 
@@ -251,7 +252,3 @@ def test_changes_made_while_the_service_is_down_are_not_lost(
     daemon.wait_for_line(r"a full pass follows in 10 s", timeout=60)
     eventually(lambda: assert_exactly(client, ["during-outage.md"]), timeout=30)
     assert daemon.stop() == 0
-
-
-def _check(condition: bool) -> None:
-    assert condition

@@ -18,6 +18,7 @@ from .harness import (
     assert_exactly,
     attached_names,
     eventually,
+    holds,
     write_config,
 )
 
@@ -50,12 +51,12 @@ def test_drop_edit_rename_move_delete(
     # Dropped.
     (docs / "guide.md").write_text("first version")
     eventually(lambda: assert_exactly(client, ["before.md", "guide.md"]))
-    eventually(lambda: _assert(attached_names(client, assistant) == {"before.md", "guide.md"}))
+    eventually(lambda: holds(attached_names(client, assistant) == {"before.md", "guide.md"}))
 
     # Edited: the new version replaces the old one (uploaded, attached, old one deleted).
     old_id = _file_id(client, "guide.md")
     (docs / "guide.md").write_text("second version, longer than the first")
-    eventually(lambda: _assert(_file_id(client, "guide.md") not in (None, old_id)))
+    eventually(lambda: holds(_file_id(client, "guide.md") not in (None, old_id)))
     eventually(lambda: assert_exactly(client, ["before.md", "guide.md"]))
     new = next(f for f in client.list_files() if f.filename == "guide.md")
     assert new.bytes == len("second version, longer than the first")
@@ -63,9 +64,9 @@ def test_drop_edit_rename_move_delete(
     # Renamed, then moved to the other folder (which has no assistant).
     (docs / "guide.md").rename(docs / "manual.md")
     eventually(lambda: assert_exactly(client, ["before.md", "manual.md"]))
-    eventually(lambda: _assert(attached_names(client, assistant) == {"before.md", "manual.md"}))
+    eventually(lambda: holds(attached_names(client, assistant) == {"before.md", "manual.md"}))
     (docs / "manual.md").rename(team / "manual.md")
-    eventually(lambda: _assert(attached_names(client, assistant) == {"before.md"}))
+    eventually(lambda: holds(attached_names(client, assistant) == {"before.md"}))
     eventually(lambda: assert_exactly(client, ["before.md", "manual.md"]))
 
     # Deleted.
@@ -109,10 +110,6 @@ def test_a_burst_of_a_thousand_files(client: Client, one_folder_daemon) -> None:
     passes = daemon.count(r"paths pass done")
     assert daemon.stop() == 0
     assert 1 <= passes <= 20, passes
-
-
-def _assert(condition: bool) -> None:
-    assert condition
 
 
 def _file_id(client: Client, name: str) -> str | None:
