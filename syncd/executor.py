@@ -60,6 +60,7 @@ from syncd.plan import (
     Entry,
     Forget,
     LocalFile,
+    OnDelete,
     Reject,
     Restat,
     Retire,
@@ -493,17 +494,16 @@ class Executor:
         id), and the version it held, if any, goes as the folder's ``on_delete`` says."""
         with self.manifest.transaction():
             if row.file_id is not None:
-                self._let_go(row.folder, row.file_id)
+                self._let_go(row.folder, row.file_id, self.folders[row.folder].on_delete)
                 self._why[row.file_id] = f"{row.folder}/{row.path} was replaced by rejected content"
             self.manifest.put_entry(
                 Entry(row.folder, row.path, *stat, sha256, State.REJECTED, last_error=reason)
             )
         self._emit(Done("rejected", row.folder, row.path, detail=reason))
 
-    def _let_go(self, folder: str, file_id: str) -> None:
-        """Hand ``file_id`` to clean-up as the folder's ``on_delete`` says (inside a
-        transaction): retired for ``delete`` and ``detach``; forgotten for ``keep``."""
-        mode = self.folders[folder].on_delete
+    def _let_go(self, folder: str, file_id: str, mode: OnDelete) -> None:
+        """Hand ``file_id`` to clean-up as ``mode`` (an ``on_delete``) says, inside a
+        transaction: retired for ``delete`` and ``detach``; forgotten for ``keep``."""
         if mode == "keep":
             self.manifest.forget_file(file_id)
         else:
@@ -531,8 +531,9 @@ class Executor:
                 return False
             # The versions it was to replace no longer wait for it: they go as if the local
             # file had been rejected before upload.
+            on_delete = self.folders[folder].on_delete
             for old in self.manifest.replaced_by(file.id):
-                self._let_go(folder, old)
+                self._let_go(folder, old, on_delete)
             self.manifest.put_retired(Retired(file.id, folder, delete=True))
             self.manifest.put_entry(
                 replace(row, state=State.REJECTED, file_id=None, last_error=reason)
@@ -647,11 +648,7 @@ class Executor:
         where = f"{action.folder}/{action.path}"
         with self.manifest.transaction():
             self.manifest.delete_entry(action.folder, action.path)
-            if action.mode == "keep":
-                self.manifest.forget_file(action.file_id)
-            else:
-                delete = action.mode == "delete"
-                self.manifest.put_retired(Retired(action.file_id, action.folder, delete))
+            self._let_go(action.folder, action.file_id, action.mode)
         if action.mode == "keep":
             self._emit(
                 Done(
