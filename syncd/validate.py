@@ -102,17 +102,18 @@ def _check_text(path: Path) -> str | None:
             try:
                 decoder.decode(chunk, final=final)
             except UnicodeDecodeError as e:
-                return _encoding_problem(encoding, offset, e)
+                # The decoder prepends bytes held over from the previous chunk (and drops a
+                # BOM): e.object is not ``chunk``, so count back from its end.
+                where = offset + len(chunk) - len(e.object) + e.start
+                return _encoding_problem(encoding, where, e)
             if final:
                 return None
             offset += len(chunk)
             chunk = f.read(_CHUNK)
 
 
-def _encoding_problem(encoding: str, offset: int, error: UnicodeDecodeError) -> str:
-    # The decoder buffers an incomplete sequence from the previous chunk, so the position is
-    # approximate at chunk borders; close enough to find the spot in an editor.
-    where = max(offset + error.start, 0)
+def _encoding_problem(encoding: str, where: int, error: UnicodeDecodeError) -> str:
+    """The reason for a decoding ``error`` at byte ``where`` of the file."""
     if encoding == "utf-16":
         return f"starts with a UTF-16 byte-order mark but is not valid UTF-16 (near byte {where:,})"
     bad = error.object[error.start : error.start + 1].hex()

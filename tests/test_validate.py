@@ -118,7 +118,21 @@ def test_multibyte_character_across_chunk_border_is_fine(tmp_path: Path) -> None
 
 
 def test_truncated_utf8_at_the_end(tmp_path: Path) -> None:
-    assert check(write(tmp_path / "cut.txt", "ok é".encode()[:-1])) is not None
+    assert check(write(tmp_path / "cut.txt", "ok é".encode()[:-1])) == (
+        "not UTF-8 or UTF-16 text: byte 0xc3 at offset 3 is not valid UTF-8; save the file as UTF-8"
+    )
+
+
+def test_bad_byte_split_across_a_chunk_border_is_placed_exactly(tmp_path: Path) -> None:
+    # "é" cut in two by the 1 MiB read, its second byte replaced: the lead byte is the bad one.
+    data = b"a" * (1024**2 - 1) + b"\xc3" + b"z" + b"b" * 10
+    reason = check(write(tmp_path / "border.md", data))
+    assert reason is not None and f"byte 0xc3 at offset {1024**2 - 1:,}" in reason
+
+
+def test_offset_counts_the_utf8_byte_order_mark(tmp_path: Path) -> None:
+    reason = check(write(tmp_path / "bom.txt", codecs.BOM_UTF8 + b"ab\xff"))
+    assert reason is not None and "byte 0xff at offset 5 " in reason
 
 
 def test_broken_utf16_is_rejected(tmp_path: Path) -> None:
