@@ -146,18 +146,12 @@ def worker(args: argparse.Namespace) -> None:
     print(json.dumps(facts))
 
 
-def syncd_upload(base_url: str, env: dict[str, str], path: Path) -> tuple[Result, str]:
-    argv = [sys.executable, __file__, "--worker", "upload", "--base-url", base_url]
-    out, rss = run_measured([*argv, "--path", str(path)], env)
+def syncd_transfer(base_url: str, env: dict[str, str], *worker_args: str) -> tuple[Result, str]:
+    """Run one worker (``--worker upload|download …``); return its result and the file id."""
+    argv = [sys.executable, __file__, "--base-url", base_url, *worker_args]
+    out, rss = run_measured(argv, env)
     worker = json.loads(out)
     return Result(worker["seconds"], max(rss, worker["peak"]), worker["baseline"]), worker["id"]
-
-
-def syncd_download(base_url: str, env: dict[str, str], file_id: str, dest: Path) -> Result:
-    argv = [sys.executable, __file__, "--worker", "download", "--base-url", base_url]
-    out, rss = run_measured([*argv, "--file-id", file_id, "--path", str(dest)], env)
-    worker = json.loads(out)
-    return Result(worker["seconds"], max(rss, worker["peak"]), worker["baseline"])
 
 
 def curl(api_key: str, *args: str) -> tuple[Result, str]:
@@ -219,7 +213,7 @@ def one_round(
     """Upload and download ``source`` once with each tool, check the downloads, then delete the
     uploads so the emulator's disk use stays bounded."""
     work = source.parent
-    up_syncd, syncd_id = syncd_upload(base_url, env, source)
+    up_syncd, syncd_id = syncd_transfer(base_url, env, "--worker", "upload", "--path", str(source))
     up_curl, body = curl(
         api_key,
         "--form",
@@ -229,7 +223,16 @@ def one_round(
         f"{base_url}/files",
     )
     curl_id = json.loads(body)["id"]
-    down_syncd = syncd_download(base_url, env, syncd_id, work / "syncd.out")
+    down_syncd, _ = syncd_transfer(
+        base_url,
+        env,
+        "--worker",
+        "download",
+        "--file-id",
+        syncd_id,
+        "--path",
+        str(work / "syncd.out"),
+    )
     download_url = f"{base_url}/files/{curl_id}/content"
     down_curl, _ = curl(api_key, "--output", str(work / "curl.out"), download_url)
     for name in ("syncd.out", "curl.out"):
