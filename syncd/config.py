@@ -207,7 +207,8 @@ class SyncSettings(BaseModel):
     @field_validator("state_dir", mode="before")
     @classmethod
     def _default_when_blank(cls, value: Any) -> Any:
-        return default_state_dir() if _empty_to_none(value) is None else value
+        # Reached by SYNCD_SYNC__STATE_DIR="" (the file's blank is filled before validation).
+        return default_state_dir(_ENVIRON.get()) if _empty_to_none(value) is None else value
 
     @field_validator("state_dir", mode="after")
     @classmethod

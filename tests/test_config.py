@@ -98,6 +98,8 @@ def test_state_dir_defaults(tmp_path: Path) -> None:
     assert load(tmp_path, FOLDER, env).sync.state_dir == Path("/var/lib/syncd")
     blank = load(tmp_path, '[sync]\nstate_dir = ""\n' + FOLDER, {"XDG_STATE_HOME": "/x"})
     assert blank.sync.state_dir == Path("/x/syncd")
+    blank_env = load(tmp_path, FOLDER, {"XDG_STATE_HOME": "/x", "SYNCD_SYNC__STATE_DIR": ""})
+    assert blank_env.sync.state_dir == Path("/x/syncd")
     explicit = load(tmp_path, '[sync]\nstate_dir = "/srv/state"\n' + FOLDER, env)
     assert explicit.sync.state_dir == Path("/srv/state")
 
