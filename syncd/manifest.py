@@ -32,7 +32,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Collection, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import sqlite_utils
@@ -290,9 +290,11 @@ class ManifestDB:
     def snapshot(self, folders: Collection[str] | None = None) -> Manifest:
         """The planner's view of the given folders (all folders when ``None``)."""
         with self._lock:
-            entries = {(e.folder, e.path): e for e in self._entries(folders)}
-            retired = {r.file_id: r for r in self._retired(folders)}
-            owned = {e.file_id for e in entries.values() if e.file_id} | set(retired)
+            manifest = Manifest(
+                entries={(e.folder, e.path): e for e in self._entries(folders)},
+                retired={r.file_id: r for r in self._retired(folders)},
+            )
+            owned = manifest.owned_ids()
             attachments = frozenset(
                 (file_id, assistant)
                 for file_id, assistant in self._db.execute(
@@ -300,7 +302,7 @@ class ManifestDB:
                 )
                 if file_id in owned
             )
-        return Manifest(entries=entries, attachments=attachments, retired=retired)
+        return replace(manifest, attachments=attachments)
 
     def entries(self, folder: str) -> dict[str, Entry]:
         """The folder's entries by relative path (what a scan may reuse hashes from)."""
