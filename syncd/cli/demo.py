@@ -123,7 +123,6 @@ def _prepare(directory: Path, server: EmulatorServer) -> Path:
                     # The emulator's data was removed: give the folder a new demo assistant.
                     text = text.replace(assistant, client.create_assistant(name="syncd demo").id)
         config_path.write_text(text)
-    drop.mkdir(parents=True, exist_ok=True)
     return config_path
 
 
