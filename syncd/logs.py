@@ -125,15 +125,11 @@ def stderr_is_journal(
     return (st.st_dev, st.st_ino) == (device, inode)
 
 
-def make_formatter(
-    log_format: LogFormat,
-    environ: Mapping[str, str] | None = None,
-    stream: IO[str] | None = None,
-) -> logging.Formatter:
-    """The formatter ``log_format`` stands for in this environment."""
+def make_formatter(log_format: LogFormat, stream: IO[str] | None = None) -> logging.Formatter:
+    """The formatter ``log_format`` stands for when logging to ``stream`` (stderr)."""
     if log_format == "json":
         return JsonFormatter()
-    if log_format == "auto" and stderr_is_journal(environ, stream):
+    if log_format == "auto" and stderr_is_journal(stream=stream):
         return JournalFormatter()
     return HumanFormatter()
 

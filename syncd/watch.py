@@ -104,7 +104,7 @@ class Debouncer:
     """Coalesces bursts of events into batches of settled paths. Thread-safe.
 
     Observers call :meth:`mark` from their threads; the daemon's loop calls :meth:`wait` and
-    :meth:`take`. ``roots`` maps folder names to their roots, for the stat checks.
+    :meth:`take`. Folders are registered with :meth:`add_folder`, whose root the stat checks use.
     """
 
     def __init__(
