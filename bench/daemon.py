@@ -88,7 +88,9 @@ class Daemon:
         self.proc.wait(60)
 
 
-def write_config(workdir: Path, base_url: str, drop: Path, assistant: str | None, debounce: float):
+def write_config(
+    workdir: Path, base_url: str, drop: Path, assistant: str | None, debounce: float
+) -> Path:
     assistants = f'["{assistant}"]' if assistant else "[]"
     config = workdir / "syncd.toml"
     config.write_text(
@@ -102,7 +104,10 @@ def write_config(workdir: Path, base_url: str, drop: Path, assistant: str | None
 
 
 @contextmanager
-def workspace(server: EmulatorServer, *, assistant: bool, debounce: float) -> Iterator[tuple]:
+def workspace(
+    server: EmulatorServer, *, assistant: bool, debounce: float
+) -> Iterator[tuple[Path, Path, Path]]:
+    """A temporary work directory, its empty drop folder and a configuration for them."""
     with tempfile.TemporaryDirectory(prefix="syncd-bench-") as tmp:
         workdir = Path(tmp)
         drop = workdir / "drop"
