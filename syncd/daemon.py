@@ -25,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import math
 import os
 import random
 import signal
@@ -62,6 +63,8 @@ HEARTBEAT_SECONDS = 30.0
 #: After the service could not be reached, the first retry of a full pass; doubles up to
 #: the rescan interval.
 SERVICE_RETRY_SECONDS = 10.0
+#: The shortest wait before a pass for failed uploads whose backoff is over.
+RETRY_MIN_WAIT = 5.0
 #: How long a due full pass waits for files being written to settle.
 FULL_PASS_MAX_DELAY = 60.0
 #: During a pass, how often its progress is written to the status.
@@ -138,6 +141,7 @@ class Daemon:
         self._idle_until: float | None = None  # after the API key was refused
         self._service_retry = SERVICE_RETRY_SECONDS
         self._next_full = 0.0  # monotonic time of the next full pass
+        self._next_retry: float | None = None  # monotonic time a failed upload is due again
         self._status_lock = threading.Lock()
         self._status_at = 0.0
         self._grace_timer: threading.Timer | None = None
@@ -242,7 +246,8 @@ class Daemon:
                 self._lock.heartbeat()
                 self._update_status()
                 next_beat = now + HEARTBEAT_SECONDS
-            self._debouncer.wait(max(0.0, min(self._next_full, next_root_check, next_beat) - now))
+            wake = min(self._next_full, next_root_check, next_beat, self._next_retry or math.inf)
+            self._debouncer.wait(max(0.0, wake - now))
             if self._stop.is_set():
                 break
             if self._idle_until is not None:
@@ -257,6 +262,11 @@ class Daemon:
             if self._metrics is not None:
                 self._metrics.pending.set(self._debouncer.pending)
             now = time.monotonic()
+            if self._next_retry is not None and now >= self._next_retry:
+                # A pass over no changed path still takes up every entry whose backoff is over.
+                self._next_retry = None
+                live = self._available()
+                self._pass(paths={name: set() for name in live}, activity="retrying failed files")
             if now >= self._next_full and not self._stop.is_set():
                 if self._debouncer.pending and now - self._next_full < FULL_PASS_MAX_DELAY:
                     # Files are being written: a full scan now could read one half-written.
@@ -267,6 +277,15 @@ class Daemon:
                 # the next one forward.
                 self._next_full = self._next_full_time()
                 self._full_pass(self._available(), activity="full pass")
+
+    def _retry_time(self) -> float | None:
+        """When (monotonic) the earliest failed upload with attempts left is due again; at
+        least :data:`RETRY_MIN_WAIT` from now, so that one the engine holds back for a reason
+        of its own cannot spin the loop."""
+        due = self._manifest.next_retry_at(self.config.api.max_attempts)
+        if due is None:
+            return None
+        return time.monotonic() + max(RETRY_MIN_WAIT, due - time.time())
 
     def _touch(self) -> float:
         """Note that the main loop is alive (for the watchdog) and return the time."""
@@ -319,6 +338,7 @@ class Daemon:
             self._in_pass, self._activity, self._progress = False, "idle", ""
             self._touch()
         elapsed = time.monotonic() - started
+        self._next_retry = self._retry_time()
         # One count for both: it is a GROUP BY over every entry (tens of ms at 100k files).
         counts = self._configured_counts()
         if self._metrics is not None:

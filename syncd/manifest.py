@@ -371,6 +371,14 @@ class ManifestDB:
             ).fetchall()
         return {assistant for (assistant,) in rows}
 
+    def next_retry_at(self, max_attempts: int) -> float | None:
+        """When the earliest failed entry that has attempts left may be tried again."""
+        with self._lock:
+            return self._db.execute(
+                "SELECT min(next_attempt_at) FROM entries WHERE state = ? AND attempts < ?",
+                [State.FAILED.value, max_attempts],
+            ).fetchone()[0]
+
     def folder_dev(self, folder: str) -> int | None:
         """The device the folder's root was on when last scanned (``None``: never scanned)."""
         with self._lock:

@@ -252,3 +252,20 @@ def test_changes_made_while_the_service_is_down_are_not_lost(
     daemon.wait_for_line(r"a full pass follows in 10 s", timeout=60)
     eventually(lambda: assert_exactly(client, ["during-outage.md"]), timeout=30)
     assert daemon.stop() == 0
+
+
+def test_a_failed_upload_is_tried_again_when_its_backoff_is_over(
+    emulator, client: Client, one_folder_daemon
+) -> None:
+    drop, daemon = one_folder_daemon()
+    # 429 on every try of this upload until the client's attempts run out: the file is failed,
+    # with a first backoff of 30 s — far sooner than the next full pass (600 s in this config).
+    emulator.set_faults(
+        rate_limit_rate=1.0, retry_after_ms=10, match="POST /v1/files$", max_faults=6
+    )
+    (drop / "unlucky.md").write_text("refused for a while")
+    daemon.wait_for_line(r"upload failed: .*attempt 1 of", timeout=30)
+    assert not remote_names(client)
+    eventually(lambda: assert_exactly(client, ["unlucky.md"]), timeout=50)
+    assert daemon.count(r"uploaded d/unlucky.md") == 1
+    assert daemon.stop() == 0
