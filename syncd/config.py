@@ -20,7 +20,6 @@ from any working directory.
 from __future__ import annotations
 
 import difflib
-import ipaddress
 import json
 import logging
 import os
@@ -49,7 +48,7 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
-from syncd.api import DEFAULT_BASE_URL, Client, ClientConfigError, RetryPolicy
+from syncd.api import DEFAULT_BASE_URL, Client, ClientConfigError, RetryPolicy, is_loopback
 from syncd.plan import FolderSpec
 
 log = logging.getLogger("syncd.config")
@@ -116,7 +115,7 @@ class ApiSettings(BaseModel):
             raise ValueError(f"must be an http(s) URL such as {DEFAULT_BASE_URL}, got {url!r}")
         if (
             parts.scheme == "http"
-            and not _is_loopback(parts.hostname)
+            and not is_loopback(parts.hostname)
             and not info.data.get("allow_insecure_http")
         ):
             raise ValueError(
@@ -168,15 +167,6 @@ class ApiSettings(BaseModel):
             except FileNotFoundError:
                 return None
         return None
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def default_state_dir(environ: Mapping[str, str] | None = None) -> Path:

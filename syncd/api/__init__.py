@@ -6,7 +6,7 @@
 ...         print(f.id, f.filename)
 """
 
-from syncd.api.client import DEFAULT_BASE_URL, Client, RequestRecord
+from syncd.api.client import DEFAULT_BASE_URL, Client, RequestRecord, is_loopback
 from syncd.api.errors import (
     APIError,
     AuthenticationError,
@@ -56,5 +56,6 @@ __all__ = [
     "TimeoutError",
     "TransportError",
     "UploadOutcomeUnknown",
+    "is_loopback",
     "is_retryable",
 ]

@@ -116,7 +116,8 @@ def _may_have_reached_service(error: APIError) -> bool:
     return error.status is not None and error.status >= 500
 
 
-def _is_loopback(host: str) -> bool:
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` (a name or an address) is this machine: plain http may go there."""
     if host.lower() in ("localhost", "localhost."):
         return True
     try:
@@ -171,7 +172,7 @@ class Client:
         url = httpx.URL(base_url)
         if url.scheme not in ("http", "https") or not url.host:
             raise ClientConfigError(f"base URL must be an http(s) URL, not {base_url!r}")
-        if url.scheme == "http" and not allow_insecure_http and not _is_loopback(url.host):
+        if url.scheme == "http" and not allow_insecure_http and not is_loopback(url.host):
             raise ClientConfigError(
                 f"refusing plain http:// to {url.host}: the API key would travel unencrypted "
                 "(use https://, or allow insecure HTTP explicitly)"

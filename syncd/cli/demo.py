@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 
 import click
 
-from syncd.api import Client, NotFoundError
+from syncd.api import Client, NotFoundError, is_loopback
 from syncd.cli.output import EXIT_CONFIG, fail
 from syncd.daemon import Daemon
 from syncd.emulator import EmulatorServer
@@ -75,7 +75,7 @@ def _demo_port(config_path: Path) -> int:
     except (OSError, tomllib.TOMLDecodeError) as exc:
         fail(f"{config_path}: {exc}", EXIT_CONFIG)
     parts = urlsplit(base_url)
-    if parts.scheme != "http" or parts.hostname not in ("127.0.0.1", "localhost", "::1"):
+    if parts.scheme != "http" or not is_loopback(parts.hostname or ""):
         fail(
             f"{config_path} points at {base_url or 'the real API'}, not the demo's emulator; "
             f"run `syncd run --config {config_path}` to use it that way",
