@@ -168,6 +168,10 @@ class ApiSettings(BaseModel):
                 return None
         return None
 
+    def retry_policy(self) -> RetryPolicy:
+        """How a sync pass retries requests: ``max_attempts`` tries, the client's backoff."""
+        return RetryPolicy(max_attempts=self.max_attempts)
+
 
 def default_state_dir(environ: Mapping[str, str] | None = None) -> Path:
     """Where state lives when ``sync.state_dir`` is not set: systemd's ``$STATE_DIRECTORY``

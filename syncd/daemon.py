@@ -39,7 +39,7 @@ from types import FrameType
 from typing import Any
 
 from syncd import __version__
-from syncd.api import Client, ClientConfigError, RetryPolicy
+from syncd.api import Client, ClientConfigError
 from syncd.config import Config, ConfigError, FolderConfig, load_config, make_client
 from syncd.lock import LockHeld, StateLock
 from syncd.manifest import ManifestDB, ManifestError
@@ -663,7 +663,7 @@ class Daemon:
     # --- construction --------------------------------------------------------------------------
 
     def _make_client(self, config: Config) -> Client:
-        return make_client(config, RetryPolicy(max_attempts=config.api.max_attempts))
+        return make_client(config, config.api.retry_policy())
 
     def _make_engine(self, config: Config, client: Client) -> Engine:
         return Engine(config, client, self._manifest, on_event=self._on_engine_event)

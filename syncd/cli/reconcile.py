@@ -9,7 +9,6 @@ from pathlib import Path
 
 import click
 
-from syncd.api import RetryPolicy
 from syncd.cli.output import (
     EXIT_CONFIG,
     EXIT_SERVICE,
@@ -186,7 +185,7 @@ def reconcile(
             f"(configured: {', '.join(sorted(known))})",
             EXIT_CONFIG,
         )
-    client = open_client(config, RetryPolicy(max_attempts=config.api.max_attempts))
+    client = open_client(config, config.api.retry_policy())
     state_dir = config.sync.state_dir
     with contextlib.ExitStack() as stack:
         stack.callback(client.close)
