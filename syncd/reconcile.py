@@ -47,7 +47,7 @@ from syncd.plan import (
     Upload,
     plan,
 )
-from syncd.scan import FolderScan, scan_folder, scan_paths
+from syncd.scan import FolderScan, known_file, scan_folder, scan_paths
 
 log = logging.getLogger("syncd.reconcile")
 
@@ -388,10 +388,7 @@ class Engine:
         for path, entry in known.items():
             if path in files or scan.covers(path):
                 continue
-            problem = entry.last_error if entry.state is State.REJECTED else None
-            files[path] = LocalFile(
-                path, entry.size, entry.mtime_ns, entry.inode, entry.sha256, problem
-            )
+            files[path] = known_file(entry)
         return scan, replace(scan.local, files=files)
 
     def _remote(self, selected: list[FolderConfig]) -> tuple[Remote, set[str]]:
