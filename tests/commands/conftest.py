@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import socket
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -145,12 +144,3 @@ def upload(client: Client, tmp_path: Path) -> Callable[..., FileObject]:
         return client.wait_processed(file.id, poll=0.02) if purpose == "fine-tune" else file
 
     return put
-
-
-@pytest.fixture
-def closed_port_url() -> str:
-    """A loopback base URL nothing listens on (connection refused at once)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    return f"http://127.0.0.1:{port}/v1"

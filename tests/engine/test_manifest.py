@@ -258,7 +258,7 @@ def test_durable_commits_sync_to_disk_and_the_rest_do_not_wait(tmp_path: Path) -
         assert sorted(db.entries("docs")) == ["a.md", "b.md"]
 
 
-def test_concurrent_durable_writes_share_commits_and_all_land(tmp_path: Path) -> None:
+def test_concurrent_durable_writes_all_land(tmp_path: Path) -> None:
     missing: list[str] = []
     with ManifestDB.open(tmp_path) as db:
 
