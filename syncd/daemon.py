@@ -22,8 +22,6 @@ reads while the daemon runs.
 
 from __future__ import annotations
 
-import contextlib
-import json
 import logging
 import math
 import os
@@ -39,6 +37,7 @@ from types import FrameType
 from typing import Any
 
 from syncd import __version__
+from syncd.activity import clear_activity, write_activity
 from syncd.api import Client, ClientConfigError
 from syncd.config import Config, ConfigError, FolderConfig, load_config, make_client
 from syncd.lock import LockHeld, StateLock
@@ -69,7 +68,6 @@ RETRY_MIN_WAIT = 5.0
 FULL_PASS_MAX_DELAY = 60.0
 #: During a pass, how often its progress is written to the status.
 STATUS_EVERY_SECONDS = 2.0
-ACTIVITY_FILE = "daemon.json"
 
 
 @dataclass
@@ -103,17 +101,6 @@ def _root_identity(path: Path) -> tuple[tuple[int, int] | None, str | None]:
 
 def _plural(n: int, word: str) -> str:
     return f"{n:,} {word}" if n == 1 else f"{n:,} {word}s"
-
-
-def read_activity(state_dir: Path) -> dict[str, Any] | None:
-    """What a running daemon last said it is doing (``daemon.json``), or None when no daemon
-    runs on this state directory (no file, or its process is gone)."""
-    try:
-        data = json.loads((state_dir / ACTIVITY_FILE).read_text())
-        os.kill(int(data["pid"]), 0)
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-    return data
 
 
 class Daemon:
@@ -178,8 +165,7 @@ class Daemon:
                 signal.signal(signum, handler)
             if self._grace_timer is not None:
                 self._grace_timer.cancel()
-            with contextlib.suppress(OSError):
-                (self.config.sync.state_dir / ACTIVITY_FILE).unlink()
+            clear_activity(self.config.sync.state_dir)
             self._lock.release()
 
     def _serve(self) -> int:
@@ -557,8 +543,7 @@ class Daemon:
         is sent, so the next start resolves whatever was cut short; the kernel releases the
         lock, and SQLite's journal keeps the manifest whole."""
         log.info("uploads cut short are checked at the next start, so none is duplicated")
-        with contextlib.suppress(OSError):
-            (self.config.sync.state_dir / ACTIVITY_FILE).unlink()
+        clear_activity(self.config.sync.state_dir)
         logging.shutdown()
         os._exit(EXIT_OK)
 
@@ -641,13 +626,7 @@ class Daemon:
                 for name, f in self._folders.items()
             },
         }
-        path = self.config.sync.state_dir / ACTIVITY_FILE
-        tmp = path.with_suffix(".tmp")
-        try:
-            tmp.write_text(json.dumps(state, indent=1))
-            tmp.replace(path)
-        except OSError as exc:
-            log.debug("could not write %s: %s", path, exc)
+        write_activity(self.config.sync.state_dir, state)
 
     def _start_metrics(self, address: str, client: Client) -> None:
         metrics = Metrics()

@@ -13,6 +13,7 @@ from typing import Any
 
 import click
 
+from syncd.activity import read_activity
 from syncd.cli.output import (
     EXIT_CONFIG,
     config_option,
@@ -25,7 +26,6 @@ from syncd.cli.output import (
     print_table,
 )
 from syncd.config import Config
-from syncd.daemon import read_activity
 from syncd.manifest import FILENAME, ManifestDB, ManifestError, PassInfo
 from syncd.plan import Entry, State
 
