@@ -20,43 +20,25 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 import httpx
+from emulator_process import emulator_process
 
 API_KEY = "sk-bench-0123456789"
 FILES_PER_DIR = 1000
 
 
-@contextmanager
-def emulator(latency_ms: int = 0) -> Iterator[str]:
+def emulator(latency_ms: int = 0) -> AbstractContextManager[str]:
     """``syncd emulator`` in its own process; yields its base URL."""
-    command = [sys.executable, "-m", "syncd", "emulator", "--port", "0", "--api-key", API_KEY]
-    process = subprocess.Popen(
-        [*command, "--latency-ms", str(latency_ms)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    try:
-        assert process.stdout is not None
-        line = process.stdout.readline()
-        match = re.search(r"(http://\S+)", line)
-        if not match:
-            raise RuntimeError(f"the emulator did not start: {line!r}")
-        yield match.group(1).rstrip("/")  # ends in /v1
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
+    return emulator_process(API_KEY, "--latency-ms", str(latency_ms))
 
 
 def make_tree(root: Path, n: int) -> None:

@@ -29,6 +29,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from emulator_process import emulator_process
+
 MB = 1024 * 1024
 LINE_BYTES = 4096
 
@@ -96,35 +98,6 @@ def run_measured(argv: list[str], env: dict[str, str] | None = None) -> tuple[st
     if proc.returncode != 0:
         raise SystemExit(f"{argv[0]} failed with status {proc.returncode}: {output[-500:]}")
     return output, peak
-
-
-def start_emulator(api_key: str, max_file_bytes: int) -> tuple[subprocess.Popen[str], str]:
-    """Start ``syncd emulator`` on a free port and return it with its base URL."""
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "syncd",
-            "emulator",
-            "--port",
-            "0",
-            "--processing-delay",
-            "0",
-            "--max-file-bytes",
-            str(max_file_bytes),
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-        env={**os.environ, "SYNCD_EMULATOR_API_KEY": api_key},
-    )
-    assert proc.stdout is not None
-    line = proc.stdout.readline()
-    prefix = "syncd emulator listening on "
-    if not line.startswith(prefix):
-        proc.kill()
-        raise SystemExit(f"the emulator did not start: {line!r}")
-    return proc, line[len(prefix) :].strip()
 
 
 # --- the worker: one transfer with syncd's client, in its own process -------------------------
@@ -196,14 +169,13 @@ def main() -> None:
         write_jsonl(source, args.size_mb * MB)
         size = source.stat().st_size
         digest = sha256(source)
-        emulator, base_url = start_emulator(api_key, max(size, 512 * MB))
-        try:
+        limit = str(max(size, 512 * MB))
+        with emulator_process(
+            api_key, "--processing-delay", "0", "--max-file-bytes", limit
+        ) as base_url:
             for _ in range(args.runs):
                 for key, result in one_round(base_url, api_key, env, source, digest):
                     runs.setdefault(key, []).append(result)
-        finally:
-            emulator.terminate()
-            emulator.wait(timeout=10)
     report(runs, size, base_url, args.runs)
 
 

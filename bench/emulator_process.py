@@ -1,0 +1,33 @@
+"""``syncd emulator`` in its own process, as the benchmarks use it: shared by bench scripts."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+READY = "syncd emulator listening on "
+
+
+@contextmanager
+def emulator_process(api_key: str, *options: str) -> Iterator[str]:
+    """Start ``syncd emulator --port 0 OPTIONS`` accepting only ``api_key``; yield its base URL
+    (ending in ``/v1``) and stop it on the way out."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "syncd", "emulator", "--port", "0", *options],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env={**os.environ, "SYNCD_EMULATOR_API_KEY": api_key},
+    )
+    try:
+        assert process.stdout is not None
+        line = process.stdout.readline()
+        if not line.startswith(READY):
+            raise SystemExit(f"the emulator did not start: {line!r}")
+        yield line[len(READY) :].strip()
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
