@@ -117,13 +117,14 @@ class Manifest:
 
 @dataclass(frozen=True, slots=True)
 class RemoteFile:
+    """A file as the service lists it: what lost-upload matching and ownership need. Whether
+    it is processed is the executor's concern (it waits for that before attaching)."""
+
     id: str
     filename: str
     bytes: int
     purpose: str
     created_at: int
-    status: str = "processed"
-    status_details: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

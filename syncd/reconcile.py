@@ -397,15 +397,7 @@ class Engine:
         skipped)."""
         try:
             files = {
-                f.id: RemoteFile(
-                    f.id,
-                    f.filename,
-                    f.bytes,
-                    f.purpose,
-                    f.created_at,
-                    f.status or "processed",
-                    f.status_details,
-                )
+                f.id: RemoteFile(f.id, f.filename, f.bytes, f.purpose, f.created_at)
                 for f in self.client.list_files()
             }
             attachments: dict[str, frozenset[str]] = {}
