@@ -29,7 +29,7 @@ import time
 from contextlib import AbstractContextManager
 from pathlib import Path
 
-import httpx
+import httpx2
 from emulator_process import emulator_process
 
 API_KEY = "sk-bench-0123456789"
@@ -116,7 +116,7 @@ def bench_no_change(work: Path, n: int, repeat: int, concurrency: int) -> None:
 def naive_upload(base_url: str, tree: Path) -> float:
     """Upload every file, one request after another."""
     started = time.perf_counter()
-    with httpx.Client(
+    with httpx2.Client(
         base_url=base_url, headers={"Authorization": f"Bearer {API_KEY}"}, timeout=60
     ) as client:
         for path in sorted(tree.rglob("*.txt")):

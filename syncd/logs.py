@@ -40,7 +40,7 @@ _PRIORITY = {
 _SECRET = re.compile(r"(Bearer\s+)\S+|\bsk-[A-Za-z0-9_\-]{8,}", re.IGNORECASE)
 
 # Libraries that are chatty at INFO; their details appear with -vv.
-_QUIET_LIBRARIES = ("httpx", "httpcore", "watchdog", "uvicorn", "uvicorn.access", "asyncio")
+_QUIET_LIBRARIES = ("httpx2", "httpcore2", "watchdog", "uvicorn", "uvicorn.access", "asyncio")
 
 
 def redact(text: str) -> str:
@@ -143,7 +143,7 @@ def setup_logging(
     """Send all logging to ``stream`` (stderr) in ``log_format``. Safe to call again.
 
     ``verbose``: 0 shows syncd's info lines; 1 adds syncd's debug lines; 2 and more also
-    shows the libraries' (httpx, watchdog, uvicorn) own chatter.
+    shows the libraries' (httpx2, watchdog, uvicorn) own chatter.
     """
     stream = sys.stderr if stream is None else stream
     handler = logging.StreamHandler(stream)

@@ -16,7 +16,7 @@ import socket
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
-import httpx
+import httpx2
 import pytest
 
 if TYPE_CHECKING:
@@ -82,10 +82,10 @@ def _api_headers(api_key: str) -> dict[str, str]:
 
 
 @pytest.fixture
-def http(emulator: EmulatorServer, api_key: str) -> Iterator[httpx.Client]:
-    """An httpx client for raw HTTP against ``emulator``: relative URLs (``"files"``), the key and
+def http(emulator: EmulatorServer, api_key: str) -> Iterator[httpx2.Client]:
+    """An httpx2 client for raw HTTP against ``emulator``: relative URLs (``"files"``), the key and
     the ``OpenAI-Beta`` header already set."""
-    with httpx.Client(
+    with httpx2.Client(
         base_url=emulator.base_url + "/", headers=_api_headers(api_key), timeout=10
     ) as client:
         yield client

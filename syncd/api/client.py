@@ -1,4 +1,4 @@
-"""The one way syncd talks to the service: a typed, retrying client over one ``httpx.Client``.
+"""The one way syncd talks to the service: a typed, retrying client over one ``httpx2.Client``.
 
 Every operation of ``spec/openai-files.yaml`` is a method returning pydantic models; cursor lists
 are iterators. Failures raise the hierarchy in :mod:`syncd.api.errors`; retries follow a
@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, TypeVar
 
-import httpx
+import httpx2
 import pydantic
 
 from syncd import __version__
@@ -84,7 +84,7 @@ class RequestRecord:
     error: str | None = None
 
 
-class _BearerAuth(httpx.Auth):
+class _BearerAuth(httpx2.Auth):
     """Adds the key at send time, so it sits in no client-wide header map and no repr."""
 
     def __init__(self, api_key: str) -> None:
@@ -93,7 +93,7 @@ class _BearerAuth(httpx.Auth):
     def __repr__(self) -> str:
         return "_BearerAuth(<key hidden>)"
 
-    def auth_flow(self, request: httpx.Request) -> Iterator[httpx.Request]:
+    def auth_flow(self, request: httpx2.Request) -> Iterator[httpx2.Request]:
         request.headers["Authorization"] = f"Bearer {self._api_key}"
         yield request
 
@@ -160,7 +160,7 @@ class Client:
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
         max_connections: int = 16,
-        transport: httpx.BaseTransport | None = None,
+        transport: httpx2.BaseTransport | None = None,
     ) -> None:
         base_url = base_url or os.environ.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL
         api_key = api_key or os.environ.get("OPENAI_API_KEY")
@@ -169,7 +169,7 @@ class Client:
             raise ClientConfigError(
                 "no API key: pass one in the configuration or set OPENAI_API_KEY"
             )
-        url = httpx.URL(base_url)
+        url = httpx2.URL(base_url)
         if url.scheme not in ("http", "https") or not url.host:
             raise ClientConfigError(f"base URL must be an http(s) URL, not {base_url!r}")
         if url.scheme == "http" and not allow_insecure_http and not is_loopback(url.host):
@@ -184,15 +184,15 @@ class Client:
         self._secret = api_key
         self._sleep = sleep
         self._clock = clock
-        headers = {"User-Agent": f"syncd/{__version__} httpx/{httpx.__version__}"}
+        headers = {"User-Agent": f"syncd/{__version__} httpx2/{httpx2.__version__}"}
         if organization:
             headers["OpenAI-Organization"] = organization
-        self._http = httpx.Client(
+        self._http = httpx2.Client(
             base_url=self.base_url,
             auth=_BearerAuth(api_key),
             headers=headers,
-            timeout=httpx.Timeout(timeout, connect=connect_timeout),
-            limits=httpx.Limits(
+            timeout=httpx2.Timeout(timeout, connect=connect_timeout),
+            limits=httpx2.Limits(
                 max_connections=max_connections, max_keepalive_connections=max_connections
             ),
             transport=transport,
@@ -524,13 +524,13 @@ class Client:
                     for chunk in response.iter_bytes():
                         out.write(chunk)
                         written += len(chunk)
-                except httpx.TransportError as exc:
+                except httpx2.TransportError as exc:
                     raise self._transport_error(exc, "GET", path) from exc
             return written
 
         return self._retrying(attempt, f"GET {path}")
 
-    def _parse(self, response: httpx.Response, model: type[ModelT]) -> ModelT:
+    def _parse(self, response: httpx2.Response, model: type[ModelT]) -> ModelT:
         try:
             return model.model_validate_json(response.content)
         except pydantic.ValidationError as exc:
@@ -543,23 +543,23 @@ class Client:
                 path=response.request.url.path,
             ) from None
 
-    def _exchange(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+    def _exchange(self, method: str, path: str, **kwargs: Any) -> httpx2.Response:
         """Send one request and read the whole answer; raise an :class:`APIError` unless 2xx."""
         with self._exchange_stream(method, path, **kwargs) as response:
             try:
                 response.read()
-            except httpx.TransportError as exc:
+            except httpx2.TransportError as exc:
                 raise self._transport_error(exc, method, path) from exc
         return response
 
     @contextlib.contextmanager
-    def _exchange_stream(self, method: str, path: str, **kwargs: Any) -> Iterator[httpx.Response]:
+    def _exchange_stream(self, method: str, path: str, **kwargs: Any) -> Iterator[httpx2.Response]:
         """Send one request; yield the 2xx response with its body unread, or raise."""
         request = self._http.build_request(method, path, headers=_beta_header(path), **kwargs)
         started = self._clock()
         try:
             response = self._http.send(request, stream=True)
-        except httpx.TransportError as exc:
+        except httpx2.TransportError as exc:
             error = self._transport_error(exc, method, path)
             self._record(method, path, None, started, None, str(error))
             raise error from exc
@@ -571,7 +571,7 @@ class Client:
                 return
             try:
                 response.read()
-            except httpx.TransportError as exc:
+            except httpx2.TransportError as exc:
                 raise self._transport_error(exc, method, path) from exc
             error = error_from_response(response, secret=self._secret)
             self._record(method, path, response.status_code, started, request_id, str(error))
@@ -579,7 +579,7 @@ class Client:
         finally:
             response.close()
 
-    def _transport_error(self, exc: httpx.TransportError, method: str, path: str) -> TransportError:
+    def _transport_error(self, exc: httpx2.TransportError, method: str, path: str) -> TransportError:
         return error_from_transport(exc, method=method, path=path, secret=self._secret)
 
     def _record(

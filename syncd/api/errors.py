@@ -23,7 +23,7 @@ import email.utils
 import json
 from typing import Any
 
-import httpx
+import httpx2
 
 REDACTED = "[redacted]"
 
@@ -167,7 +167,7 @@ def _status_class(status: int) -> type[APIError]:
     return APIError
 
 
-def parse_retry_after(headers: httpx.Headers) -> float | None:
+def parse_retry_after(headers: httpx2.Headers) -> float | None:
     """The delay in seconds the service asked for, or ``None``.
 
     ``retry-after-ms`` (the service's own header, milliseconds) wins over ``Retry-After``
@@ -203,12 +203,12 @@ def _http_date(value: str) -> dt.datetime | None:
     return when if when.tzinfo else when.replace(tzinfo=dt.UTC)
 
 
-def _should_retry(headers: httpx.Headers) -> bool | None:
+def _should_retry(headers: httpx2.Headers) -> bool | None:
     value = headers.get("x-should-retry", "").strip().lower()
     return {"true": True, "false": False}.get(value)
 
 
-def error_from_response(response: httpx.Response, *, secret: str | None) -> APIError:
+def error_from_response(response: httpx2.Response, *, secret: str | None) -> APIError:
     """Build the error for a non-2xx ``response`` (its body must have been read)."""
     error: dict[str, object] = {}
     try:
@@ -241,14 +241,14 @@ def error_from_response(response: httpx.Response, *, secret: str | None) -> APIE
 
 
 #: Failures raised before a connection existed: nothing of the request reached the service.
-NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol)
+NOT_SENT = (httpx2.ConnectError, httpx2.ConnectTimeout, httpx2.PoolTimeout, httpx2.UnsupportedProtocol)
 
 
 def error_from_transport(
-    exc: httpx.TransportError, *, method: str, path: str, secret: str | None
+    exc: httpx2.TransportError, *, method: str, path: str, secret: str | None
 ) -> TransportError:
-    """Wrap an httpx transport failure (no response) in our hierarchy."""
-    cls = TimeoutError if isinstance(exc, httpx.TimeoutException) else TransportError
+    """Wrap an httpx2 transport failure (no response) in our hierarchy."""
+    cls = TimeoutError if isinstance(exc, httpx2.TimeoutException) else TransportError
     kind = type(exc).__name__
     detail = redact(str(exc), secret)
     message = f"{kind}: {detail}" if detail else kind

@@ -3,7 +3,7 @@
 ``EmulatorServer`` is what tests and ``syncd emulator`` use::
 
     with EmulatorServer() as server:
-        httpx.get(server.base_url + "/files", headers={"Authorization": "Bearer sk-test"})
+        httpx2.get(server.base_url + "/files", headers={"Authorization": "Bearer sk-test"})
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import httpx
+import httpx2
 import pytest
 
 from syncd import __version__
@@ -40,7 +40,7 @@ def test_headers_on_files_and_assistants_paths(recording_server):
     for headers in (files_headers, asst_headers):
         assert headers["Authorization"] == "Bearer sk-wire"
         assert headers["OpenAI-Organization"] == "org-42"
-        assert headers["User-Agent"] == f"syncd/{__version__} httpx/{httpx.__version__}"
+        assert headers["User-Agent"] == f"syncd/{__version__} httpx2/{httpx2.__version__}"
     assert "OpenAI-Beta" not in files_headers
     assert asst_headers["OpenAI-Beta"] == "assistants=v1"
 

@@ -1,4 +1,4 @@
-"""Retry timing and classification — UNIT tests over ``httpx.MockTransport``.
+"""Retry timing and classification — UNIT tests over ``httpx2.MockTransport``.
 
 These are the only tests of syncd.api that do not talk HTTP to the emulator: they script exact
 status/header sequences and inject a fake clock and sleep, so backoff, Retry-After handling,
@@ -13,7 +13,7 @@ import random
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-import httpx
+import httpx2
 import pytest
 
 from syncd.api import (
@@ -56,31 +56,31 @@ class FakeTime:
         self.now += seconds
 
 
-Step = httpx.Response | Exception
+Step = httpx2.Response | Exception
 
 
-def scripted(steps: Iterable[Step]) -> tuple[httpx.MockTransport, list[httpx.Request]]:
+def scripted(steps: Iterable[Step]) -> tuple[httpx2.MockTransport, list[httpx2.Request]]:
     """A transport answering each request with the next step; the last one repeats."""
     steps = list(steps)
-    seen: list[httpx.Request] = []
+    seen: list[httpx2.Request] = []
 
-    def handler(request: httpx.Request) -> httpx.Response:
+    def handler(request: httpx2.Request) -> httpx2.Response:
         seen.append(request)
         step = steps[min(len(seen), len(steps)) - 1]
         if isinstance(step, Exception):
             raise step
         return step
 
-    return httpx.MockTransport(handler), seen
+    return httpx2.MockTransport(handler), seen
 
 
-def error(status: int, headers: dict[str, str] | None = None) -> httpx.Response:
+def error(status: int, headers: dict[str, str] | None = None) -> httpx2.Response:
     body = {"error": {"message": f"boom {status}", "type": "t", "param": None, "code": None}}
-    return httpx.Response(status, json=body, headers={"x-request-id": "req_1", **(headers or {})})
+    return httpx2.Response(status, json=body, headers={"x-request-id": "req_1", **(headers or {})})
 
 
-def ok(body: dict | None = None) -> httpx.Response:
-    return httpx.Response(200, json=body or FILE)
+def ok(body: dict | None = None) -> httpx2.Response:
+    return httpx2.Response(200, json=body or FILE)
 
 
 @pytest.fixture
@@ -89,8 +89,8 @@ def fake() -> FakeTime:
 
 
 @pytest.fixture
-def make_client(fake: FakeTime) -> Callable[..., tuple[Client, list[httpx.Request]]]:
-    def make(steps: Iterable[Step], **policy: object) -> tuple[Client, list[httpx.Request]]:
+def make_client(fake: FakeTime) -> Callable[..., tuple[Client, list[httpx2.Request]]]:
+    def make(steps: Iterable[Step], **policy: object) -> tuple[Client, list[httpx2.Request]]:
         transport, seen = scripted(steps)
         retry = RetryPolicy(**{"rng": random.Random(7), **policy})  # type: ignore[arg-type]
         client = Client(
@@ -216,11 +216,11 @@ def test_x_should_retry_does_not_make_auth_failures_hammer(make_client):
 @pytest.mark.parametrize(
     ("exc", "ours"),
     [
-        (httpx.ConnectError("refused"), TransportError),
-        (httpx.ReadError("reset"), TransportError),
-        (httpx.RemoteProtocolError("server disconnected"), TransportError),
-        (httpx.ReadTimeout("slow"), TimeoutError),
-        (httpx.ConnectTimeout("slow"), TimeoutError),
+        (httpx2.ConnectError("refused"), TransportError),
+        (httpx2.ReadError("reset"), TransportError),
+        (httpx2.RemoteProtocolError("server disconnected"), TransportError),
+        (httpx2.ReadTimeout("slow"), TimeoutError),
+        (httpx2.ConnectTimeout("slow"), TimeoutError),
     ],
 )
 def test_transport_failures_are_retried_then_raised(make_client, exc, ours):
@@ -250,10 +250,10 @@ def upload(tmp_path: Path) -> Path:
     [
         error(500),
         error(503, {"retry-after": "1"}),
-        httpx.ReadTimeout("no answer"),
-        httpx.WriteTimeout("stalled"),
-        httpx.RemoteProtocolError("server disconnected without a response"),
-        httpx.ReadError("connection reset"),
+        httpx2.ReadTimeout("no answer"),
+        httpx2.WriteTimeout("stalled"),
+        httpx2.RemoteProtocolError("server disconnected without a response"),
+        httpx2.ReadError("connection reset"),
     ],
 )
 def test_upload_with_unknown_outcome_is_reported_not_resent(make_client, fake, upload, failure):
@@ -272,8 +272,8 @@ def test_upload_with_unknown_outcome_is_reported_not_resent(make_client, fake, u
 @pytest.mark.parametrize(
     "failure",
     [
-        httpx.ConnectError("refused"),
-        httpx.ConnectTimeout("no route"),
+        httpx2.ConnectError("refused"),
+        httpx2.ConnectTimeout("no route"),
         error(429, {"retry-after-ms": "10"}),
         error(408),
     ],
@@ -297,7 +297,7 @@ def test_upload_4xx_is_raised_as_is(make_client, upload):
 
 
 def test_delete_that_404s_after_an_uncertain_attempt_counts_as_deleted(make_client):
-    client, seen = make_client([httpx.ReadTimeout("lost answer"), error(404)])
+    client, seen = make_client([httpx2.ReadTimeout("lost answer"), error(404)])
     assert client.delete_file("file-abc") is True
     assert len(seen) == 2
 
@@ -321,7 +321,7 @@ def test_attach_refused_after_an_uncertain_attempt_is_looked_up(make_client):
         "assistant_id": "a",
     }
     client, seen = make_client(
-        [httpx.ReadTimeout("lost answer"), error(400), httpx.Response(200, json=attachment)]
+        [httpx2.ReadTimeout("lost answer"), error(400), httpx2.Response(200, json=attachment)]
     )
     assert client.create_assistant_file("a", "file-abc").id == "file-abc"
     assert [(r.method, r.url.path) for r in seen] == [
@@ -338,17 +338,17 @@ def test_attach_refused_without_an_uncertain_attempt_is_raised(make_client):
     assert len(seen) == 1
 
 
-class BreaksMidway(httpx.SyncByteStream):
+class BreaksMidway(httpx2.SyncByteStream):
     """A response body that sends some bytes, then loses the connection."""
 
     def __iter__(self):
         yield b"partial-"
-        raise httpx.ReadError("connection reset mid-body")
+        raise httpx2.ReadError("connection reset mid-body")
 
 
 def test_download_broken_midway_restarts_from_the_beginning(make_client, tmp_path):
     client, seen = make_client(
-        [httpx.Response(200, stream=BreaksMidway()), httpx.Response(200, content=b"whole content")]
+        [httpx2.Response(200, stream=BreaksMidway()), httpx2.Response(200, content=b"whole content")]
     )
     dest = tmp_path / "out.bin"
     assert client.download_file("file-abc", dest) == len(b"whole content")
@@ -372,7 +372,7 @@ def test_download_broken_midway_into_an_unseekable_stream_is_not_retried(make_cl
         def tell(self) -> int:
             raise OSError("not seekable")
 
-    client, seen = make_client([httpx.Response(200, stream=BreaksMidway())])
+    client, seen = make_client([httpx2.Response(200, stream=BreaksMidway())])
     with pytest.raises(APIError, match="cannot be rewound"):
         client.download_file("file-abc", Pipe())
     assert len(seen) == 1

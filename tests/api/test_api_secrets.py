@@ -29,7 +29,7 @@ def _exposed(error: BaseException) -> str:
 def test_no_error_path_reveals_the_key(
     emulator, api_key, make_file, recording_server, caplog, tmp_path, closed_port_url
 ):
-    caplog.set_level(logging.DEBUG)  # every logger: ours, httpx's and httpcore's
+    caplog.set_level(logging.DEBUG)  # every logger: ours, httpx2's and httpcore2's
     seen: list[str] = []
     records: list[RequestRecord] = []
 

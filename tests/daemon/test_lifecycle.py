@@ -8,7 +8,7 @@ import socket
 import time
 from pathlib import Path
 
-import httpx
+import httpx2
 import pytest
 
 from syncd.api import Client
@@ -221,7 +221,7 @@ def test_the_notify_protocol_for_real_and_metrics(
     (drop / "hello.md").write_text("hello")
     receive_until(lambda: any("1 synced" in m and "READY" not in m for m in messages))
     receive_until(lambda: any(m == "WATCHDOG=1" for m in messages))
-    scraped = httpx.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5).text
+    scraped = httpx2.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5).text
     assert 'syncd_files{folder="d",state="synced"} 1.0' in scraped
     assert 'syncd_actions_total{result="uploaded"} 1.0' in scraped
     assert 'syncd_request_duration_seconds_count{method="POST",operation="/files"} 1.0' in scraped

@@ -109,12 +109,12 @@ def test_verbosity_levels() -> None:
     stream = io.StringIO()
     setup_logging("human", 0, stream=stream)
     logging.getLogger("syncd.test").debug("hidden")
-    logging.getLogger("httpx").info("hidden too")
+    logging.getLogger("httpx2").info("hidden too")
     setup_logging("human", 1, stream=stream)
     logging.getLogger("syncd.test").debug("shown")
-    logging.getLogger("httpx").info("still hidden")
+    logging.getLogger("httpx2").info("still hidden")
     setup_logging("human", 2, stream=stream)
-    logging.getLogger("httpx").info("library detail")
+    logging.getLogger("httpx2").info("library detail")
     text = stream.getvalue()
     assert "hidden" not in text
     assert "shown" in text

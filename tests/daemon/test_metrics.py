@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-import httpx
+import httpx2
 import pytest
 
 from syncd.api.client import RequestRecord
@@ -21,7 +21,7 @@ def metrics() -> Iterator[Metrics]:
 
 def scrape(metrics: Metrics) -> str:
     host, port = metrics.serve("127.0.0.1:0")
-    return httpx.get(f"http://{host}:{port}/metrics", timeout=5).text
+    return httpx2.get(f"http://{host}:{port}/metrics", timeout=5).text
 
 
 def test_scrape_shows_files_actions_errors_and_latency(metrics: Metrics) -> None:

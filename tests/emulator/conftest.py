@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-import httpx
+import httpx2
 import pytest
 
 Upload = Callable[..., dict[str, Any]]
@@ -13,7 +13,7 @@ MakeAssistant = Callable[..., dict[str, Any]]
 
 
 @pytest.fixture
-def upload(http: httpx.Client) -> Upload:
+def upload(http: httpx2.Client) -> Upload:
     """Upload ``content`` as ``filename`` and return the file object (the upload must succeed)."""
 
     def upload(
@@ -29,7 +29,7 @@ def upload(http: httpx.Client) -> Upload:
 
 
 @pytest.fixture
-def make_assistant(http: httpx.Client) -> MakeAssistant:
+def make_assistant(http: httpx2.Client) -> MakeAssistant:
     """Create an assistant with ``file_ids`` attached and return it."""
 
     def make_assistant(file_ids: Sequence[str] = (), name: str = "helper") -> dict[str, Any]:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-import httpx
+import httpx2
 
 
-def error_of(response: httpx.Response) -> dict[str, Any]:
+def error_of(response: httpx2.Response) -> dict[str, Any]:
     """The ``error`` object of an error answer, which must have exactly the service's four keys."""
     body = response.json()
     assert set(body) == {"error"}, body

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from concurrent.futures import ThreadPoolExecutor
 
-import httpx
+import httpx2
 import pytest
 
 from .conftest import MakeAssistant, Upload
@@ -14,7 +14,7 @@ from .support import error_of
 ASSISTANT_ID = re.compile(r"^asst_[A-Za-z0-9]{24}$")
 
 
-def test_create_get_delete_assistant(upload: Upload, http: httpx.Client) -> None:
+def test_create_get_delete_assistant(upload: Upload, http: httpx2.Client) -> None:
     file = upload()
     response = http.post(
         "assistants",
@@ -51,7 +51,7 @@ def test_create_get_delete_assistant(upload: Upload, http: httpx.Client) -> None
     assert http.get(f"files/{file['id']}").status_code == 200
 
 
-def test_unknown_assistant_is_404(http: httpx.Client) -> None:
+def test_unknown_assistant_is_404(http: httpx2.Client) -> None:
     missing = "asst_000000000000000000000000"
     for response in (
         http.get(f"assistants/{missing}"),
@@ -70,20 +70,20 @@ def test_unknown_assistant_is_404(http: httpx.Client) -> None:
         }
 
 
-def test_model_is_required(http: httpx.Client) -> None:
+def test_model_is_required(http: httpx2.Client) -> None:
     response = http.post("assistants", json={"name": "x"})
     assert response.status_code == 400
     assert error_of(response)["message"] == "Missing required parameter: 'model'."
 
 
-def test_assistants_list(make_assistant: MakeAssistant, http: httpx.Client) -> None:
+def test_assistants_list(make_assistant: MakeAssistant, http: httpx2.Client) -> None:
     made = [make_assistant(name=f"a{i}")["id"] for i in range(3)]
     listing = http.get("assistants").json()
     assert [a["id"] for a in listing["data"]] == made[::-1]
 
 
 def test_attach_list_get_detach(
-    upload: Upload, make_assistant: MakeAssistant, http: httpx.Client
+    upload: Upload, make_assistant: MakeAssistant, http: httpx2.Client
 ) -> None:
     assistant = make_assistant()
     file = upload()
@@ -121,7 +121,7 @@ def test_attach_list_get_detach(
 
 
 def test_attaching_twice_answers_the_existing_attachment(
-    upload: Upload, make_assistant: MakeAssistant, http: httpx.Client
+    upload: Upload, make_assistant: MakeAssistant, http: httpx2.Client
 ) -> None:
     file = upload()
     assistant = make_assistant([file["id"]])
@@ -133,7 +133,7 @@ def test_attaching_twice_answers_the_existing_attachment(
 
 
 def test_attaching_needs_an_existing_assistants_file(
-    upload: Upload, make_assistant: MakeAssistant, http: httpx.Client
+    upload: Upload, make_assistant: MakeAssistant, http: httpx2.Client
 ) -> None:
     assistant = make_assistant()
     missing = http.post(
@@ -153,7 +153,7 @@ def test_attaching_needs_an_existing_assistants_file(
     assert http.get("assistants").json()["data"] == [assistant]
 
 
-def test_attach_request_body_is_checked(make_assistant: MakeAssistant, http: httpx.Client) -> None:
+def test_attach_request_body_is_checked(make_assistant: MakeAssistant, http: httpx2.Client) -> None:
     path = f"assistants/{make_assistant()['id']}/files"
     assert error_of(http.post(path, json={}))["message"] == "Missing required parameter: 'file_id'."
     assert error_of(http.post(path, json={"file_id": 5}))["code"] == "invalid_type"
@@ -166,7 +166,7 @@ def test_attach_request_body_is_checked(make_assistant: MakeAssistant, http: htt
 
 
 def test_twenty_files_per_assistant(
-    upload: Upload, make_assistant: MakeAssistant, http: httpx.Client
+    upload: Upload, make_assistant: MakeAssistant, http: httpx2.Client
 ) -> None:
     files = [upload(content=f"{i}".encode())["id"] for i in range(21)]
     too_many = http.post("assistants", json={"model": "gpt-4", "file_ids": files})
@@ -190,7 +190,7 @@ def test_twenty_files_per_assistant(
 
 
 def test_the_limit_holds_under_concurrent_attaches(
-    upload: Upload, make_assistant: MakeAssistant, http: httpx.Client
+    upload: Upload, make_assistant: MakeAssistant, http: httpx2.Client
 ) -> None:
     files = [upload(content=f"{i}".encode())["id"] for i in range(30)]
     assistant = make_assistant()
@@ -216,25 +216,25 @@ def five_attached(upload: Upload, make_assistant: MakeAssistant) -> tuple[str, l
     return make_assistant(files)["id"], files
 
 
-def _page(http: httpx.Client, assistant_id: str, **params: object) -> dict:
+def _page(http: httpx2.Client, assistant_id: str, **params: object) -> dict:
     response = http.get(f"assistants/{assistant_id}/files", params=params)
     assert response.status_code == 200, response.text
     return response.json()
 
 
-def test_default_order_is_newest_first(http: httpx.Client, five_attached) -> None:
+def test_default_order_is_newest_first(http: httpx2.Client, five_attached) -> None:
     assistant_id, files = five_attached
     page = _page(http, assistant_id)
     assert [f["id"] for f in page["data"]] == files[::-1]
     assert (page["first_id"], page["last_id"], page["has_more"]) == (files[4], files[0], False)
 
 
-def test_ascending_order(http: httpx.Client, five_attached) -> None:
+def test_ascending_order(http: httpx2.Client, five_attached) -> None:
     assistant_id, files = five_attached
     assert [f["id"] for f in _page(http, assistant_id, order="asc")["data"]] == files
 
 
-def test_walking_pages_with_after(http: httpx.Client, five_attached) -> None:
+def test_walking_pages_with_after(http: httpx2.Client, five_attached) -> None:
     assistant_id, files = five_attached
     seen: list[str] = []
     after = None
@@ -248,7 +248,7 @@ def test_walking_pages_with_after(http: httpx.Client, five_attached) -> None:
     assert seen == files
 
 
-def test_before_gives_the_items_nearest_the_cursor(http: httpx.Client, five_attached) -> None:
+def test_before_gives_the_items_nearest_the_cursor(http: httpx2.Client, five_attached) -> None:
     assistant_id, files = five_attached
     page = _page(http, assistant_id, order="asc", before=files[4], limit=2)
     assert [f["id"] for f in page["data"]] == files[2:4]
@@ -260,7 +260,7 @@ def test_before_gives_the_items_nearest_the_cursor(http: httpx.Client, five_atta
     assert [f["id"] for f in between["data"]] == [files[3], files[2]]
 
 
-def test_a_page_past_the_end_is_empty(http: httpx.Client, five_attached) -> None:
+def test_a_page_past_the_end_is_empty(http: httpx2.Client, five_attached) -> None:
     assistant_id, files = five_attached
     page = _page(http, assistant_id, after=files[0])  # desc: the oldest is the last
     assert page == {
@@ -272,7 +272,7 @@ def test_a_page_past_the_end_is_empty(http: httpx.Client, five_attached) -> None
     }
 
 
-def test_empty_list_has_null_cursors(make_assistant: MakeAssistant, http: httpx.Client) -> None:
+def test_empty_list_has_null_cursors(make_assistant: MakeAssistant, http: httpx2.Client) -> None:
     page = _page(http, make_assistant()["id"])
     assert page == {
         "object": "list",
@@ -294,7 +294,7 @@ def test_empty_list_has_null_cursors(make_assistant: MakeAssistant, http: httpx.
         ({"before": "file-gone"}, "before", "invalid_value"),
     ],
 )
-def test_bad_pagination_parameters(http: httpx.Client, five_attached, params, param, code) -> None:
+def test_bad_pagination_parameters(http: httpx2.Client, five_attached, params, param, code) -> None:
     assistant_id, _ = five_attached
     response = http.get(f"assistants/{assistant_id}/files", params=params)
     assert response.status_code == 400
@@ -302,7 +302,7 @@ def test_bad_pagination_parameters(http: httpx.Client, five_attached, params, pa
     assert (error["param"], error["code"]) == (param, code)
 
 
-def test_limit_bounds_are_inclusive(http: httpx.Client, five_attached) -> None:
+def test_limit_bounds_are_inclusive(http: httpx2.Client, five_attached) -> None:
     assistant_id, _ = five_attached
     assert len(_page(http, assistant_id, limit=1)["data"]) == 1
     assert _page(http, assistant_id, limit=1)["has_more"] is True
@@ -310,7 +310,7 @@ def test_limit_bounds_are_inclusive(http: httpx.Client, five_attached) -> None:
 
 
 def test_order_is_by_time_then_insertion(
-    upload: Upload, make_assistant: MakeAssistant, http: httpx.Client, emulator, monkeypatch
+    upload: Upload, make_assistant: MakeAssistant, http: httpx2.Client, emulator, monkeypatch
 ) -> None:
     """Attachments sort by their second first, then by the order they were made in."""
     files = [upload(content=f"{i}".encode())["id"] for i in range(4)]

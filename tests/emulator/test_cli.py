@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import httpx
+import httpx2
 import pytest
 
 pytestmark = pytest.mark.timeout(60)
@@ -64,7 +64,7 @@ def test_starts_fast_prints_its_url_logs_and_stops_on_ctrl_c() -> None:
         ready_s = time.perf_counter() - started
         assert ready_s < 2.0, f"took {ready_s:.2f} s to be ready"
         assert url.startswith("http://127.0.0.1:") and url.endswith("/v1")
-        response = httpx.get(url + "/files", headers={"Authorization": "Bearer sk-anything"})
+        response = httpx2.get(url + "/files", headers={"Authorization": "Bearer sk-anything"})
         assert response.status_code == 200
         code, stderr = _stop(process)
     assert code == 0
@@ -83,18 +83,18 @@ def test_options_reach_the_server(tmp_path: Path) -> None:
     args = ["--data-dir", str(tmp_path), "--max-file-bytes", "10", "--fail-rate", "0"]
     with running(*args, env={"SYNCD_EMULATOR_API_KEY": key}) as (process, url):
         assert (
-            httpx.get(url + "/files", headers={"Authorization": "Bearer sk-other"}).status_code
+            httpx2.get(url + "/files", headers={"Authorization": "Bearer sk-other"}).status_code
             == 401
         )
         headers = {"Authorization": f"Bearer {key}"}
-        small = httpx.post(
+        small = httpx2.post(
             url + "/files",
             headers=headers,
             files={"file": ("a", b"12345")},
             data={"purpose": "assistants"},
         )
         assert small.status_code == 200
-        big = httpx.post(
+        big = httpx2.post(
             url + "/files",
             headers=headers,
             files={"file": ("b", b"x" * 11)},
@@ -113,7 +113,7 @@ def test_fault_options() -> None:
         process,
         url,
     ):
-        response = httpx.get(url + "/files", headers={"Authorization": "Bearer sk-x"})
+        response = httpx2.get(url + "/files", headers={"Authorization": "Bearer sk-x"})
         assert response.status_code == 429
         assert response.headers["retry-after-ms"] == "250"
         code, stderr = _stop(process)
@@ -160,7 +160,7 @@ def test_memory_stays_flat_during_a_large_upload(tmp_path: Path) -> None:
     with running() as (process, url):
         before = _peak_rss_kib(process.pid)
         with source.open("rb") as body:
-            response = httpx.post(
+            response = httpx2.post(
                 url + "/files",
                 headers={"Authorization": "Bearer sk-x"},
                 files={"file": ("big.bin", body)},

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 
-import httpx
+import httpx2
 
 
-def test_concurrent_uploads_and_downloads(http: httpx.Client) -> None:
+def test_concurrent_uploads_and_downloads(http: httpx2.Client) -> None:
     contents = [(f'{{"n": {i}, "pad": "' + "x" * 200_000 + '"}\n').encode() for i in range(16)]
 
     def upload(i: int) -> str:
@@ -27,7 +27,7 @@ def test_concurrent_uploads_and_downloads(http: httpx.Client) -> None:
     assert sorted(f["id"] for f in http.get("files").json()["data"]) == sorted(ids)
 
 
-def test_concurrent_deletes_and_listings(http: httpx.Client, upload) -> None:
+def test_concurrent_deletes_and_listings(http: httpx2.Client, upload) -> None:
     ids = [upload(content=f"{i}".encode())["id"] for i in range(20)]
 
     def delete(file_id: str) -> int:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-import httpx
+import httpx2
 import pytest
 
 from syncd.emulator import Faults
@@ -13,11 +13,11 @@ from .conftest import MakeAssistant, Upload
 from .support import error_of
 
 
-def _upload(http: httpx.Client, name: str = "a.txt") -> httpx.Response:
+def _upload(http: httpx2.Client, name: str = "a.txt") -> httpx2.Response:
     return http.post("files", files={"file": (name, b"content")}, data={"purpose": "assistants"})
 
 
-def test_fail_rate_answers_5xx_without_processing(emulator, http: httpx.Client) -> None:
+def test_fail_rate_answers_5xx_without_processing(emulator, http: httpx2.Client) -> None:
     emulator.set_faults(fail_rate=1.0, seed=3)
     statuses = set()
     for _ in range(30):
@@ -33,7 +33,7 @@ def test_fail_rate_answers_5xx_without_processing(emulator, http: httpx.Client) 
     assert http.get("files").json()["data"] == []
 
 
-def test_rate_limit_answers_429_with_retry_after(emulator, http: httpx.Client) -> None:
+def test_rate_limit_answers_429_with_retry_after(emulator, http: httpx2.Client) -> None:
     emulator.set_faults(rate_limit_rate=1.0, retry_after_ms=1500)
     response = http.get("files")
     assert response.status_code == 429
@@ -43,25 +43,25 @@ def test_rate_limit_answers_429_with_retry_after(emulator, http: httpx.Client) -
     assert (error["type"], error["code"]) == ("requests", "rate_limit_exceeded")
 
 
-def test_latency(emulator, http: httpx.Client) -> None:
+def test_latency(emulator, http: httpx2.Client) -> None:
     emulator.set_faults(latency_ms=150)
     started = time.perf_counter()
     assert http.get("files").status_code == 200
     assert time.perf_counter() - started >= 0.15
 
 
-def test_drop_before_processing_stores_nothing(emulator, http: httpx.Client) -> None:
+def test_drop_before_processing_stores_nothing(emulator, http: httpx2.Client) -> None:
     emulator.set_faults(drop_rate=1.0, drop_phase="before")
-    with pytest.raises(httpx.TransportError):
+    with pytest.raises(httpx2.TransportError):
         _upload(http)
     emulator.clear_faults()
     assert http.get("files").json()["data"] == []
 
 
-def test_drop_after_processing_stores_the_upload(emulator, http: httpx.Client) -> None:
+def test_drop_after_processing_stores_the_upload(emulator, http: httpx2.Client) -> None:
     """The case that makes naive clients create duplicates: no answer, yet the file exists."""
     emulator.set_faults(drop_rate=1.0, drop_phase="after")
-    with pytest.raises(httpx.RemoteProtocolError, match="without sending a response"):
+    with pytest.raises(httpx2.RemoteProtocolError, match="without sending a response"):
         _upload(http, "report.pdf")
     emulator.clear_faults()
     listing = http.get("files").json()["data"]
@@ -75,19 +75,19 @@ def test_drop_after_processing_stores_the_upload(emulator, http: httpx.Client) -
 
 
 def test_drop_after_an_attach_leaves_it_attached(
-    emulator, http: httpx.Client, upload: Upload, make_assistant: MakeAssistant
+    emulator, http: httpx2.Client, upload: Upload, make_assistant: MakeAssistant
 ) -> None:
     file, assistant = upload(), make_assistant()
     emulator.set_faults(drop_rate=1.0, drop_phase="after")
-    with pytest.raises(httpx.TransportError):
+    with pytest.raises(httpx2.TransportError):
         http.post(f"assistants/{assistant['id']}/files", json={"file_id": file["id"]})
     emulator.clear_faults()
     assert http.get(f"assistants/{assistant['id']}").json()["file_ids"] == [file["id"]]
 
 
-def test_dropped_large_upload_before_processing(emulator, http: httpx.Client) -> None:
+def test_dropped_large_upload_before_processing(emulator, http: httpx2.Client) -> None:
     emulator.set_faults(drop_rate=1.0, drop_phase="before")
-    with pytest.raises(httpx.TransportError):
+    with pytest.raises(httpx2.TransportError):
         http.post(
             "files", files={"file": ("big.bin", b"x" * 4_000_000)}, data={"purpose": "assistants"}
         )
@@ -95,17 +95,17 @@ def test_dropped_large_upload_before_processing(emulator, http: httpx.Client) ->
     assert _upload(http).status_code == 200  # the server is fine afterwards
 
 
-def _outcomes(http: httpx.Client, count: int) -> list[str]:
+def _outcomes(http: httpx2.Client, count: int) -> list[str]:
     outcomes = []
     for _ in range(count):
         try:
             outcomes.append(str(http.get("files").status_code))
-        except httpx.TransportError:
+        except httpx2.TransportError:
             outcomes.append("dropped")
     return outcomes
 
 
-def test_a_seed_makes_faults_repeatable(emulator, http: httpx.Client) -> None:
+def test_a_seed_makes_faults_repeatable(emulator, http: httpx2.Client) -> None:
     settings = {"fail_rate": 0.3, "rate_limit_rate": 0.2, "drop_rate": 0.2}
     emulator.set_faults(seed=42, **settings)
     first = _outcomes(http, 40)
@@ -116,10 +116,10 @@ def test_a_seed_makes_faults_repeatable(emulator, http: httpx.Client) -> None:
     assert {"200", "429", "dropped"} <= set(first)
 
 
-def test_random_drops_come_before_and_after(emulator, http: httpx.Client) -> None:
+def test_random_drops_come_before_and_after(emulator, http: httpx2.Client) -> None:
     emulator.set_faults(drop_rate=1.0, seed=1)
     for _ in range(20):
-        with pytest.raises(httpx.TransportError):
+        with pytest.raises(httpx2.TransportError):
             _upload(http)
     counts = emulator.fault_counts()
     assert counts["drop_before"] + counts["drop_after"] == 20
@@ -128,7 +128,7 @@ def test_random_drops_come_before_and_after(emulator, http: httpx.Client) -> Non
     assert len(http.get("files").json()["data"]) == counts["drop_after"]
 
 
-def test_rates_are_shares_of_requests(emulator, http: httpx.Client) -> None:
+def test_rates_are_shares_of_requests(emulator, http: httpx2.Client) -> None:
     emulator.set_faults(fail_rate=0.25, rate_limit_rate=0.25, seed=5)
     outcomes = _outcomes(http, 400)
     failed = sum(o in ("500", "502", "503") for o in outcomes)
@@ -138,13 +138,13 @@ def test_rates_are_shares_of_requests(emulator, http: httpx.Client) -> None:
     assert 60 <= failed <= 140 and 60 <= limited <= 140
 
 
-def test_match_limits_faults_to_some_requests(emulator, http: httpx.Client) -> None:
+def test_match_limits_faults_to_some_requests(emulator, http: httpx2.Client) -> None:
     emulator.set_faults(fail_rate=1.0, match=r"^POST /v1/files$")
     assert http.get("files").status_code == 200
     assert _upload(http).status_code >= 500
 
 
-def test_max_faults_stops_after_that_many(emulator, http: httpx.Client) -> None:
+def test_max_faults_stops_after_that_many(emulator, http: httpx2.Client) -> None:
     emulator.set_faults(fail_rate=1.0, max_faults=2)
     assert [r.status_code >= 500 for r in (http.get("files") for _ in range(4))] == [
         True,
@@ -177,7 +177,7 @@ def test_set_faults_leaves_them_unchanged_on_error(emulator) -> None:
 # --- the admin endpoints ------------------------------------------------------------------------
 
 
-def test_admin_get_and_put(emulator, http: httpx.Client) -> None:
+def test_admin_get_and_put(emulator, http: httpx2.Client) -> None:
     state = http.get(f"{emulator.admin_url}/faults").json()
     assert state == {
         "faults": {
@@ -203,7 +203,7 @@ def test_admin_get_and_put(emulator, http: httpx.Client) -> None:
     assert http.get(f"{emulator.admin_url}/faults").json()["injected"]["rate_limit"] == 1
 
 
-def test_admin_is_never_faulted(emulator, http: httpx.Client) -> None:
+def test_admin_is_never_faulted(emulator, http: httpx2.Client) -> None:
     http.put(f"{emulator.admin_url}/faults", json={"fail_rate": 0.5, "drop_rate": 0.5})
     for _ in range(10):
         assert http.get(f"{emulator.admin_url}/faults").status_code == 200
@@ -214,7 +214,7 @@ def test_admin_is_never_faulted(emulator, http: httpx.Client) -> None:
     assert http.get("files").status_code == 200
 
 
-def test_admin_rejects_bad_settings(emulator, http: httpx.Client) -> None:
+def test_admin_rejects_bad_settings(emulator, http: httpx2.Client) -> None:
     for body, words in (
         ({"fail_rate": 2}, "between 0 and 1"),
         ({"fail_rate": "lots"}, "must be a number"),
@@ -227,7 +227,7 @@ def test_admin_rejects_bad_settings(emulator, http: httpx.Client) -> None:
     assert http.put(f"{emulator.admin_url}/faults", content=b"[]").status_code == 400
 
 
-def test_admin_reset_forgets_state_and_faults(emulator, http: httpx.Client, upload: Upload) -> None:
+def test_admin_reset_forgets_state_and_faults(emulator, http: httpx2.Client, upload: Upload) -> None:
     upload()
     http.post("assistants", json={"model": "gpt-4"})
     http.put(f"{emulator.admin_url}/faults", json={"latency_ms": 5})
@@ -239,12 +239,12 @@ def test_admin_reset_forgets_state_and_faults(emulator, http: httpx.Client, uplo
 
 
 def test_admin_needs_the_key_when_one_is_configured(emulator) -> None:
-    assert httpx.get(f"{emulator.admin_url}/faults").status_code == 401
+    assert httpx2.get(f"{emulator.admin_url}/faults").status_code == 401
 
 
 def test_admin_is_open_without_a_configured_key(emulator_factory) -> None:
     server = emulator_factory()
-    response = httpx.put(f"{server.admin_url}/faults", json={"latency_ms": 1})
+    response = httpx2.put(f"{server.admin_url}/faults", json={"latency_ms": 1})
     assert response.status_code == 200
     assert server.faults.latency_ms == 1
 

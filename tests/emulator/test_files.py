@@ -7,7 +7,7 @@ import re
 import socket
 import time
 
-import httpx
+import httpx2
 import pytest
 
 from .conftest import MakeAssistant, Upload
@@ -16,7 +16,7 @@ from .support import error_of
 FILE_ID = re.compile(r"^file-[A-Za-z0-9]{24}$")
 
 
-def test_upload_returns_the_file_object(http: httpx.Client) -> None:
+def test_upload_returns_the_file_object(http: httpx2.Client) -> None:
     before = int(time.time())
     response = http.post(
         "files", files={"file": ("guides/setup.md", b"# Setup\n")}, data={"purpose": "assistants"}
@@ -41,12 +41,12 @@ def test_ids_are_unique(upload: Upload) -> None:
     assert len(ids) == 20
 
 
-def test_non_ascii_filenames_survive(upload: Upload, http: httpx.Client) -> None:
+def test_non_ascii_filenames_survive(upload: Upload, http: httpx2.Client) -> None:
     file = upload(filename="Übersicht – 東京.md")
     assert http.get(f"files/{file['id']}").json()["filename"] == "Übersicht – 東京.md"
 
 
-def test_list_returns_every_file_unpaginated(upload: Upload, http: httpx.Client) -> None:
+def test_list_returns_every_file_unpaginated(upload: Upload, http: httpx2.Client) -> None:
     uploaded = [upload(content=f"file {i}\n".encode())["id"] for i in range(25)]
     listing = http.get("files").json()
     assert listing["object"] == "list"
@@ -54,11 +54,11 @@ def test_list_returns_every_file_unpaginated(upload: Upload, http: httpx.Client)
     assert sorted(f["id"] for f in listing["data"]) == sorted(uploaded)
 
 
-def test_list_of_an_empty_service(http: httpx.Client) -> None:
+def test_list_of_an_empty_service(http: httpx2.Client) -> None:
     assert http.get("files").json() == {"object": "list", "data": [], "has_more": False}
 
 
-def test_list_filters_by_purpose(upload: Upload, http: httpx.Client) -> None:
+def test_list_filters_by_purpose(upload: Upload, http: httpx2.Client) -> None:
     doc = upload()
     data = upload(content=b'{"a": 1}\n', filename="train.jsonl", purpose="fine-tune")
     assert [
@@ -70,14 +70,14 @@ def test_list_filters_by_purpose(upload: Upload, http: httpx.Client) -> None:
     assert http.get("files", params={"purpose": "nothing"}).json()["data"] == []
 
 
-def test_retrieve(upload: Upload, http: httpx.Client) -> None:
+def test_retrieve(upload: Upload, http: httpx2.Client) -> None:
     file = upload()
     response = http.get(f"files/{file['id']}")
     assert response.status_code == 200
     assert response.json() == file
 
 
-def test_unknown_file_is_404_everywhere(http: httpx.Client) -> None:
+def test_unknown_file_is_404_everywhere(http: httpx2.Client) -> None:
     missing = "file-000000000000000000000000"
     for response in (
         http.get(f"files/{missing}"),
@@ -93,7 +93,7 @@ def test_unknown_file_is_404_everywhere(http: httpx.Client) -> None:
         }
 
 
-def test_delete(upload: Upload, http: httpx.Client) -> None:
+def test_delete(upload: Upload, http: httpx2.Client) -> None:
     file = upload()
     response = http.delete(f"files/{file['id']}")
     assert response.status_code == 200
@@ -104,7 +104,7 @@ def test_delete(upload: Upload, http: httpx.Client) -> None:
 
 
 def test_delete_detaches_the_file_everywhere(
-    upload: Upload, make_assistant: MakeAssistant, http: httpx.Client
+    upload: Upload, make_assistant: MakeAssistant, http: httpx2.Client
 ) -> None:
     file, other = upload(), upload()
     assistant = make_assistant([file["id"], other["id"]])
@@ -130,14 +130,14 @@ def test_delete_detaches_the_file_everywhere(
     assert http.get(f"threads/{thread['id']}/messages/{message['id']}").json()["file_ids"] == []
 
 
-def test_download_of_assistants_files_is_refused(upload: Upload, http: httpx.Client) -> None:
+def test_download_of_assistants_files_is_refused(upload: Upload, http: httpx2.Client) -> None:
     file = upload()
     response = http.get(f"files/{file['id']}/content")
     assert response.status_code == 400
     assert error_of(response)["message"] == "Not allowed to download files of purpose: assistants."
 
 
-def test_fine_tune_files_download_byte_for_byte(upload: Upload, http: httpx.Client) -> None:
+def test_fine_tune_files_download_byte_for_byte(upload: Upload, http: httpx2.Client) -> None:
     content = '{"prompt": "naïve ☃", "completion": "x"}\r\n{"messages": []}\n'.encode()
     file = upload(content=content, filename="train.jsonl", purpose="fine-tune")
     response = http.get(f"files/{file['id']}/content")
@@ -146,7 +146,7 @@ def test_fine_tune_files_download_byte_for_byte(upload: Upload, http: httpx.Clie
     assert response.headers["content-length"] == str(len(content))
 
 
-def test_large_download_streams_whole(upload: Upload, http: httpx.Client) -> None:
+def test_large_download_streams_whole(upload: Upload, http: httpx2.Client) -> None:
     line = b'{"text": "' + b"x" * 1000 + b'"}\n'
     content = line * 3000  # ~3 MB, many download chunks
     file = upload(content=content, filename="big.jsonl", purpose="fine-tune")
@@ -157,7 +157,7 @@ def test_large_download_streams_whole(upload: Upload, http: httpx.Client) -> Non
 
 def test_fine_tune_files_are_processed_after_a_delay(emulator_factory, api_key: str) -> None:
     server = emulator_factory(api_key=api_key, processing_delay=0.3)
-    with httpx.Client(
+    with httpx2.Client(
         base_url=server.base_url + "/", headers={"Authorization": f"Bearer {api_key}"}
     ) as client:
         tune = client.post(
@@ -178,7 +178,7 @@ def test_fine_tune_files_are_processed_after_a_delay(emulator_factory, api_key: 
 # --- what an upload must be ---------------------------------------------------------------------
 
 
-def test_bad_purpose(http: httpx.Client) -> None:
+def test_bad_purpose(http: httpx2.Client) -> None:
     response = http.post("files", files={"file": ("a.txt", b"x")}, data={"purpose": "batch"})
     assert response.status_code == 400
     assert error_of(response)["message"] == (
@@ -186,7 +186,7 @@ def test_bad_purpose(http: httpx.Client) -> None:
     )
 
 
-def test_missing_purpose_or_file(http: httpx.Client) -> None:
+def test_missing_purpose_or_file(http: httpx2.Client) -> None:
     no_purpose = http.post("files", files={"file": ("a.txt", b"x")})
     assert no_purpose.status_code == 400
     assert error_of(no_purpose)["param"] == "purpose"
@@ -200,13 +200,13 @@ def test_missing_purpose_or_file(http: httpx.Client) -> None:
     }
 
 
-def test_upload_must_be_multipart(http: httpx.Client) -> None:
+def test_upload_must_be_multipart(http: httpx2.Client) -> None:
     response = http.post("files", json={"purpose": "assistants", "file": "x"})
     assert response.status_code == 400
     assert "multipart/form-data" in error_of(response)["message"]
 
 
-def test_unknown_form_fields_are_refused(http: httpx.Client) -> None:
+def test_unknown_form_fields_are_refused(http: httpx2.Client) -> None:
     response = http.post(
         "files", files={"file": ("a.txt", b"x")}, data={"purpose": "assistants", "tag": "y"}
     )
@@ -215,7 +215,7 @@ def test_unknown_form_fields_are_refused(http: httpx.Client) -> None:
     assert http.get("files").json()["data"] == []
 
 
-def test_empty_files_are_rejected(http: httpx.Client) -> None:
+def test_empty_files_are_rejected(http: httpx2.Client) -> None:
     response = http.post(
         "files", files={"file": ("empty.txt", b"")}, data={"purpose": "assistants"}
     )
@@ -228,7 +228,7 @@ def test_empty_files_are_rejected(http: httpx.Client) -> None:
 def test_size_limit_is_enforced_while_streaming(emulator_factory, api_key: str) -> None:
     server = emulator_factory(api_key=api_key, max_file_bytes=100_000)
     headers = {"Authorization": f"Bearer {api_key}"}
-    with httpx.Client(base_url=server.base_url + "/", headers=headers) as client:
+    with httpx2.Client(base_url=server.base_url + "/", headers=headers) as client:
         at_limit = client.post(
             "files", files={"file": ("a.bin", b"a" * 100_000)}, data={"purpose": "assistants"}
         )
@@ -250,7 +250,7 @@ def test_size_limit_is_enforced_while_streaming(emulator_factory, api_key: str) 
     assert list((blobs / ".incoming").iterdir()) == []
 
 
-def test_fine_tune_files_must_be_jsonl(http: httpx.Client) -> None:
+def test_fine_tune_files_must_be_jsonl(http: httpx2.Client) -> None:
     response = http.post(
         "files", files={"file": ("train.json", b"{}\n")}, data={"purpose": "fine-tune"}
     )
@@ -260,7 +260,7 @@ def test_fine_tune_files_must_be_jsonl(http: httpx.Client) -> None:
     )
 
 
-def test_fine_tune_lines_must_be_json_objects(http: httpx.Client) -> None:
+def test_fine_tune_lines_must_be_json_objects(http: httpx2.Client) -> None:
     for content, bad_line in (
         (b'{"a": 1}\n{"b": 2}\n[1, 2]\n', 3),
         (b'{"a": 1}\nnot json\n{"c": 3}\n', 2),
@@ -285,7 +285,7 @@ def test_fine_tune_file_without_final_newline_is_fine(upload: Upload) -> None:
 
 
 def test_an_upload_cut_off_by_the_client_leaves_nothing(
-    emulator, http: httpx.Client, api_key: str, caplog: pytest.LogCaptureFixture
+    emulator, http: httpx2.Client, api_key: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO, logger="syncd.emulator")
     head = (

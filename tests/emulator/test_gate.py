@@ -6,7 +6,7 @@ import logging
 import re
 import time
 
-import httpx
+import httpx2
 import pytest
 
 from .conftest import Upload
@@ -21,9 +21,9 @@ ASSISTANT_PATHS = [
 ]
 
 
-def test_missing_key_is_401(emulator, http: httpx.Client) -> None:
+def test_missing_key_is_401(emulator, http: httpx2.Client) -> None:
     for headers in ({}, {"Authorization": "Bearer"}, {"Authorization": "Basic abc"}):
-        response = httpx.get(emulator.base_url + "/files", headers=headers)
+        response = httpx2.get(emulator.base_url + "/files", headers=headers)
         assert response.status_code == 401
         error = error_of(response)
         assert error["code"] == "invalid_api_key"
@@ -32,7 +32,7 @@ def test_missing_key_is_401(emulator, http: httpx.Client) -> None:
 
 def test_wrong_key_is_401_and_never_echoed(emulator) -> None:
     wrong = "sk-wrong-key-1234567890"
-    response = httpx.get(emulator.base_url + "/files", headers={"Authorization": f"Bearer {wrong}"})
+    response = httpx2.get(emulator.base_url + "/files", headers={"Authorization": f"Bearer {wrong}"})
     assert response.status_code == 401
     assert error_of(response)["code"] == "invalid_api_key"
     assert "wrong" not in response.text and "7890" not in response.text
@@ -40,9 +40,9 @@ def test_wrong_key_is_401_and_never_echoed(emulator) -> None:
 
 def test_without_a_configured_key_any_bearer_is_accepted(emulator_factory) -> None:
     server = emulator_factory()
-    response = httpx.get(server.base_url + "/files", headers={"Authorization": "Bearer anything"})
+    response = httpx2.get(server.base_url + "/files", headers={"Authorization": "Bearer anything"})
     assert response.status_code == 200
-    assert httpx.get(server.base_url + "/files").status_code == 401
+    assert httpx2.get(server.base_url + "/files").status_code == 401
 
 
 @pytest.mark.parametrize(("method", "path"), ASSISTANT_PATHS)
@@ -51,32 +51,32 @@ def test_assistants_and_threads_need_the_beta_header(
 ) -> None:
     for beta in (None, "assistants=v2", "something-else"):
         headers = {"Authorization": f"Bearer {api_key}"} | ({"OpenAI-Beta": beta} if beta else {})
-        response = httpx.request(method, f"{emulator.base_url}/{path}", headers=headers, json={})
+        response = httpx2.request(method, f"{emulator.base_url}/{path}", headers=headers, json={})
         assert response.status_code == 400
         assert error_of(response)["code"] == "invalid_beta"
 
 
 def test_beta_header_may_list_several_betas(emulator, api_key: str) -> None:
     headers = {"Authorization": f"Bearer {api_key}", "OpenAI-Beta": "other=v3, assistants=v1"}
-    response = httpx.post(emulator.base_url + "/threads", headers=headers, json={})
+    response = httpx2.post(emulator.base_url + "/threads", headers=headers, json={})
     assert response.status_code == 200
 
 
 def test_files_paths_do_not_need_the_beta_header(emulator, api_key: str) -> None:
-    response = httpx.get(
+    response = httpx2.get(
         emulator.base_url + "/files", headers={"Authorization": f"Bearer {api_key}"}
     )
     assert response.status_code == 200
 
 
-def test_every_answer_has_a_request_id(upload: Upload, http: httpx.Client, emulator) -> None:
+def test_every_answer_has_a_request_id(upload: Upload, http: httpx2.Client, emulator) -> None:
     file = upload()
     responses = [
         http.get("files"),
         http.get(f"files/{file['id']}"),
         http.get("files/file-missing"),
         http.get("no/such/path"),
-        httpx.get(emulator.base_url + "/files"),  # 401
+        httpx2.get(emulator.base_url + "/files"),  # 401
         http.get(f"{emulator.admin_url}/faults"),
     ]
     emulator.set_faults(fail_rate=1.0)
@@ -88,7 +88,7 @@ def test_every_answer_has_a_request_id(upload: Upload, http: httpx.Client, emula
     assert len(set(request_ids)) == len(request_ids)
 
 
-def test_unknown_paths_and_methods_are_invalid_urls(http: httpx.Client) -> None:
+def test_unknown_paths_and_methods_are_invalid_urls(http: httpx2.Client) -> None:
     for method, path in (("GET", "models"), ("PATCH", "files"), ("PUT", "files/file-x")):
         response = http.request(method, path)
         assert response.status_code == 404
@@ -96,7 +96,7 @@ def test_unknown_paths_and_methods_are_invalid_urls(http: httpx.Client) -> None:
 
 
 def test_each_request_is_logged_in_one_line(
-    emulator, http: httpx.Client, upload: Upload, caplog: pytest.LogCaptureFixture
+    emulator, http: httpx2.Client, upload: Upload, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO, logger="syncd.emulator")
     upload(content=b"x" * 3000)
@@ -104,7 +104,7 @@ def test_each_request_is_logged_in_one_line(
     emulator.set_faults(fail_rate=1.0, seed=0)
     http.get("files")
     emulator.set_faults(fail_rate=0.0, drop_rate=1.0, drop_phase="after")
-    with pytest.raises(httpx.TransportError):
+    with pytest.raises(httpx2.TransportError):
         http.delete("files/file-x")
 
     def logged() -> list[str]:

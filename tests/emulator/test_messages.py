@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-import httpx
+import httpx2
 
 from .conftest import Upload
 from .support import error_of
@@ -13,7 +13,7 @@ THREAD_ID = re.compile(r"^thread_[A-Za-z0-9]{24}$")
 MESSAGE_ID = re.compile(r"^msg_[A-Za-z0-9]{24}$")
 
 
-def _message(http: httpx.Client, thread_id: str, file_ids: list[str]) -> dict:
+def _message(http: httpx2.Client, thread_id: str, file_ids: list[str]) -> dict:
     response = http.post(
         f"threads/{thread_id}/messages",
         json={"role": "user", "content": "See attached.", "file_ids": file_ids},
@@ -22,7 +22,7 @@ def _message(http: httpx.Client, thread_id: str, file_ids: list[str]) -> dict:
     return response.json()
 
 
-def test_thread_and_message_objects(upload: Upload, http: httpx.Client) -> None:
+def test_thread_and_message_objects(upload: Upload, http: httpx2.Client) -> None:
     file = upload()
     thread = http.post("threads", json={"metadata": {"k": "v"}}).json()
     assert THREAD_ID.match(thread["id"])
@@ -50,7 +50,7 @@ def test_thread_and_message_objects(upload: Upload, http: httpx.Client) -> None:
     assert http.get(f"threads/{thread['id']}/messages/{message['id']}").json() == message
 
 
-def test_a_thread_can_start_with_messages(upload: Upload, http: httpx.Client) -> None:
+def test_a_thread_can_start_with_messages(upload: Upload, http: httpx2.Client) -> None:
     file = upload()
     thread = http.post(
         "threads", json={"messages": [{"role": "user", "content": "hi", "file_ids": [file["id"]]}]}
@@ -59,7 +59,7 @@ def test_a_thread_can_start_with_messages(upload: Upload, http: httpx.Client) ->
     assert http.post("threads").status_code == 200  # no body at all is an empty thread
 
 
-def test_message_files_list_and_get(upload: Upload, http: httpx.Client) -> None:
+def test_message_files_list_and_get(upload: Upload, http: httpx2.Client) -> None:
     files = [upload(content=f"{i}".encode())["id"] for i in range(3)]
     thread = http.post("threads", json={}).json()
     message = _message(http, thread["id"], files)
@@ -85,7 +85,7 @@ def test_message_files_list_and_get(upload: Upload, http: httpx.Client) -> None:
     }
 
 
-def test_message_files_paginate(upload: Upload, http: httpx.Client) -> None:
+def test_message_files_paginate(upload: Upload, http: httpx2.Client) -> None:
     files = [upload(content=f"{i}".encode())["id"] for i in range(5)]
     thread = http.post("threads", json={}).json()
     message = _message(http, thread["id"], files)
@@ -107,7 +107,7 @@ def test_message_files_paginate(upload: Upload, http: httpx.Client) -> None:
     assert http.get(base, params={"limit": 101}).status_code == 400
 
 
-def test_unknown_thread_message_or_file(upload: Upload, http: httpx.Client) -> None:
+def test_unknown_thread_message_or_file(upload: Upload, http: httpx2.Client) -> None:
     thread = http.post("threads", json={}).json()
     message = _message(http, thread["id"], [upload()["id"]])
     gone_thread = "thread_000000000000000000000000"
@@ -132,7 +132,7 @@ def test_unknown_thread_message_or_file(upload: Upload, http: httpx.Client) -> N
     )
 
 
-def test_ten_files_per_message(upload: Upload, http: httpx.Client) -> None:
+def test_ten_files_per_message(upload: Upload, http: httpx2.Client) -> None:
     files = [upload(content=f"{i}".encode())["id"] for i in range(11)]
     thread = http.post("threads", json={}).json()
     response = http.post(
@@ -144,7 +144,7 @@ def test_ten_files_per_message(upload: Upload, http: httpx.Client) -> None:
     assert len(_message(http, thread["id"], files[:10])["file_ids"]) == 10
 
 
-def test_message_files_must_be_assistants_files(upload: Upload, http: httpx.Client) -> None:
+def test_message_files_must_be_assistants_files(upload: Upload, http: httpx2.Client) -> None:
     tune = upload(content=b"{}\n", filename="t.jsonl", purpose="fine-tune")
     thread = http.post("threads", json={}).json()
     response = http.post(
@@ -159,7 +159,7 @@ def test_message_files_must_be_assistants_files(upload: Upload, http: httpx.Clie
     assert bad_thread.status_code == 400
 
 
-def test_message_body_is_checked(http: httpx.Client) -> None:
+def test_message_body_is_checked(http: httpx2.Client) -> None:
     thread = http.post("threads", json={}).json()
     path = f"threads/{thread['id']}/messages"
     assert error_of(http.post(path, json={"content": "x"}))["param"] == "role"

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import httpx
+import httpx2
 
 KEY = "sk-test-persistence"
 
 
-def _client(server) -> httpx.Client:
+def _client(server) -> httpx2.Client:
     headers = {"Authorization": f"Bearer {KEY}", "OpenAI-Beta": "assistants=v1"}
-    return httpx.Client(base_url=server.base_url + "/", headers=headers, timeout=10)
+    return httpx2.Client(base_url=server.base_url + "/", headers=headers, timeout=10)
 
 
 def test_everything_survives_a_restart(emulator_factory, tmp_path: Path) -> None:

@@ -18,7 +18,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-import httpx
+import httpx2
 import jsonschema
 import pytest
 import yaml
@@ -99,11 +99,11 @@ def test_the_vendored_spec_names_the_eleven_operations() -> None:
 
 
 def test_every_operation_answers_in_the_spec_shape(
-    http: httpx.Client, upload: Upload, make_assistant: MakeAssistant
+    http: httpx2.Client, upload: Upload, make_assistant: MakeAssistant
 ) -> None:
     answers: dict[str, list[Any]] = {}
 
-    def record(operation_id: str, response: httpx.Response, *, json_body: bool = True) -> Any:
+    def record(operation_id: str, response: httpx2.Response, *, json_body: bool = True) -> Any:
         assert response.status_code == 200, (operation_id, response.text)
         method, _, _ = _operations()[operation_id]
         assert response.request.method == method
@@ -165,7 +165,7 @@ def test_the_schema_check_can_fail() -> None:
 
 
 def test_error_answers_of_every_operation_have_the_error_shape(
-    http: httpx.Client, emulator
+    http: httpx2.Client, emulator
 ) -> None:
     placeholders = {
         "{file_id}": "file-missing",
@@ -179,7 +179,7 @@ def test_error_answers_of_every_operation_have_the_error_shape(
         for placeholder, value in placeholders.items():
             path = path.replace(placeholder, value)
         kwargs: dict[str, Any] = {"json": {"file_id": "file-missing"}} if method == "POST" else {}
-        unauthenticated = httpx.request(method, emulator.base_url + path, **kwargs)
+        unauthenticated = httpx2.request(method, emulator.base_url + path, **kwargs)
         answers = [unauthenticated]
         if "{" in template or method == "POST":  # something can be missing or wrong
             answers.append(http.request(method, path.lstrip("/"), **kwargs))
