@@ -579,7 +579,9 @@ class Client:
         finally:
             response.close()
 
-    def _transport_error(self, exc: httpx2.TransportError, method: str, path: str) -> TransportError:
+    def _transport_error(
+        self, exc: httpx2.TransportError, method: str, path: str
+    ) -> TransportError:
         return error_from_transport(exc, method=method, path=path, secret=self._secret)
 
     def _record(

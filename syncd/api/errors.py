@@ -241,7 +241,12 @@ def error_from_response(response: httpx2.Response, *, secret: str | None) -> API
 
 
 #: Failures raised before a connection existed: nothing of the request reached the service.
-NOT_SENT = (httpx2.ConnectError, httpx2.ConnectTimeout, httpx2.PoolTimeout, httpx2.UnsupportedProtocol)
+NOT_SENT = (
+    httpx2.ConnectError,
+    httpx2.ConnectTimeout,
+    httpx2.PoolTimeout,
+    httpx2.UnsupportedProtocol,
+)
 
 
 def error_from_transport(

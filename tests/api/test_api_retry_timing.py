@@ -348,7 +348,10 @@ class BreaksMidway(httpx2.SyncByteStream):
 
 def test_download_broken_midway_restarts_from_the_beginning(make_client, tmp_path):
     client, seen = make_client(
-        [httpx2.Response(200, stream=BreaksMidway()), httpx2.Response(200, content=b"whole content")]
+        [
+            httpx2.Response(200, stream=BreaksMidway()),
+            httpx2.Response(200, content=b"whole content"),
+        ]
     )
     dest = tmp_path / "out.bin"
     assert client.download_file("file-abc", dest) == len(b"whole content")

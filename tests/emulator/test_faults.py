@@ -227,7 +227,9 @@ def test_admin_rejects_bad_settings(emulator, http: httpx2.Client) -> None:
     assert http.put(f"{emulator.admin_url}/faults", content=b"[]").status_code == 400
 
 
-def test_admin_reset_forgets_state_and_faults(emulator, http: httpx2.Client, upload: Upload) -> None:
+def test_admin_reset_forgets_state_and_faults(
+    emulator, http: httpx2.Client, upload: Upload
+) -> None:
     upload()
     http.post("assistants", json={"model": "gpt-4"})
     http.put(f"{emulator.admin_url}/faults", json={"latency_ms": 5})

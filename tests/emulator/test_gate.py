@@ -32,7 +32,9 @@ def test_missing_key_is_401(emulator, http: httpx2.Client) -> None:
 
 def test_wrong_key_is_401_and_never_echoed(emulator) -> None:
     wrong = "sk-wrong-key-1234567890"
-    response = httpx2.get(emulator.base_url + "/files", headers={"Authorization": f"Bearer {wrong}"})
+    response = httpx2.get(
+        emulator.base_url + "/files", headers={"Authorization": f"Bearer {wrong}"}
+    )
     assert response.status_code == 401
     assert error_of(response)["code"] == "invalid_api_key"
     assert "wrong" not in response.text and "7890" not in response.text
