@@ -49,7 +49,8 @@ from pydantic_settings import (
 )
 
 from syncd.api import DEFAULT_BASE_URL, Client, ClientConfigError, RetryPolicy, is_loopback
-from syncd.plan import FolderSpec
+from syncd.engine.filters import is_excluded
+from syncd.engine.model import FolderSpec
 
 log = logging.getLogger("syncd.config")
 
@@ -613,8 +614,6 @@ def _unknown_key(loc: tuple) -> str:
 def _cross_checks(config: Config) -> Iterator[tuple[str, str]]:
     """Problems no single value shows: duplicate names, overlapping folders, state inside a
     folder that would be synced."""
-    from syncd.scan import is_excluded  # scan imports this module; only needed here
-
     seen: dict[str, int] = {}
     real: list[Path] = []
     for i, folder in enumerate(config.folders):

@@ -19,7 +19,7 @@ from syncd.config import (
     find_config,
     load_config,
 )
-from syncd.plan import FolderSpec
+from syncd.engine.model import FolderSpec
 
 REPO = Path(__file__).resolve().parent.parent
 

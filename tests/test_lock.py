@@ -16,14 +16,14 @@ from pathlib import Path
 
 import pytest
 
-from syncd.lock import LOCK_NAME, STALE_AFTER_SECONDS, LockHeld, StateLock, ensure_state_dir
+from syncd.service.lock import LOCK_NAME, STALE_AFTER_SECONDS, LockHeld, StateLock, ensure_state_dir
 
 pytestmark = pytest.mark.timeout(30)
 
 HOLDER = """
 import sys, time
 from pathlib import Path
-from syncd.lock import StateLock
+from syncd.service.lock import StateLock
 with StateLock(Path(sys.argv[1]), command="syncd run"):
     print("locked", flush=True)
     time.sleep(60)

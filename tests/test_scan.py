@@ -15,10 +15,11 @@ from typing import Any
 
 import pytest
 
-from syncd import scan
 from syncd.config import FolderConfig
-from syncd.plan import Entry, LocalFile, State
-from syncd.scan import FolderScan, is_excluded, scan_folder, scan_paths
+from syncd.engine import scan
+from syncd.engine.filters import is_excluded
+from syncd.engine.model import Entry, LocalFile, State
+from syncd.engine.scan import FolderScan, scan_folder, scan_paths
 
 NOBODY = 65534
 

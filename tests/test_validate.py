@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from syncd import validate
-from syncd.validate import ASSISTANTS_EXTENSIONS, MAX_FILE_BYTES, validate_file
+from syncd.engine import validate
+from syncd.engine.validate import ASSISTANTS_EXTENSIONS, MAX_FILE_BYTES, validate_file
 
 
 def write(path: Path, data: bytes | str) -> Path:

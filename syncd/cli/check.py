@@ -32,8 +32,8 @@ from syncd.cli.output import (
     print_table,
 )
 from syncd.config import Config, ConfigError, FolderConfig, load_config, make_client
-from syncd.lock import ensure_state_dir
-from syncd.plan import ASSISTANT_FILE_LIMIT
+from syncd.engine.model import ASSISTANT_FILE_LIMIT
+from syncd.service.lock import ensure_state_dir
 
 EPILOG = """\b
 Exit status: 0 everything is in place; 2 a configuration problem (invalid file,

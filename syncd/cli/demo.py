@@ -24,9 +24,9 @@ import click
 
 from syncd.api import Client, NotFoundError, is_loopback
 from syncd.cli.output import EXIT_CONFIG, fail
-from syncd.daemon import Daemon
 from syncd.emulator import EmulatorServer
-from syncd.logs import setup_logging
+from syncd.service.daemon import Daemon
+from syncd.service.logs import setup_logging
 
 DEMO_KEY = "sk-demo-emulator-only-0000000000"
 ASSISTANT_PLACEHOLDER = "asst_DEMO"

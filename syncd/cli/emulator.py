@@ -110,7 +110,7 @@ def emulator(
     """
     # Imported here so that ``syncd --help`` never pays for the web stack.
     from syncd.emulator import EmulatorServer, Faults
-    from syncd.logs import setup_logging
+    from syncd.service.logs import setup_logging
 
     try:
         faults = Faults(

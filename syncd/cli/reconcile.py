@@ -19,10 +19,8 @@ from syncd.cli.output import (
     open_client,
     print_json,
 )
-from syncd.lock import LockHeld, StateLock
-from syncd.logs import setup_logging
-from syncd.manifest import FILENAME, ManifestDB, ManifestError
-from syncd.plan import (
+from syncd.engine.manifest import FILENAME, ManifestDB, ManifestError
+from syncd.engine.model import (
     Action,
     Adopt,
     Attach,
@@ -34,7 +32,9 @@ from syncd.plan import (
     Retire,
     Upload,
 )
-from syncd.reconcile import Engine, Event, PassReport
+from syncd.engine.reconcile import Engine, Event, PassReport
+from syncd.service.lock import LockHeld, StateLock
+from syncd.service.logs import setup_logging
 
 
 def plan_lines(actions: Sequence[Action]) -> Iterator[str]:

@@ -26,7 +26,7 @@ from syncd.cli.output import (
     print_table,
     service_failure,
 )
-from syncd.logs import human_size
+from syncd.engine.report import human_size
 
 EXIT_STATUSES = """\b
 Exit status: 0 done; 1 the service refused the request (unknown id, download not

@@ -8,8 +8,8 @@ from pathlib import Path
 import click
 
 from syncd.cli.output import config_option
-from syncd.daemon import Daemon
-from syncd.logs import LogFormat, setup_logging
+from syncd.service.daemon import Daemon
+from syncd.service.logs import LogFormat, setup_logging
 
 EPILOG = """\b
 Signals: SIGHUP reloads the configuration (a bad one is logged and the

@@ -13,7 +13,6 @@ from typing import Any
 
 import click
 
-from syncd.activity import read_activity
 from syncd.cli.output import (
     EXIT_CONFIG,
     config_option,
@@ -26,8 +25,9 @@ from syncd.cli.output import (
     print_table,
 )
 from syncd.config import Config
-from syncd.manifest import FILENAME, ManifestDB, ManifestError, PassInfo
-from syncd.plan import Entry, State
+from syncd.engine.manifest import FILENAME, ManifestDB, ManifestError, PassInfo
+from syncd.engine.model import Entry, State
+from syncd.service.activity import read_activity
 
 EPILOG = """\b
 Exit status: 0 (whatever the states), 2 when the configuration or the manifest

@@ -33,8 +33,8 @@ from syncd.cli.output import (
 )
 from syncd.cli.status import open_manifest
 from syncd.config import Config
-from syncd.logs import human_size
-from syncd.plan import Entry, Manifest, State
+from syncd.engine.model import Entry, Manifest, State
+from syncd.engine.report import human_size
 
 EPILOG = """\b
 Exit status: 0 everything matches; 1 at least one discrepancy; 2 configuration

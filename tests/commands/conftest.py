@@ -21,8 +21,8 @@ from click.testing import CliRunner, Result
 from syncd.api import Client, FileObject
 from syncd.cli import main
 from syncd.emulator import EmulatorServer
-from syncd.manifest import ManifestDB
-from syncd.plan import Entry, State
+from syncd.engine.manifest import ManifestDB
+from syncd.engine.model import Entry, State
 
 
 @dataclass

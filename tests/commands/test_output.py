@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from syncd.cli.output import iso_time
-from syncd.logs import human_size
+from syncd.engine.report import human_size
 
 from .conftest import Workspace
 

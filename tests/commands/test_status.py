@@ -6,8 +6,8 @@ import re
 import sqlite3
 import time
 
-from syncd.manifest import FILENAME
-from syncd.plan import Entry, Retired, State
+from syncd.engine.manifest import FILENAME
+from syncd.engine.model import Entry, Retired, State
 
 from .conftest import Workspace
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass, replace
 import pytest
 
 from syncd.api import Client, FileObject
-from syncd.plan import Retired
+from syncd.engine.model import Retired
 
 from .conftest import Workspace
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from syncd.watch import Batch, Debouncer
+from syncd.service.watch import Batch, Debouncer
 
 
 class FakeClock:

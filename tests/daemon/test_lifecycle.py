@@ -12,8 +12,8 @@ import httpx2
 import pytest
 
 from syncd.api import Client
-from syncd.manifest import ManifestDB
-from syncd.plan import State
+from syncd.engine.manifest import ManifestDB
+from syncd.engine.model import State
 
 from .harness import (
     DaemonProcess,

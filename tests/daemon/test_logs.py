@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from syncd.logs import make_formatter, redact, setup_logging, stderr_is_journal
+from syncd.service.logs import make_formatter, redact, setup_logging, stderr_is_journal
 
 
 @pytest.fixture(autouse=True)
@@ -29,7 +29,7 @@ def _restore_logging() -> Iterator[None]:
 def _emit(log_format: str, *, env: dict[str, str] | None = None) -> str:
     """Run a tiny program that logs through setup_logging and return its stderr."""
     program = (
-        "import logging; from syncd.logs import setup_logging; "
+        "import logging; from syncd.service.logs import setup_logging; "
         f"setup_logging({log_format!r}); log = logging.getLogger('syncd.test'); "
         "log.info('uploaded notes.md → file-abc (12 KB)'); "
         "log.warning('skipped big.bin: too large'); "
@@ -58,7 +58,7 @@ def test_journal_stream_gets_priorities_and_no_timestamps(tmp_path: Path) -> Non
     # Make stderr a file and advertise that same file as the journal stream, as systemd does.
     err = tmp_path / "stderr"
     program = (
-        "import logging, os, sys; from syncd.logs import setup_logging; "
+        "import logging, os, sys; from syncd.service.logs import setup_logging; "
         "st = os.fstat(2); os.environ['JOURNAL_STREAM'] = f'{st.st_dev}:{st.st_ino}'; "
         "setup_logging('auto'); log = logging.getLogger('syncd.test'); "
         "log.info('watching 2 folders'); log.warning('folder docs paused: root is missing')"

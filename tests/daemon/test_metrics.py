@@ -8,8 +8,8 @@ import httpx2
 import pytest
 
 from syncd.api.client import RequestRecord
-from syncd.executor import Done
-from syncd.metrics import Metrics, operation, parse_address
+from syncd.engine.executor import Done
+from syncd.service.metrics import Metrics, operation, parse_address
 
 
 @pytest.fixture

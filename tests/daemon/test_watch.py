@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from syncd.watch import Batch, Debouncer, FolderWatcher
+from syncd.service.watch import Batch, Debouncer, FolderWatcher
 
 DEBOUNCE = 0.2
 
@@ -193,7 +193,7 @@ PROBE = textwrap.dedent(
     """
     import logging, sys, time
     from pathlib import Path
-    from syncd.watch import Debouncer, FolderWatcher
+    from syncd.service.watch import Debouncer, FolderWatcher
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
     debouncer = Debouncer(0.2)
     watchers = []

@@ -17,8 +17,8 @@ import pytest
 from syncd.api import Client, FileObject, RetryPolicy
 from syncd.config import Config, load_config
 from syncd.emulator import EmulatorServer
-from syncd.manifest import ManifestDB
-from syncd.reconcile import Engine, PassReport
+from syncd.engine.manifest import ManifestDB
+from syncd.engine.reconcile import Engine, PassReport
 
 #: Client retries in tests: real backoff, but short.
 FAST_RETRY = RetryPolicy(max_attempts=4, base_delay=0.01, max_delay=0.05, deadline=5)

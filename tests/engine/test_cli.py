@@ -11,7 +11,7 @@ import subprocess
 
 import pytest
 
-from syncd.lock import StateLock
+from syncd.service.lock import StateLock
 
 from .conftest import Workspace, syncd_command
 

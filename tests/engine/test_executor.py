@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from syncd.api import Client
-from syncd.executor import BACKOFF, Done, Executor, PassStopped, chains
-from syncd.plan import (
+from syncd.engine.executor import BACKOFF, Done, Executor, PassStopped
+from syncd.engine.model import (
     Adopt,
     Attach,
     Cleanup,
@@ -30,6 +30,7 @@ from syncd.plan import (
     State,
     Upload,
 )
+from syncd.engine.planner import chains
 
 from .conftest import FAST_RETRY, Workspace, sha
 

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 import sqlite_utils
 
-from syncd.manifest import FILENAME, MIGRATIONS, SCHEMA_VERSION, ManifestDB, ManifestError
-from syncd.plan import Entry, Retired, State
+from syncd.engine.manifest import FILENAME, MIGRATIONS, SCHEMA_VERSION, ManifestDB, ManifestError
+from syncd.engine.model import Entry, Retired, State
 
 
 def entry(folder: str, path: str, state: State = State.SYNCED, **kw: object) -> Entry:

@@ -10,10 +10,10 @@ import random
 from collections import Counter
 
 import pytest
-from plan.sim import Executor as SimExecutor
-from plan.sim import World
 
-from syncd.plan import FolderSpec
+from syncd.engine.model import FolderSpec
+from tests.plan.sim import Executor as SimExecutor
+from tests.plan.sim import World
 
 from .conftest import Workspace
 
@@ -93,6 +93,6 @@ def test_random_changes_end_the_same_way(ws: Workspace, seed: int) -> None:
 
 def test_hashes_agree() -> None:
     """The model's content hash is the scan's: SHA-256 of the UTF-8 bytes."""
-    from plan.sim import sha
+    from tests.plan.sim import sha
 
     assert sha("alpha") == hashlib.sha256(b"alpha").hexdigest()

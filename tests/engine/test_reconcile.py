@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from syncd.plan import ASSISTANT_FILE_LIMIT, State
+from syncd.engine.model import ASSISTANT_FILE_LIMIT, State
 
 from .conftest import Workspace, sha
 
@@ -301,7 +301,7 @@ def test_a_pass_over_dirty_paths_leaves_the_rest_alone(ws: Workspace) -> None:
 
 def test_a_refused_key_stops_the_pass(ws: Workspace) -> None:
     from syncd.api import Client
-    from syncd.reconcile import Engine
+    from syncd.engine.reconcile import Engine
 
     docs = ws.add_folder("docs")
     (docs / "a.md").write_text("a")

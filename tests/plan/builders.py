@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-from syncd.plan import (
+from syncd.engine.model import (
     Entry,
     FolderSpec,
     LocalFile,
@@ -15,8 +15,8 @@ from syncd.plan import (
     RemoteFile,
     Retired,
     State,
-    plan,
 )
+from syncd.engine.planner import plan
 
 from .sim import sha
 

@@ -95,7 +95,7 @@ import hashlib
 import posixpath
 from dataclasses import dataclass, field, replace
 
-from syncd.plan import (
+from syncd.engine.model import (
     Action,
     Adopt,
     Attach,
@@ -116,9 +116,8 @@ from syncd.plan import (
     Retired,
     State,
     Upload,
-    plan,
-    stages,
 )
+from syncd.engine.planner import plan, stages
 
 #: Seconds before a failed upload is tried again: BACKOFF * 2 ** (attempts - 1), capped.
 BACKOFF = 30.0

@@ -27,7 +27,7 @@ from hypothesis.stateful import (
     rule,
 )
 
-from syncd.plan import (
+from syncd.engine.model import (
     Adopt,
     Attach,
     Cleanup,

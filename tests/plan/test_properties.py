@@ -15,8 +15,7 @@ from dataclasses import dataclass
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from syncd.plan import (
-    CLOCK_SLACK,
+from syncd.engine.model import (
     Adopt,
     Attach,
     Cleanup,
@@ -34,9 +33,8 @@ from syncd.plan import (
     Retired,
     State,
     Upload,
-    plan,
-    stages,
 )
+from syncd.engine.planner import CLOCK_SLACK, plan, stages
 
 from .sim import sha
 

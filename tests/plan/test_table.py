@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from syncd.plan import (
+from syncd.engine.model import (
     ASSISTANT_FILE_LIMIT,
     Adopt,
     Attach,
@@ -25,8 +25,8 @@ from syncd.plan import (
     Retired,
     State,
     Upload,
-    stages,
 )
+from syncd.engine.planner import stages
 
 from .builders import DOCS, NOW, A, B, X, entry, folder, local, remote_file, run
 from .sim import sha

@@ -37,17 +37,17 @@ from types import FrameType
 from typing import Any
 
 from syncd import __version__
-from syncd.activity import clear_activity, write_activity
 from syncd.api import Client, ClientConfigError
 from syncd.config import Config, ConfigError, FolderConfig, load_config, make_client
-from syncd.lock import LockHeld, StateLock
-from syncd.manifest import ManifestDB, ManifestError
-from syncd.metrics import Metrics
-from syncd.notify import Notifier
-from syncd.plan import State
-from syncd.reconcile import Engine, Event, PassReport
-from syncd.scan import is_excluded
-from syncd.watch import Batch, Debouncer, FolderWatcher
+from syncd.engine.filters import is_excluded
+from syncd.engine.manifest import ManifestDB, ManifestError
+from syncd.engine.model import State
+from syncd.engine.reconcile import Engine, Event, PassReport
+from syncd.service.activity import clear_activity, write_activity
+from syncd.service.lock import LockHeld, StateLock
+from syncd.service.metrics import Metrics
+from syncd.service.notify import Notifier
+from syncd.service.watch import Batch, Debouncer, FolderWatcher
 
 log = logging.getLogger("syncd.daemon")
 

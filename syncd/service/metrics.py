@@ -24,8 +24,8 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, star
 
 from syncd import __version__
 from syncd.api.client import RequestRecord
-from syncd.executor import Done
-from syncd.plan import State
+from syncd.engine.executor import Done
+from syncd.engine.model import State
 
 # Ids in request paths (file-…, asst_…, thread_…, msg_…) would make one series per file.
 _ID_SEGMENT = re.compile(r"/(?:file|asst|thread|msg)[-_][A-Za-z0-9_-]+")

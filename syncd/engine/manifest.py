@@ -37,7 +37,7 @@ from pathlib import Path
 
 import sqlite_utils
 
-from syncd.plan import Entry, Manifest, Retired, State
+from syncd.engine.model import Entry, Manifest, Retired, State
 
 FILENAME = "manifest.sqlite"
 

@@ -3,7 +3,7 @@
 Its semantics are specified action by action by the reference model in ``tests/plan/sim.py``;
 in short:
 
-* **Order.** ``plan.stages()`` run one after another. Inside a stage, actions run on a pool of
+* **Order.** ``planner.stages()`` run one after another. Inside a stage, actions run on a pool of
   ``concurrency`` threads, except that actions on the same (folder, path), the same remote file
   id, or uploads with the same (filename, size, purpose) run one after another in plan order —
   so lost uploads are found in the order of their intents.
@@ -33,7 +33,7 @@ import os
 import posixpath
 import threading
 import time
-from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -49,9 +49,8 @@ from syncd.api import (
     UploadOutcomeUnknown,
 )
 from syncd.config import FolderConfig
-from syncd.logs import human_size
-from syncd.manifest import ManifestDB
-from syncd.plan import (
+from syncd.engine.manifest import ManifestDB
+from syncd.engine.model import (
     Action,
     Adopt,
     Attach,
@@ -67,9 +66,10 @@ from syncd.plan import (
     Retired,
     State,
     Upload,
-    stages,
 )
-from syncd.validate import validate_file
+from syncd.engine.planner import chains, stages
+from syncd.engine.report import human_size
+from syncd.engine.validate import validate_file
 
 log = logging.getLogger("syncd.executor")
 
@@ -177,60 +177,6 @@ def _hash_file(path: Path) -> tuple[str, os.stat_result]:
     if _identity(before) != _identity(after):
         raise _FileChanged("it changed while it was hashed")
     return digest.hexdigest(), before
-
-
-def _keys(action: Action, purposes: Mapping[str, str]) -> Iterable[Hashable]:
-    """What an action must not share with a concurrently running one."""
-    match action:
-        case Upload():
-            name = posixpath.basename(action.path)
-            yield ("upload", name, action.size, purposes[action.folder])
-            yield ("path", action.folder, action.path)
-            if action.replaces:
-                yield ("file", action.replaces)
-        case Adopt():
-            yield ("path", action.folder, action.path)
-            yield ("file", action.file_id)
-            if action.replaces:
-                yield ("file", action.replaces)
-        case Attach() | Retire():
-            yield ("path", action.folder, action.path)
-            yield ("file", action.file_id)
-        case Detach() | Cleanup():
-            yield ("file", action.file_id)
-        case Forget():
-            if action.path is not None:
-                yield ("path", action.folder, action.path)
-            if action.file_id is not None:
-                yield ("file", action.file_id)
-        case Reject() | Restat():
-            yield ("path", action.folder, action.path)
-
-
-def chains(stage: Sequence[Action], purposes: Mapping[str, str]) -> list[list[Action]]:
-    """Split a stage into groups that may run concurrently; each keeps plan order inside.
-
-    Two actions that share a key (see :func:`_keys`) end up in the same group.
-    """
-    parent = list(range(len(stage)))
-
-    def find(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
-    owner: dict[Hashable, int] = {}
-    for i, action in enumerate(stage):
-        for key in _keys(action, purposes):
-            if key in owner:
-                parent[find(i)] = find(owner[key])
-            else:
-                owner[key] = i
-    groups: dict[int, list[Action]] = {}
-    for i, action in enumerate(stage):
-        groups.setdefault(find(i), []).append(action)
-    return list(groups.values())
 
 
 class Executor:

@@ -26,9 +26,9 @@ from typing import Any, Literal
 
 from syncd.api import APIError, AuthenticationError, Client, NotFoundError
 from syncd.config import Config, FolderConfig
-from syncd.executor import Done, Executor, PassStopped
-from syncd.manifest import ManifestDB
-from syncd.plan import (
+from syncd.engine.executor import Done, Executor, PassStopped
+from syncd.engine.manifest import ManifestDB
+from syncd.engine.model import (
     Action,
     Adopt,
     Attach,
@@ -45,9 +45,9 @@ from syncd.plan import (
     RemoteFile,
     State,
     Upload,
-    plan,
 )
-from syncd.scan import FolderScan, known_file, scan_folder, scan_paths
+from syncd.engine.planner import plan
+from syncd.engine.scan import FolderScan, known_file, scan_folder, scan_paths
 
 log = logging.getLogger("syncd.reconcile")
 

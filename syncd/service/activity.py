@@ -1,7 +1,7 @@
 """``daemon.json``: what a running ``syncd run`` says it is doing, for ``syncd status``.
 
 The daemon rewrites it after every pass and heartbeat; ``status`` reads it. It lives apart from
-``syncd.daemon`` so that ``status`` answers without importing the watcher and the engine.
+``syncd.service.daemon`` so that ``status`` answers without importing the watcher and the engine.
 """
 
 from __future__ import annotations

@@ -1,15 +1,10 @@
 """What is in a drop folder: the eligible files, their hashes, and which of them are bad input.
 
-A scan turns one configured folder into the planner's :class:`~syncd.plan.LocalFolder`:
+A scan turns one configured folder into the planner's :class:`~syncd.engine.model.LocalFolder`:
 
-* **Filters.** Hidden files and folders (``.*``: ``.env``, ``.git`` and ``.ssh`` never leave
-  the machine), editor and download leftovers (``*~``, ``*.swp``, ``*.tmp``, ``*.part``,
-  ``*.crdownload``, ``~$*``) and the folder's own ``exclude`` patterns are skipped. A pattern
-  without ``/`` matches any single file or directory name; one with ``/`` matches the whole
-  path relative to the folder (``*`` may then cross directories). A user-set ``include``
-  keeps only the files it matches, silently. The default include is everything: a file of a
-  type the service does not take is not hidden but *rejected*, so the user sees why it is
-  not synced. Patterns ignore case, like the service's extension check.
+* **Filters.** Hidden files, editor and download leftovers and the folder's own patterns are
+  left out (:mod:`syncd.engine.filters`). The default include is everything: a file of a type
+  the service does not take is not hidden but *rejected*, so the user sees why it is not synced.
 * **Links and special files.** A symlink is followed only when it points at a regular file
   inside the folder that is itself eligible; anything else is skipped, with one warning per
   link per process. Directory symlinks are never followed (no loops, no double counting).
@@ -27,27 +22,23 @@ A scan turns one configured folder into the planner's :class:`~syncd.plan.LocalF
 from __future__ import annotations
 
 import errno
-import fnmatch
-import functools
 import hashlib
 import logging
 import os
-import re
 import stat
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from syncd.plan import Entry, LocalFile, LocalFolder, State
-from syncd.validate import validate_file
+from syncd.engine.filters import folder_filters, is_excluded
+from syncd.engine.model import Entry, LocalFile, LocalFolder, State
+from syncd.engine.validate import validate_file
 
 if TYPE_CHECKING:
     from syncd.config import FolderConfig
 
 log = logging.getLogger("syncd.scan")
-
-DEFAULT_EXCLUDES: tuple[str, ...] = (".*", "*~", "*.swp", "*.tmp", "*.part", "*.crdownload", "~$*")
 
 EXCLUDED = "excluded"
 LINK_OUTSIDE = "symlink outside folder"
@@ -83,83 +74,6 @@ class FolderScan:
             return True
         parts = relpath.split("/")
         return any("/".join(parts[:i]) in self.looked_at for i in range(1, len(parts) + 1))
-
-
-# --- filters ------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class _Filters:
-    """A folder's include and exclude patterns, compiled once."""
-
-    excluded_name: Callable[[str], object]
-    excluded_path: Callable[[str], object] | None
-    included_name: Callable[[str], object] | None
-    included_path: Callable[[str], object] | None
-
-    def excludes(self, name: str, relpath: str) -> bool:
-        """Whether a file or directory is excluded (then a directory is not entered)."""
-        if self.excluded_name(name):
-            return True
-        return self.excluded_path is not None and bool(self.excluded_path(relpath))
-
-    def includes(self, name: str, relpath: str) -> bool:
-        """Whether a file passes the user's include patterns (all do when there are none)."""
-        if self.included_name is None and self.included_path is None:
-            return True
-        return bool(
-            (self.included_name and self.included_name(name))
-            or (self.included_path and self.included_path(relpath))
-        )
-
-
-def _matcher(patterns: Iterable[str]) -> Callable[[str], object] | None:
-    patterns = list(patterns)
-    if not patterns:
-        return None
-    regex = "|".join(f"(?:{fnmatch.translate(p)})" for p in patterns)
-    return re.compile(regex, re.IGNORECASE).match
-
-
-@functools.lru_cache(maxsize=256)
-def _compile(include: tuple[str, ...], exclude: tuple[str, ...]) -> _Filters:
-    def split(patterns: Iterable[str]) -> tuple[list[str], list[str]]:
-        names, paths = [], []
-        for pattern in patterns:
-            # A leading "/" anchors at the folder root; a trailing "/" (gitignore habit for
-            # "a directory") changes nothing, since a name pattern matches directories too.
-            pattern = pattern.strip("/")
-            (paths if "/" in pattern else names).append(pattern)
-        return names, paths
-
-    exclude_names, exclude_paths = split((*DEFAULT_EXCLUDES, *exclude))
-    include_names, include_paths = split(include)
-    excluded_name = _matcher(exclude_names)
-    assert excluded_name is not None  # the defaults are never empty
-    return _Filters(
-        excluded_name=excluded_name,
-        excluded_path=_matcher(exclude_paths),
-        included_name=_matcher(include_names),
-        included_path=_matcher(include_paths),
-    )
-
-
-def _filters(folder: FolderConfig) -> _Filters:
-    return _compile(tuple(folder.include), tuple(folder.exclude))
-
-
-def is_excluded(relpath: str, folder: FolderConfig) -> bool:
-    """Whether a scan of ``folder`` would leave the file at ``relpath`` out: excluded itself
-    or inside an excluded directory, not matched by the user's include patterns, or below the
-    top level of a non-recursive folder."""
-    parts = relpath.strip("/").split("/")
-    if not folder.recursive and len(parts) > 1:
-        return True
-    filters = _filters(folder)
-    for i, name in enumerate(parts):
-        if filters.excludes(name, "/".join(parts[: i + 1])):
-            return True
-    return not filters.includes(parts[-1], "/".join(parts))
 
 
 # --- scanning -----------------------------------------------------------------------------------
@@ -244,7 +158,7 @@ class _Scanner:
         self.folder = folder
         self.known = known
         self.warned = _WARNED if warned is None else warned
-        self.filters = _filters(folder)
+        self.filters = folder_filters(folder)
         self.root = os.fspath(folder.path)
         self.root_real = os.path.realpath(self.root)
         self.files: dict[str, LocalFile] = {}
