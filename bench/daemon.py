@@ -33,6 +33,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from syncd.api import Client
+from syncd.config import write_config
 from syncd.emulator import EmulatorServer
 
 API_KEY = "sk-bench-0123456789"
@@ -88,19 +89,27 @@ class Daemon:
         self.proc.wait(60)
 
 
-def write_config(
+def bench_config(
     workdir: Path, base_url: str, drop: Path, assistant: str | None, debounce: float
 ) -> Path:
-    assistants = f'["{assistant}"]' if assistant else "[]"
-    config = workdir / "syncd.toml"
-    config.write_text(
-        f'[api]\nbase_url = "{base_url}"\n'
-        f'[sync]\nstate_dir = "{workdir / "state"}"\ndebounce_seconds = {debounce}\n'
-        "rescan_interval_seconds = 3600\nconcurrency = 8\n"
-        f'[[folders]]\nname = "bench"\npath = "{drop}"\npurpose = "assistants"\n'
-        f"assistants = {assistants}\n"
+    return write_config(
+        workdir / "syncd.toml",
+        api={"base_url": base_url},
+        sync={
+            "state_dir": workdir / "state",
+            "debounce_seconds": debounce,
+            "rescan_interval_seconds": 3600,
+            "concurrency": 8,
+        },
+        folders=[
+            {
+                "name": "bench",
+                "path": drop,
+                "purpose": "assistants",
+                "assistants": [assistant] if assistant else [],
+            }
+        ],
     )
-    return config
 
 
 @contextmanager
@@ -116,7 +125,7 @@ def workspace(
         if assistant:
             with Client(server.base_url, API_KEY) as client:
                 assistant_id = client.create_assistant(name="bench").id
-        yield workdir, drop, write_config(workdir, server.base_url, drop, assistant_id, debounce)
+        yield workdir, drop, bench_config(workdir, server.base_url, drop, assistant_id, debounce)
 
 
 def percentile(values: list[float], p: float) -> float:

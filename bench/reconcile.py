@@ -32,6 +32,8 @@ from pathlib import Path
 import httpx2
 from emulator_process import emulator_process
 
+from syncd.config import write_config
+
 API_KEY = "sk-bench-0123456789"
 FILES_PER_DIR = 1000
 
@@ -52,26 +54,17 @@ def make_tree(root: Path, n: int) -> None:
         os.close(fd)
 
 
-def write_config(work: Path, base_url: str, tree: Path, concurrency: int) -> Path:
-    config = work / "syncd.toml"
-    config.write_text(
-        f"""
-[api]
-base_url = "{base_url}"
-
-[sync]
-state_dir = "{work / "state"}"
-concurrency = {concurrency}
-max_delete_fraction = 1.0
-
-[[folders]]
-name = "bench"
-path = "{tree}"
-purpose = "assistants"
-""",
-        encoding="utf-8",
+def bench_config(work: Path, base_url: str, tree: Path, concurrency: int) -> Path:
+    return write_config(
+        work / "syncd.toml",
+        api={"base_url": base_url},
+        sync={
+            "state_dir": work / "state",
+            "concurrency": concurrency,
+            "max_delete_fraction": 1.0,
+        },
+        folders=[{"name": "bench", "path": tree, "purpose": "assistants"}],
     )
-    return config
 
 
 def timed(command: list[str], env: dict[str, str] | None = None) -> float:
@@ -99,7 +92,7 @@ def bench_no_change(work: Path, n: int, repeat: int, concurrency: int) -> None:
     made = time.perf_counter() - started
     env = {**os.environ, "OPENAI_API_KEY": API_KEY}
     with emulator() as base_url:
-        config = write_config(work, base_url, tree, concurrency)
+        config = bench_config(work, base_url, tree, concurrency)
         cold = timed(reconcile_command(config), env)
         syncd = median_of(repeat, reconcile_command(config), env)
     find = median_of(repeat, ["find", str(tree), "-type", "f", "-printf", r"%s %T@\n"])
@@ -135,7 +128,7 @@ def bench_cold(work: Path, n: int, concurrency: int, latency_ms: int) -> None:
     with emulator(latency_ms) as base_url:
         naive = naive_upload(base_url, tree)
     with emulator(latency_ms) as base_url:
-        config = write_config(work, base_url, tree, concurrency)
+        config = bench_config(work, base_url, tree, concurrency)
         syncd = timed(reconcile_command(config), env)
     print(
         f"cold sync, {n:,} small files, +{latency_ms} ms per request: "

@@ -26,7 +26,7 @@ import os
 import re
 import stat
 import tomllib
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, Literal
@@ -652,6 +652,39 @@ def _cross_checks(config: Config) -> Iterator[tuple[str, str]]:
                 f"{state} is inside folders[{i}].path ({root}), whose files are synced; "
                 "keep the state elsewhere",
             )
+
+
+def write_config(
+    path: Path,
+    *,
+    api: Mapping[str, object] | None = None,
+    sync: Mapping[str, object] | None = None,
+    folders: Iterable[Mapping[str, object]] = (),
+) -> Path:
+    """Write a configuration file that :func:`load_config` reads: an ``[api]`` and a ``[sync]``
+    table and one ``[[folders]]`` table per folder, for tests, benchmarks and scripts that set
+    syncd up. Values are strings, paths, numbers, booleans or lists of them; ``None`` is left
+    out (the default applies)."""
+    lines: list[str] = []
+    for header, table in (("[api]", api or {}), ("[sync]", sync or {})):
+        lines += [header, *_toml_pairs(table), ""]
+    for folder in folders:
+        lines += ["[[folders]]", *_toml_pairs(folder), ""]
+    path.write_text("\n".join(lines), encoding="utf-8")
+    return path
+
+
+def _toml_pairs(table: Mapping[str, object]) -> list[str]:
+    return [f"{key} = {_toml_value(value)}" for key, value in table.items() if value is not None]
+
+
+def _toml_value(value: object) -> str:
+    # A JSON string, number, boolean or array of them is the same TOML value.
+    if isinstance(value, Path):
+        value = str(value)
+    elif isinstance(value, tuple | list):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    return json.dumps(value)
 
 
 def make_client(config: Config, retry: RetryPolicy) -> Client:

@@ -4,12 +4,9 @@ Each subcommand lives in its own module under ``syncd.cli`` and is imported only
 is invoked, so ``syncd status`` does not pay for starting the emulator's web stack and
 ``syncd --help`` stays instant.
 
-Exit statuses shared by every command:
-
-* 0 — done, everything in sync / healthy
-* 1 — finished, but some files failed, were rejected or differ
-* 2 — usage or configuration error
-* 3 — stopped before acting (authentication failure, lock held, delete guard, service down)
+Every command exits with a :class:`syncd.engine.report.ExitStatus`: 0 done, everything in sync
+or healthy; 1 finished, but some files failed, were rejected or differ; 2 usage or configuration
+error; 3 stopped before acting (authentication failure, lock held, delete guard, service down).
 """
 
 from __future__ import annotations

@@ -20,9 +20,6 @@ import click
 
 from syncd.api import APIError, AuthenticationError, Client, ClientConfigError, NotFoundError
 from syncd.cli.output import (
-    EXIT_CONFIG,
-    EXIT_OK,
-    EXIT_SERVICE,
     QUICK_RETRY,
     config_option,
     describe,
@@ -33,6 +30,7 @@ from syncd.cli.output import (
 )
 from syncd.config import Config, ConfigError, FolderConfig, load_config, make_client
 from syncd.engine.model import ASSISTANT_FILE_LIMIT
+from syncd.engine.report import ExitStatus
 from syncd.service.lock import ensure_state_dir
 
 EPILOG = """\b
@@ -55,7 +53,7 @@ class Check:
     name: str
     ok: bool
     detail: str
-    status: int = EXIT_OK
+    status: ExitStatus = ExitStatus.OK
 
     def to_json(self) -> dict[str, object]:
         return {"name": self.name, "ok": self.ok, "detail": self.detail}
@@ -66,11 +64,11 @@ def _passed(name: str, detail: str) -> Check:
 
 
 def _config_problem(name: str, detail: str) -> Check:
-    return Check(name, False, detail, EXIT_CONFIG)
+    return Check(name, False, detail, ExitStatus.CONFIG)
 
 
 def _service_problem(name: str, detail: str) -> Check:
-    return Check(name, False, detail, EXIT_SERVICE)
+    return Check(name, False, detail, ExitStatus.STOPPED)
 
 
 def run_checks(config_path: Path | None) -> Iterator[Check]:
@@ -174,7 +172,7 @@ def check(config_path: Path | None, as_json: bool) -> None:
     else:
         _print_human(checks, failed)
     statuses = {c.status for c in failed}
-    sys.exit(min(statuses) if statuses else EXIT_OK)
+    sys.exit(min(statuses) if statuses else ExitStatus.OK)
 
 
 def _print_human(checks: list[Check], failed: list[Check]) -> None:

@@ -23,8 +23,9 @@ from urllib.parse import urlsplit
 import click
 
 from syncd.api import Client, NotFoundError, is_loopback
-from syncd.cli.output import EXIT_CONFIG, fail
+from syncd.cli.output import fail
 from syncd.emulator import EmulatorServer
+from syncd.engine.report import ExitStatus
 from syncd.service.daemon import Daemon
 from syncd.service.logs import setup_logging
 
@@ -73,13 +74,13 @@ def _demo_port(config_path: Path) -> int:
     try:
         base_url = tomllib.loads(config_path.read_text()).get("api", {}).get("base_url", "")
     except (OSError, tomllib.TOMLDecodeError) as exc:
-        fail(f"{config_path}: {exc}", EXIT_CONFIG)
+        fail(f"{config_path}: {exc}", ExitStatus.CONFIG)
     parts = urlsplit(base_url)
     if parts.scheme != "http" or not is_loopback(parts.hostname or ""):
         fail(
             f"{config_path} points at {base_url or 'the real API'}, not the demo's emulator; "
             f"run `syncd run --config {config_path}` to use it that way",
-            EXIT_CONFIG,
+            ExitStatus.CONFIG,
         )
     return parts.port or 0
 

@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING
 
 import click
 
+from syncd.engine.report import ExitStatus
+
 if TYPE_CHECKING:
     from syncd.emulator import Faults
 
@@ -138,7 +140,7 @@ def emulator(
         server.start()
     except OSError as exc:
         click.echo(f"syncd: cannot listen on {host}:{port}: {exc.strerror or exc}", err=True)
-        raise SystemExit(2) from None
+        raise SystemExit(ExitStatus.CONFIG) from None
     stop = threading.Event()
 
     def on_sigterm(signum: int, frame: FrameType | None) -> None:

@@ -29,11 +29,7 @@ from syncd.api import (
     TransportError,
 )
 from syncd.config import Config, ConfigError, load_config, make_client
-
-EXIT_OK = 0
-EXIT_DIFFERS = 1  # finished; something failed, differs or was refused
-EXIT_CONFIG = 2  # usage or configuration error
-EXIT_SERVICE = 3  # the service could not be reached or did not accept the key
+from syncd.engine.report import ExitStatus
 
 #: Inspection commands answer within seconds when the service is down, instead of retrying
 #: for minutes as a sync pass does.
@@ -61,7 +57,7 @@ def json_option(f: F) -> F:
     )(f)
 
 
-def fail(message: str, status: int) -> NoReturn:
+def fail(message: str, status: ExitStatus) -> NoReturn:
     """Print ``syncd: message`` on stderr (each line of it) and end the command with ``status``."""
     for line in message.splitlines():
         click.echo(f"syncd: {line}", err=True)
@@ -73,7 +69,7 @@ def load(config_path: Path | None) -> Config:
     try:
         return load_config(config_path)
     except ConfigError as e:
-        fail(str(e), EXIT_CONFIG)
+        fail(str(e), ExitStatus.CONFIG)
 
 
 def open_client(config: Config, retry: RetryPolicy = QUICK_RETRY) -> Client:
@@ -82,15 +78,15 @@ def open_client(config: Config, retry: RetryPolicy = QUICK_RETRY) -> Client:
     try:
         return make_client(config, retry)
     except ClientConfigError as e:
-        fail(str(e), EXIT_CONFIG)
+        fail(str(e), ExitStatus.CONFIG)
 
 
-def service_exit_status(error: APIError) -> int:
-    """3 when the service could not be used at all (unreachable, down, key refused, rate
-    limited); 1 when it answered and refused this one request (unknown id, not allowed)."""
+def service_exit_status(error: APIError) -> ExitStatus:
+    """STOPPED when the service could not be used at all (unreachable, down, key refused, rate
+    limited); DIFFERS when it answered and refused this one request (unknown id, not allowed)."""
     if isinstance(error, AuthenticationError | TransportError | ServerError | RateLimitError):
-        return EXIT_SERVICE
-    return EXIT_DIFFERS
+        return ExitStatus.STOPPED
+    return ExitStatus.DIFFERS
 
 
 def service_failure(error: APIError, doing: str) -> NoReturn:

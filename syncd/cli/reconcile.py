@@ -10,8 +10,6 @@ from pathlib import Path
 import click
 
 from syncd.cli.output import (
-    EXIT_CONFIG,
-    EXIT_SERVICE,
     config_option,
     fail,
     json_option,
@@ -33,6 +31,7 @@ from syncd.engine.model import (
     Upload,
 )
 from syncd.engine.reconcile import Engine, Event, PassReport
+from syncd.engine.report import ExitStatus
 from syncd.service.lock import LockHeld, StateLock
 from syncd.service.logs import setup_logging
 
@@ -183,7 +182,7 @@ def reconcile(
         fail(
             f"no folder named {', '.join(unknown)} in {config.source} "
             f"(configured: {', '.join(sorted(known))})",
-            EXIT_CONFIG,
+            ExitStatus.CONFIG,
         )
     client = open_client(config, config.api.retry_policy())
     state_dir = config.sync.state_dir
@@ -200,11 +199,11 @@ def reconcile(
                 stack.enter_context(StateLock(state_dir, command="syncd reconcile"))
                 manifest = ManifestDB.open(state_dir)
         except LockHeld as e:
-            fail(str(e), EXIT_SERVICE)
+            fail(str(e), ExitStatus.STOPPED)
         except ManifestError as e:
-            fail(str(e), EXIT_CONFIG)
+            fail(str(e), ExitStatus.CONFIG)
         except OSError as e:
-            fail(f"cannot use the state directory {state_dir}: {e}", EXIT_CONFIG)
+            fail(f"cannot use the state directory {state_dir}: {e}", ExitStatus.CONFIG)
         stack.callback(manifest.close)
         show_bar = sys.stderr.isatty() and not dry_run
         with _progress(show_bar, verbose) as on_event:

@@ -14,7 +14,6 @@ import click
 
 from syncd.api import APIError, AssistantFile, BadRequestError, FileObject, MessageFile
 from syncd.cli.output import (
-    EXIT_CONFIG,
     config_option,
     fail,
     json_option,
@@ -26,7 +25,7 @@ from syncd.cli.output import (
     print_table,
     service_failure,
 )
-from syncd.engine.report import human_size
+from syncd.engine.report import ExitStatus, human_size
 
 EXIT_STATUSES = """\b
 Exit status: 0 done; 1 the service refused the request (unknown id, download not
@@ -121,9 +120,9 @@ def download(
     fine-tune files but refuses them for assistants files.
     """
     if output.exists() and not force:
-        fail(f"{output} exists; pass --force to replace it", EXIT_CONFIG)
+        fail(f"{output} exists; pass --force to replace it", ExitStatus.CONFIG)
     if not output.parent.is_dir():
-        fail(f"{output.parent} is not a directory", EXIT_CONFIG)
+        fail(f"{output.parent} is not a directory", ExitStatus.CONFIG)
     with open_client(load(config_path)) as client:
         started = time.monotonic()
         try:

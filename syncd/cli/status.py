@@ -14,7 +14,6 @@ from typing import Any
 import click
 
 from syncd.cli.output import (
-    EXIT_CONFIG,
     config_option,
     fail,
     iso_time,
@@ -27,6 +26,7 @@ from syncd.cli.output import (
 from syncd.config import Config
 from syncd.engine.manifest import FILENAME, ManifestDB, ManifestError, PassInfo
 from syncd.engine.model import Entry, State
+from syncd.engine.report import ExitStatus
 from syncd.service.activity import read_activity
 
 EPILOG = """\b
@@ -114,11 +114,11 @@ def open_manifest(state_dir: Path) -> ManifestDB | None:
         if not (state_dir / FILENAME).exists():
             return None
     except OSError as e:
-        fail(f"cannot read the state directory {state_dir}: {e.strerror}", EXIT_CONFIG)
+        fail(f"cannot read the state directory {state_dir}: {e.strerror}", ExitStatus.CONFIG)
     try:
         return ManifestDB.open(state_dir, readonly=True)
     except ManifestError as e:
-        fail(str(e), EXIT_CONFIG)
+        fail(str(e), ExitStatus.CONFIG)
 
 
 @click.command(epilog=EPILOG)

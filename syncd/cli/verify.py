@@ -22,7 +22,6 @@ import click
 
 from syncd.api import APIError, Client, FileObject, NotFoundError
 from syncd.cli.output import (
-    EXIT_DIFFERS,
     config_option,
     json_option,
     load,
@@ -34,7 +33,7 @@ from syncd.cli.output import (
 from syncd.cli.status import open_manifest
 from syncd.config import Config
 from syncd.engine.model import Entry, Manifest, State
-from syncd.engine.report import human_size
+from syncd.engine.report import ExitStatus, human_size
 
 EPILOG = """\b
 Exit status: 0 everything matches; 1 at least one discrepancy; 2 configuration
@@ -300,7 +299,7 @@ def verify(no_content: bool, config_path: Path | None, as_json: bool) -> None:
     else:
         _print_human(report, manifest_exists=db is not None)
     if report.discrepancies:
-        raise SystemExit(EXIT_DIFFERS)
+        raise SystemExit(ExitStatus.DIFFERS)
 
 
 def _print_human(report: Report, *, manifest_exists: bool) -> None:

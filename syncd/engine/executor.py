@@ -26,18 +26,14 @@ the row ``rejected`` with the service's words, like a file the local validator r
 
 from __future__ import annotations
 
-import dataclasses
-import hashlib
 import logging
-import os
 import posixpath
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
-from pathlib import Path
-from typing import Any
+from dataclasses import replace
+from typing import Literal
 
 from syncd.api import (
     APIError,
@@ -49,6 +45,7 @@ from syncd.api import (
     UploadOutcomeUnknown,
 )
 from syncd.config import FolderConfig
+from syncd.engine.files import FileChanged, identity, sha256_file
 from syncd.engine.manifest import ManifestDB
 from syncd.engine.model import (
     Action,
@@ -68,7 +65,7 @@ from syncd.engine.model import (
     Upload,
 )
 from syncd.engine.planner import chains, stages
-from syncd.engine.report import human_size
+from syncd.engine.report import Done, human_size
 from syncd.engine.validate import validate_file
 
 log = logging.getLogger("syncd.executor")
@@ -81,8 +78,6 @@ MAX_BACKOFF = 3600.0
 PROCESSING_TIMEOUT = 300.0
 PROCESSING_POLL = 0.1
 
-_HASH_CHUNK = 1024 * 1024
-
 
 def retry_delay(attempts: int) -> float:
     """Seconds to wait after the ``attempts``-th failed upload of a file."""
@@ -93,65 +88,9 @@ class PassStopped(Exception):
     """The pass stopped before it was done; ``reason`` is ``auth`` (the key was refused) or
     ``service`` (the service could not be listed)."""
 
-    def __init__(self, reason: str, message: str) -> None:
+    def __init__(self, reason: Literal["auth", "service"], message: str) -> None:
         super().__init__(message)
         self.reason = reason
-
-
-@dataclass(frozen=True, slots=True)
-class Done:
-    """One thing that happened — or failed to — as a log line and a JSON record.
-
-    ``what`` is one of: uploaded, replaced, adopted, attached, detached, deleted, released,
-    rejected, failed, unresolved, skipped, resynced, forgotten, restat.
-    """
-
-    what: str
-    folder: str | None = None
-    path: str | None = None
-    file_id: str | None = None
-    assistant_id: str | None = None
-    previous: str | None = None  # the file id an upload replaced
-    replaced_by: str | None = None  # for a deleted old version: the file that replaced it
-    detail: str | None = None  # the error, the reason, or size and time
-
-    @property
-    def where(self) -> str:
-        return f"{self.folder}/{self.path}" if self.path is not None else str(self.file_id)
-
-    def message(self) -> str:
-        """The log line, in a person's words."""
-        detail = f" ({self.detail})" if self.detail else ""
-        match self.what:
-            case "uploaded":
-                return f"uploaded {self.where} → {self.file_id}{detail}"
-            case "replaced":
-                return f"replaced {self.where} → {self.file_id} (was {self.previous})"
-            case "adopted":
-                return f"adopted {self.file_id} for {self.where}{detail}"
-            case "resynced":
-                return f"{self.where} is synced again with {self.file_id}{detail}"
-            case "attached":
-                return f"attached {self.where} to {self.assistant_id}"
-            case "detached":
-                return f"detached {self.file_id} from {self.assistant_id}{detail}"
-            case "deleted":
-                return f"deleted remote {self.file_id}{detail}"
-            case "released":
-                return f"left remote {self.file_id} in place{detail}"
-            case "rejected":
-                return f"rejected {self.where}: {self.detail}"
-            case "failed" | "unresolved" | "skipped":
-                return f"{self.where}: {self.detail}"
-            case "forgotten":
-                return f"forgot {self.where}{detail}"
-            case "restat":
-                return f"noted the new timestamps of {self.where}"
-            case _:
-                return f"{self.what} {self.where}{detail}"
-
-    def to_json(self) -> dict[str, Any]:
-        return {k: v for k, v in dataclasses.asdict(self).items() if v is not None}
 
 
 class _Skip(Exception):
@@ -160,23 +99,6 @@ class _Skip(Exception):
 
 class _FileChanged(_Skip):
     """The file is not the one the plan was made from, or changed while it was read."""
-
-
-def _identity(st: os.stat_result) -> tuple[int, int, int, int]:
-    return (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
-
-
-def _hash_file(path: Path) -> tuple[str, os.stat_result]:
-    """SHA-256 of the file at ``path`` and its stat, read start to end without it changing."""
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        before = os.fstat(fh.fileno())
-        while chunk := fh.read(_HASH_CHUNK):
-            digest.update(chunk)
-        after = os.fstat(fh.fileno())
-    if _identity(before) != _identity(after):
-        raise _FileChanged("it changed while it was hashed")
-    return digest.hexdigest(), before
 
 
 class Executor:
@@ -324,9 +246,11 @@ class Executor:
         path = folder.path / action.path
         name = posixpath.basename(action.path)
         try:
-            sha256, st = _hash_file(path)
+            sha256, st = sha256_file(path, follow_symlinks=True)
         except FileNotFoundError:
             raise _Skip("the file is gone") from None
+        except FileChanged:
+            raise _FileChanged("it changed while it was hashed") from None
         if sha256 != action.sha256:
             raise _Skip("the file changed since the scan")
         if validate_file(path, folder.purpose, st.st_size, name=name) is not None:
@@ -380,7 +304,7 @@ class Executor:
             return
         elapsed = time.monotonic() - started
 
-        changed = _identity(path.stat()) != _identity(st)
+        changed = identity(path.stat()) != identity(st)
         if changed:
             # What went out may be half old, half new: keep the id (it is ours), make the next
             # scan hash the file again, and attach nothing.

@@ -26,7 +26,7 @@ from typing import Any, Literal
 
 from syncd.api import APIError, AuthenticationError, Client, NotFoundError
 from syncd.config import Config, FolderConfig
-from syncd.engine.executor import Done, Executor, PassStopped
+from syncd.engine.executor import Executor, PassStopped
 from syncd.engine.manifest import ManifestDB
 from syncd.engine.model import (
     Action,
@@ -47,6 +47,7 @@ from syncd.engine.model import (
     Upload,
 )
 from syncd.engine.planner import plan
+from syncd.engine.report import Done, ExitStatus, StopReason
 from syncd.engine.scan import FolderScan, known_file, scan_folder, scan_paths
 
 log = logging.getLogger("syncd.reconcile")
@@ -90,7 +91,7 @@ class PassReport:
     errors: list[dict[str, Any]] = field(default_factory=list)
     problems: list[FolderProblem] = field(default_factory=list)
     planned: list[Action] = field(default_factory=list)  # a dry run's plan
-    stopped_reason: str | None = None  # auth, service or delete_guard
+    stopped_reason: StopReason | None = None
     stopped_message: str | None = None
     dry_run: bool = False
     waiting: int = 0  # failed files held back by their retry backoff
@@ -98,14 +99,14 @@ class PassReport:
     started_at: float = 0.0
     finished_at: float = 0.0
 
-    def exit_code(self) -> int:
-        """0 in sync; 1 finished with failed or rejected files or a skipped folder; 3 stopped
-        before acting (credentials refused, service unreachable, delete guard)."""
+    def exit_code(self) -> ExitStatus:
+        """OK in sync; DIFFERS finished with failed or rejected files or a skipped folder;
+        STOPPED before acting (credentials refused, service unreachable, delete guard)."""
         if self.stopped_reason is not None:
-            return 3
+            return ExitStatus.STOPPED
         if self.counts["failed"] or self.counts["rejected"] or self.problems or self.errors:
-            return 1
-        return 0
+            return ExitStatus.DIFFERS
+        return ExitStatus.OK
 
     def summary(self) -> str:
         """``uploaded 3, replaced 1, …`` — every count, zeros included, so scripts can rely

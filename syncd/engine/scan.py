@@ -22,7 +22,6 @@ A scan turns one configured folder into the planner's :class:`~syncd.engine.mode
 from __future__ import annotations
 
 import errno
-import hashlib
 import logging
 import os
 import stat
@@ -31,6 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from syncd.engine.files import FileChanged, RootFault, check_root, sha256_file
 from syncd.engine.filters import folder_filters, is_excluded
 from syncd.engine.model import Entry, LocalFile, LocalFolder, State
 from syncd.engine.validate import validate_file
@@ -47,8 +47,6 @@ CHANGED = "changed while hashing"
 LINK_TO_DIRECTORY = "symlink to a directory"
 LINK_BROKEN = "broken symlink"
 LINK_TO_EXCLUDED = "symlink to an excluded file"
-
-_CHUNK = 1024**2
 
 # Links (and unreadable paths) already warned about by this process, when the caller keeps
 # no set of its own.
@@ -88,51 +86,15 @@ def known_file(entry: Entry) -> LocalFile:
     return LocalFile(entry.path, entry.size, entry.mtime_ns, entry.inode, entry.sha256, problem)
 
 
-class _Changed(Exception):
-    """The file's stat differed before and after reading it."""
-
-
-def _identity(st: os.stat_result) -> tuple[int, int, int, int, int]:
-    # ctime too: a writer that restores mtime (rsync -t, touch -r) still moves ctime.
-    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
-
-
-def _hash(path: str, before: os.stat_result) -> str:
-    """SHA-256 of ``path``, which must still be the file ``before`` describes, start to end.
-    Raises _Changed when it is not (replaced, written to, or swapped for a link)."""
-    digest = hashlib.sha256()
-    buffer = bytearray(_CHUNK)
-    view = memoryview(buffer)
-    # O_NOFOLLOW: never read through a link swapped in after the directory listing.
-    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
-    try:
-        if _identity(os.fstat(fd)) != _identity(before):
-            raise _Changed
-        while n := os.readv(fd, [buffer]):
-            digest.update(view[:n])
-        after = os.stat(path, follow_symlinks=False)
-    finally:
-        os.close(fd)
-    if _identity(after) != _identity(before):
-        raise _Changed
-    return digest.hexdigest()
-
-
 def _root_problem(
     folder: FolderConfig, expected_dev: int | None
 ) -> tuple[os.stat_result | None, str | None]:
     """Stat the root and say what is wrong with it, if anything."""
     root = folder.path
-    try:
-        st = os.stat(root)
-    except FileNotFoundError:
-        return None, f"folder root {root} does not exist"
-    except OSError as e:
-        return None, f"cannot read folder root {root}: {e.strerror}"
-    if not stat.S_ISDIR(st.st_mode):
-        return st, f"folder root {root} is not a directory"
-    if not os.access(root, os.R_OK | os.X_OK):
-        return st, f"cannot read folder root {root}: permission denied"
+    st, problem = check_root(root)
+    if problem is not None:
+        return st, _ROOT_WORDS[problem.fault].format(root=root, strerror=problem.strerror)
+    assert st is not None  # a root without a problem was stat'ed
     if expected_dev is not None and st.st_dev != expected_dev:
         return st, (
             f"folder root {root} is not on the same filesystem as before "
@@ -140,6 +102,14 @@ def _root_problem(
             "is the right volume mounted? Nothing under it is deleted until it is back"
         )
     return st, None
+
+
+_ROOT_WORDS: dict[RootFault, str] = {
+    "missing": "folder root {root} does not exist",
+    "unreachable": "cannot read folder root {root}: {strerror}",
+    "not_directory": "folder root {root} is not a directory",
+    "unreadable": "cannot read folder root {root}: permission denied",
+}
 
 
 def _device(dev: int) -> str:
@@ -235,13 +205,13 @@ class _Scanner:
         """A regular file that passed the filters and changed since the manifest saw it (or is
         new): hash and validate it."""
         try:
-            sha256 = _hash(path, st)
+            sha256, _ = sha256_file(path, st)
             self.hashed += 1
             self.bytes_hashed += st.st_size
             problem = validate_file(
                 Path(path), self.folder.purpose, st.st_size, name=rel.rpartition("/")[2]
             )
-        except _Changed:
+        except FileChanged:
             log.debug("%s/%s changed while it was hashed; next pass", self.folder.name, rel)
             self.keep_known(rel, CHANGED)
             return

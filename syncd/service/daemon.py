@@ -27,7 +27,6 @@ import math
 import os
 import random
 import signal
-import stat
 import threading
 import time
 from collections.abc import Collection, Mapping
@@ -39,10 +38,12 @@ from typing import Any
 from syncd import __version__
 from syncd.api import Client, ClientConfigError
 from syncd.config import Config, ConfigError, FolderConfig, load_config, make_client
+from syncd.engine.files import RootFault, check_root
 from syncd.engine.filters import is_excluded
 from syncd.engine.manifest import ManifestDB, ManifestError
 from syncd.engine.model import State
 from syncd.engine.reconcile import Engine, Event, PassReport
+from syncd.engine.report import ExitStatus, PassScope
 from syncd.service.activity import clear_activity, write_activity
 from syncd.service.lock import LockHeld, StateLock
 from syncd.service.metrics import Metrics
@@ -51,9 +52,6 @@ from syncd.service.watch import Batch, Debouncer, FolderWatcher
 
 log = logging.getLogger("syncd.daemon")
 
-EXIT_OK = 0
-EXIT_CONFIG = 2
-EXIT_LOCKED = 3
 
 #: How often each folder's root is checked (a stat per folder).
 ROOT_CHECK_SECONDS = 1.0
@@ -86,17 +84,20 @@ class _Folder:
 
 def _root_identity(path: Path) -> tuple[tuple[int, int] | None, str | None]:
     """((st_dev, st_ino), None) for a usable root, or (None, why it cannot be watched)."""
-    try:
-        st = path.stat()
-    except FileNotFoundError:
-        return None, f"its root {path} is missing (unmounted or removed?)"
-    except OSError as exc:
-        return None, f"cannot reach its root {path}: {exc.strerror}"
-    if not stat.S_ISDIR(st.st_mode):
-        return None, f"its root {path} is not a directory"
-    if not os.access(path, os.R_OK | os.X_OK):
-        return None, f"cannot read its root {path}: permission denied"
+    st, problem = check_root(path)
+    if problem is not None:
+        return None, _ROOT_WORDS[problem.fault].format(path=path, strerror=problem.strerror)
+    assert st is not None  # a root without a problem was stat'ed
     return (st.st_dev, st.st_ino), None
+
+
+# How a root the watchers cannot use is named in "folder … paused: …".
+_ROOT_WORDS: dict[RootFault, str] = {
+    "missing": "its root {path} is missing (unmounted or removed?)",
+    "unreachable": "cannot reach its root {path}: {strerror}",
+    "not_directory": "its root {path} is not a directory",
+    "unreadable": "cannot read its root {path}: permission denied",
+}
 
 
 def _plural(n: int, word: str) -> str:
@@ -143,20 +144,20 @@ class Daemon:
 
     # --- the process ---------------------------------------------------------------------------
 
-    def run(self) -> int:
-        """Run until stopped; returns the exit status (0, 2 bad configuration, 3 locked)."""
+    def run(self) -> ExitStatus:
+        """Run until stopped; returns the exit status (OK, CONFIG, or STOPPED: locked)."""
         try:
             self.config = load_config(self._config_path, self._environ)
         except ConfigError as exc:
             for line in str(exc).splitlines():
                 log.error("%s", line)
-            return EXIT_CONFIG
+            return ExitStatus.CONFIG
         self._lock = StateLock(self.config.sync.state_dir, command="syncd run")
         try:
             self._lock.acquire()
         except LockHeld as exc:
             log.error("%s", exc)
-            return EXIT_LOCKED
+            return ExitStatus.STOPPED
         previous = self._install_signal_handlers()
         try:
             return self._serve()
@@ -168,13 +169,13 @@ class Daemon:
             clear_activity(self.config.sync.state_dir)
             self._lock.release()
 
-    def _serve(self) -> int:
+    def _serve(self) -> ExitStatus:
         try:
             client = self._make_client(self.config)
             self._manifest = ManifestDB.open(self.config.sync.state_dir)
         except (ClientConfigError, ManifestError) as exc:
             log.error("%s", exc)
-            return EXIT_CONFIG
+            return ExitStatus.CONFIG
         sync = self.config.sync
         self._debouncer.debounce = sync.debounce_seconds
         self._engine = self._make_engine(self.config, client)
@@ -202,7 +203,7 @@ class Daemon:
                 pinger = self._start_pinger()
             self._loop()
             log.info("stopped")
-            return EXIT_OK
+            return ExitStatus.OK
         finally:
             self._stop.set()
             if pinger is not None:
@@ -309,7 +310,7 @@ class Daemon:
         activity: str,
     ) -> None:
         """Run one engine pass, keeping status, metrics and the watchdog informed."""
-        scope = "paths" if paths is not None else "full"
+        scope: PassScope = "paths" if paths is not None else "full"
         self._activity, self._progress, self._in_pass = activity, "", True
         self._update_status()
         started = time.monotonic()
@@ -333,7 +334,7 @@ class Daemon:
         self._after_pass(report, scope, elapsed)
         self._update_status(counts)
 
-    def _after_pass(self, report: PassReport, scope: str, elapsed: float) -> None:
+    def _after_pass(self, report: PassReport, scope: PassScope, elapsed: float) -> None:
         changed = {k: v for k, v in report.counts.items() if v and k != "unchanged"}
         what = ", ".join(f"{k} {v:,}" for k, v in changed.items()) or "nothing to do"
         # Each action has had its own line; a full pass also gets a summary at INFO.
@@ -545,7 +546,7 @@ class Daemon:
         log.info("uploads cut short are checked at the next start, so none is duplicated")
         clear_activity(self.config.sync.state_dir)
         logging.shutdown()
-        os._exit(EXIT_OK)
+        os._exit(ExitStatus.OK)
 
     # --- systemd, status and metrics -----------------------------------------------------------
 

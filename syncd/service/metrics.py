@@ -24,8 +24,8 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, star
 
 from syncd import __version__
 from syncd.api.client import RequestRecord
-from syncd.engine.executor import Done
 from syncd.engine.model import State
+from syncd.engine.report import Done, PassScope
 
 # Ids in request paths (file-…, asst_…, thread_…, msg_…) would make one series per file.
 _ID_SEGMENT = re.compile(r"/(?:file|asst|thread|msg)[-_][A-Za-z0-9_-]+")
@@ -116,7 +116,7 @@ class Metrics:
             for state in State:
                 self.files.labels(folder, state.value).set(by_state.get(state.value, 0))
 
-    def observe_pass(self, scope: str, seconds: float) -> None:
+    def observe_pass(self, scope: PassScope, seconds: float) -> None:
         self.passes.labels(scope).inc()
         self.pass_duration.labels(scope).observe(seconds)
 

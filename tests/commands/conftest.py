@@ -20,6 +20,7 @@ from click.testing import CliRunner, Result
 
 from syncd.api import Client, FileObject
 from syncd.cli import main
+from syncd.config import write_config
 from syncd.emulator import EmulatorServer
 from syncd.engine.manifest import ManifestDB
 from syncd.engine.model import Entry, State
@@ -51,31 +52,22 @@ class Workspace:
     def train(self) -> Path:
         return self.root / "train"
 
-    def write_config(self, *, base_url: str | None = None, extra_folder: str = "") -> Path:
-        """(Re)write the configuration; ``extra_folder`` is appended as raw TOML."""
-        self.config.write_text(
-            f"""
-[api]
-base_url = "{base_url or self.base_url}"
-
-[sync]
-state_dir = "./state"
-
-[[folders]]
-name = "docs"
-path = "./docs"
-purpose = "assistants"
-assistants = {json.dumps(self.assistants)}
-
-[[folders]]
-name = "train"
-path = "./train"
-purpose = "fine-tune"
-{extra_folder}
-""",
-            encoding="utf-8",
+    def write_config(self, *, base_url: str | None = None) -> Path:
+        """(Re)write the configuration."""
+        return write_config(
+            self.config,
+            api={"base_url": base_url or self.base_url},
+            sync={"state_dir": "./state"},
+            folders=[
+                {
+                    "name": "docs",
+                    "path": "./docs",
+                    "purpose": "assistants",
+                    "assistants": self.assistants,
+                },
+                {"name": "train", "path": "./train", "purpose": "fine-tune"},
+            ],
         )
-        return self.config
 
     def run(self, *args: str, key: str | None = "default", config: bool = True) -> Result:
         """``syncd ARGS --config …`` with ``OPENAI_API_KEY`` set to ``key`` (the emulator's

@@ -6,7 +6,6 @@ state is read over HTTP from the emulator, as any client of the service would se
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import signal
@@ -15,11 +14,12 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
+import syncd.config
 from syncd.api import Client
 
 T = TypeVar("T")
@@ -33,14 +33,13 @@ class FolderDef:
     path: Path
     assistants: list[str] = field(default_factory=list)
 
-    def toml(self) -> str:
-        return (
-            "[[folders]]\n"
-            f'name = "{self.name}"\n'
-            f'path = "{self.path}"\n'
-            'purpose = "assistants"\n'
-            f"assistants = {json.dumps(self.assistants)}\n"
-        )
+    def table(self) -> dict[str, object]:
+        return {
+            "name": self.name,
+            "path": self.path,
+            "purpose": "assistants",
+            "assistants": self.assistants,
+        }
 
 
 def write_config(
@@ -50,23 +49,22 @@ def write_config(
     folders: Iterable[FolderDef],
     *,
     grace: float = 10,
-    extra_sync: str = "",
+    sync: Mapping[str, object] | None = None,
 ) -> Path:
     """A daemon configuration for tests: short debounce, no periodic pass in the way."""
-    path.write_text(
-        "[api]\n"
-        f'base_url = "{base_url}"\n'
-        "max_attempts = 6\n"
-        "timeout_seconds = 10\n"
-        "[sync]\n"
-        f'state_dir = "{state_dir}"\n'
-        f"debounce_seconds = {DEBOUNCE}\n"
-        "rescan_interval_seconds = 600\n"
-        "concurrency = 8\n"
-        f"shutdown_grace_seconds = {grace}\n"
-        f"{extra_sync}\n" + "\n".join(f.toml() for f in folders)
+    return syncd.config.write_config(
+        path,
+        api={"base_url": base_url, "max_attempts": 6, "timeout_seconds": 10},
+        sync={
+            "state_dir": state_dir,
+            "debounce_seconds": DEBOUNCE,
+            "rescan_interval_seconds": 600,
+            "concurrency": 8,
+            "shutdown_grace_seconds": grace,
+            **(sync or {}),
+        },
+        folders=[f.table() for f in folders],
     )
-    return path
 
 
 class DaemonProcess:

@@ -198,7 +198,7 @@ def test_the_notify_protocol_for_real_and_metrics(
         emulator.base_url,
         tmp_path / "state",
         [FolderDef("d", drop)],
-        extra_sync=f'metrics_address = "127.0.0.1:{metrics_port}"',
+        sync={"metrics_address": f"127.0.0.1:{metrics_port}"},
     )
     daemon = DaemonProcess(
         config,

@@ -8,7 +8,7 @@ import httpx2
 import pytest
 
 from syncd.api.client import RequestRecord
-from syncd.engine.executor import Done
+from syncd.engine.report import Done
 from syncd.service.metrics import Metrics, operation, parse_address
 
 

@@ -4,7 +4,6 @@ emulator, the manifest, and an :class:`Engine` whose every request is HTTP to th
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import sys
 from collections.abc import Iterator
@@ -15,7 +14,7 @@ from typing import Any
 import pytest
 
 from syncd.api import Client, FileObject, RetryPolicy
-from syncd.config import Config, load_config
+from syncd.config import Config, load_config, write_config
 from syncd.emulator import EmulatorServer
 from syncd.engine.manifest import ManifestDB
 from syncd.engine.reconcile import Engine, PassReport
@@ -56,21 +55,12 @@ class Workspace:
         return path
 
     def write_config(self) -> Path:
-        lines = [
-            "[api]",
-            f'base_url = "{self.emulator.base_url}"',
-            "max_attempts = 3",
-            "timeout_seconds = 10",
-            "",
-            "[sync]",
-            f'state_dir = "{self.state_dir}"',
-        ]
-        lines += [f"{k} = {json.dumps(v)}" for k, v in self.sync.items()]
-        for folder in self.folders.values():
-            lines += ["", "[[folders]]"]
-            lines += [f"{k} = {json.dumps(v)}" for k, v in folder.items()]
-        self.config_path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-        return self.config_path
+        return write_config(
+            self.config_path,
+            api={"base_url": self.emulator.base_url, "max_attempts": 3, "timeout_seconds": 10},
+            sync={"state_dir": self.state_dir, **self.sync},
+            folders=self.folders.values(),
+        )
 
     def env(self) -> dict[str, str]:
         """The environment a ``syncd`` subprocess runs with (only the key added)."""

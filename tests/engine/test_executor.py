@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from syncd.api import Client
-from syncd.engine.executor import BACKOFF, Done, Executor, PassStopped
+from syncd.engine.executor import BACKOFF, Executor, PassStopped
 from syncd.engine.model import (
     Adopt,
     Attach,
@@ -31,6 +31,7 @@ from syncd.engine.model import (
     Upload,
 )
 from syncd.engine.planner import chains
+from syncd.engine.report import Done
 
 from .conftest import FAST_RETRY, Workspace, sha
 

@@ -1,0 +1,86 @@
+"""Local files outside a scan's walk: whether a folder root is usable, and a file's SHA-256.
+
+The scan, the executor (re-hashing right before an upload) and the daemon (watching roots) all
+ask these questions; the answers are decided here once. A leaf module: it imports nothing of
+syncd.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import stat
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+__all__ = ["FileChanged", "RootFault", "RootProblem", "check_root", "identity", "sha256_file"]
+
+_CHUNK = 1024**2
+
+#: What can be wrong with a folder root.
+RootFault = Literal["missing", "unreachable", "not_directory", "unreadable"]
+
+
+@dataclass(frozen=True, slots=True)
+class RootProblem:
+    """Why a folder root cannot be used; the caller words it for its reader."""
+
+    fault: RootFault
+    path: Path
+    strerror: str = ""  # the system's words, for "unreachable"
+
+
+def check_root(path: Path) -> tuple[os.stat_result | None, RootProblem | None]:
+    """Stat a folder root: its stat (when it has one) and what keeps it from being walked —
+    missing, unreachable (another stat error), not a directory, or not readable by us."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return None, RootProblem("missing", path)
+    except OSError as e:
+        return None, RootProblem("unreachable", path, e.strerror or str(e))
+    if not stat.S_ISDIR(st.st_mode):
+        return st, RootProblem("not_directory", path)
+    if not os.access(path, os.R_OK | os.X_OK):
+        return st, RootProblem("unreadable", path)
+    return st, None
+
+
+class FileChanged(Exception):
+    """The file was not the one expected, or changed (or was replaced) while it was read."""
+
+
+def identity(st: os.stat_result) -> tuple[int, int, int, int, int]:
+    """What must stay the same for two stats to be of the same, unchanged file. ctime too: a
+    writer that restores mtime (rsync -t, touch -r) still moves ctime."""
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
+def sha256_file(
+    path: str | Path, expected: os.stat_result | None = None, *, follow_symlinks: bool = False
+) -> tuple[str, os.stat_result]:
+    """SHA-256 of the file at ``path`` and its stat, read start to end without it changing.
+
+    ``expected``: the stat the caller already has (a scan's directory listing); the opened file
+    must be that one. Raises :class:`FileChanged` when it is not, when it changed while it was
+    read, or when the path names another file by the end. Without ``follow_symlinks`` the file
+    is opened with ``O_NOFOLLOW``, so a link swapped in after a listing is never read through.
+    """
+    flags = os.O_RDONLY | os.O_CLOEXEC | (0 if follow_symlinks else os.O_NOFOLLOW)
+    digest = hashlib.sha256()
+    buffer = bytearray(_CHUNK)
+    view = memoryview(buffer)
+    fd = os.open(path, flags)
+    try:
+        before = os.fstat(fd)
+        if expected is not None and identity(before) != identity(expected):
+            raise FileChanged
+        while n := os.readv(fd, [buffer]):
+            digest.update(view[:n])
+        after = os.stat(path, follow_symlinks=follow_symlinks)
+    finally:
+        os.close(fd)
+    if identity(after) != identity(before):
+        raise FileChanged
+    return digest.hexdigest(), before
