@@ -9,7 +9,7 @@ import pickle
 import shutil
 import socket
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +24,7 @@ from syncd.engine.scan import FolderScan, scan_folder, scan_paths
 NOBODY = 65534
 
 
-def make(root: Path, files: dict[str, str | bytes]) -> Path:
+def make(root: Path, files: Mapping[str, str | bytes]) -> Path:
     """Create ``files`` (relative path -> content) under ``root``."""
     for rel, content in files.items():
         path = root / rel

@@ -16,7 +16,7 @@ import io
 from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path, PurePosixPath
-from typing import Literal
+from typing import IO, Literal, cast
 
 import click
 
@@ -190,7 +190,9 @@ def _check_file(
     if content and file.purpose == "fine-tune":
         sink = HashingSink()
         try:
-            client.download_file(file.id, sink)
+            # The sink does what the client asks of a stream (write, seek to 0, truncate), but
+            # a RawIOBase is not typed as an IO[bytes].
+            client.download_file(file.id, cast(IO[bytes], sink))
         except NotFoundError:
             yield differs("missing", "the file disappeared while being verified")
             return

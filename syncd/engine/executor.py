@@ -260,17 +260,13 @@ class Executor:
             raise _Skip("the manifest changed since the plan")
 
         stat = (st.st_size, st.st_mtime_ns, st.st_ino)
-        intent = {
-            "state": State.UPLOADING,
-            "intent_sha256": sha256,
-            "intent_size": st.st_size,
-            "intent_at": self.clock(),
-        }
         before = row
-        row = (
-            replace(row, **intent)
-            if row
-            else Entry(action.folder, action.path, *stat, sha256, **intent)
+        row = replace(
+            row or Entry(action.folder, action.path, *stat, sha256, State.UPLOADING),
+            state=State.UPLOADING,
+            intent_sha256=sha256,
+            intent_size=st.st_size,
+            intent_at=self.clock(),
         )
         self.manifest.put_entry(row, durable=True)  # on disk before the request leaves
 

@@ -74,7 +74,8 @@ def _matcher(patterns: Iterable[str]) -> Callable[[str], object] | None:
 @functools.lru_cache(maxsize=256)
 def _compile(include: tuple[str, ...], exclude: tuple[str, ...]) -> Filters:
     def split(patterns: Iterable[str]) -> tuple[list[str], list[str]]:
-        names, paths = [], []
+        names: list[str] = []
+        paths: list[str] = []
         for pattern in patterns:
             # A leading "/" anchors at the folder root; a trailing "/" (gitignore habit for
             # "a directory") changes nothing, since a name pattern matches directories too.

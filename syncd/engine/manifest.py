@@ -65,7 +65,7 @@ class PassInfo:
 
 def _v1(db: sqlite_utils.Database) -> None:
     """The first schema: entries, attachments, retired ids and folder root devices."""
-    db["entries"].create(
+    db.table("entries").create(
         {
             "folder": str,
             "path": str,
@@ -86,20 +86,22 @@ def _v1(db: sqlite_utils.Database) -> None:
         not_null={"size", "mtime_ns", "inode", "sha256", "state", "attempts"},
         defaults={"attempts": 0},
     )
-    db["entries"].create_index(["file_id"])
-    db["entries"].create_index(["state"])
-    db["attachments"].create({"file_id": str, "assistant_id": str}, pk=("file_id", "assistant_id"))
-    db["retired"].create(
+    db.table("entries").create_index(["file_id"])
+    db.table("entries").create_index(["state"])
+    db.table("attachments").create(
+        {"file_id": str, "assistant_id": str}, pk=("file_id", "assistant_id")
+    )
+    db.table("retired").create(
         {"file_id": str, "folder": str, "delete": int, "replaced_by": str},
         pk="file_id",
         not_null={"folder", "delete"},
     )
-    db["folders"].create({"name": str, "root_dev": int}, pk="name")
+    db.table("folders").create({"name": str, "root_dev": int}, pk="name")
 
 
 def _v2(db: sqlite_utils.Database) -> None:
     """Pass history (for ``syncd status``) and when each entry last changed."""
-    db["passes"].create(
+    db.table("passes").create(
         {
             "id": int,
             "folder": str,
@@ -111,8 +113,8 @@ def _v2(db: sqlite_utils.Database) -> None:
         pk="id",
         not_null={"folder", "started_at", "finished_at", "counts"},
     )
-    db["passes"].create_index(["folder", "finished_at"])
-    db["entries"].add_column("updated_at", float)
+    db.table("passes").create_index(["folder", "finished_at"])
+    db.table("entries").add_column("updated_at", float)
 
 
 #: ``MIGRATIONS[n]`` upgrades a version-``n`` file (0 = empty) to version ``n + 1``.

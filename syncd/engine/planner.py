@@ -342,9 +342,10 @@ def _find_lost_uploads(
     )
     found: dict[tuple[str, str], RemoteFile] = {}
     for entry in intents:
+        # Filtered above; narrows the types.
+        assert entry.intent_at is not None and entry.intent_size is not None
         purpose = planned[entry.folder].spec.purpose
         files = candidates.get((posixpath.basename(entry.path), entry.intent_size, purpose), [])
-        assert entry.intent_at is not None  # filtered above; narrows the type
         for i, file in enumerate(files):
             if file.created_at >= entry.intent_at - CLOCK_SLACK:
                 found[(entry.folder, entry.path)] = files.pop(i)
@@ -684,7 +685,11 @@ def _detach_old_versions_first(
             for old, holding in ctx.holding.items():
                 if holding.replacement == action.file_id and assistant in holding.assistants:
                     pairs.append(((step.folder, step.path, old), step))
-        elif action.replaces is not None and ctx.listed(action.replaces, assistant):
+        elif (
+            isinstance(action, Upload | Adopt)
+            and action.replaces is not None
+            and ctx.listed(action.replaces, assistant)
+        ):
             pairs.append(((step.folder, step.path, action.replaces), step))
     detached = 0
     successors = []

@@ -530,7 +530,7 @@ class Engine:
         names = {f.name for f in selected}
         states = self.manifest.counts()
         report.counts["rejected"] = sum(states.get(n, {}).get(State.REJECTED, 0) for n in names)
-        failed = {
+        failed: set[tuple[str | None, str | None]] = {
             (e.folder, e.path)
             for e in self.manifest.problems()
             if e.state is State.FAILED and e.folder in names

@@ -415,7 +415,7 @@ def _normalise(relpaths: Iterable[str]) -> set[str]:
 
 def _outermost(paths: set[str]) -> list[str]:
     """Drop paths that lie under another path of the set (its subtree scan covers them)."""
-    result = []
+    result: list[str] = []
     for path in sorted(paths):
         if not result or not path.startswith(result[-1] + "/"):
             result.append(path)

@@ -208,9 +208,9 @@ class Daemon:
             self._stop.set()
             if pinger is not None:
                 pinger.join(timeout=2)
-            for folder in self._folders.values():
-                if folder.watcher is not None:
-                    folder.watcher.stop()
+            for watched in self._folders.values():
+                if watched.watcher is not None:
+                    watched.watcher.stop()
             if self._metrics is not None:
                 self._metrics.close()
             self._engine.client.close()
@@ -502,7 +502,7 @@ class Daemon:
     # --- signals -------------------------------------------------------------------------------
 
     def _install_signal_handlers(self) -> dict[int, Any]:
-        previous = {}
+        previous: dict[int, Any] = {}
         for signum, handler in (
             (signal.SIGTERM, self._on_stop_signal),
             (signal.SIGINT, self._on_stop_signal),

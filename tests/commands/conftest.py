@@ -77,7 +77,7 @@ class Workspace:
         result = CliRunner().invoke(main, argv, env={"OPENAI_API_KEY": key})
         if result.exception and not isinstance(result.exception, SystemExit):
             raise result.exception
-        for secret in {key, self.api_key} - {None}:
+        for secret in {s for s in (key, self.api_key) if s is not None}:
             assert secret not in result.output, "the API key leaked into the output"
         return result
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from syncd.service.logs import make_formatter, redact, setup_logging, stderr_is_journal
+from syncd.service.logs import LogFormat, make_formatter, redact, setup_logging, stderr_is_journal
 
 
 @pytest.fixture(autouse=True)
@@ -124,7 +124,7 @@ def test_verbosity_levels() -> None:
 
 
 @pytest.mark.parametrize("log_format", ["human", "json"])
-def test_secrets_are_redacted_in_every_format(log_format: str) -> None:
+def test_secrets_are_redacted_in_every_format(log_format: LogFormat) -> None:
     record = logging.makeLogRecord(
         {"msg": "request failed: Authorization: Bearer sk-proj-abcdefghijkl1234", "levelno": 40}
     )

@@ -17,6 +17,7 @@ from syncd.api import Client, FileObject, RetryPolicy
 from syncd.config import Config, load_config, write_config
 from syncd.emulator import EmulatorServer
 from syncd.engine.manifest import ManifestDB
+from syncd.engine.model import Entry
 from syncd.engine.reconcile import Engine, PassReport
 
 #: Client retries in tests: real backoff, but short.
@@ -81,6 +82,13 @@ class Workspace:
         if self._manifest is None:
             self._manifest = ManifestDB.open(self.state_dir)
         return self._manifest
+
+    def entry(self, folder: str, path: str) -> Entry:
+        """The manifest's row for ``folder``/``path``, which the test expects to exist."""
+        row = self.manifest.entry(folder, path)
+        if row is None:
+            raise LookupError(f"no manifest row for {folder}/{path}")
+        return row
 
     def engine(self, **kwargs: Any) -> Engine:
         return Engine(self.config(), self.client, self.manifest, **kwargs)

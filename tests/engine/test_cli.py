@@ -43,7 +43,7 @@ def test_sync_then_nothing_to_do(ws: Workspace) -> None:
         "uploaded 2, replaced 0, deleted 0, attached 2, detached 0, unchanged 0, "
         "rejected 0, failed 0, adopted 0"
     )
-    file_id = ws.manifest.entry("docs", "guides/setup.md").file_id
+    file_id = ws.entry("docs", "guides/setup.md").file_id
     assert f"uploaded docs/guides/setup.md → {file_id} (12 KB, " in first.stderr
     assert f"attached docs/guides/setup.md to {asst}" in first.stderr
 
@@ -170,10 +170,10 @@ def test_two_concurrent_runs_one_works_one_stops(ws: Workspace) -> None:
         )
         for _ in range(2)
     ]
-    results = [(run.wait(timeout=50), run.stderr.read()) for run in runs]
+    results = []
     for run in runs:
-        run.stdout.close()
-        run.stderr.close()
+        _, stderr = run.communicate(timeout=50)
+        results.append((run.returncode, stderr))
     codes = sorted(code for code, _ in results)
     assert codes == [0, 3], results
     assert any("another syncd" in err for code, err in results if code == 3)

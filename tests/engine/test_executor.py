@@ -79,10 +79,11 @@ def test_upload_records_the_new_file_and_attaches_it(ws: Workspace) -> None:
     (docs / "guide.md").write_bytes(b"# guide\n")
     done = executor(ws).run([Upload("docs", "guide.md", sha(b"# guide\n"), 8, (asst,))])
 
-    entry = ws.manifest.entry("docs", "guide.md")
+    entry = ws.entry("docs", "guide.md")
     assert entry is not None and entry.state is State.SYNCED
     assert entry.sha256 == sha(b"# guide\n") and entry.intent_sha256 is None
     assert entry.inode == (docs / "guide.md").stat().st_ino
+    assert entry.file_id is not None
     remote = ws.remote()[entry.file_id]
     assert (remote.filename, remote.bytes, remote.purpose) == ("guide.md", 8, "assistants")
     assert ws.attached(asst) == {entry.file_id}
@@ -107,7 +108,7 @@ def test_a_replacement_is_attached_before_the_old_version_goes(
     ws.client.request_log = lambda r: order.append(f"{r.method} {r.path}")
     done = executor(ws).run([Upload("docs", "a.md", sha(b"new!"), 4, (asst,), replaces=old)])
 
-    new = ws.manifest.entry("docs", "a.md").file_id
+    new = ws.entry("docs", "a.md").file_id
     assert new != old
     assert set(ws.remote()) == {new}
     assert ws.attached(asst) == {new}
@@ -132,9 +133,10 @@ def test_an_unanswered_upload_leaves_its_intent(ws: Workspace) -> None:
     before = time.time()
     done = executor(ws).run([Upload("docs", "a.md", sha(b"hello"), 5)])
 
-    entry = ws.manifest.entry("docs", "a.md")
+    entry = ws.entry("docs", "a.md")
     assert entry is not None and entry.state is State.UPLOADING
     assert (entry.intent_sha256, entry.intent_size) == (sha(b"hello"), 5)
+    assert entry.intent_at is not None
     assert before <= entry.intent_at <= time.time()
     assert entry.file_id is None
     assert len(ws.remote()) == 1  # stored once, never sent again
@@ -150,15 +152,16 @@ def test_a_refused_upload_backs_off_and_gives_up_after_max_attempts(ws: Workspac
 
     now = time.time()
     executor(ws).run([upload])
-    entry = ws.manifest.entry("docs", "a.md")
+    entry = ws.entry("docs", "a.md")
     assert entry.state is State.FAILED and entry.attempts == 1
     assert entry.next_attempt_at == pytest.approx(now + BACKOFF, abs=5)
     assert entry.intent_sha256 is None and entry.file_id is None
+    assert entry.last_error is not None
     assert entry.last_error.startswith("429 ")  # the service's answer is quoted
 
     executor(ws).run([upload])
     done = executor(ws).run([upload])  # max_attempts = 3 in the workspace's configuration
-    entry = ws.manifest.entry("docs", "a.md")
+    entry = ws.entry("docs", "a.md")
     assert entry.attempts == 3 and entry.next_attempt_at is None
     assert "gave up after 3 attempts" in done[0].message()
     assert ws.remote() == {}
@@ -179,7 +182,7 @@ def test_an_upload_is_skipped_when_the_row_moved_on(ws: Workspace, tmp_path: Pat
     (docs / "a.md").write_bytes(b"v2")
     synced(ws, "docs", "a.md", "file-someone-else-wrote-this-row", b"v1")
     done = executor(ws).run([Upload("docs", "a.md", sha(b"v2"), 2, replaces="file-planned")])
-    assert ws.manifest.entry("docs", "a.md").file_id == "file-someone-else-wrote-this-row"
+    assert ws.entry("docs", "a.md").file_id == "file-someone-else-wrote-this-row"
     assert ws.remote() == {}
     assert done[0].what == "skipped"
 
@@ -193,7 +196,7 @@ def test_content_the_service_refuses_is_rejected_with_its_words(
         docs = ws.add_folder("docs")
         (docs / "big.md").write_bytes(b"x" * 50)
         done = executor(ws).run([Upload("docs", "big.md", sha(b"x" * 50), 50)])
-        entry = ws.manifest.entry("docs", "big.md")
+        entry = ws.entry("docs", "big.md")
         assert entry.state is State.REJECTED and entry.file_id is None
         assert entry.last_error and entry.attempts == 0
         assert entry.mtime_ns == (docs / "big.md").stat().st_mtime_ns  # not re-hashed each pass
@@ -235,7 +238,7 @@ def test_adopting_a_lost_upload_attaches_it_and_retires_the_old_one(
         )
     )
     done = executor(ws).run([Adopt("docs", "a.md", lost, sha(b"v2"), (asst,), replaces=old)])
-    entry = ws.manifest.entry("docs", "a.md")
+    entry = ws.entry("docs", "a.md")
     assert (entry.state, entry.file_id, entry.sha256) == (State.SYNCED, lost, sha(b"v2"))
     assert (entry.mtime_ns, entry.inode) == (0, 0)  # hashed again by the next scan
     assert entry.intent_at is None
@@ -268,7 +271,7 @@ def test_stale_actions_are_skipped_and_foreign_files_never_touched(
     assert [d.what for d in done] == ["skipped"] * 4
     assert ws.attached(asst) == {foreign}
     assert set(ws.remote()) == {foreign, ours}
-    assert ws.manifest.entry("docs", "a.md").file_id == ours
+    assert ws.entry("docs", "a.md").file_id == ours
 
 
 def test_retire_and_cleanup_per_on_delete(ws: Workspace, tmp_path: Path) -> None:
@@ -325,11 +328,11 @@ def test_reject_and_restat_record_the_local_file(ws: Workspace) -> None:
             Restat("docs", "a.md", st.st_size, st.st_mtime_ns + 5, st.st_ino),
         ]
     )
-    rejected = ws.manifest.entry("docs", "x.exe")
+    rejected = ws.entry("docs", "x.exe")
     assert rejected.state is State.REJECTED
     assert rejected.last_error == "extension .exe is not accepted"
     assert rejected.inode == (docs / "x.exe").stat().st_ino
-    assert ws.manifest.entry("docs", "a.md").mtime_ns == st.st_mtime_ns + 5
+    assert ws.entry("docs", "a.md").mtime_ns == st.st_mtime_ns + 5
     assert "rejected docs/x.exe: extension .exe is not accepted" in {d.message() for d in done}
 
 

@@ -57,7 +57,7 @@ def test_a_v1_file_migrates_forward_keeping_its_rows(tmp_path: Path) -> None:
     v1 = sqlite_utils.Database(path)
     MIGRATIONS[0](v1)
     v1.execute("PRAGMA user_version = 1")
-    v1["entries"].insert(
+    v1.table("entries").insert(
         {
             "folder": "docs",
             "path": "a.md",
@@ -70,9 +70,11 @@ def test_a_v1_file_migrates_forward_keeping_its_rows(tmp_path: Path) -> None:
             "attempts": 0,
         }
     )
-    v1["attachments"].insert({"file_id": "file-1", "assistant_id": "asst_1"})
-    v1["retired"].insert({"file_id": "file-0", "folder": "docs", "delete": 1, "replaced_by": None})
-    v1["folders"].insert({"name": "docs", "root_dev": 2049})
+    v1.table("attachments").insert({"file_id": "file-1", "assistant_id": "asst_1"})
+    v1.table("retired").insert(
+        {"file_id": "file-0", "folder": "docs", "delete": 1, "replaced_by": None}
+    )
+    v1.table("folders").insert({"name": "docs", "root_dev": 2049})
     v1.conn.commit()
     v1.close()
 

@@ -42,6 +42,7 @@ def sim_state(world: World) -> tuple[dict, Counter, dict]:
 
 def real_state(ws: Workspace, assistants: list[str]) -> tuple[dict, Counter, dict]:
     store = ws.emulator.store
+    assert store is not None  # the emulator is running
     remote = ws.remote()
     contents = {i: store.blob_path(i).read_text() for i in remote}
     entries = {k: (e.state.value, e.sha256) for k, e in ws.manifest.snapshot().entries.items()}

@@ -18,6 +18,7 @@ def contents(ws: Workspace) -> dict[str, bytes]:
     """filename -> bytes of every file on the service (read from the emulator's store: the
     service does not let anyone download files of purpose assistants)."""
     store = ws.emulator.store
+    assert store is not None  # the emulator is running
     return {f.filename: store.blob_path(f.id).read_bytes() for f in ws.remote().values()}
 
 
@@ -94,7 +95,7 @@ def test_on_delete_modes(ws: Workspace) -> None:
         (folders[mode] / "gone.md").write_text(f"{mode} gone")
         (folders[mode] / "stays.md").write_text(f"{mode} stays")
     ws.run()
-    ids = {m: ws.manifest.entry(m, "gone.md").file_id for m in folders}
+    ids = {m: ws.entry(m, "gone.md").file_id for m in folders}
     for folder in folders.values():
         (folder / "gone.md").unlink()
 
@@ -122,7 +123,7 @@ def test_fine_tune_folder_uploads_valid_files_and_rejects_bad_ones(ws: Workspace
     assert report.exit_code() == 1
     [remote] = ws.remote().values()
     assert (remote.filename, remote.purpose) == ("good.jsonl", "fine-tune")
-    problems = {e.path: e.last_error for e in ws.manifest.problems()}
+    problems = {e.path: e.last_error or "" for e in ws.manifest.problems()}
     assert set(problems) == {"bad.jsonl", "notes.md"}
     assert "line 2" in problems["bad.jsonl"]
 
@@ -136,7 +137,7 @@ def test_fine_tune_folder_uploads_valid_files_and_rejects_bad_ones(ws: Workspace
     (train / "bad.jsonl").write_text(good + good)
     fixed = ws.run()
     assert fixed.counts["uploaded"] == 1 and fixed.counts["rejected"] == 1
-    assert ws.manifest.entry("train", "bad.jsonl").state is State.SYNCED
+    assert ws.entry("train", "bad.jsonl").state is State.SYNCED
 
 
 def test_the_delete_guard_stops_a_mass_deletion_until_forced(ws: Workspace) -> None:
@@ -150,6 +151,7 @@ def test_the_delete_guard_stops_a_mass_deletion_until_forced(ws: Workspace) -> N
 
     guarded = ws.run()
     assert guarded.stopped_reason == "delete_guard" and guarded.exit_code() == 3
+    assert guarded.stopped_message is not None
     assert "--force" in guarded.stopped_message
     assert len(ws.remote()) == 5  # nothing deleted; the new file went up
     assert guarded.counts["deleted"] == 0 and guarded.counts["uploaded"] == 1
@@ -173,7 +175,7 @@ def test_an_unmounted_root_skips_the_folder_and_deletes_nothing(ws: Workspace) -
     assert report.exit_code() == 1
     assert report.counts["uploaded"] == 1  # the other folder went on
     assert {f.filename for f in ws.remote().values()} == {"a.md", "b.md", "c.md"}
-    assert ws.manifest.entry("docs", "a.md").state is State.SYNCED
+    assert ws.entry("docs", "a.md").state is State.SYNCED
     assert ws.manifest.last_pass()["docs"].error
 
 
@@ -232,7 +234,7 @@ def test_a_21st_file_is_uploaded_but_not_attached(ws: Workspace, tmp_path: Path)
     (docs / "20th.md").write_text("fits, version 2")
     replaced = ws.run()
     assert replaced.counts["replaced"] == 1
-    new_id = ws.manifest.entry("docs", "20th.md").file_id
+    new_id = ws.entry("docs", "20th.md").file_id
     assert new_id in ws.attached(asst) and len(ws.attached(asst)) == ASSISTANT_FILE_LIMIT
 
 
@@ -245,7 +247,7 @@ def test_a_lost_upload_is_adopted_not_sent_twice(ws: Workspace) -> None:
     assert report.counts["adopted"] == 1 and report.counts["uploaded"] == 0
     assert report.exit_code() == 0
     [remote] = ws.remote()
-    assert ws.manifest.entry("docs", "a.md").file_id == remote
+    assert ws.entry("docs", "a.md").file_id == remote
     assert ws.attached(asst) == {remote}
 
 
@@ -292,7 +294,7 @@ def test_a_pass_over_dirty_paths_leaves_the_rest_alone(ws: Workspace) -> None:
     c = report.counts
     assert (c["replaced"], c["deleted"], c["uploaded"]) == (1, 1, 1)
     assert contents(ws) == {"a.md": b"a, changed", "c.md": b"c.md", "d.md": b"d"}
-    assert ws.manifest.entry("docs", "c.md").sha256 == sha(b"c.md")
+    assert ws.entry("docs", "c.md").sha256 == sha(b"c.md")
 
     full = ws.run()
     assert full.counts["replaced"] == 1  # a full pass sees c.md
@@ -335,7 +337,7 @@ def test_failed_uploads_wait_for_their_backoff_in_dirty_passes(ws: Workspace) ->
     (docs / "a.md").write_text("a2")
     dirty = ws.run(paths={"docs": ["a.md"]})
     assert dirty.counts["uploaded"] == 1 and dirty.waiting == 1
-    assert ws.manifest.entry("docs", "b.md").state is State.FAILED
+    assert ws.entry("docs", "b.md").state is State.FAILED
 
     # A full pass tries every failed file at once.
     full = ws.run()

@@ -5,6 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 
 from syncd.engine.model import (
+    Action,
+    Cleanup,
+    Detach,
     Entry,
     FolderSpec,
     LocalFile,
@@ -78,7 +81,7 @@ def run(
     for f in files:
         f = remote_file(f) if isinstance(f, str) else f
         remote_files[f.id] = f
-    listing = {A: frozenset(), B: frozenset(), X: frozenset()}
+    listing: dict[str, frozenset[str]] = {A: frozenset(), B: frozenset(), X: frozenset()}
     listing |= {a: frozenset(ids) for a, ids in (attached or {}).items()}
     manifest = Manifest(
         {(e.folder, e.path): e for e in entries},
@@ -92,3 +95,10 @@ def run(
         now=now,
         **options,  # type: ignore[arg-type]
     )
+
+
+def where(action: Action) -> tuple[str, str | None]:
+    """An action's (folder, path); Detach and Cleanup name only a remote id."""
+    if isinstance(action, Detach | Cleanup):
+        raise TypeError(f"{action} names no folder or path")
+    return action.folder, action.path

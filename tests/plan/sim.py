@@ -426,16 +426,13 @@ class Executor:
         if (row.file_id if row else None) != action.replaces:
             return
         stat = (len(local.content), local.mtime_ns, local.inode)
-        intent = {
-            "state": State.UPLOADING,
-            "intent_sha256": action.sha256,
-            "intent_size": len(local.content),
-            "intent_at": world.clock,
-        }
-        if row is None:
-            row = Entry(action.folder, action.path, *stat, action.sha256, **intent)
-        else:
-            row = replace(row, **intent)
+        row = replace(
+            row or Entry(action.folder, action.path, *stat, action.sha256, State.UPLOADING),
+            state=State.UPLOADING,
+            intent_sha256=action.sha256,
+            intent_size=len(local.content),
+            intent_at=world.clock,
+        )
         self._put(row)
         purpose = world.specs[action.folder].purpose
         name = posixpath.basename(action.path)

@@ -261,7 +261,11 @@ class SyncMachine(RuleBasedStateMachine):
                 assert world.service.files[action.file_id].by_syncd, action
                 ids.discard(action.file_id)
             assert ids <= owned, action
-            folder = getattr(action, "folder", None) or folder_of.get(action.file_id)  # type: ignore[union-attr]
+            folder = (
+                folder_of.get(action.file_id)
+                if isinstance(action, Detach | Cleanup)
+                else action.folder
+            )
             assert folder not in unavailable, action
             if isinstance(action, Detach | Cleanup):
                 pairs = (

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import posixpath
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -26,6 +26,7 @@ from syncd.engine.model import (
     LocalFolder,
     Manifest,
     Plan,
+    Purpose,
     Reject,
     Remote,
     RemoteFile,
@@ -83,9 +84,11 @@ class Inputs:
 def inputs(draw: st.DrawFn) -> Inputs:
     ids = list(draw(st.permutations(IDS)))  # each id has at most one owner
     names = draw(st.lists(st.sampled_from(NAMES), min_size=1, max_size=3, unique=True))
-    folders, entries, remote_files = [], {}, {}
+    folders: list[LocalFolder] = []
+    entries: dict[tuple[str, str], Entry] = {}
+    remote_files: dict[str, RemoteFile] = {}
     for name in NAMES:
-        purpose = "fine-tune" if name == "ft" else "assistants"
+        purpose: Purpose = "fine-tune" if name == "ft" else "assistants"
         spec = FolderSpec(
             name,
             purpose,
@@ -160,35 +163,29 @@ def rows(
 ) -> Entry:
     content = draw(st.sampled_from(CONTENTS))
     state = draw(st.sampled_from(list(State)))
-    file_id = ids.pop() if ids and draw(st.booleans()) and state is not State.REJECTED else None
+    file_id = (
+        ids.pop() if bool(ids) and draw(st.booleans()) and state is not State.REJECTED else None
+    )
     stat = draw(st.integers(1, 2))
     row = Entry(folder, path, len(content), stat, stat, sha(content), state, file_id)
     if state is State.FAILED:
-        return Entry(
-            **{**_fields(row), "next_attempt_at": NOW + draw(st.sampled_from([-10, 0, 10]))}
-        )
+        return replace(row, next_attempt_at=NOW + draw(st.sampled_from([-10, 0, 10])))
     if state is State.UPLOADING:
         sent = draw(st.sampled_from(CONTENTS[:4]))
         at = NOW - draw(st.integers(0, 50))
-        if ids and draw(st.booleans()):  # the lost upload, or a look-alike
+        if bool(ids) and draw(st.booleans()):  # the lost upload, or a look-alike
             lost = ids.pop()
             created = int(at) + draw(st.integers(-4, 3))
             remote_files[lost] = RemoteFile(
                 lost, posixpath.basename(path), len(sent), purpose, created
             )
-        return Entry(
-            **{
-                **_fields(row),
-                "intent_sha256": sha(sent),
-                "intent_size": len(sent),
-                "intent_at": at,
-            }
+        return replace(
+            row,
+            intent_sha256=sha(sent),
+            intent_size=len(sent),
+            intent_at=at,
         )
     return row
-
-
-def _fields(entry: Entry) -> dict[str, object]:
-    return {name: getattr(entry, name) for name in Entry.__slots__}
 
 
 @st.composite
@@ -270,7 +267,11 @@ def test_unavailable_folders_get_no_actions(given: Inputs) -> None:
     unavailable = {f.spec.name for f in given.folders if f.error}
     result = given.plan()
     for action in result.actions:
-        folder = getattr(action, "folder", None) or given.folder_of(action.file_id)  # type: ignore[union-attr]
+        folder = (
+            given.folder_of(action.file_id)
+            if isinstance(action, Detach | Cleanup)
+            else action.folder
+        )
         assert folder not in unavailable, action
     assert {p.folder for p in result.problems if p.kind == "unavailable"} == unavailable
 
@@ -283,8 +284,8 @@ def test_delete_guard_holds_unless_forced(given: Inputs) -> None:
     for action in result.actions:
         if isinstance(action, Retire) and action.mode != "keep":
             entry = given.manifest.entries[(action.folder, action.path)]
-            folder = next(f for f in given.folders if f.spec.name == action.folder)
-            if entry.sha256 not in {f.sha256 for f in folder.files.values() if f.problem is None}:
+            scanned = next(f for f in given.folders if f.spec.name == action.folder)
+            if entry.sha256 not in {f.sha256 for f in scanned.files.values() if f.problem is None}:
                 removals[action.folder] = removals.get(action.folder, 0) + 1
     guarded = {p.folder for p in result.problems if p.kind == "delete_guard"}
     for folder, n in removals.items():

@@ -7,6 +7,8 @@ states the whole plan it expects, so an extra action fails it as surely as a mis
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from syncd.engine.model import (
@@ -15,6 +17,7 @@ from syncd.engine.model import (
     Attach,
     Cleanup,
     Detach,
+    Entry,
     FolderProblem,
     FolderSpec,
     Forget,
@@ -28,7 +31,7 @@ from syncd.engine.model import (
 )
 from syncd.engine.planner import stages
 
-from .builders import DOCS, NOW, A, B, X, entry, folder, local, remote_file, run
+from .builders import DOCS, NOW, A, B, X, entry, folder, local, remote_file, run, where
 from .sim import sha
 
 V1, V2 = sha("v1"), sha("v2")
@@ -219,9 +222,15 @@ def test_failed_update_of_a_file_changed_back_needs_no_upload() -> None:
 # --- upload intents (invariant 2) ---------------------------------------------------------------
 
 
-def uploading(path: str = "a.md", content: str = "v2", at: float = NOW - 10, **fields) -> object:
+def uploading(
+    path: str = "a.md", content: str = "v2", at: float = NOW - 10, **fields: Any
+) -> Entry:
     """A row whose upload of ``content`` was sent at ``at`` and never answered."""
-    intent = {"intent_sha256": sha(content), "intent_size": len(content), "intent_at": at}
+    intent: dict[str, Any] = {
+        "intent_sha256": sha(content),
+        "intent_size": len(content),
+        "intent_at": at,
+    }
     return entry(path, state=State.UPLOADING, **(intent | fields))
 
 
@@ -342,7 +351,7 @@ def test_retired_file_gone_from_the_service_is_forgotten() -> None:
 
 def test_old_version_stays_until_its_replacement_is_attached() -> None:
     old = Retired("file-1", "docs", delete=True, replaced_by="file-2")
-    inputs = {
+    inputs: dict[str, Any] = {
         "folders": folder(DOCS, local("a.md", "v2")),
         "entries": [entry("a.md", "v2", "file-2")],
         "files": ["file-1", "file-2"],
@@ -593,7 +602,7 @@ def test_actions_are_ordered_by_stage_then_folder_then_path() -> None:
     plan = run(
         [folder(kb, local("z.md"), local("b.md")), folder(DOCS, local("y.md"), local("c.md"))],
     )
-    assert [(a.folder, a.path) for a in plan.actions] == [
+    assert [where(a) for a in plan.actions] == [
         ("docs", "c.md"),
         ("docs", "y.md"),
         ("kb", "b.md"),
