@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import click
@@ -18,81 +18,10 @@ from syncd.cli.output import (
     print_json,
 )
 from syncd.engine.manifest import FILENAME, ManifestDB, ManifestError
-from syncd.engine.model import (
-    Action,
-    Adopt,
-    Attach,
-    Cleanup,
-    Detach,
-    Forget,
-    Reject,
-    Restat,
-    Retire,
-    Upload,
-)
-from syncd.engine.reconcile import Engine, Event, PassReport
-from syncd.engine.report import ExitStatus
+from syncd.engine.reconcile import Engine, Event
+from syncd.engine.report import ExitStatus, PassReport, plan_lines
 from syncd.service.lock import LockHeld, StateLock
 from syncd.service.logs import setup_logging
-
-
-def plan_lines(actions: Sequence[Action]) -> Iterator[str]:
-    """What a dry run says it would do, in words: one line per action, except that a removed
-    file's Retire and the Cleanup after it make one line."""
-    removed: dict[str, Retire] = {}
-    for action in actions:
-        if isinstance(action, Retire) and action.mode != "keep":
-            removed[action.file_id] = action
-        elif isinstance(action, Cleanup) and action.file_id in removed:
-            retire = removed.pop(action.file_id)
-            why = f"{retire.folder}/{retire.path} was removed"
-            if action.delete:
-                yield f"delete remote {action.file_id} ({why})"
-            else:
-                assistants = ", ".join(action.detach_from) or "nothing"
-                yield f"detach {action.file_id} from {assistants} ({why}; on_delete = detach)"
-        else:
-            yield plan_line(action)
-    for retire in removed.values():  # a Retire without its Cleanup
-        yield plan_line(retire)
-
-
-def plan_line(action: Action) -> str:
-    """One planned action in words."""
-    match action:
-        case Upload():
-            what = (
-                f"replace {action.folder}/{action.path} (now {action.replaces})"
-                if action.replaces
-                else f"upload {action.folder}/{action.path}"
-            )
-            to = f", attach to {', '.join(action.attach_to)}" if action.attach_to else ""
-            return f"{what}{to}"
-        case Adopt():
-            return f"adopt {action.file_id} for {action.folder}/{action.path}"
-        case Attach():
-            return (
-                f"attach {action.folder}/{action.path} ({action.file_id}) to {action.assistant_id}"
-            )
-        case Detach():
-            return f"detach {action.file_id} from {action.assistant_id} ({action.reason})"
-        case Retire():
-            return (
-                f"let go of {action.file_id}: {action.folder}/{action.path} was removed "
-                f"(on_delete = {action.mode})"
-            )
-        case Cleanup():
-            steps = [f"detach from {a}" for a in action.detach_from]
-            if action.delete:
-                steps.append("delete")
-            return f"clean up {action.file_id}: {', '.join(steps) or 'forget'}"
-        case Reject():
-            return f"reject {action.folder}/{action.path}: {action.reason}"
-        case Forget():
-            return f"forget {action.file_id or f'{action.folder}/{action.path}'}"
-        case Restat():
-            return f"note the new timestamps of {action.folder}/{action.path}"
-    raise TypeError(action)
 
 
 @contextlib.contextmanager

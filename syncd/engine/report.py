@@ -1,13 +1,52 @@
-"""What a pass did, in a person's words: the wording shared by the logs, the CLI and metrics."""
+"""What a pass did, in a person's words: the wording shared by the logs, the CLI and metrics.
+
+* :class:`Done` — one thing that happened to a file or a remote id, as a log line and JSON;
+* :class:`PassReport` — a pass's counts, actions, errors and exit status;
+* :func:`plan_lines` — what a dry run would do, one line per planned action;
+* :class:`ExitStatus` — what every command and the daemon exit with.
+"""
 
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
+from collections import Counter
+from collections.abc import Collection, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import Any, Literal
 
-__all__ = ["Done", "ExitStatus", "Outcome", "PassScope", "StopReason", "human_size"]
+from syncd.engine.model import (
+    Action,
+    Adopt,
+    Attach,
+    Cleanup,
+    Detach,
+    FolderProblem,
+    Forget,
+    LocalFile,
+    Plan,
+    Reject,
+    Restat,
+    Retire,
+    Upload,
+)
+
+__all__ = [
+    "COUNTS",
+    "Done",
+    "ExitStatus",
+    "Outcome",
+    "PassReport",
+    "PassScope",
+    "StopReason",
+    "describe_action",
+    "errors",
+    "human_size",
+    "plan_line",
+    "plan_lines",
+    "predict",
+    "predicted_counts",
+]
 
 
 class ExitStatus(IntEnum):
@@ -109,3 +148,173 @@ def human_size(n: int) -> str:
     while value >= 999.5 and step < len(units) - 1:
         value, step = value / 1000, step + 1
     return f"{value:.1f} {units[step]}" if value < 10 else f"{value:.0f} {units[step]}"
+
+
+#: The summary's counts, in the order they are printed.
+COUNTS = (
+    "uploaded",
+    "replaced",
+    "deleted",
+    "attached",
+    "detached",
+    "unchanged",
+    "rejected",
+    "failed",
+    "adopted",
+)
+
+
+@dataclass
+class PassReport:
+    """What a pass did (or, with ``dry_run``, would do)."""
+
+    counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(COUNTS, 0))
+    actions: list[dict[str, Any]] = field(default_factory=list)
+    errors: list[dict[str, Any]] = field(default_factory=list)
+    problems: list[FolderProblem] = field(default_factory=list)
+    planned: list[Action] = field(default_factory=list)  # a dry run's plan
+    stopped_reason: StopReason | None = None
+    stopped_message: str | None = None
+    dry_run: bool = False
+    waiting: int = 0  # failed files held back by their retry backoff
+    rounds: int = 0
+    started_at: float = 0.0
+    finished_at: float = 0.0
+
+    def exit_code(self) -> ExitStatus:
+        """OK in sync; DIFFERS finished with failed or rejected files or a skipped folder;
+        STOPPED before acting (credentials refused, service unreachable, delete guard)."""
+        if self.stopped_reason is not None:
+            return ExitStatus.STOPPED
+        if self.counts["failed"] or self.counts["rejected"] or self.problems or self.errors:
+            return ExitStatus.DIFFERS
+        return ExitStatus.OK
+
+    def summary(self) -> str:
+        """``uploaded 3, replaced 1, …`` — every count, zeros included, so scripts can rely
+        on the shape."""
+        text = ", ".join(f"{name} {self.counts[name]}" for name in COUNTS)
+        prefix = "dry run, would have: " if self.dry_run else ""
+        return prefix + text
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            **self.counts,
+            "dry_run": self.dry_run,
+            "waiting": self.waiting,
+            "stopped": self.stopped_reason,
+            "exit_status": self.exit_code(),
+            "actions": self.actions,
+            "errors": self.errors,
+        }
+
+
+def describe_action(action: Action) -> dict[str, Any]:
+    """A planned action as a JSON object: ``{"action": "upload", "folder": …, …}``."""
+    fields = {k: v for k, v in dataclasses.asdict(action).items() if v not in (None, ())}
+    return {"action": type(action).__name__.lower(), **fields}
+
+
+def predict(report: PassReport, files: Mapping[tuple[str, str], LocalFile], decided: Plan) -> None:
+    """A dry run's report: the plan, and the counts it would come to (``files``: the scan
+    the plan was made from)."""
+    report.planned = list(decided.actions)
+    report.actions = [describe_action(a) for a in decided.actions]
+    report.counts.update(predicted_counts(decided.actions))
+    report.counts["rejected"] = sum(1 for f in files.values() if f.problem is not None)
+
+
+def predicted_counts(actions: Collection[Action]) -> Counter[str]:
+    """What ``actions`` would add to a report's counts."""
+    counts: Counter[str] = Counter()
+    for action in actions:
+        match action:
+            case Upload():
+                counts["replaced" if action.replaces else "uploaded"] += 1
+                counts["attached"] += len(action.attach_to)
+            case Adopt():
+                counts["adopted"] += 1
+                counts["attached"] += len(action.attach_to)
+            case Attach():
+                counts["attached"] += 1
+            case Detach():
+                counts["detached"] += 1
+            case Cleanup():
+                counts["detached"] += len(action.detach_from)
+                counts["deleted"] += int(action.delete)
+    return counts
+
+
+def errors(report: PassReport, dones: list[Done]) -> list[dict[str, Any]]:
+    """A report's ``errors``: why it stopped, the folders' problems, each failed action."""
+    found: list[dict[str, Any]] = []
+    if report.stopped_message:
+        found.append({"kind": report.stopped_reason, "message": report.stopped_message})
+    for problem in report.problems:
+        if problem.kind != "delete_guard":
+            found.append(
+                {"kind": problem.kind, "folder": problem.folder, "message": problem.message}
+            )
+    for done in dones:
+        if done.what == "failed":
+            found.append({"kind": "failed", **done.to_json(), "message": done.message()})
+    return found
+
+
+def plan_lines(actions: Sequence[Action]) -> Iterator[str]:
+    """What a dry run says it would do, in words: one line per action, except that a removed
+    file's Retire and the Cleanup after it make one line."""
+    removed: dict[str, Retire] = {}
+    for action in actions:
+        if isinstance(action, Retire) and action.mode != "keep":
+            removed[action.file_id] = action
+        elif isinstance(action, Cleanup) and action.file_id in removed:
+            retire = removed.pop(action.file_id)
+            why = f"{retire.folder}/{retire.path} was removed"
+            if action.delete:
+                yield f"delete remote {action.file_id} ({why})"
+            else:
+                assistants = ", ".join(action.detach_from) or "nothing"
+                yield f"detach {action.file_id} from {assistants} ({why}; on_delete = detach)"
+        else:
+            yield plan_line(action)
+    for retire in removed.values():  # a Retire without its Cleanup
+        yield plan_line(retire)
+
+
+def plan_line(action: Action) -> str:
+    """One planned action in words."""
+    match action:
+        case Upload():
+            what = (
+                f"replace {action.folder}/{action.path} (now {action.replaces})"
+                if action.replaces
+                else f"upload {action.folder}/{action.path}"
+            )
+            to = f", attach to {', '.join(action.attach_to)}" if action.attach_to else ""
+            return f"{what}{to}"
+        case Adopt():
+            return f"adopt {action.file_id} for {action.folder}/{action.path}"
+        case Attach():
+            return (
+                f"attach {action.folder}/{action.path} ({action.file_id}) to {action.assistant_id}"
+            )
+        case Detach():
+            return f"detach {action.file_id} from {action.assistant_id} ({action.reason})"
+        case Retire():
+            return (
+                f"let go of {action.file_id}: {action.folder}/{action.path} was removed "
+                f"(on_delete = {action.mode})"
+            )
+        case Cleanup():
+            steps = [f"detach from {a}" for a in action.detach_from]
+            if action.delete:
+                steps.append("delete")
+            return f"clean up {action.file_id}: {', '.join(steps) or 'forget'}"
+        case Reject():
+            return f"reject {action.folder}/{action.path}: {action.reason}"
+        case Forget():
+            return f"forget {action.file_id or f'{action.folder}/{action.path}'}"
+        case Restat():
+            return f"note the new timestamps of {action.folder}/{action.path}"
+    raise TypeError(action)

@@ -36,8 +36,8 @@ from syncd import __version__
 from syncd.api import Client, ClientConfigError
 from syncd.config import Config, ConfigError, load_config, make_client
 from syncd.engine.manifest import ManifestDB, ManifestError
-from syncd.engine.reconcile import Engine, PassReport
-from syncd.engine.report import ExitStatus, PassScope
+from syncd.engine.reconcile import Engine
+from syncd.engine.report import ExitStatus, PassReport, PassScope
 from syncd.service.activity import clear_activity
 from syncd.service.lock import LockHeld, StateLock
 from syncd.service.notify import Notifier

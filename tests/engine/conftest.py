@@ -18,7 +18,8 @@ from syncd.config import Config, load_config, write_config
 from syncd.emulator import EmulatorServer
 from syncd.engine.manifest import ManifestDB
 from syncd.engine.model import Entry
-from syncd.engine.reconcile import Engine, PassReport
+from syncd.engine.reconcile import Engine
+from syncd.engine.report import PassReport
 
 #: Client retries in tests: real backoff, but short.
 FAST_RETRY = RetryPolicy(max_attempts=4, base_delay=0.01, max_delay=0.05, deadline=5)

@@ -1,0 +1,205 @@
+"""What a round of a pass plans from: the folders' scans, the manifest with its retry schedule
+applied, and the service's listing.
+
+:class:`Inputs` gathers them for :class:`~syncd.engine.reconcile.Engine`, one round at a time;
+the planner then decides from them alone.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, replace
+
+from syncd.api import APIError, AuthenticationError, Client, NotFoundError
+from syncd.config import Config, FolderConfig
+from syncd.engine.executor import PassStopped
+from syncd.engine.manifest import ManifestDB
+from syncd.engine.model import (
+    Entry,
+    LocalFile,
+    LocalFolder,
+    Manifest,
+    Remote,
+    RemoteFile,
+    State,
+)
+from syncd.engine.scan import FolderScan, known_file, scan_folder, scan_paths
+
+__all__ = ["Inputs", "Round"]
+
+log = logging.getLogger("syncd.reconcile")
+
+
+@dataclass
+class Round:
+    """The inputs one round planned from."""
+
+    local: list[LocalFolder]
+    files: dict[tuple[str, str], LocalFile]
+    devices: dict[str, int]
+
+
+class Inputs:
+    """Gathers each round's inputs for one configuration, client and manifest."""
+
+    def __init__(self, config: Config, client: Client, manifest: ManifestDB) -> None:
+        self.config = config
+        self.client = client
+        self.manifest = manifest
+        self.folders = {f.name: f for f in config.folders}
+        self._warned_links: set[str] = set()
+
+    def select(
+        self, names: Collection[str] | None, paths: Mapping[str, Collection[str]] | None
+    ) -> list[FolderConfig]:
+        if names is None:
+            names = list(paths) if paths is not None else list(self.folders)
+        unknown = sorted(set(names) - set(self.folders))
+        if unknown:
+            raise ValueError(f"no folder named {', '.join(unknown)} in the configuration")
+        return [self.folders[name] for name in self.folders if name in set(names)]
+
+    def scan(
+        self,
+        selected: list[FolderConfig],
+        paths: Mapping[str, Collection[str]] | None,
+        recorded: Manifest,
+        *,
+        force: bool,
+    ) -> Round:
+        local: list[LocalFolder] = []
+        files: dict[tuple[str, str], LocalFile] = {}
+        devices: dict[str, int] = {}
+        known_by_folder: dict[str, dict[str, Entry]] = {f.name: {} for f in selected}
+        for (name, path), entry in recorded.entries.items():
+            if name in known_by_folder:
+                known_by_folder[name][path] = entry
+        for folder in selected:
+            known = known_by_folder[folder.name]
+            expected_dev = self.manifest.folder_dev(folder.name)
+            if force and expected_dev is not None and _root_dev(folder) not in (None, expected_dev):
+                log.warning(
+                    "%s: accepting its root on a different filesystem (--force)", folder.name
+                )
+                expected_dev = None
+            if paths is None:
+                scan = scan_folder(
+                    folder, known, expected_dev=expected_dev, warned_links=self._warned_links
+                )
+                folder_scan = scan.local
+            else:
+                scan, folder_scan = self._scan_dirty(
+                    folder, paths.get(folder.name, ()), known, expected_dev
+                )
+            local.append(folder_scan)
+            if folder_scan.error is None:
+                if scan.root_dev is not None:
+                    devices[folder.name] = scan.root_dev
+                for path, file in folder_scan.files.items():
+                    files[(folder.name, path)] = file
+        return Round(local, files, devices)
+
+    def _scan_dirty(
+        self,
+        folder: FolderConfig,
+        dirty: Collection[str],
+        known: Mapping[str, Entry],
+        expected_dev: int | None,
+    ) -> tuple[FolderScan, LocalFolder]:
+        """Scan the dirty paths, and every entry not at rest (they may hold news the manifest
+        does not); take the rest as the manifest last saw it. The planner needs a complete
+        folder: a path missing from it is taken for deleted."""
+        unsettled = {p for p, e in known.items() if e.state not in (State.SYNCED, State.REJECTED)}
+        scan = scan_paths(
+            folder,
+            set(dirty) | unsettled,
+            known,
+            expected_dev=expected_dev,
+            warned_links=self._warned_links,
+        )
+        if scan.local.error is not None:
+            return scan, scan.local
+        files = dict(scan.local.files)
+        for path, entry in known.items():
+            if path in files or scan.covers(path):
+                continue
+            files[path] = known_file(entry)
+        return scan, replace(scan.local, files=files)
+
+    def remote(self, selected: list[FolderConfig]) -> tuple[Remote, set[str]]:
+        """List the service: every file, and what is attached to each configured assistant of
+        a folder being planned; and the assistants that do not exist (their folders are to be
+        skipped)."""
+        try:
+            files = {
+                f.id: RemoteFile(f.id, f.filename, f.bytes, f.purpose, f.created_at)
+                for f in self.client.list_files()
+            }
+            attachments: dict[str, frozenset[str]] = {}
+            missing: set[str] = set()
+            for folder in selected:
+                for assistant in folder.assistants:
+                    if assistant in attachments or assistant in missing:
+                        continue
+                    try:
+                        listed = self.client.iter_assistant_files(assistant)
+                        attachments[assistant] = frozenset(a.id for a in listed)
+                    except NotFoundError:
+                        missing.add(assistant)
+        except AuthenticationError as e:
+            raise PassStopped("auth", f"the service refused the API key: {e}") from e
+        except APIError as e:
+            raise PassStopped("service", f"cannot list the service's files: {e}") from e
+        return Remote(files, attachments), missing
+
+    def skip_folders_of(
+        self, missing: set[str], selected: list[FolderConfig], current: Round
+    ) -> None:
+        for folder in selected:
+            gone = sorted(missing & set(folder.assistants))
+            if not gone:
+                continue
+            message = (
+                f"assistant {', '.join(gone)} does not exist, or this API key cannot see it; "
+                "fix the folder's assistants list"
+            )
+            for i, scanned in enumerate(current.local):
+                if scanned.spec.name == folder.name:
+                    current.local[i] = LocalFolder(scanned.spec, error=message)
+            for key in [k for k in current.files if k[0] == folder.name]:
+                del current.files[key]
+
+    def retry_schedule(
+        self,
+        snapshot: Manifest,
+        paths: Mapping[str, Collection[str]] | None,
+        *,
+        first_round: bool,
+    ) -> Manifest:
+        """The whole manifest (the planner must know every file syncd owns), with the retry
+        schedule applied: a full pass tries every failed file again at once; a pass over
+        dirty paths tries a changed one at once and leaves one that ran out of attempts to the
+        next full pass. Later rounds of a pass keep the backoff the first round set."""
+        if not first_round:
+            return snapshot
+        limit = self.config.api.max_attempts
+        dirty = {(name, path) for name, names in (paths or {}).items() for path in names}
+        entries = dict(snapshot.entries)
+        for key, entry in snapshot.entries.items():
+            if entry.state is not State.FAILED:
+                continue
+            if paths is None or key in dirty:
+                entries[key] = replace(entry, next_attempt_at=None)
+            elif entry.attempts >= limit:
+                entries[key] = replace(entry, next_attempt_at=math.inf)
+        return replace(snapshot, entries=entries)
+
+
+def _root_dev(folder: FolderConfig) -> int | None:
+    try:
+        return os.stat(folder.path).st_dev
+    except OSError:
+        return None
