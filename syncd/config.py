@@ -52,6 +52,24 @@ from syncd.api import DEFAULT_BASE_URL, Client, ClientConfigError, RetryPolicy, 
 from syncd.engine.filters import is_excluded
 from syncd.engine.model import FolderSpec
 
+__all__ = [
+    "CREDENTIAL_NAME",
+    "ENV_DELIMITER",
+    "ENV_PREFIX",
+    "ENV_SECTIONS",
+    "ApiSettings",
+    "Config",
+    "ConfigError",
+    "FolderConfig",
+    "SyncSettings",
+    "config_search_path",
+    "default_state_dir",
+    "find_config",
+    "load_config",
+    "make_client",
+    "write_config",
+]
+
 log = logging.getLogger("syncd.config")
 
 ENV_PREFIX = "SYNCD_"

@@ -17,16 +17,18 @@ import click
 
 from syncd import __version__
 
+__all__ = ["COMMANDS", "LazyGroup", "main"]
+
 # name -> "module:attribute"; the module is imported on first use.
 COMMANDS: dict[str, str] = {
-    "emulator": "syncd.cli.emulator:emulator",
-    "reconcile": "syncd.cli.reconcile:reconcile",
-    "status": "syncd.cli.status:status",
-    "verify": "syncd.cli.verify:verify",
-    "check": "syncd.cli.check:check",
-    "remote": "syncd.cli.remote:remote",
-    "run": "syncd.cli.run:run",
-    "demo": "syncd.cli.demo:demo",
+    "emulator": "syncd.cli.emulator:emulator_command",
+    "reconcile": "syncd.cli.reconcile:reconcile_command",
+    "status": "syncd.cli.status:status_command",
+    "verify": "syncd.cli.verify:verify_command",
+    "check": "syncd.cli.check:check_command",
+    "remote": "syncd.cli.remote:remote_command",
+    "run": "syncd.cli.run:run_command",
+    "demo": "syncd.cli.demo:demo_command",
 }
 
 

@@ -33,6 +33,16 @@ from syncd.engine.model import ASSISTANT_FILE_LIMIT
 from syncd.engine.report import ExitStatus
 from syncd.service.lock import ensure_state_dir
 
+__all__ = [
+    "EPILOG",
+    "Check",
+    "check_command",
+    "check_folder",
+    "check_service",
+    "check_state_dir",
+    "run_checks",
+]
+
 EPILOG = """\b
 Exit status: 0 everything is in place; 2 a configuration problem (invalid file,
 no API key, state directory not writable, folder missing); 3 a service problem
@@ -159,10 +169,10 @@ def check_service(client: Client, config: Config) -> Iterator[Check]:
         yield _passed(name, f"{label}, {attached} of {ASSISTANT_FILE_LIMIT} files attached")
 
 
-@click.command(epilog=EPILOG)
+@click.command("check", epilog=EPILOG)
 @config_option
 @json_option
-def check(config_path: Path | None, as_json: bool) -> None:
+def check_command(config_path: Path | None, as_json: bool) -> None:
     """Check that a pass can run: configuration valid, state directory writable, folders
     readable, service reachable, API key accepted, each configured assistant found."""
     checks = list(run_checks(config_path))

@@ -29,6 +29,8 @@ from syncd.engine.report import ExitStatus
 from syncd.service.daemon import Daemon
 from syncd.service.logs import setup_logging
 
+__all__ = ["ASSISTANT_PLACEHOLDER", "CONFIG_TEMPLATE", "DEMO_KEY", "SAMPLES", "demo_command"]
+
 DEMO_KEY = "sk-demo-emulator-only-0000000000"
 ASSISTANT_PLACEHOLDER = "asst_DEMO"
 
@@ -127,7 +129,7 @@ def _prepare(directory: Path, server: EmulatorServer) -> Path:
     return config_path
 
 
-@click.command()
+@click.command("demo")
 @click.option(
     "--dir",
     "directory",
@@ -136,7 +138,7 @@ def _prepare(directory: Path, server: EmulatorServer) -> Path:
     show_default=True,
     help="Where the demo keeps its configuration, drop folder and state.",
 )
-def demo(directory: Path) -> None:
+def demo_command(directory: Path) -> None:
     """Run the daemon on DIR/drop against the built-in emulator (Ctrl-C stops both)."""
     setup_logging("human")
     # One line per request from the emulator would drown the daemon's own lines.

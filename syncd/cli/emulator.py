@@ -15,10 +15,12 @@ from syncd.engine.report import ExitStatus
 if TYPE_CHECKING:
     from syncd.emulator import Faults
 
+__all__ = ["emulator_command"]
+
 _MB = 1024 * 1024
 
 
-@click.command()
+@click.command("emulator")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option(
     "--port",
@@ -89,7 +91,7 @@ _MB = 1024 * 1024
     "--latency-ms", default=0, type=click.IntRange(0), help="Delay added to every request."
 )
 @click.option("--seed", type=int, help="Seed for the fault draws, for repeatable runs.")
-def emulator(
+def emulator_command(
     host: str,
     port: int,
     data_dir: Path | None,

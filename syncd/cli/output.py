@@ -31,6 +31,24 @@ from syncd.api import (
 from syncd.config import Config, ConfigError, load_config, make_client
 from syncd.engine.report import ExitStatus
 
+__all__ = [
+    "QUICK_RETRY",
+    "config_option",
+    "describe",
+    "fail",
+    "is_terminal",
+    "iso_time",
+    "json_option",
+    "load",
+    "local_time",
+    "open_client",
+    "print_fields",
+    "print_json",
+    "print_table",
+    "service_exit_status",
+    "service_failure",
+]
+
 #: Inspection commands answer within seconds when the service is down, instead of retrying
 #: for minutes as a sync pass does.
 QUICK_RETRY = RetryPolicy(max_attempts=2, base_delay=0.5, max_delay=2.0, deadline=10.0)

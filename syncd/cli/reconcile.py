@@ -23,6 +23,8 @@ from syncd.engine.report import ExitStatus, PassReport, plan_lines
 from syncd.service.lock import LockHeld, StateLock
 from syncd.service.logs import setup_logging
 
+__all__ = ["reconcile_command"]
+
 
 @contextlib.contextmanager
 def _progress(enabled: bool, verbose: int) -> Iterator[Callable[[Event], None] | None]:
@@ -59,7 +61,7 @@ def _progress(enabled: bool, verbose: int) -> Iterator[Callable[[Event], None] |
             setup_logging("human", verbose, stream=sys.__stderr__)
 
 
-@click.command()
+@click.command("reconcile")
 @config_option
 @click.option(
     "--dry-run", is_flag=True, help="Print the plan; change nothing, locally or remotely."
@@ -78,7 +80,7 @@ def _progress(enabled: bool, verbose: int) -> Iterator[Callable[[Event], None] |
     help="Go past the delete guard, and accept a folder root now on another filesystem.",
 )
 @click.option("-v", "--verbose", count=True, help="More detail (-vv: HTTP requests too).")
-def reconcile(
+def reconcile_command(
     config_path: Path | None,
     dry_run: bool,
     as_json: bool,

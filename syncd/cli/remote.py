@@ -27,6 +27,17 @@ from syncd.cli.output import (
 )
 from syncd.engine.report import ExitStatus, human_size
 
+__all__ = [
+    "EXIT_STATUSES",
+    "FILE_SHAPE",
+    "assistant_files",
+    "download",
+    "files",
+    "message_files",
+    "remote_command",
+    "show",
+]
+
 EXIT_STATUSES = """\b
 Exit status: 0 done; 1 the service refused the request (unknown id, download not
 allowed); 2 usage or configuration error; 3 service unreachable or key refused."""
@@ -41,12 +52,12 @@ def _epilog(shape: str, what: str = "the service's objects as they came") -> str
     return f"{EXIT_STATUSES}\n\n\b\n--json prints {what}:\n{shape}"
 
 
-@click.group()
-def remote() -> None:
+@click.group("remote")
+def remote_command() -> None:
     """Inspect files, assistant files and message files on the service (read-only)."""
 
 
-@remote.command("files", epilog=_epilog(f"[{FILE_SHAPE}, ...]"))
+@remote_command.command("files", epilog=_epilog(f"[{FILE_SHAPE}, ...]"))
 @click.option("--purpose", help="Only files with this purpose (assistants, fine-tune, ...).")
 @config_option
 @json_option
@@ -78,7 +89,7 @@ def files(purpose: str | None, config_path: Path | None, as_json: bool) -> None:
     click.echo(f"{len(found)} file(s)")
 
 
-@remote.command("show", epilog=_epilog(FILE_SHAPE))
+@remote_command.command("show", epilog=_epilog(FILE_SHAPE))
 @click.argument("file_id")
 @config_option
 @json_option
@@ -95,7 +106,7 @@ def show(file_id: str, config_path: Path | None, as_json: bool) -> None:
     print_fields(_file_fields(file))
 
 
-@remote.command(
+@remote_command.command(
     "download",
     epilog=_epilog('{"file_id": str, "path": str, "bytes": int}', "what was written"),
 )
@@ -138,7 +149,7 @@ def download(
     click.echo(f"downloaded {file_id} → {output} ({human_size(written)}, {elapsed:.1f} s)")
 
 
-@remote.command(
+@remote_command.command(
     "assistant-files",
     epilog=_epilog(
         '[{"id": file id, "object": "assistant.file", "created_at": unix seconds,\n'
@@ -158,7 +169,7 @@ def assistant_files(assistant_id: str, config_path: Path | None, as_json: bool) 
     _print_attachments(found, as_json)
 
 
-@remote.command(
+@remote_command.command(
     "message-files",
     epilog=_epilog(
         '[{"id": file id, "object": "thread.message.file", "created_at": unix seconds,\n'

@@ -11,6 +11,8 @@ from syncd.cli.output import config_option
 from syncd.service.daemon import Daemon
 from syncd.service.logs import LogFormat, setup_logging
 
+__all__ = ["EPILOG", "run_command"]
+
 EPILOG = """\b
 Signals: SIGHUP reloads the configuration (a bad one is logged and the
 running one kept); SIGTERM or SIGINT stop it: requests in flight get
@@ -22,7 +24,7 @@ syncd holds the state directory.
 """
 
 
-@click.command(epilog=EPILOG)
+@click.command("run", epilog=EPILOG)
 @config_option
 @click.option(
     "--log-format",
@@ -33,7 +35,7 @@ syncd holds the state directory.
     "journald's priority prefixes without times under systemd.",
 )
 @click.option("-v", "--verbose", count=True, help="More detail: -v syncd's own, -vv libraries'.")
-def run(config_path: Path | None, log_format: LogFormat, verbose: int) -> None:
+def run_command(config_path: Path | None, log_format: LogFormat, verbose: int) -> None:
     """Watch the configured folders and keep them in sync until stopped."""
     setup_logging(log_format, verbose)
     sys.exit(Daemon(config_path).run())

@@ -29,6 +29,16 @@ from syncd.engine.model import Entry, State
 from syncd.engine.report import ExitStatus
 from syncd.service.activity import read_activity
 
+__all__ = [
+    "EPILOG",
+    "SUMMARY_ORDER",
+    "FolderStatus",
+    "open_manifest",
+    "read_status",
+    "status_command",
+    "summarize",
+]
+
 EPILOG = """\b
 Exit status: 0 (whatever the states), 2 when the configuration or the manifest
 cannot be read.
@@ -121,10 +131,10 @@ def open_manifest(state_dir: Path) -> ManifestDB | None:
         fail(str(e), ExitStatus.CONFIG)
 
 
-@click.command(epilog=EPILOG)
+@click.command("status", epilog=EPILOG)
 @config_option
 @json_option
-def status(config_path: Path | None, as_json: bool) -> None:
+def status_command(config_path: Path | None, as_json: bool) -> None:
     """Per folder: files by state, the last pass, and every failed or rejected file with its
     reason. Reads only the manifest: works offline and while the daemon runs."""
     config = load(config_path)

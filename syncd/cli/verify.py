@@ -35,6 +35,18 @@ from syncd.config import Config
 from syncd.engine.model import Entry, Manifest, State
 from syncd.engine.report import ExitStatus, human_size
 
+__all__ = [
+    "EPILOG",
+    "Discrepancy",
+    "Foreign",
+    "HashingSink",
+    "Kind",
+    "Report",
+    "compare",
+    "expected_filename",
+    "verify_command",
+]
+
 EPILOG = """\b
 Exit status: 0 everything matches; 1 at least one discrepancy; 2 configuration
 or manifest error; 3 service unreachable or key refused.
@@ -281,7 +293,7 @@ def _foreign(
 )
 @config_option
 @json_option
-def verify(no_content: bool, config_path: Path | None, as_json: bool) -> None:
+def verify_command(no_content: bool, config_path: Path | None, as_json: bool) -> None:
     """Check every synced file against the service: exists, same size and name, attached
     where configured, and (fine-tune files) same content. Changes nothing."""
     config = load(config_path)

@@ -1,0 +1,30 @@
+"""The engine: from the drop folders and the service to a synced state.
+
+``model`` (the snapshot and action types), ``planner`` (``plan()``, the pure decision function;
+``stages()`` and ``chains()``), ``filters``, ``files``, ``scan``, ``validate``, ``manifest``
+(the SQLite status database), ``executor``, and a pass: ``inputs`` (a round's inputs),
+``reconcile`` (``Engine``: the rounds) and ``report`` (what a pass did, in words). Every public
+name of these modules is importable from here; see ARCHITECTURE.md for the layout.
+"""
+
+from __future__ import annotations
+
+from syncd import public_name
+
+_MODULES = (
+    "model",
+    "planner",
+    "filters",
+    "files",
+    "scan",
+    "validate",
+    "manifest",
+    "executor",
+    "inputs",
+    "reconcile",
+    "report",
+)
+
+
+def __getattr__(name: str) -> object:
+    return public_name(__name__, _MODULES, name)

@@ -68,6 +68,16 @@ from syncd.engine.planner import chains, stages
 from syncd.engine.report import Done, human_size
 from syncd.engine.validate import validate_file
 
+__all__ = [
+    "BACKOFF",
+    "MAX_BACKOFF",
+    "PROCESSING_POLL",
+    "PROCESSING_TIMEOUT",
+    "Executor",
+    "PassStopped",
+    "retry_delay",
+]
+
 log = logging.getLogger("syncd.executor")
 
 #: Seconds before a failed upload is tried again: BACKOFF * 2 ** (attempts - 1), capped.

@@ -39,6 +39,16 @@ import sqlite_utils
 
 from syncd.engine.model import Entry, Manifest, Retired, State
 
+__all__ = [
+    "FILENAME",
+    "MIGRATIONS",
+    "PASS_HISTORY",
+    "SCHEMA_VERSION",
+    "ManifestDB",
+    "ManifestError",
+    "PassInfo",
+]
+
 FILENAME = "manifest.sqlite"
 
 #: How many passes per folder ``record_pass`` keeps.

@@ -18,6 +18,33 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Literal
 
+__all__ = [
+    "ASSISTANT_FILE_LIMIT",
+    "Action",
+    "Adopt",
+    "Attach",
+    "Cleanup",
+    "Detach",
+    "Entry",
+    "FolderProblem",
+    "FolderSpec",
+    "Forget",
+    "LocalFile",
+    "LocalFolder",
+    "Manifest",
+    "OnDelete",
+    "Plan",
+    "Purpose",
+    "Reject",
+    "Remote",
+    "RemoteFile",
+    "Restat",
+    "Retire",
+    "Retired",
+    "State",
+    "Upload",
+]
+
 Purpose = Literal["assistants", "fine-tune"]
 OnDelete = Literal["delete", "detach", "keep"]
 

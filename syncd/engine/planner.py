@@ -39,6 +39,8 @@ from syncd.engine.model import (
     Upload,
 )
 
+__all__ = ["CLOCK_SLACK", "chains", "plan", "stages"]
+
 # --- the planner --------------------------------------------------------------------------------
 
 #: How far a lost upload's ``created_at`` (whole seconds, the service's clock) may sit before the

@@ -38,6 +38,20 @@ from syncd.engine.validate import validate_file
 if TYPE_CHECKING:
     from syncd.config import FolderConfig
 
+__all__ = [
+    "CHANGED",
+    "EXCLUDED",
+    "LINK_BROKEN",
+    "LINK_OUTSIDE",
+    "LINK_TO_DIRECTORY",
+    "LINK_TO_EXCLUDED",
+    "NOT_REGULAR",
+    "FolderScan",
+    "known_file",
+    "scan_folder",
+    "scan_paths",
+]
+
 log = logging.getLogger("syncd.scan")
 
 EXCLUDED = "excluded"

@@ -18,6 +18,16 @@ import json
 from pathlib import Path
 from typing import Any
 
+__all__ = [
+    "ASSISTANTS_EXTENSIONS",
+    "FINE_TUNE_EXTENSIONS",
+    "FINE_TUNE_ROLES",
+    "MAX_FILE_BYTES",
+    "MAX_JSONL_LINE_BYTES",
+    "TEXT_EXTENSIONS",
+    "validate_file",
+]
+
 #: The largest file the service accepts.
 MAX_FILE_BYTES = 512 * 1024**2
 

@@ -13,6 +13,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+__all__ = ["FILENAME", "clear_activity", "read_activity", "write_activity"]
+
 FILENAME = "daemon.json"
 
 log = logging.getLogger("syncd.daemon")

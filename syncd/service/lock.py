@@ -27,6 +27,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
+__all__ = [
+    "LOCK_NAME",
+    "STALE_AFTER_SECONDS",
+    "Holder",
+    "LockHeld",
+    "StateLock",
+    "ensure_state_dir",
+]
+
 log = logging.getLogger("syncd.lock")
 
 LOCK_NAME = "syncd.lock"

@@ -23,6 +23,17 @@ import time
 from collections.abc import Mapping
 from typing import IO, Literal
 
+__all__ = [
+    "HumanFormatter",
+    "JournalFormatter",
+    "JsonFormatter",
+    "LogFormat",
+    "make_formatter",
+    "redact",
+    "setup_logging",
+    "stderr_is_journal",
+]
+
 LogFormat = Literal["auto", "human", "json"]
 
 # Standard LogRecord attributes; anything else on a record came from ``extra=``.

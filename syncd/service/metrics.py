@@ -27,6 +27,8 @@ from syncd.api.client import RequestRecord
 from syncd.engine.model import State
 from syncd.engine.report import Done, PassScope
 
+__all__ = ["Metrics", "error_kind", "operation", "parse_address"]
+
 # Ids in request paths (file-…, asst_…, thread_…, msg_…) would make one series per file.
 _ID_SEGMENT = re.compile(r"/(?:file|asst|thread|msg)[-_][A-Za-z0-9_-]+")
 

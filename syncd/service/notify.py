@@ -20,6 +20,8 @@ import socket
 import time
 from collections.abc import Mapping
 
+__all__ = ["Notifier"]
+
 log = logging.getLogger(__name__)
 
 

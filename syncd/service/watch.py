@@ -48,6 +48,8 @@ from watchdog.events import (
 from watchdog.observers.api import BaseObserver
 from watchdog.observers.polling import PollingObserver
 
+__all__ = ["Batch", "Change", "Clock", "Debouncer", "FolderWatcher", "QueueOverflowEvent"]
+
 log = logging.getLogger(__name__)
 
 #: What happened to a path, as far as deciding when it has settled goes.
