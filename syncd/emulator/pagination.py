@@ -1,4 +1,5 @@
-"""Cursor pagination of the assistant-file and message-file lists, as the service does it.
+"""Cursor pagination of every list (files, vector stores and their files, assistant and message
+files), as the service does it.
 
 Items are ordered by ``created_at`` and, within one second, by insertion order, so that pages are
 stable even when many attachments are made in the same second. Cursors are the items' ids.

@@ -36,6 +36,8 @@ __all__ = [
     "ATTACHING",
     "DEFAULT_CHUNKING",
     "MAX_BATCH_FILES",
+    "MAX_CREATE_FILES",
+    "STATUSES",
     "BatchRecord",
     "NewAttachment",
     "VectorStoreFileRecord",
