@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 import click
 
 if TYPE_CHECKING:
-    from syncd.emulator import Faults
+    from syncd.emulator import Faults, Knobs
 
 _MB = 1024 * 1024
 
@@ -232,7 +232,11 @@ def emulator(
     try:
         click.echo(f"syncd emulator listening on {server.base_url}")
         where = f"state in {data_dir}" if data_dir else "state in memory (lost on exit)"
-        click.echo(f"{where}; {_describe(faults)}; admin at /_emulator/faults", err=True)
+        click.echo(
+            f"{where}; {_describe(faults)}; {_describe_knobs(knobs)}; "
+            "admin at /_emulator/faults and /_emulator/settings",
+            err=True,
+        )
         stop.wait()
     except KeyboardInterrupt:
         pass
@@ -255,3 +259,15 @@ def _describe(faults: Faults) -> str:
     if faults.slow_commit_ms:
         parts.append(f"slow commit {faults.slow_commit_ms} ms")
     return "faults: " + (", ".join(parts) if parts else "none")
+
+
+def _describe_knobs(knobs: Knobs) -> str:
+    parts = [f"ingestion {knobs.ingestion_seconds:g} s", f"assistants API {knobs.assistants_api}"]
+    if knobs.stuck_rate:
+        parts.append(f"stuck {knobs.stuck_rate:.0%}")
+    if knobs.rate_limits:
+        parts.append(
+            f"rate limits {knobs.upload_rpm}/{knobs.attach_rpm}/{knobs.default_rpm} rpm "
+            "(uploads/attach per store/other)"
+        )
+    return ", ".join(parts)

@@ -23,6 +23,20 @@ def test_files_create_and_auto_pagination(client: OpenAI) -> None:
     assert first.has_more is True and len(first.data) == 2
 
 
+def test_files_expire_as_asked(client: OpenAI) -> None:
+    kept = client.files.create(
+        file=("a.txt", b"x"),
+        purpose="user_data",
+        expires_after={"anchor": "created_at", "seconds": 3600},
+    )
+    assert kept.expires_at == kept.created_at + 3600
+    batch = client.files.create(file=("b.jsonl", b"{}\n"), purpose="batch")
+    assert batch.expires_at == batch.created_at + 30 * 24 * 3600
+    with pytest.raises(openai.BadRequestError) as raised:
+        client.files.create(file=("c.txt", b"x"), purpose="search")  # type: ignore[arg-type]
+    assert raised.value.param == "purpose"
+
+
 def test_vector_store_attach_poll_update_search_and_delete(client: OpenAI, tmp_path: Path) -> None:
     store = client.vector_stores.create(name="docs", metadata={"team": "a"})
     assert store.status == "completed" and store.file_counts.total == 0
