@@ -503,6 +503,7 @@ class Store:
             self.find_file(file_id, param="id")
             db.execute("DELETE FROM attachments WHERE file_id = ?", (file_id,))
             db.execute("DELETE FROM vector_store_files WHERE file_id = ?", (file_id,))
+            db.execute("DELETE FROM file_batch_members WHERE file_id = ?", (file_id,))
             db.execute("DELETE FROM files WHERE id = ?", (file_id,))
             # A download already streaming keeps its open descriptor; unlinking is safe.
             self.blob_path(file_id).unlink(missing_ok=True)

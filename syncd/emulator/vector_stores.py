@@ -492,6 +492,12 @@ class VectorStores:
             ).rowcount
             if not deleted:
                 raise errors.vector_store_file_not_found(vs_id, file_id)
+            # The file leaves the store's batches too: attached again later, it is no batch's.
+            db.execute(
+                "DELETE FROM file_batch_members WHERE file_id = ? AND batch_id IN"
+                " (SELECT id FROM file_batches WHERE vector_store_id = ?)",
+                (file_id, vs_id),
+            )
             self._touch(db, vs_id)
 
     def file_with_source(

@@ -581,3 +581,17 @@ def test_settings_can_be_read_and_changed_over_http(emulator, http: httpx2.Clien
     assert bad.status_code == 400 and emulator.knobs.stuck_rate == 0.5
     unknown = httpx2.put(f"{admin}/settings", headers=headers, json={"nope": 1})
     assert unknown.status_code == 400
+
+
+def test_a_removed_file_leaves_its_batch(fast, http: httpx2.Client, upload: Upload) -> None:
+    detached, deleted, kept = (upload()["id"] for _ in range(3))
+    store = _store(http)
+    path = f"vector_stores/{store['id']}"
+    batch = http.post(f"{path}/file_batches", json={"file_ids": [detached, deleted, kept]}).json()
+    http.delete(f"{path}/files/{detached}")
+    http.delete(f"files/{deleted}")
+    _attach(http, store["id"], detached)  # attached again, outside any batch
+    counts = http.get(f"{path}/file_batches/{batch['id']}").json()["file_counts"]
+    assert counts["total"] == 1
+    listed = http.get(f"{path}/file_batches/{batch['id']}/files").json()["data"]
+    assert [f["id"] for f in listed] == [kept]
