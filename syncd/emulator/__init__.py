@@ -1,8 +1,10 @@
 """A local, faithful OpenAI Files server (``syncd emulator``) for tests, demos and trying syncd.
 
 It serves the eleven operations of the contract (Files, Assistant files, Message files; Assistants
-v1) plus the assistant, thread and message operations that make attachments possible, with the
-real service's error bodies, limits, pagination and id formats, and can inject faults.
+v1) plus the assistant, thread and message operations that make attachments possible, and today's
+API — Files as served, Uploads and Vector stores (``openai-vector-stores.yaml``) — with the real
+service's error bodies, limits, pagination and id formats, and can inject faults. ``Knobs`` set
+how it behaves (ingestion time, stuck files, the Assistants API's state, rate limits).
 
 In Python::
 
@@ -11,6 +13,7 @@ In Python::
     with EmulatorServer(faults=Faults(fail_rate=0.1, seed=7)) as server:
         server.base_url                    # http://127.0.0.1:<free port>/v1
         server.set_faults(drop_rate=0.5)   # partial update; clear_faults(), reset()
+        server.set_knobs(stuck_rate=0.1)   # behaviour settings, also partial
 
 Admin endpoints (paths the real API does not use; never faulted; they need the API key only when
 the server was started with one):
@@ -20,15 +23,22 @@ the server was started with one):
 ``PUT /_emulator/faults``
     A JSON object with any of the ``Faults`` fields — ``fail_rate``, ``rate_limit_rate``,
     ``drop_rate`` (shares of requests, together at most 1), ``drop_phase`` (``random``,
-    ``before``, ``after``), ``latency_ms``, ``retry_after_ms``, ``seed``, ``match`` (a regular
-    expression searched in ``"METHOD /v1/path"``), ``max_faults``; the others keep their values.
+    ``before``, ``after``), ``latency_ms``, ``slow_commit_ms``, ``retry_after_ms``, ``seed``,
+    ``match`` (a regular expression searched in ``"METHOD /v1/path"``), ``max_faults``; the
+    others keep their values.
     Answers the new state; a bad value is a 400 and changes nothing.
+``GET /_emulator/settings``, ``PUT /_emulator/settings``
+    ``{"settings": {...}}``: the ``Knobs`` in force — ``ingestion_seconds``, ``stuck_rate``,
+    ``poll_after_ms``, ``assistants_api`` (``v1`` or ``retired``), ``upload_lifetime_s``,
+    ``rate_limits``, ``upload_rpm``, ``attach_rpm``, ``default_rpm``. PUT changes the ones given;
+    a bad value is a 400 and changes nothing.
 ``POST /_emulator/reset``
-    Forgets every file, assistant, thread and message, and restores the faults the server was
-    started with.
+    Forgets every file, assistant, thread, message, vector store and upload, and restores the
+    faults and settings the server was started with.
 """
 
 from syncd.emulator.faults import Faults
+from syncd.emulator.knobs import Knobs
 from syncd.emulator.server import EmulatorServer
 
-__all__ = ["EmulatorServer", "Faults"]
+__all__ = ["EmulatorServer", "Faults", "Knobs"]

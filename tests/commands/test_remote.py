@@ -31,6 +31,7 @@ def test_files_lists_every_file_oldest_first_as_json(workspace: Workspace, uploa
         "object": "file",
         "bytes": len(TRAINING),
         "created_at": data.created_at,
+        "expires_at": None,  # today's service sends it (the client passes unknown fields on)
         "filename": "data.jsonl",
         "purpose": "fine-tune",
         "status": "processed",

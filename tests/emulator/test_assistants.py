@@ -216,7 +216,7 @@ def five_attached(upload: Upload, make_assistant: MakeAssistant) -> tuple[str, l
     return make_assistant(files)["id"], files
 
 
-def _page(http: httpx2.Client, assistant_id: str, **params: object) -> dict:
+def _page(http: httpx2.Client, assistant_id: str, **params: str | int) -> dict:
     response = http.get(f"assistants/{assistant_id}/files", params=params)
     assert response.status_code == 200, response.text
     return response.json()
@@ -239,7 +239,9 @@ def test_walking_pages_with_after(http: httpx2.Client, five_attached) -> None:
     seen: list[str] = []
     after = None
     while True:
-        params = {"limit": 2, "order": "asc"} | ({"after": after} if after else {})
+        params: dict[str, str | int] = {"limit": 2, "order": "asc"}
+        if after:
+            params["after"] = after
         page = _page(http, assistant_id, **params)
         seen += [f["id"] for f in page["data"]]
         if not page["has_more"]:

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -122,6 +123,34 @@ def test_fault_options() -> None:
     assert "→ 429 (injected)" in stderr
 
 
+def test_behaviour_options_reach_the_server() -> None:
+    args = [
+        "--assistants-api",
+        "retired",
+        "--ingestion-seconds",
+        "0.5",
+        "--stuck-rate",
+        "0.25",
+        "--upload-lifetime-seconds",
+        "30",
+        "--rate-limits",
+        "--attach-rpm",
+        "7",
+        "--slow-commit-ms",
+        "5",
+    ]
+    with running(*args) as (process, url):
+        admin = url.removesuffix("/v1") + "/_emulator"
+        settings = httpx2.get(admin + "/settings").json()["settings"]
+        faults = httpx2.get(admin + "/faults").json()["faults"]
+        _stop(process)
+    assert settings["assistants_api"] == "retired"
+    assert (settings["ingestion_seconds"], settings["stuck_rate"]) == (0.5, 0.25)
+    assert (settings["upload_lifetime_s"], settings["rate_limits"]) == (30, True)
+    assert (settings["attach_rpm"], settings["upload_rpm"]) == (7, 1000)
+    assert faults["slow_commit_ms"] == 5
+
+
 def test_impossible_fault_settings_are_a_usage_error() -> None:
     result = subprocess.run(
         [sys.executable, "-m", "syncd", "emulator", "--fail-rate", "0.7", "--drop-rate", "0.7"],
@@ -172,3 +201,41 @@ def test_memory_stays_flat_during_a_large_upload(tmp_path: Path) -> None:
         growth_mib = (_peak_rss_kib(process.pid) - before) / 1024
         _stop(process)
     assert growth_mib < 16, f"peak memory grew by {growth_mib:.0f} MiB for a 64 MiB upload"
+
+
+def test_memory_stays_flat_through_the_uploads_api(tmp_path: Path) -> None:
+    """Two 48 MiB parts in parallel, then joined into one 96 MiB File: streamed, never held."""
+    part_size = 48 * 1024 * 1024
+    source = tmp_path / "part.bin"
+    with source.open("wb") as out:
+        chunk = os.urandom(1024 * 1024)
+        for _ in range(part_size // len(chunk)):
+            out.write(chunk)
+    headers = {"Authorization": "Bearer sk-x"}
+    with running() as (process, url), httpx2.Client(headers=headers, timeout=60) as http:
+        before = _peak_rss_kib(process.pid)
+        upload = http.post(
+            url + "/uploads",
+            json={
+                "filename": "big.txt",
+                "purpose": "assistants",
+                "bytes": 2 * part_size,
+                "mime_type": "text/plain",
+            },
+        ).json()
+
+        def send_part(_: int) -> str:
+            with source.open("rb") as body:
+                response = http.post(
+                    f"{url}/uploads/{upload['id']}/parts", files={"data": ("part", body)}
+                )
+            assert response.status_code == 200, response.text
+            return response.json()["id"]
+
+        with ThreadPoolExecutor(2) as pool:
+            part_ids = list(pool.map(send_part, range(2)))
+        done = http.post(f"{url}/uploads/{upload['id']}/complete", json={"part_ids": part_ids})
+        assert done.json()["file"]["bytes"] == 2 * part_size
+        growth_mib = (_peak_rss_kib(process.pid) - before) / 1024
+        _stop(process)
+    assert growth_mib < 16, f"peak memory grew by {growth_mib:.0f} MiB for a 96 MiB upload"

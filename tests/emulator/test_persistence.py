@@ -82,3 +82,73 @@ def test_a_stopped_server_can_start_again_on_its_port(emulator_factory) -> None:
     assert server.base_url == url
     with _client(server) as http:
         assert http.get("files").json()["data"] == []
+
+
+def test_vector_stores_batches_and_uploads_survive_a_restart(
+    emulator_factory, tmp_path: Path
+) -> None:
+    from syncd.emulator import Knobs
+
+    data_dir = tmp_path / "state"
+    first = emulator_factory(data_dir=data_dir, api_key=KEY, knobs=Knobs(ingestion_seconds=0))
+    with _client(first) as http:
+        doc = http.post(
+            "files", files={"file": ("d.md", b"# doc\n")}, data={"purpose": "assistants"}
+        ).json()
+        store = http.post("vector_stores", json={"name": "kept", "metadata": {"k": "v"}}).json()
+        vs = store["id"]
+        http.post(f"vector_stores/{vs}/files", json={"file_id": doc["id"], "attributes": {"a": 1}})
+        batch = http.post(f"vector_stores/{vs}/file_batches", json={"file_ids": [doc["id"]]}).json()
+        upload = http.post(
+            "uploads",
+            json={"filename": "u.txt", "purpose": "batch", "bytes": 6, "mime_type": "text/plain"},
+        ).json()
+        part = http.post(f"uploads/{upload['id']}/parts", files={"data": ("b", b"abc")}).json()
+        before = {
+            "store": http.get(f"vector_stores/{vs}").json(),
+            "file": http.get(f"vector_stores/{vs}/files/{doc['id']}").json(),
+            "batch": http.get(f"vector_stores/{vs}/file_batches/{batch['id']}").json(),
+        }
+    first.stop()
+
+    second = emulator_factory(data_dir=data_dir, api_key=KEY)
+    with _client(second) as http:
+        assert http.get(f"vector_stores/{vs}").json() == before["store"]
+        assert http.get(f"vector_stores/{vs}/files/{doc['id']}").json() == before["file"]
+        assert http.get(f"vector_stores/{vs}/file_batches/{batch['id']}").json() == before["batch"]
+        # The upload goes on where it stopped: its first part was kept.
+        rest = http.post(f"uploads/{upload['id']}/parts", files={"data": ("b", b"def")}).json()
+        done = http.post(
+            f"uploads/{upload['id']}/complete", json={"part_ids": [part["id"], rest["id"]]}
+        ).json()
+        assert http.get(f"files/{done['file']['id']}/content").content == b"abcdef"
+
+
+def test_a_data_directory_from_before_vector_stores_is_migrated(
+    emulator_factory, tmp_path: Path
+) -> None:
+    """Version 0: the files table had no ``expires_at`` and the database no user_version."""
+    import sqlite3
+
+    (tmp_path / "blobs").mkdir()
+    (tmp_path / "blobs" / "file-old").write_bytes(b"old\n")
+    db = sqlite3.connect(tmp_path / "emulator.db")
+    db.execute(
+        "CREATE TABLE files (seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE,"
+        " bytes INTEGER NOT NULL, created_at INTEGER NOT NULL, filename TEXT NOT NULL,"
+        " purpose TEXT NOT NULL, processed_at REAL NOT NULL)"
+    )
+    db.execute(
+        "INSERT INTO files (id, bytes, created_at, filename, purpose, processed_at)"
+        " VALUES ('file-old', 4, 1700000000, 'old.md', 'assistants', 0)"
+    )
+    db.commit()
+    db.close()
+    server = emulator_factory(data_dir=tmp_path, api_key=KEY)
+    with _client(server) as http:
+        listed = http.get("files").json()["data"]
+        assert [(f["id"], f["expires_at"]) for f in listed] == [("file-old", None)]
+        vs = http.post("vector_stores", json={"file_ids": ["file-old"]})
+        assert vs.status_code == 200, vs.text
+    with sqlite3.connect(tmp_path / "emulator.db") as check:
+        assert check.execute("PRAGMA user_version").fetchone()[0] == 1
