@@ -30,6 +30,8 @@ from syncd.api import (
     UploadOutcomeUnknown,
 )
 
+from .fakes import FakeTime
+
 FILE = {
     "id": "file-abc",
     "object": "file",
@@ -39,21 +41,6 @@ FILE = {
     "purpose": "assistants",
     "status": "processed",
 }
-
-
-class FakeTime:
-    """A monotonic clock that only moves when something sleeps."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-        self.sleeps: list[float] = []
-
-    def clock(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
 
 
 Step = httpx2.Response | Exception
