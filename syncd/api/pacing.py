@@ -134,6 +134,15 @@ class Pacer:
             return 0.0
         return state.reset_at - now
 
+    def budget(self, bucket: str) -> tuple[int, int | None, float] | None:
+        """What the service last said of ``bucket``: requests remaining, the limit, and seconds
+        until the budget is whole again; ``None`` before any answer said so."""
+        with self._lock:
+            state = self._buckets.get(bucket)
+            if state is None or state.remaining is None:
+                return None
+            return state.remaining, state.limit, max(0.0, state.reset_at - self._clock())
+
     def release(
         self,
         bucket: str,
