@@ -1,6 +1,7 @@
 """The emulator's ASGI application: the Files, Assistant-files and Message-files operations of
-the contract, the few assistant, thread and message operations that make them usable, and the
-admin endpoints under ``/_emulator``.
+the contract, the few assistant, thread and message operations that make them usable, today's
+vector stores and Uploads (``vector_store_routes.py``, ``multipart.py``), and the admin endpoints
+under ``/_emulator``.
 
 Layers, outermost first: ``RequestLog`` (request ids, the request log), ``FaultMiddleware``
 (injected faults), ``Gate`` (API key and ``OpenAI-Beta`` checks), then the routes.
@@ -9,7 +10,6 @@ Layers, outermost first: ``RequestLog`` (request ids, the request log), ``FaultM
 from __future__ import annotations
 
 import hmac
-import json
 import logging
 import time
 from collections.abc import Iterator
@@ -27,18 +27,28 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from syncd.emulator import errors, ids
+from syncd.emulator.bodies import json_object, list_of, metadata, optional_str, required_str
 from syncd.emulator.errors import ApiError
 from syncd.emulator.faults import FAULT_SCOPE_KEY, FaultInjector, FaultMiddleware, Faults
 from syncd.emulator.jsonl import first_bad_line
+from syncd.emulator.knobs import KnobHolder, Knobs
 from syncd.emulator.pagination import paginate, parse_page_request
 from syncd.emulator.store import NewMessage, Store
 from syncd.emulator.uploads import receive_upload
+from syncd.emulator.vector_store_routes import vector_store_routes
+from syncd.emulator.vector_stores import VectorStores
 
 log = logging.getLogger("syncd.emulator")
 
 API_PREFIX = "/v1"
 ADMIN_PREFIX = "/_emulator"
-PURPOSES = ("fine-tune", "assistants")
+#: Upload purposes, in the order the service's error message lists them.
+PURPOSES = ("fine-tune", "assistants", "batch", "user_data", "vision", "evals")
+#: ``GET /files`` pages: up to 10,000 files, all of them by default.
+FILES_PAGE_LIMIT = 10_000
+#: ``expires_after.seconds`` bounds (1 hour to 30 days).
+MIN_FILE_EXPIRY_S = 3600
+MAX_FILE_EXPIRY_S = 2_592_000
 DOWNLOAD_CHUNK = 256 * 1024
 
 
@@ -52,10 +62,18 @@ class Settings:
 
 
 def create_app(
-    store: Store, injector: FaultInjector, settings: Settings, *, initial_faults: Faults
+    store: Store,
+    injector: FaultInjector,
+    settings: Settings,
+    *,
+    initial_faults: Faults,
+    knobs: KnobHolder | None = None,
+    initial_knobs: Knobs | None = None,
 ) -> ASGIApp:
     """The whole emulator as one ASGI application."""
-    routes = _Routes(store, injector, settings, initial_faults)
+    knobs = knobs or KnobHolder(initial_knobs)
+    routes = _Routes(store, injector, settings, initial_faults, knobs, initial_knobs or Knobs())
+    vector_stores = VectorStores(store, knobs)
     v1 = API_PREFIX
     starlette = Starlette(
         routes=[
@@ -106,8 +124,11 @@ def create_app(
                 routes.get_message_file,
                 methods=["GET"],
             ),
+            *vector_store_routes(v1, vector_stores, knobs),
             Route(f"{ADMIN_PREFIX}/faults", routes.get_faults, methods=["GET"]),
             Route(f"{ADMIN_PREFIX}/faults", routes.put_faults, methods=["PUT"]),
+            Route(f"{ADMIN_PREFIX}/settings", routes.get_settings, methods=["GET"]),
+            Route(f"{ADMIN_PREFIX}/settings", routes.put_settings, methods=["PUT"]),
             Route(f"{ADMIN_PREFIX}/reset", routes.reset, methods=["POST"]),
         ],
         exception_handlers={
@@ -116,7 +137,7 @@ def create_app(
             Exception: _internal_error,
         },
     )
-    gated = Gate(starlette, api_key=settings.api_key)
+    gated = Gate(starlette, api_key=settings.api_key, knobs=knobs)
     return RequestLog(FaultMiddleware(gated, injector, admin_prefix=ADMIN_PREFIX))
 
 
@@ -124,20 +145,37 @@ class _Routes:
     """The endpoints; each one is a thin translation between HTTP and the store."""
 
     def __init__(
-        self, store: Store, injector: FaultInjector, settings: Settings, initial_faults: Faults
+        self,
+        store: Store,
+        injector: FaultInjector,
+        settings: Settings,
+        initial_faults: Faults,
+        knobs: KnobHolder,
+        initial_knobs: Knobs,
     ) -> None:
         self.store = store
         self.injector = injector
         self.settings = settings
         self.initial_faults = initial_faults
+        self.knobs = knobs
+        self.initial_knobs = initial_knobs
 
     # --- files ------------------------------------------------------------------------------
 
     async def list_files(self, request: Request) -> Response:
+        page = parse_page_request(
+            request.query_params, default_limit=FILES_PAGE_LIMIT, max_limit=FILES_PAGE_LIMIT
+        )
         purpose = request.query_params.get("purpose") or None
         now = self.store.clock()
-        files = [record.to_api(now) for record in self.store.list_files(purpose)]
-        return JSONResponse({"object": "list", "data": files, "has_more": False})
+        return JSONResponse(
+            paginate(
+                self.store.list_files(purpose),
+                page,
+                item_id=lambda f: f.id,
+                render=lambda f: f.to_api(now),
+            )
+        )
 
     async def create_file(self, request: Request) -> Response:
         incoming = self.store.incoming_path()
@@ -149,13 +187,14 @@ class _Routes:
                 self.settings.max_file_bytes,
             )
             for name in upload.fields:
-                if name not in ("purpose", "file"):
+                if name not in ("purpose", "file", *_EXPIRES_AFTER_FIELDS):
                     raise errors.unrecognized_argument(name)
             purpose = upload.fields.get("purpose")
             if purpose is None:
                 raise errors.missing_parameter("purpose")
             if purpose not in PURPOSES:
-                raise errors.invalid_purpose(purpose)
+                raise errors.invalid_purpose(purpose, PURPOSES)
+            expires_after = _form_expires_after(upload.fields)
             if upload.filename is None:
                 raise errors.missing_parameter("file")
             if upload.too_large:
@@ -177,6 +216,7 @@ class _Routes:
                 size=upload.size,
                 incoming=incoming,
                 processing_delay=self.settings.processing_delay,
+                expires_after=expires_after,
             )
         finally:
             incoming.unlink(missing_ok=True)  # gone already when the upload was stored
@@ -225,19 +265,19 @@ class _Routes:
     # --- assistants -------------------------------------------------------------------------
 
     async def create_assistant(self, request: Request) -> Response:
-        body = await _json_object(
+        body = await json_object(
             request,
             {"model", "name", "description", "instructions", "tools", "file_ids", "metadata"},
         )
-        model = _required_str(body, "model")
+        model = required_str(body, "model")
         record = self.store.create_assistant(
             model=model,
-            name=_optional_str(body, "name"),
-            description=_optional_str(body, "description"),
-            instructions=_optional_str(body, "instructions"),
-            tools=_list_of(body, "tools", dict, "an array of objects"),
-            metadata=_metadata(body),
-            file_ids=_list_of(body, "file_ids", str, "an array of strings"),
+            name=optional_str(body, "name"),
+            description=optional_str(body, "description"),
+            instructions=optional_str(body, "instructions"),
+            tools=list_of(body, "tools", dict, "an array of objects"),
+            metadata=metadata(body),
+            file_ids=list_of(body, "file_ids", str, "an array of strings"),
         )
         return JSONResponse(record.to_api())
 
@@ -269,8 +309,8 @@ class _Routes:
         )
 
     async def create_assistant_file(self, request: Request) -> Response:
-        body = await _json_object(request, {"file_id"})
-        file_id = _required_str(body, "file_id")
+        body = await json_object(request, {"file_id"})
+        file_id = required_str(body, "file_id")
         attachment = self.store.attach_to_assistant(request.path_params["assistant_id"], file_id)
         return JSONResponse(attachment.to_assistant_file())
 
@@ -288,17 +328,17 @@ class _Routes:
     # --- threads and messages ---------------------------------------------------------------
 
     async def create_thread(self, request: Request) -> Response:
-        body = await _json_object(request, {"messages", "metadata"}, allow_empty_body=True)
-        raw_messages = _list_of(body, "messages", dict, "an array of objects")
+        body = await json_object(request, {"messages", "metadata"}, allow_empty_body=True)
+        raw_messages = list_of(body, "messages", dict, "an array of objects")
         messages = [_new_message(raw, f"messages[{i}]") for i, raw in enumerate(raw_messages)]
-        record = self.store.create_thread(_metadata(body), messages)
+        record = self.store.create_thread(metadata(body), messages)
         return JSONResponse(record.to_api())
 
     async def get_thread(self, request: Request) -> Response:
         return JSONResponse(self.store.get_thread(request.path_params["thread_id"]).to_api())
 
     async def create_message(self, request: Request) -> Response:
-        body = await _json_object(request, {"role", "content", "file_ids", "metadata"})
+        body = await json_object(request, {"role", "content", "file_ids", "metadata"})
         record = self.store.create_message(request.path_params["thread_id"], _new_message(body))
         return JSONResponse(record.to_api())
 
@@ -333,7 +373,7 @@ class _Routes:
         return JSONResponse(self._faults_state())
 
     async def put_faults(self, request: Request) -> Response:
-        body = await _json_object(request, None)
+        body = await json_object(request, None)
         try:
             self.injector.update(**body)
         except ValueError as exc:
@@ -343,66 +383,51 @@ class _Routes:
     async def reset(self, request: Request) -> Response:
         self.store.reset()
         self.injector.replace(self.initial_faults)
+        self.knobs.replace(self.initial_knobs)
         return JSONResponse({"reset": True, **self._faults_state()})
+
+    async def get_settings(self, request: Request) -> Response:
+        return JSONResponse({"settings": self.knobs.knobs.as_dict()})
+
+    async def put_settings(self, request: Request) -> Response:
+        body = await json_object(request, None)
+        try:
+            self.knobs.update(**body)
+        except (ValueError, TypeError) as exc:
+            raise ApiError(400, str(exc)) from None
+        return JSONResponse({"settings": self.knobs.knobs.as_dict()})
 
     def _faults_state(self) -> dict[str, Any]:
         return {"faults": self.injector.faults.as_dict(), "injected": self.injector.counts()}
 
 
-# --- request bodies -------------------------------------------------------------------------
+#: ``expires_after`` arrives as form fields, the way the official SDK flattens objects.
+_EXPIRES_AFTER_FIELDS = ("expires_after[anchor]", "expires_after[seconds]")
 
 
-async def _json_object(
-    request: Request, allowed: set[str] | None, *, allow_empty_body: bool = False
-) -> dict[str, Any]:
-    """The request's JSON object; unknown keys (when ``allowed`` is given) are a 400."""
-    raw = await request.body()
-    if not raw.strip() and allow_empty_body:
-        return {}
+def _form_expires_after(fields: dict[str, str]) -> int | None:
+    """The seconds of an upload's ``expires_after`` form fields, or None when absent."""
+    anchor = fields.get("expires_after[anchor]")
+    seconds = fields.get("expires_after[seconds]")
+    if anchor is None and seconds is None:
+        return None
+    return check_file_expiry(anchor, seconds)
+
+
+def check_file_expiry(anchor: object, seconds: object) -> int:
+    """``expires_after`` of a File (``created_at`` anchor, 1 hour to 30 days) → seconds."""
+    if anchor != "created_at":
+        raise errors.invalid_value(
+            "expires_after.anchor", f"expected 'created_at', but got {anchor!r}."
+        )
     try:
-        body = json.loads(raw)
-    except ValueError:
-        raise errors.invalid_json() from None
-    if not isinstance(body, dict):
-        raise errors.invalid_json()
-    if allowed is not None:
-        for name in body:
-            if name not in allowed:
-                raise errors.unrecognized_argument(name)
-    return body
-
-
-def _required_str(body: dict[str, Any], name: str) -> str:
-    value = body.get(name)
-    if value is None:
-        raise errors.missing_parameter(name)
-    if not isinstance(value, str):
-        raise errors.invalid_type(name, "a string", value)
-    return value
-
-
-def _optional_str(body: dict[str, Any], name: str) -> str | None:
-    value = body.get(name)
-    if value is not None and not isinstance(value, str):
-        raise errors.invalid_type(name, "a string", value)
-    return value
-
-
-def _list_of(body: dict[str, Any], name: str, item_type: type, expected: str) -> list[Any]:
-    value = body.get(name)
-    if value is None:
-        return []
-    if not isinstance(value, list) or not all(isinstance(item, item_type) for item in value):
-        raise errors.invalid_type(name, expected, value)
-    return value
-
-
-def _metadata(body: dict[str, Any]) -> dict[str, Any]:
-    value = body.get("metadata")
-    if value is None:
-        return {}
-    if not isinstance(value, dict):
-        raise errors.invalid_type("metadata", "an object", value)
+        value = int(seconds)  # type: ignore[call-overload]  # a form field or a JSON number
+    except (TypeError, ValueError):
+        raise errors.invalid_type("expires_after.seconds", "an integer", seconds) from None
+    if value < MIN_FILE_EXPIRY_S:
+        raise errors.integer_below_min("expires_after.seconds", MIN_FILE_EXPIRY_S, value)
+    if value > MAX_FILE_EXPIRY_S:
+        raise errors.integer_above_max("expires_after.seconds", MAX_FILE_EXPIRY_S, value)
     return value
 
 
@@ -411,16 +436,16 @@ def _new_message(body: dict[str, Any], where: str = "") -> NewMessage:
     for name in body:
         if name not in ("role", "content", "file_ids", "metadata"):
             raise errors.unrecognized_argument(prefix + name)
-    role = _required_str(body, "role")
+    role = required_str(body, "role")
     if role != "user":
         raise ApiError(
             400, f"Invalid value: '{role}'. Supported values are: 'user'.", param=prefix + "role"
         )
     return NewMessage(
         role=role,
-        content=_required_str(body, "content"),
-        file_ids=_list_of(body, "file_ids", str, "an array of strings"),
-        metadata=_metadata(body),
+        content=required_str(body, "content"),
+        file_ids=list_of(body, "file_ids", str, "an array of strings"),
+        metadata=metadata(body),
     )
 
 
@@ -463,15 +488,17 @@ async def _internal_error(request: Request, exc: Exception) -> Response:
 
 
 class Gate:
-    """Checks the API key on every request, and ``OpenAI-Beta`` on assistants and threads paths.
+    """Checks the API key on every request, and ``OpenAI-Beta`` on assistants and threads paths
+    (which answer as today's service does when ``assistants_api`` is ``retired``).
 
     Without a configured key any non-empty bearer token is accepted; the admin paths need the key
     only when one is configured.
     """
 
-    def __init__(self, app: ASGIApp, *, api_key: str | None) -> None:
+    def __init__(self, app: ASGIApp, *, api_key: str | None, knobs: KnobHolder) -> None:
         self.app = app
         self.api_key = api_key
+        self.knobs = knobs
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
@@ -490,6 +517,11 @@ class Gate:
                 return error
         if path.startswith((f"{API_PREFIX}/assistants", f"{API_PREFIX}/threads")):
             betas = [value.strip() for value in headers.get("openai-beta", "").split(",")]
+            if self.knobs.knobs.assistants_api == "retired":
+                # v1 was switched off on 2024-12-18; the whole Assistants API on 2026-08-26.
+                if "assistants=v1" in betas:
+                    return errors.v1_retired()
+                return errors.invalid_url(scope["method"], path)
             if "assistants=v1" not in betas:
                 return errors.invalid_beta()
         return None

@@ -100,8 +100,63 @@ def message_file_not_found(message_id: str, file_id: str) -> ApiError:
     return ApiError(404, f"No file found with id '{file_id}' on message '{message_id}'.")
 
 
-def invalid_purpose(purpose: str) -> ApiError:
-    return ApiError(400, f"'{purpose}' is not one of ['fine-tune', 'assistants'] - 'purpose'")
+def invalid_purpose(purpose: str, allowed: tuple[str, ...]) -> ApiError:
+    """The service's own wording, a Python list repr included."""
+    return ApiError(
+        400, f"'{purpose}' is not one of {list(allowed)!r} - 'purpose'", param="purpose"
+    )
+
+
+def integer_below_min(name: str, minimum: int, got: int) -> ApiError:
+    return ApiError(
+        400,
+        f"Invalid '{name}': integer below minimum value. Expected a value >= {minimum}, "
+        f"but got {got} instead.",
+        param=name,
+        code="integer_below_min_value",
+    )
+
+
+def integer_above_max(name: str, maximum: int, got: int) -> ApiError:
+    return ApiError(
+        400,
+        f"Invalid '{name}': integer above maximum value. Expected a value <= {maximum}, "
+        f"but got {got} instead.",
+        param=name,
+        code="integer_above_max_value",
+    )
+
+
+def invalid_value(name: str, message: str) -> ApiError:
+    return ApiError(400, f"Invalid '{name}': {message}", param=name, code="invalid_value")
+
+
+def vector_store_not_found(vector_store_id: str) -> ApiError:
+    return ApiError(404, f"No vector store found with id '{vector_store_id}'.")
+
+
+def vector_store_file_not_found(vector_store_id: str, file_id: str) -> ApiError:
+    return ApiError(404, f"No file found with id '{file_id}' in vector store '{vector_store_id}'.")
+
+
+def file_batch_not_found(batch_id: str) -> ApiError:
+    return ApiError(404, f"No file batch found with id '{batch_id}'.")
+
+
+def upload_not_found(upload_id: str) -> ApiError:
+    return ApiError(404, f"No upload found with id '{upload_id}'.")
+
+
+def unsupported_extensions(extensions: list[str]) -> ApiError:
+    """Text seen in public client code (not confirmed from OpenAI's own sources)."""
+    listed = ", ".join(extensions)
+    return ApiError(
+        400,
+        f"Files with extensions [{listed}] are not supported for retrieval. See "
+        "https://platform.openai.com/docs/assistants/tools/file-search#supported-files",
+        param="file_ids",
+        code="unsupported_file",
+    )
 
 
 def missing_parameter(name: str) -> ApiError:
@@ -170,6 +225,16 @@ def incorrect_api_key() -> ApiError:
         "Incorrect API key provided. You can find your API key at "
         "https://platform.openai.com/account/api-keys.",
         code="invalid_api_key",
+    )
+
+
+def v1_retired() -> ApiError:
+    """What the service answers Assistants v1 calls since 2024-12-18."""
+    return ApiError(
+        400,
+        "The v1 Assistants API has been deprecated. Please try again by setting the header "
+        "'OpenAI-Beta: assistants=v2'.",
+        code="invalid_beta",
     )
 
 

@@ -159,7 +159,7 @@ class FaultInjector:
     def counts(self) -> dict[str, int]:
         """How many of each fault were injected since the settings were last replaced."""
         with self._lock:
-            return dict(self._counts)
+            return {outcome: count for outcome, count in self._counts.items()}
 
     def decide(self, method: str, path: str) -> Decision:
         """Draw the fate of one request."""

@@ -35,3 +35,23 @@ def message_id() -> str:
 def request_id() -> str:
     """The value of an ``x-request-id`` header: ``req_`` and 32 hex digits."""
     return "req_" + secrets.token_hex(16)
+
+
+def vector_store_id() -> str:
+    """``vs_`` followed by 24 letters and digits."""
+    return "vs_" + _random_alphanumeric(24)
+
+
+def file_batch_id() -> str:
+    """``vsfb_`` followed by 24 letters and digits."""
+    return "vsfb_" + _random_alphanumeric(24)
+
+
+def upload_id() -> str:
+    """``upload_`` followed by 24 letters and digits."""
+    return "upload_" + _random_alphanumeric(24)
+
+
+def part_id() -> str:
+    """``part_`` followed by 24 letters and digits."""
+    return "part_" + _random_alphanumeric(24)

@@ -10,6 +10,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
 
+from syncd.emulator import errors
 from syncd.emulator.errors import ApiError
 
 T = TypeVar("T")
@@ -28,10 +29,15 @@ class PageRequest:
     before: str | None = None
 
 
-def parse_page_request(query: Mapping[str, str]) -> PageRequest:
-    """Read ``limit``, ``order``, ``after`` and ``before`` from a query string, or raise a 400."""
+def parse_page_request(
+    query: Mapping[str, str], *, default_limit: int = DEFAULT_LIMIT, max_limit: int = MAX_LIMIT
+) -> PageRequest:
+    """Read ``limit``, ``order``, ``after`` and ``before`` from a query string, or raise a 400.
+
+    ``default_limit`` and ``max_limit`` differ by list: 20 and 100 for most, 10,000 for files.
+    """
     raw_limit = query.get("limit")
-    limit = DEFAULT_LIMIT
+    limit = default_limit
     if raw_limit is not None:
         try:
             limit = int(raw_limit)
@@ -43,21 +49,9 @@ def parse_page_request(query: Mapping[str, str]) -> PageRequest:
                 code="invalid_type",
             ) from None
         if limit < 1:
-            raise ApiError(
-                400,
-                "Invalid 'limit': integer below minimum value. Expected a value >= 1, "
-                f"but got {limit} instead.",
-                param="limit",
-                code="integer_below_min_value",
-            )
-        if limit > MAX_LIMIT:
-            raise ApiError(
-                400,
-                f"Invalid 'limit': integer above maximum value. Expected a value <= {MAX_LIMIT}, "
-                f"but got {limit} instead.",
-                param="limit",
-                code="integer_above_max_value",
-            )
+            raise errors.integer_below_min("limit", 1, limit)
+        if limit > max_limit:
+            raise errors.integer_above_max("limit", max_limit, limit)
     order = query.get("order", "desc")
     if order not in ("asc", "desc"):
         raise ApiError(

@@ -20,6 +20,7 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from syncd.emulator.app import ADMIN_PREFIX, API_PREFIX, Settings, create_app
 from syncd.emulator.faults import ABORT_EXTENSION, FaultInjector, Faults
+from syncd.emulator.knobs import KnobHolder, Knobs
 from syncd.emulator.store import Store
 
 DEFAULT_MAX_FILE_BYTES = 512 * 1024 * 1024
@@ -61,6 +62,7 @@ class EmulatorServer:
         data_dir: Path | str | None = None,
         api_key: str | None = None,
         faults: Faults | None = None,
+        knobs: Knobs | None = None,
         max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
         processing_delay: float = 0.05,
         host: str = "127.0.0.1",
@@ -75,6 +77,8 @@ class EmulatorServer:
         self.port = port
         self.initial_faults = faults or Faults()
         self.injector = FaultInjector(self.initial_faults)
+        self.initial_knobs = knobs or Knobs()
+        self.knob_holder = KnobHolder(self.initial_knobs)
         self._settings = Settings(
             api_key=api_key, max_file_bytes=max_file_bytes, processing_delay=processing_delay
         )
@@ -115,7 +119,12 @@ class EmulatorServer:
         self.port = sock.getsockname()[1]
         self.store = Store(self.data_dir)
         app = create_app(
-            self.store, self.injector, self._settings, initial_faults=self.initial_faults
+            self.store,
+            self.injector,
+            self._settings,
+            initial_faults=self.initial_faults,
+            knobs=self.knob_holder,
+            initial_knobs=self.initial_knobs,
         )
         config = uvicorn.Config(
             app,
@@ -181,9 +190,21 @@ class EmulatorServer:
         """How many of each fault were injected since faults were last replaced."""
         return self.injector.counts()
 
+    @property
+    def knobs(self) -> Knobs:
+        """The behaviour settings in force (ingestion time, stuck rate, Assistants API state,
+        rate limits…)."""
+        return self.knob_holder.knobs
+
+    def set_knobs(self, **changes: Any) -> Knobs:
+        """Change some behaviour settings (see ``Knobs``); the others stay as they are."""
+        return self.knob_holder.update(**changes)
+
     def reset(self) -> None:
-        """Forget all state and go back to the faults the server was started with."""
+        """Forget all state and go back to the faults and settings the server was started
+        with."""
         if self.store is None:
             raise RuntimeError("the emulator is not running")
         self.store.reset()
         self.injector.replace(self.initial_faults)
+        self.knob_holder.replace(self.initial_knobs)

@@ -1,4 +1,5 @@
-"""The emulator's state: files, assistants, threads, messages and their attachments.
+"""The emulator's state: files, assistants, threads, messages and their attachments; the tables
+of vector stores and Uploads (their logic lives in ``vector_stores.py`` and ``multipart.py``).
 
 Metadata lives in SQLite — a file in the data directory, or ``:memory:`` when the emulator keeps
 no state across restarts. File contents always live on disk, one blob per upload (in the data
@@ -28,6 +29,12 @@ from syncd.emulator import errors, ids
 #: Limits of the Assistants v1 service.
 MAX_FILES_PER_ASSISTANT = 20
 MAX_FILES_PER_MESSAGE = 10
+#: Batch files expire after 30 days unless the upload says otherwise.
+BATCH_FILE_LIFETIME_S = 30 * 24 * 3600
+
+#: ``PRAGMA user_version`` of the current schema. 0 is a data directory from before vector
+#: stores, whose files table lacks ``expires_at`` (see ``_migrate``).
+SCHEMA_VERSION = 1
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS files (
@@ -37,7 +44,8 @@ CREATE TABLE IF NOT EXISTS files (
     created_at INTEGER NOT NULL,
     filename TEXT NOT NULL,
     purpose TEXT NOT NULL,
-    processed_at REAL NOT NULL
+    processed_at REAL NOT NULL,
+    expires_at INTEGER
 );
 CREATE TABLE IF NOT EXISTS assistants (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -74,7 +82,81 @@ CREATE TABLE IF NOT EXISTS attachments (
     UNIQUE (owner_id, file_id)
 );
 CREATE INDEX IF NOT EXISTS attachments_by_file ON attachments (file_id);
+CREATE TABLE IF NOT EXISTS vector_stores (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE,
+    created_at INTEGER NOT NULL,
+    name TEXT NOT NULL,
+    metadata TEXT NOT NULL,
+    expires_days INTEGER,
+    last_active_at INTEGER NOT NULL
+);
+-- One row per file attached to a store. Its status is derived when read (see vector_stores.py):
+-- cancelled if cancelled, else in_progress until ready_at (for good when outcome is 'stuck'),
+-- then the outcome ('completed' or 'failed').
+CREATE TABLE IF NOT EXISTS vector_store_files (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    vector_store_id TEXT NOT NULL,
+    file_id TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    bytes INTEGER NOT NULL,
+    ready_at REAL NOT NULL,
+    outcome TEXT NOT NULL,
+    cancelled INTEGER NOT NULL DEFAULT 0,
+    attributes TEXT NOT NULL,
+    chunking TEXT NOT NULL,
+    UNIQUE (vector_store_id, file_id)
+);
+CREATE INDEX IF NOT EXISTS vector_store_files_by_file ON vector_store_files (file_id);
+CREATE TABLE IF NOT EXISTS file_batches (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE,
+    vector_store_id TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    cancelled INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS file_batch_members (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    batch_id TEXT NOT NULL,
+    file_id TEXT NOT NULL,
+    UNIQUE (batch_id, file_id)
+);
+CREATE TABLE IF NOT EXISTS uploads (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE,
+    created_at INTEGER NOT NULL,
+    filename TEXT NOT NULL,
+    purpose TEXT NOT NULL,
+    bytes INTEGER NOT NULL,
+    mime_type TEXT NOT NULL,
+    expires_at REAL NOT NULL,
+    file_expires_after INTEGER,
+    status TEXT NOT NULL,
+    file_id TEXT
+);
+CREATE TABLE IF NOT EXISTS upload_parts (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE,
+    upload_id TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    bytes INTEGER NOT NULL
+);
 """
+
+#: Every table, children before parents, for ``reset``.
+_TABLES = (
+    "upload_parts",
+    "uploads",
+    "file_batch_members",
+    "file_batches",
+    "vector_store_files",
+    "vector_stores",
+    "attachments",
+    "messages",
+    "threads",
+    "assistants",
+    "files",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,17 +169,21 @@ class FileRecord:
     filename: str
     purpose: str
     processed_at: float  # Unix time at which a fine-tune file's status becomes "processed"
+    expires_at: int | None = None
 
     def to_api(self, now: float) -> dict[str, Any]:
-        """The service's ``file`` object as of Unix time ``now``."""
+        """The service's ``file`` object as of Unix time ``now`` (with today's ``expires_at`` and
+        the deprecated, still-sent ``status_details``)."""
         return {
             "id": self.id,
             "object": "file",
             "bytes": self.bytes,
             "created_at": self.created_at,
+            "expires_at": self.expires_at,
             "filename": self.filename,
             "purpose": self.purpose,
             "status": "processed" if now >= self.processed_at else "uploaded",
+            "status_details": None,
         }
 
 
@@ -239,7 +325,30 @@ class Store:
         self._db.row_factory = sqlite3.Row
         if data_dir is not None:
             self._db.execute("PRAGMA journal_mode=WAL")
+        self._migrate()
+
+    def _migrate(self) -> None:
+        """Create the tables, bringing a data directory of an older emulator up to date."""
+        version = self._db.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            raise RuntimeError(
+                f"the emulator's database has schema version {version}, newer than this "
+                f"emulator's ({SCHEMA_VERSION}); use a newer syncd or another --data-dir"
+            )
+        has_files = self._db.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'files'"
+        ).fetchone()
+        if has_files and version < 1:
+            columns = {row["name"] for row in self._db.execute("PRAGMA table_info(files)")}
+            if "expires_at" not in columns:
+                self._db.execute("ALTER TABLE files ADD COLUMN expires_at INTEGER")
         self._db.executescript(_SCHEMA)
+        self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+    @property
+    def blobs_dir(self) -> Path:
+        """The directory of the blobs (Upload parts keep theirs in a subdirectory)."""
+        return self._blobs
 
     def close(self) -> None:
         """Close the database; an in-memory store also removes its blobs."""
@@ -247,6 +356,18 @@ class Store:
             self._db.close()
             if self._temporary_dir is not None:
                 shutil.rmtree(self._temporary_dir, ignore_errors=True)
+
+    @contextmanager
+    def read(self) -> Iterator[sqlite3.Connection]:
+        """The database, under the lock, for a consistent read of several rows."""
+        with self._lock:
+            yield self._db
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """The database, under the lock, in one transaction (rolled back on an exception)."""
+        with self._transaction() as db:
+            yield db
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
@@ -260,12 +381,16 @@ class Store:
             self._db.execute("COMMIT")
 
     def reset(self) -> None:
-        """Forget every file, assistant, thread and message."""
+        """Forget every file, assistant, thread, message, vector store and upload."""
         with self._transaction() as db:
-            for table in ("attachments", "messages", "threads", "assistants", "files"):
+            for table in _TABLES:
                 db.execute(f"DELETE FROM {table}")  # noqa: S608 - fixed table names
             for blob in self._blobs.iterdir():
                 if blob.is_file():
+                    blob.unlink()
+            parts = self._blobs / "parts"
+            if parts.is_dir():
+                for blob in parts.iterdir():
                     blob.unlink()
 
     # --- files ------------------------------------------------------------------------------
@@ -279,14 +404,45 @@ class Store:
         return self._blobs / file_id
 
     def add_file(
-        self, *, filename: str, purpose: str, size: int, incoming: Path, processing_delay: float
+        self,
+        *,
+        filename: str,
+        purpose: str,
+        size: int,
+        incoming: Path,
+        processing_delay: float,
+        expires_after: int | None = None,
     ) -> FileRecord:
         """Record an upload whose content was written to ``incoming``, which becomes its blob.
 
-        Fine-tune files become ``processed`` ``processing_delay`` seconds from now; assistants
-        files are processed at once.
+        Fine-tune files become ``processed`` ``processing_delay`` seconds from now; the others
+        are processed at once. The file expires ``expires_after`` seconds after its creation
+        (batch files: 30 days unless told otherwise; the others never).
         """
+        with self._transaction():
+            return self._add_file(
+                filename=filename,
+                purpose=purpose,
+                size=size,
+                incoming=incoming,
+                processing_delay=processing_delay,
+                expires_after=expires_after,
+            )
+
+    def _add_file(
+        self,
+        *,
+        filename: str,
+        purpose: str,
+        size: int,
+        incoming: Path,
+        processing_delay: float,
+        expires_after: int | None,
+    ) -> FileRecord:
+        """``add_file`` for a caller that holds the lock (an Upload completing)."""
         now = self.clock()
+        if expires_after is None and purpose == "batch":
+            expires_after = BATCH_FILE_LIFETIME_S
         record = FileRecord(
             id=ids.file_id(),
             bytes=size,
@@ -294,50 +450,59 @@ class Store:
             filename=filename,
             purpose=purpose,
             processed_at=now + processing_delay if purpose == "fine-tune" else now,
+            expires_at=None if expires_after is None else int(now) + expires_after,
         )
-        with self._transaction() as db:
-            os.replace(incoming, self.blob_path(record.id))
-            db.execute(
-                "INSERT INTO files (id, bytes, created_at, filename, purpose, processed_at)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
-                (
-                    record.id,
-                    record.bytes,
-                    record.created_at,
-                    record.filename,
-                    record.purpose,
-                    record.processed_at,
-                ),
-            )
+        os.replace(incoming, self.blob_path(record.id))
+        self._db.execute(
+            "INSERT INTO files"
+            " (id, bytes, created_at, filename, purpose, processed_at, expires_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (
+                record.id,
+                record.bytes,
+                record.created_at,
+                record.filename,
+                record.purpose,
+                record.processed_at,
+                record.expires_at,
+            ),
+        )
         return record
 
     def get_file(self, file_id: str) -> FileRecord:
         """The file ``file_id``, or a 404."""
         with self._lock:
-            return self._get_file(file_id, param="id")
+            return self.find_file(file_id, param="id")
 
-    def _get_file(self, file_id: str, *, param: str) -> FileRecord:
+    def find_file(self, file_id: str, *, param: str) -> FileRecord:
+        """The live file ``file_id``, or a 404 naming ``param`` (the caller holds the lock).
+
+        An expired file is gone, as on the service; its row is dropped when next seen.
+        """
         row = self._db.execute("SELECT * FROM files WHERE id = ?", (file_id,)).fetchone()
-        if row is None:
+        if row is None or _expired(row, self.clock()):
             raise errors.file_not_found(file_id, param=param)
         return _file_record(row)
 
     def list_files(self, purpose: str | None = None) -> list[FileRecord]:
-        """Every file (newest first), or those of one purpose."""
+        """Every live file (oldest first), or those of one purpose."""
         query = "SELECT * FROM files"
         args: tuple[str, ...] = ()
         if purpose is not None:
             query += " WHERE purpose = ?"
             args = (purpose,)
+        now = self.clock()
         with self._lock:
-            rows = self._db.execute(query + " ORDER BY created_at DESC, seq DESC", args).fetchall()
-        return [_file_record(row) for row in rows]
+            rows = self._db.execute(query + " ORDER BY created_at, seq", args).fetchall()
+        return [_file_record(row) for row in rows if not _expired(row, now)]
 
     def delete_file(self, file_id: str) -> None:
-        """Delete a file and detach it from every assistant and message, or raise a 404."""
+        """Delete a file and detach it from every assistant, message and vector store (the
+        service "deletes a file and removes it from all vector stores"), or raise a 404."""
         with self._transaction() as db:
-            self._get_file(file_id, param="id")
+            self.find_file(file_id, param="id")
             db.execute("DELETE FROM attachments WHERE file_id = ?", (file_id,))
+            db.execute("DELETE FROM vector_store_files WHERE file_id = ?", (file_id,))
             db.execute("DELETE FROM files WHERE id = ?", (file_id,))
             # A download already streaming keeps its open descriptor; unlinking is safe.
             self.blob_path(file_id).unlink(missing_ok=True)
@@ -569,7 +734,7 @@ class Store:
 
     def _check_attachable(self, file_ids: list[str]) -> None:
         for file_id in file_ids:
-            record = self._get_file(file_id, param="file_id")
+            record = self.find_file(file_id, param="file_id")
             if record.purpose != "assistants":
                 raise errors.wrong_purpose_for_attachment(file_id, record.purpose)
 
@@ -601,7 +766,12 @@ def _file_record(row: sqlite3.Row) -> FileRecord:
         filename=row["filename"],
         purpose=row["purpose"],
         processed_at=row["processed_at"],
+        expires_at=row["expires_at"],
     )
+
+
+def _expired(row: sqlite3.Row, now: float) -> bool:
+    return row["expires_at"] is not None and now >= row["expires_at"]
 
 
 def _attachment(row: sqlite3.Row) -> Attachment:

@@ -29,9 +29,11 @@ def test_upload_returns_the_file_object(http: httpx2.Client) -> None:
         "object": "file",
         "bytes": 8,
         "created_at": file["created_at"],
+        "expires_at": None,
         "filename": "guides/setup.md",
         "purpose": "assistants",
         "status": "processed",
+        "status_details": None,
     }
     assert before <= file["created_at"] <= int(time.time())
 
@@ -46,16 +48,49 @@ def test_non_ascii_filenames_survive(upload: Upload, http: httpx2.Client) -> Non
     assert http.get(f"files/{file['id']}").json()["filename"] == "Übersicht – 東京.md"
 
 
-def test_list_returns_every_file_unpaginated(upload: Upload, http: httpx2.Client) -> None:
+def test_a_list_without_parameters_has_every_file_newest_first(
+    upload: Upload, http: httpx2.Client
+) -> None:
+    """What SDK 1.20.0 sends: no limit, no cursor. The default page is 10,000 files."""
     uploaded = [upload(content=f"file {i}\n".encode())["id"] for i in range(25)]
     listing = http.get("files").json()
     assert listing["object"] == "list"
     assert listing["has_more"] is False
-    assert sorted(f["id"] for f in listing["data"]) == sorted(uploaded)
+    assert [f["id"] for f in listing["data"]] == uploaded[::-1]
+    assert (listing["first_id"], listing["last_id"]) == (uploaded[-1], uploaded[0])
+
+
+def test_list_pages_follow_the_cursor(upload: Upload, http: httpx2.Client) -> None:
+    uploaded = [upload(content=f"file {i}\n".encode())["id"] for i in range(5)]
+    seen: list[str] = []
+    params: dict[str, str | int] = {"limit": 2, "order": "asc"}
+    while True:
+        page = http.get("files", params=params).json()
+        seen += [f["id"] for f in page["data"]]
+        if not page["has_more"]:
+            break
+        params["after"] = page["last_id"]
+    assert seen == uploaded
+
+
+@pytest.mark.parametrize(
+    ("limit", "code"), [(0, "integer_below_min_value"), (10_001, "integer_above_max_value")]
+)
+def test_list_limit_is_1_to_10000(http: httpx2.Client, limit: int, code: str) -> None:
+    response = http.get("files", params={"limit": limit})
+    assert response.status_code == 400
+    assert (error_of(response)["param"], error_of(response)["code"]) == ("limit", code)
+    assert http.get("files", params={"limit": 10_000}).status_code == 200
 
 
 def test_list_of_an_empty_service(http: httpx2.Client) -> None:
-    assert http.get("files").json() == {"object": "list", "data": [], "has_more": False}
+    assert http.get("files").json() == {
+        "object": "list",
+        "data": [],
+        "first_id": None,
+        "last_id": None,
+        "has_more": False,
+    }
 
 
 def test_list_filters_by_purpose(upload: Upload, http: httpx2.Client) -> None:
@@ -179,11 +214,71 @@ def test_fine_tune_files_are_processed_after_a_delay(emulator_factory, api_key: 
 
 
 def test_bad_purpose(http: httpx2.Client) -> None:
-    response = http.post("files", files={"file": ("a.txt", b"x")}, data={"purpose": "batch"})
+    response = http.post("files", files={"file": ("a.txt", b"x")}, data={"purpose": "search"})
     assert response.status_code == 400
     assert error_of(response)["message"] == (
-        "'batch' is not one of ['fine-tune', 'assistants'] - 'purpose'"
+        "'search' is not one of ['fine-tune', 'assistants', 'batch', 'user_data', 'vision', "
+        "'evals'] - 'purpose'"
     )
+    assert error_of(response)["param"] == "purpose"
+
+
+@pytest.mark.parametrize("purpose", ["batch", "user_data", "vision", "evals"])
+def test_todays_purposes_are_accepted(upload: Upload, purpose: str) -> None:
+    assert upload(purpose=purpose)["purpose"] == purpose
+
+
+def test_batch_files_expire_after_30_days_others_never(upload: Upload) -> None:
+    batch = upload(content=b'{"a": 1}\n', filename="b.jsonl", purpose="batch")
+    assert batch["expires_at"] == batch["created_at"] + 30 * 24 * 3600
+    assert upload()["expires_at"] is None
+
+
+def test_expires_after_sets_expires_at(http: httpx2.Client) -> None:
+    response = http.post(
+        "files",
+        files={"file": ("a.txt", b"x")},
+        data={
+            "purpose": "user_data",
+            "expires_after[anchor]": "created_at",
+            "expires_after[seconds]": "3600",
+        },
+    )
+    assert response.status_code == 200, response.text
+    assert response.json()["expires_at"] == response.json()["created_at"] + 3600
+
+
+@pytest.mark.parametrize(
+    ("anchor", "seconds", "param"),
+    [
+        ("created_at", "3599", "expires_after.seconds"),
+        ("created_at", "2592001", "expires_after.seconds"),
+        ("last_active_at", "3600", "expires_after.anchor"),
+    ],
+)
+def test_expires_after_is_checked(http: httpx2.Client, anchor: str, seconds: str, param: str):
+    response = http.post(
+        "files",
+        files={"file": ("a.txt", b"x")},
+        data={
+            "purpose": "assistants",
+            "expires_after[anchor]": anchor,
+            "expires_after[seconds]": seconds,
+        },
+    )
+    assert response.status_code == 400
+    assert error_of(response)["param"] == param
+
+
+def test_an_expired_file_is_gone(emulator, upload: Upload, http: httpx2.Client) -> None:
+    file = upload(content=b'{"a": 1}\n', filename="b.jsonl", purpose="batch")
+    real_clock = emulator.store.clock
+    emulator.store.clock = lambda: real_clock() + 31 * 24 * 3600
+    try:
+        assert http.get(f"files/{file['id']}").status_code == 404
+        assert http.get("files").json()["data"] == []
+    finally:
+        emulator.store.clock = real_clock
 
 
 def test_missing_purpose_or_file(http: httpx2.Client) -> None:

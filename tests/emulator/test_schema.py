@@ -2,13 +2,17 @@
 
 Two deliberate differences from validating against the YAML as written:
 
-* ``first_id``/``last_id`` of the two paginated lists may be null. The spec types them as strings,
+* ``first_id``/``last_id`` of the paginated lists may be null. The spec types them as strings,
   but an empty list has no first or last item and the service answers null there; the emulator
   does the same rather than invent an id.
 * Stricter than the spec: every object schema gets ``additionalProperties: false``, so the
-  emulator is shown to send nothing the contract does not declare — with one exception: the
-  file list carries ``has_more: false``, as the service's does (the issue asks for it; the spec's
-  ``ListFilesResponse`` omits it), so it is declared here as a boolean.
+  emulator is shown to send nothing the contract does not declare — with the exceptions of
+  today's service (``openai-vector-stores.yaml``, 2.3.0), which the v1 clients must tolerate: the
+  file list is paginated (``has_more``, ``first_id``, ``last_id``), and the file object carries
+  ``expires_at`` and the deprecated ``status_details``, both null when unset, as the service
+  sends them (the spec types them as integer and string).
+
+The vector-store operations are checked the same way in ``test_schema_vector_stores.py``.
 """
 
 from __future__ import annotations
@@ -58,7 +62,12 @@ def _components() -> dict[str, Any]:
     for schema in components["schemas"].values():
         if "properties" in schema:
             schema["additionalProperties"] = False
-    components["schemas"]["ListFilesResponse"]["properties"]["has_more"] = {"type": "boolean"}
+    listing = components["schemas"]["ListFilesResponse"]["properties"]
+    listing["has_more"] = {"type": "boolean"}
+    listing["first_id"] = listing["last_id"] = {"type": ["string", "null"]}
+    file_object = components["schemas"]["OpenAIFile"]["properties"]
+    file_object["expires_at"] = {"type": ["integer", "null"]}
+    file_object["status_details"] = {"type": ["string", "null"]}
     for name in ("ListAssistantFilesResponse", "ListMessageFilesResponse"):
         for cursor in ("first_id", "last_id"):
             components["schemas"][name]["properties"][cursor]["type"] = ["string", "null"]
