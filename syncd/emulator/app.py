@@ -27,11 +27,19 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from syncd.emulator import errors, ids
-from syncd.emulator.bodies import json_object, list_of, metadata, optional_str, required_str
+from syncd.emulator.bodies import (
+    check_file_expiry,
+    json_object,
+    list_of,
+    metadata,
+    optional_str,
+    required_str,
+)
 from syncd.emulator.errors import ApiError
 from syncd.emulator.faults import FAULT_SCOPE_KEY, FaultInjector, FaultMiddleware, Faults
 from syncd.emulator.jsonl import first_bad_line
 from syncd.emulator.knobs import KnobHolder, Knobs
+from syncd.emulator.multipart_uploads import Uploads, upload_routes
 from syncd.emulator.pagination import paginate, parse_page_request
 from syncd.emulator.store import NewMessage, Store
 from syncd.emulator.uploads import receive_upload
@@ -46,9 +54,7 @@ ADMIN_PREFIX = "/_emulator"
 PURPOSES = ("fine-tune", "assistants", "batch", "user_data", "vision", "evals")
 #: ``GET /files`` pages: up to 10,000 files, all of them by default.
 FILES_PAGE_LIMIT = 10_000
-#: ``expires_after.seconds`` bounds (1 hour to 30 days).
-MIN_FILE_EXPIRY_S = 3600
-MAX_FILE_EXPIRY_S = 2_592_000
+
 DOWNLOAD_CHUNK = 256 * 1024
 
 
@@ -74,6 +80,7 @@ def create_app(
     knobs = knobs or KnobHolder(initial_knobs)
     routes = _Routes(store, injector, settings, initial_faults, knobs, initial_knobs or Knobs())
     vector_stores = VectorStores(store, knobs)
+    uploads = Uploads(store, knobs, settings.processing_delay)
     v1 = API_PREFIX
     starlette = Starlette(
         routes=[
@@ -125,6 +132,7 @@ def create_app(
                 methods=["GET"],
             ),
             *vector_store_routes(v1, vector_stores, knobs),
+            *upload_routes(v1, uploads),
             Route(f"{ADMIN_PREFIX}/faults", routes.get_faults, methods=["GET"]),
             Route(f"{ADMIN_PREFIX}/faults", routes.put_faults, methods=["PUT"]),
             Route(f"{ADMIN_PREFIX}/settings", routes.get_settings, methods=["GET"]),
@@ -412,23 +420,6 @@ def _form_expires_after(fields: dict[str, str]) -> int | None:
     if anchor is None and seconds is None:
         return None
     return check_file_expiry(anchor, seconds)
-
-
-def check_file_expiry(anchor: object, seconds: object) -> int:
-    """``expires_after`` of a File (``created_at`` anchor, 1 hour to 30 days) → seconds."""
-    if anchor != "created_at":
-        raise errors.invalid_value(
-            "expires_after.anchor", f"expected 'created_at', but got {anchor!r}."
-        )
-    try:
-        value = int(seconds)  # type: ignore[call-overload]  # a form field or a JSON number
-    except (TypeError, ValueError):
-        raise errors.invalid_type("expires_after.seconds", "an integer", seconds) from None
-    if value < MIN_FILE_EXPIRY_S:
-        raise errors.integer_below_min("expires_after.seconds", MIN_FILE_EXPIRY_S, value)
-    if value > MAX_FILE_EXPIRY_S:
-        raise errors.integer_above_max("expires_after.seconds", MAX_FILE_EXPIRY_S, value)
-    return value
 
 
 def _new_message(body: dict[str, Any], where: str = "") -> NewMessage:

@@ -10,7 +10,18 @@ from starlette.requests import Request
 
 from syncd.emulator import errors
 
-__all__ = ["json_object", "list_of", "metadata", "optional_str", "required_str"]
+#: ``expires_after.seconds`` bounds of a File (1 hour to 30 days).
+MIN_FILE_EXPIRY_S = 3600
+MAX_FILE_EXPIRY_S = 2_592_000
+
+__all__ = [
+    "check_file_expiry",
+    "json_object",
+    "list_of",
+    "metadata",
+    "optional_str",
+    "required_str",
+]
 
 
 async def json_object(
@@ -64,4 +75,21 @@ def metadata(body: dict[str, Any]) -> dict[str, Any]:
         return {}
     if not isinstance(value, dict):
         raise errors.invalid_type("metadata", "an object", value)
+    return value
+
+
+def check_file_expiry(anchor: object, seconds: object) -> int:
+    """``expires_after`` of a File (``created_at`` anchor, 1 hour to 30 days) → seconds."""
+    if anchor != "created_at":
+        raise errors.invalid_value(
+            "expires_after.anchor", f"expected 'created_at', but got {anchor!r}."
+        )
+    try:
+        value = int(seconds)  # type: ignore[call-overload]  # a form field or a JSON number
+    except (TypeError, ValueError):
+        raise errors.invalid_type("expires_after.seconds", "an integer", seconds) from None
+    if value < MIN_FILE_EXPIRY_S:
+        raise errors.integer_below_min("expires_after.seconds", MIN_FILE_EXPIRY_S, value)
+    if value > MAX_FILE_EXPIRY_S:
+        raise errors.integer_above_max("expires_after.seconds", MAX_FILE_EXPIRY_S, value)
     return value

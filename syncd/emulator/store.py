@@ -420,7 +420,7 @@ class Store:
         (batch files: 30 days unless told otherwise; the others never).
         """
         with self._transaction():
-            return self._add_file(
+            return self.add_file_in_transaction(
                 filename=filename,
                 purpose=purpose,
                 size=size,
@@ -429,7 +429,7 @@ class Store:
                 expires_after=expires_after,
             )
 
-    def _add_file(
+    def add_file_in_transaction(
         self,
         *,
         filename: str,
@@ -439,7 +439,7 @@ class Store:
         processing_delay: float,
         expires_after: int | None,
     ) -> FileRecord:
-        """``add_file`` for a caller that holds the lock (an Upload completing)."""
+        """``add_file`` for a caller inside ``transaction()`` (an Upload completing)."""
         now = self.clock()
         if expires_after is None and purpose == "batch":
             expires_after = BATCH_FILE_LIFETIME_S

@@ -1,4 +1,5 @@
-"""Reading a ``multipart/form-data`` upload straight into a blob file.
+"""Reading a ``multipart/form-data`` upload (``POST /files``, or a part of an Upload) straight
+into a blob file.
 
 The body is parsed as it arrives with python-multipart's streaming parser: the ``file`` part is
 written to disk chunk by chunk and the small text fields are kept in memory, so the emulator's
@@ -42,9 +43,10 @@ class Upload:
 class _Receiver:
     """python-multipart callbacks that route each part to a file or a field buffer."""
 
-    def __init__(self, upload: Upload, max_file_bytes: int) -> None:
+    def __init__(self, upload: Upload, max_file_bytes: int, file_field: str) -> None:
         self.upload = upload
         self.max_file_bytes = max_file_bytes
+        self.file_field = file_field
         self.headers: dict[str, bytes] = {}
         self.header_field = bytearray()
         self.header_value = bytearray()
@@ -88,9 +90,12 @@ class _Receiver:
         )
         name = options.get(b"name", b"").decode("utf-8", "replace")
         filename = options.get(b"filename")
-        if name == "file" and filename is not None and not self.upload.has_file:
+        # An Upload part's ``data`` is bytes whatever its headers say; a Files upload's ``file``
+        # must come with a filename (without one it is a text field, and the file is missing).
+        is_file = filename is not None or self.file_field != "file"
+        if name == self.file_field and is_file and not self.upload.has_file:
             self.target = "file"
-            self.upload.filename = filename.decode("utf-8", "replace")
+            self.upload.filename = (filename or b"").decode("utf-8", "replace")
             self.file = self.upload.path.open("wb")
         elif filename is None:
             self.target = "field"
@@ -131,9 +136,14 @@ class _Receiver:
 
 
 async def receive_upload(
-    content_type: str | None, body: AsyncIterator[bytes], path: Path, max_file_bytes: int
+    content_type: str | None,
+    body: AsyncIterator[bytes],
+    path: Path,
+    max_file_bytes: int,
+    *,
+    file_field: str = "file",
 ) -> Upload:
-    """Parse a multipart body, writing its ``file`` part to ``path``.
+    """Parse a multipart body, writing its ``file_field`` part to ``path``.
 
     Raises a 400 for a body that is not ``multipart/form-data`` or cannot be parsed; on any error
     ``path`` is removed. A file over ``max_file_bytes`` is reported with ``too_large`` set and
@@ -149,7 +159,7 @@ async def receive_upload(
             "expected multipart/form-data with a boundary.",
         )
     upload = Upload(path=path)
-    receiver = _Receiver(upload, max_file_bytes)
+    receiver = _Receiver(upload, max_file_bytes, file_field)
     try:
         parser = MultipartParser(boundary, receiver.callbacks())  # type: ignore[arg-type]
         async for chunk in body:
