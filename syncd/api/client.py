@@ -1,9 +1,13 @@
 """The one way syncd talks to the service: a typed, retrying client over one ``httpx2.Client``.
 
-Every operation of ``spec/openai-files.yaml`` is a method returning pydantic models; cursor lists
-are iterators. Failures raise the hierarchy in :mod:`syncd.api.errors`; retries follow a
-:class:`~syncd.api.retry.RetryPolicy`. Uploads stream from disk and downloads stream to disk, so
-memory stays flat whatever the file size.
+Every operation of ``spec/openai-files.yaml`` (the Assistants v1 contract) and of
+``spec/openai-vector-stores.yaml`` (Files as served today, Uploads, vector stores) is a method
+returning pydantic models; cursor lists are iterators that follow the cursor to the end.
+Failures raise the hierarchy in :mod:`syncd.api.errors`; retries follow a
+:class:`~syncd.api.retry.RetryPolicy`; requests the service budgets are paced
+(:mod:`syncd.api.pacing`); polling follows the service's hint (:mod:`syncd.api.polling`).
+Uploads stream from disk — large files in parallel parts (:mod:`syncd.api.uploads`) — and
+downloads stream to disk, so memory stays flat whatever the file size.
 
 Two rules go beyond "retry what failed":
 

@@ -150,7 +150,8 @@ def upload_in_parts(
     mime_type = guess_mime_type(filename)
     with ThreadPoolExecutor(settings.workers + 1, thread_name_prefix="syncd-part") as pool:
         md5 = pool.submit(file_md5, path)
-        for attempt in range(settings.restarts + 1):
+        restarts = 0
+        while True:
             upload = client.create_upload(
                 filename, purpose, size, mime_type, expires_after=expires_after
             )
@@ -159,20 +160,23 @@ def upload_in_parts(
                 part_ids = _send_parts(client, pool, upload, path, spans, now)
                 return _complete(client, upload, part_ids, md5.result(), now)
             except UploadExpired:
-                if attempt == settings.restarts:
+                if restarts == settings.restarts:
                     raise APIError(
-                        f"upload of {filename} expired {settings.restarts + 1} times before "
-                        "it was complete",
+                        f"upload of {filename} expired {restarts + 1} times before it was complete",
                         method="POST",
                         path=f"/uploads/{upload.id}/complete",
                     ) from None
+                restarts += 1
                 log.info("upload %s of %s expired; starting it again", upload.id, filename)
             except UploadOutcomeUnknown:
                 raise  # complete may have worked: there is nothing to cancel
             except BaseException:
                 _cancel(client, upload)
                 raise
-    raise AssertionError("unreachable")  # the loop returns or raises
+
+
+class _Stopped(Exception):
+    """A part not sent because another part already failed."""
 
 
 def _send_parts(
@@ -200,19 +204,19 @@ def _send_parts(
                 raise
 
     futures: list[Future[str]] = [pool.submit(send, o, n) for o, n in spans]
-    done, _ = wait(futures, return_when=FIRST_EXCEPTION)
-    failed = next((f for f in futures if f in done and f.exception() is not None), None)
-    if failed is not None:
-        stop.set()  # parts not yet started are not sent; those under way finish
+    try:
+        done, _ = wait(futures, return_when=FIRST_EXCEPTION)
+        failed = next((f for f in futures if f in done and f.exception() is not None), None)
+        if failed is not None:
+            error = failed.exception()
+            assert error is not None
+            raise error
+        return [f.result() for f in futures]
+    finally:
+        # On failure (or an interrupt), parts not yet started are not sent; those under way
+        # finish before the Upload is cancelled.
+        stop.set()
         wait(futures)
-        error = failed.exception()
-        assert error is not None
-        raise error
-    return [f.result() for f in futures]
-
-
-class _Stopped(Exception):
-    """A part not sent because another part already failed."""
 
 
 def _complete(
