@@ -5,11 +5,12 @@ one (``--big-mb``, 2 GB by default: past the 512 MB that one request may carry) 
 request one (``--single-mb``, 500 MB). Each transfer runs in its own process, so its peak RSS
 is its own:
 
-* syncd ``Client.upload_file`` of the big file: an Upload, ``--part-mb`` parts sent by
+* syncd ``Client.create_file`` of the big file: an Upload, ``--part-mb`` parts sent by
   ``--workers`` threads, each streamed from its offset on disk, then ``complete`` with the md5;
 * curl doing the same Upload: ``--workers`` curl processes at a time, one per part, each fed its
   part by ``dd`` through a pipe (curl reads a piped form field whole before sending it);
-* syncd ``Client.create_file`` and ``curl -F file=@…`` of the single-request file.
+* syncd ``Client.create_file`` (its threshold raised to 512 MB, so one request) and
+  ``curl -F file=@…`` of the single-request file.
 
 It prints seconds, MB/s and peak RSS of each. Time is measured around the transfer only
 (interpreter start-up not counted for syncd; each curl's own ``time_total`` summed over its
@@ -41,17 +42,20 @@ from transfer import MB, Result, run_measured, vm_hwm, write_jsonl
 def worker(args: argparse.Namespace) -> None:
     """One syncd upload in this process; print its seconds, file id and peak RSS as JSON."""
     from syncd.api import Client, PartSettings
+    from syncd.api.uploads import MAX_SINGLE_REQUEST_BYTES
 
     parts = PartSettings(part_size=args.part_mb * MB, workers=args.workers)
+    threshold = MAX_SINGLE_REQUEST_BYTES if args.worker == "single" else 64 * MB
     with Client(
-        args.base_url, os.environ["BENCH_API_KEY"], timeout=600.0, upload_parts=parts
+        args.base_url,
+        os.environ["BENCH_API_KEY"],
+        timeout=600.0,
+        upload_parts=parts,
+        upload_threshold=threshold,
     ) as client:
         baseline = vm_hwm("self")
         start = time.perf_counter()
-        if args.worker == "parts":
-            file = client.upload_file(Path(args.path), "fine-tune")
-        else:
-            file = client.create_file(Path(args.path), "fine-tune")
+        file = client.create_file(Path(args.path), "fine-tune")
         seconds = time.perf_counter() - start
     print(
         json.dumps(

@@ -83,7 +83,7 @@ log = logging.getLogger("syncd.api")
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 
-#: Files larger than this go through the Uploads API in parts (:meth:`Client.upload_file`).
+#: Files larger than this go through the Uploads API in parts (:meth:`Client.create_file`).
 DEFAULT_UPLOAD_THRESHOLD = 64 * 1024 * 1024
 #: The most files one file batch may attach.
 MAX_BATCH_FILES = 2000
@@ -305,29 +305,6 @@ class Client:
         params: dict[str, Any] = {"purpose": purpose, "order": _order(order), "limit": page_size}
         return self._pages("/files", FileObject, params)
 
-    def upload_file(
-        self,
-        path: Path,
-        purpose: str,
-        filename: str | None = None,
-        *,
-        expires_after: int | None = None,
-    ) -> FileObject:
-        """Upload the file at ``path`` as ``filename`` (default: its name) and return the File.
-
-        Up to :attr:`upload_threshold` bytes it goes in one request (:meth:`create_file`);
-        above, through an Upload in parts (:func:`~syncd.api.uploads.upload_in_parts`, with
-        :attr:`upload_parts`). Either way memory stays flat, and a result of unknown outcome
-        raises :class:`UploadOutcomeUnknown`.
-        """
-        path = Path(path)
-        name = filename or path.name
-        if path.stat().st_size <= self.upload_threshold:
-            return self.create_file(path, purpose, name, expires_after=expires_after)
-        return upload_in_parts(
-            self, path, purpose, name, settings=self.upload_parts, expires_after=expires_after
-        )
-
     def create_file(
         self,
         path: Path,
@@ -336,41 +313,24 @@ class Client:
         *,
         expires_after: int | None = None,
     ) -> FileObject:
-        """Upload the file at ``path`` in one request (streamed from disk) as ``filename``
-        (default: its name); the service deletes it ``expires_after`` seconds after creation
-        (3,600–2,592,000) when given. :meth:`upload_file` picks this or an Upload by size.
+        """Upload the file at ``path`` as ``filename`` (default: its name) and return the File;
+        the service deletes it ``expires_after`` seconds after creation (3,600–2,592,000) when
+        given.
 
-        Retried only while nothing can have been stored (no connection made, 408, 409, 429).
-        Raises :class:`UploadOutcomeUnknown` when the body went out and no clear answer came back.
+        Up to :attr:`upload_threshold` bytes it goes in one ``POST /files``; above, through an
+        Upload in parts (:func:`~syncd.api.uploads.upload_in_parts`, as :attr:`upload_parts`
+        says). Either way it streams from disk, so memory stays flat.
+
+        Raises :class:`UploadOutcomeUnknown` when the file may or may not have been stored (the
+        body went out and no clear answer came back); an upload is never re-sent blindly.
         """
         path = Path(path)
-        filename = filename or path.name
-        data = {"purpose": purpose, **_file_expiry_form(expires_after)}
-        with path.open("rb") as fh:
-            size = os.fstat(fh.fileno()).st_size
-
-            def attempt() -> FileObject:
-                sent_at = time.time()
-                try:
-                    response = self._exchange(
-                        "POST",
-                        "/files",
-                        files={"file": (filename, fh)},
-                        data=data,
-                    )
-                except APIError as error:
-                    if _may_have_reached_service(error):
-                        raise UploadOutcomeUnknown(
-                            filename=filename,
-                            size=size,
-                            purpose=purpose,
-                            sent_at=sent_at,
-                            cause=error,
-                        ) from error
-                    raise
-                return self._parse(response, FileObject)
-
-            return self._retrying(attempt, "POST /files")
+        name = filename or path.name
+        if path.stat().st_size <= self.upload_threshold:
+            return self._post_file(path, purpose, name, expires_after)
+        return upload_in_parts(
+            self, path, purpose, name, settings=self.upload_parts, expires_after=expires_after
+        )
 
     def retrieve_file(self, file_id: str) -> FileObject:
         """The file ``file_id``."""
@@ -823,6 +783,40 @@ class Client:
         return self._call("POST", f"/threads/{thread_id}/messages", Message, json=body)
 
     # --- plumbing -----------------------------------------------------------------------------
+
+    def _post_file(
+        self, path: Path, purpose: str, filename: str, expires_after: int | None
+    ) -> FileObject:
+        """``POST /files``: the file in one request, streamed from disk.
+
+        Retried only while nothing can have been stored (no connection made, 408, 409, 429).
+        """
+        data = {"purpose": purpose, **_file_expiry_form(expires_after)}
+        with path.open("rb") as fh:
+            size = os.fstat(fh.fileno()).st_size
+
+            def attempt() -> FileObject:
+                sent_at = time.time()
+                try:
+                    response = self._exchange(
+                        "POST",
+                        "/files",
+                        files={"file": (filename, fh)},
+                        data=data,
+                    )
+                except APIError as error:
+                    if _may_have_reached_service(error):
+                        raise UploadOutcomeUnknown(
+                            filename=filename,
+                            size=size,
+                            purpose=purpose,
+                            sent_at=sent_at,
+                            cause=error,
+                        ) from error
+                    raise
+                return self._parse(response, FileObject)
+
+            return self._retrying(attempt, "POST /files")
 
     def _retrying(
         self,

@@ -41,8 +41,6 @@ log = logging.getLogger("syncd.api")
 MB = 1024 * 1024
 #: The largest part the service takes.
 MAX_PART_BYTES = 64 * MB
-#: The largest file an Upload takes.
-MAX_UPLOAD_BYTES = 8 * 1024 * MB
 #: The largest file ``POST /files`` takes in one request.
 MAX_SINGLE_REQUEST_BYTES = 512 * MB
 _READ_BYTES = MB
@@ -140,12 +138,11 @@ def upload_in_parts(
     """Send the file at ``path`` through an Upload and return the File it became.
 
     Raises :class:`UploadOutcomeUnknown` if ``complete`` may have been applied but its answer
-    was lost, any other :class:`APIError` (the Upload cancelled) when a part or the completion
-    fails for good, and ``ValueError`` for a file the Uploads API cannot take.
+    was lost, and any other :class:`APIError` (the Upload cancelled) when a part or the
+    completion fails for good. A file past the Uploads API's 8 GB is refused by the service
+    when the Upload is opened, in its own words.
     """
     size = path.stat().st_size
-    if not 0 < size <= MAX_UPLOAD_BYTES:
-        raise ValueError(f"an upload takes 1 byte to 8 GB, and {path} has {size} bytes")
     spans = [(o, min(settings.part_size, size - o)) for o in range(0, size, settings.part_size)]
     mime_type = guess_mime_type(filename)
     with ThreadPoolExecutor(settings.workers + 1, thread_name_prefix="syncd-part") as pool:
@@ -249,7 +246,6 @@ def _cancel(client: Client, upload: Upload) -> None:
 __all__ = [
     "MAX_PART_BYTES",
     "MAX_SINGLE_REQUEST_BYTES",
-    "MAX_UPLOAD_BYTES",
     "FilePart",
     "PartSettings",
     "file_md5",

@@ -152,13 +152,13 @@ def test_a_file_up_to_the_threshold_goes_in_one_request(service, tmp_path):
     path = tmp_path / "small.md"
     path.write_bytes(b"s" * 5000)
     with client_for(service) as client:
-        assert client.upload_file(path, "assistants").bytes == 5000
+        assert client.create_file(path, "assistants").bytes == 5000
     assert service.ops() == ["/v1/files"]
 
 
 def test_a_larger_file_goes_in_parts_joined_in_file_order(service, big):
     with client_for(service) as client:
-        file = client.upload_file(big, "assistants", filename="renamed.md")
+        file = client.create_file(big, "assistants", filename="renamed.md")
     assert (file.filename, file.bytes) == ("renamed.md", 10_000)
     assert service.completed == big.read_bytes()
     assert service.ops() == ["/v1/uploads", *["parts"] * 10, "complete"]
@@ -173,7 +173,7 @@ def test_the_last_part_is_the_rest_of_the_file(service, tmp_path):
     path = tmp_path / "odd.txt"
     path.write_bytes(bytes(range(256)) * 30)  # 7,680 bytes: 3 parts of 3,000, 3,000, 1,680
     with client_for(service, part_size=3000) as client:
-        client.upload_file(path, "assistants")
+        client.create_file(path, "assistants")
     assert sorted(map(len, service.part_sends)) == [1680, 3000, 3000]
     assert service.completed == path.read_bytes()
 
@@ -185,7 +185,7 @@ def test_a_broken_connection_re_sends_only_the_part_not_acknowledged(service, bi
         httpx2.RemoteProtocolError("gone"),
     ]
     with client_for(service) as client:
-        client.upload_file(big, "assistants")
+        client.create_file(big, "assistants")
     assert service.completed == big.read_bytes()
     # Ten parts, the third sent three times; no other part twice, and one Upload.
     assert len(service.part_sends) == 12
@@ -197,7 +197,7 @@ def test_a_broken_connection_re_sends_only_the_part_not_acknowledged(service, bi
 def test_an_upload_that_expired_starts_again(service, big):
     service.expired_uploads = 1
     with client_for(service, workers=1) as client:
-        client.upload_file(big, "assistants")
+        client.create_file(big, "assistants")
     assert service.completed == big.read_bytes()
     assert service.ops().count("/v1/uploads") == 2
     assert service.uploads["upload_2"]["status"] == "completed"
@@ -206,7 +206,7 @@ def test_an_upload_that_expired_starts_again(service, big):
 def test_giving_up_on_a_part_cancels_the_upload(service, big):
     service.breaks[big.read_bytes()[:1000]] = [400]
     with client_for(service) as client, pytest.raises(BadRequestError, match="part refused"):
-        client.upload_file(big, "assistants")
+        client.create_file(big, "assistants")
     assert service.uploads["upload_1"]["status"] == "cancelled"
     assert service.ops()[-1] == "cancel"
     assert "complete" not in service.ops()
@@ -218,14 +218,14 @@ def test_an_upload_that_keeps_expiring_is_given_up(service, big):
         client_for(service, restarts=1) as client,
         pytest.raises(APIError, match="expired 2 times"),
     ):
-        client.upload_file(big, "assistants")
+        client.create_file(big, "assistants")
     assert service.ops().count("/v1/uploads") == 2
 
 
 def test_a_completion_whose_answer_was_lost_is_an_unknown_outcome(service, big):
     service.complete_failures = [httpx2.ReadError("reset")]
     with client_for(service) as client, pytest.raises(UploadOutcomeUnknown) as caught:
-        client.upload_file(big, "assistants")
+        client.create_file(big, "assistants")
     unknown = caught.value
     assert (unknown.filename, unknown.size, unknown.purpose) == ("big.md", 10_000, "assistants")
     assert "cancel" not in service.ops()  # it may be a File now: nothing to cancel

@@ -312,7 +312,7 @@ def test_a_large_file_goes_through_uploads_in_parts(parted, make_file, jsonl, tm
     path = make_file("train.jsonl", content)
     log: list[RequestRecord] = []
     parted.request_log = log.append
-    file = parted.upload_file(path, "fine-tune")
+    file = parted.create_file(path, "fine-tune")
     assert (file.filename, file.bytes, file.purpose) == ("train.jsonl", len(content), "fine-tune")
     parts = -(-len(content) // 4096)
     assert [r.path.rsplit("/", 1)[-1] for r in log].count("parts") == parts
@@ -331,7 +331,7 @@ def test_parts_whose_connection_dropped_are_sent_again_and_only_they(
     emulator.set_faults(drop_rate=0.4, seed=4, match=r"^POST /v1/uploads/[^/]+/parts$")
     log: list[RequestRecord] = []
     parted.request_log = log.append
-    file = parted.upload_file(path, "fine-tune")
+    file = parted.create_file(path, "fine-tune")
     injected = emulator.fault_counts()
     emulator.clear_faults()
     drops = injected["drop_before"] + injected["drop_after"]
@@ -358,7 +358,7 @@ def test_an_upload_that_expired_midway_starts_again(parted, emulator, make_file,
 
     parted.upload_parts = PartSettings(part_size=4096, workers=1)
     parted.request_log = first_part_outlives_the_upload
-    file = parted.upload_file(path, "fine-tune")
+    file = parted.create_file(path, "fine-tune")
     assert [r.path for r in log].count("/uploads") == 2
     dest = tmp_path / "back.jsonl"
     parted.download_file(file.id, dest)
@@ -372,7 +372,7 @@ def test_an_upload_given_up_is_cancelled(parted, emulator, make_file, jsonl):
     parted.request_log = log.append
     parted.retry = RetryPolicy(max_attempts=2, base_delay=0.001, max_delay=0.001)
     with pytest.raises(ServerError):
-        parted.upload_file(path, "fine-tune")
+        parted.create_file(path, "fine-tune")
     emulator.clear_faults()
     assert log[-1].path.endswith("/cancel") and log[-1].status == 200
     assert parted.list_files() == []
