@@ -87,6 +87,68 @@ _MB = 1024 * 1024
     "--latency-ms", default=0, type=click.IntRange(0), help="Delay added to every request."
 )
 @click.option("--seed", type=int, help="Seed for the fault draws, for repeatable runs.")
+@click.option(
+    "--slow-commit-ms",
+    default=0,
+    type=click.IntRange(0),
+    help="Hold each request this long after its body arrived, then process it even if the "
+    "client has gone (a commit the client never hears about).",
+)
+@click.option(
+    "--ingestion-seconds",
+    default=0.2,
+    show_default=True,
+    type=click.FloatRange(0),
+    help="How long a file attached to a vector store stays 'in_progress'.",
+)
+@click.option(
+    "--stuck-rate",
+    default=0.0,
+    type=click.FloatRange(0, 1),
+    help="Share of attached files that stay 'in_progress' for good.",
+)
+@click.option(
+    "--assistants-api",
+    default="v1",
+    show_default=True,
+    type=click.Choice(["v1", "retired"]),
+    help="'v1' serves the Assistants v1 contract; 'retired' answers as today's service "
+    "(400 invalid_beta for v1 calls, 404 for the Assistants API).",
+)
+@click.option(
+    "--upload-lifetime-seconds",
+    default=3600.0,
+    show_default=True,
+    type=click.FloatRange(0),
+    help="How long an Upload accepts parts before it expires.",
+)
+@click.option(
+    "--rate-limits/--no-rate-limits",
+    default=False,
+    show_default=True,
+    help="Enforce the service's published request budgets (429 with Retry-After past them).",
+)
+@click.option(
+    "--upload-rpm",
+    default=1000,
+    show_default=True,
+    type=click.IntRange(1),
+    help="With --rate-limits: POST /files and Uploads requests a minute.",
+)
+@click.option(
+    "--attach-rpm",
+    default=300,
+    show_default=True,
+    type=click.IntRange(1),
+    help="With --rate-limits: attach requests (files and batches) a minute per vector store.",
+)
+@click.option(
+    "--default-rpm",
+    default=10_000,
+    show_default=True,
+    type=click.IntRange(1),
+    help="With --rate-limits: any other requests a minute.",
+)
 def emulator(
     host: str,
     port: int,
@@ -101,15 +163,25 @@ def emulator(
     drop_phase: str,
     latency_ms: int,
     seed: int | None,
+    slow_commit_ms: int,
+    ingestion_seconds: float,
+    stuck_rate: float,
+    assistants_api: str,
+    upload_lifetime_seconds: float,
+    rate_limits: bool,
+    upload_rpm: int,
+    attach_rpm: int,
+    default_rpm: int,
 ) -> None:
     """Serve the OpenAI Files API locally at http://HOST:PORT/v1.
 
     Prints "syncd emulator listening on URL" once it accepts requests, then logs one line per
-    request to stderr. Faults can also be changed while it runs: GET/PUT /_emulator/faults,
-    and POST /_emulator/reset forgets all state. Ctrl-C stops it.
+    request to stderr. Faults and settings can also be changed while it runs: GET/PUT
+    /_emulator/faults and /_emulator/settings; POST /_emulator/reset forgets all state.
+    Ctrl-C stops it.
     """
     # Imported here so that ``syncd --help`` never pays for the web stack.
-    from syncd.emulator import EmulatorServer, Faults
+    from syncd.emulator import EmulatorServer, Faults, Knobs
     from syncd.logs import setup_logging
 
     try:
@@ -121,6 +193,17 @@ def emulator(
             drop_phase=drop_phase,  # type: ignore[arg-type]  # click.Choice checked it
             latency_ms=latency_ms,
             seed=seed,
+            slow_commit_ms=slow_commit_ms,
+        )
+        knobs = Knobs(
+            ingestion_seconds=ingestion_seconds,
+            stuck_rate=stuck_rate,
+            assistants_api=assistants_api,  # type: ignore[arg-type]  # click.Choice checked it
+            upload_lifetime_s=upload_lifetime_seconds,
+            rate_limits=rate_limits,
+            upload_rpm=upload_rpm,
+            attach_rpm=attach_rpm,
+            default_rpm=default_rpm,
         )
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
@@ -129,6 +212,7 @@ def emulator(
         data_dir=data_dir,
         api_key=api_key,
         faults=faults,
+        knobs=knobs,
         max_file_bytes=max_file_bytes,
         processing_delay=processing_delay,
         host=host,
@@ -168,4 +252,6 @@ def _describe(faults: Faults) -> str:
     ]
     if faults.latency_ms:
         parts.append(f"latency {faults.latency_ms} ms")
+    if faults.slow_commit_ms:
+        parts.append(f"slow commit {faults.slow_commit_ms} ms")
     return "faults: " + (", ".join(parts) if parts else "none")

@@ -29,6 +29,7 @@ the server was started with one):
 """
 
 from syncd.emulator.faults import Faults
+from syncd.emulator.knobs import Knobs
 from syncd.emulator.server import EmulatorServer
 
-__all__ = ["EmulatorServer", "Faults"]
+__all__ = ["EmulatorServer", "Faults", "Knobs"]

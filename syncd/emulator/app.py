@@ -3,8 +3,9 @@ the contract, the few assistant, thread and message operations that make them us
 vector stores and Uploads (``vector_store_routes.py``, ``multipart.py``), and the admin endpoints
 under ``/_emulator``.
 
-Layers, outermost first: ``RequestLog`` (request ids, the request log), ``FaultMiddleware``
-(injected faults), ``Gate`` (API key and ``OpenAI-Beta`` checks), then the routes.
+Layers, outermost first: ``RequestLog`` (request ids, the request log), ``RateLimitMiddleware``
+(the service's budgets, when on), ``FaultMiddleware`` (injected faults), ``Gate`` (API key and
+``OpenAI-Beta`` checks), then the routes.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ from syncd.emulator.jsonl import first_bad_line
 from syncd.emulator.knobs import KnobHolder, Knobs
 from syncd.emulator.multipart_uploads import Uploads, upload_routes
 from syncd.emulator.pagination import paginate, parse_page_request
+from syncd.emulator.ratelimits import RateLimiter, RateLimitMiddleware
 from syncd.emulator.store import NewMessage, Store
 from syncd.emulator.uploads import receive_upload
 from syncd.emulator.vector_store_routes import vector_store_routes
@@ -78,7 +80,10 @@ def create_app(
 ) -> ASGIApp:
     """The whole emulator as one ASGI application."""
     knobs = knobs or KnobHolder(initial_knobs)
-    routes = _Routes(store, injector, settings, initial_faults, knobs, initial_knobs or Knobs())
+    limiter = RateLimiter()
+    routes = _Routes(
+        store, injector, settings, initial_faults, knobs, initial_knobs or Knobs(), limiter
+    )
     vector_stores = VectorStores(store, knobs)
     uploads = Uploads(store, knobs, settings.processing_delay)
     v1 = API_PREFIX
@@ -146,7 +151,8 @@ def create_app(
         },
     )
     gated = Gate(starlette, api_key=settings.api_key, knobs=knobs)
-    return RequestLog(FaultMiddleware(gated, injector, admin_prefix=ADMIN_PREFIX))
+    faulted = FaultMiddleware(gated, injector, admin_prefix=ADMIN_PREFIX)
+    return RequestLog(RateLimitMiddleware(faulted, limiter, knobs, admin_prefix=ADMIN_PREFIX))
 
 
 class _Routes:
@@ -160,6 +166,7 @@ class _Routes:
         initial_faults: Faults,
         knobs: KnobHolder,
         initial_knobs: Knobs,
+        limiter: RateLimiter,
     ) -> None:
         self.store = store
         self.injector = injector
@@ -167,6 +174,7 @@ class _Routes:
         self.initial_faults = initial_faults
         self.knobs = knobs
         self.initial_knobs = initial_knobs
+        self.limiter = limiter
 
     # --- files ------------------------------------------------------------------------------
 
@@ -392,6 +400,7 @@ class _Routes:
         self.store.reset()
         self.injector.replace(self.initial_faults)
         self.knobs.replace(self.initial_knobs)
+        self.limiter.clear()
         return JSONResponse({"reset": True, **self._faults_state()})
 
     async def get_settings(self, request: Request) -> Response:

@@ -9,6 +9,11 @@ always switch faults off again.
 A dropped connection is closed without any answer, either before the request is processed or
 *after* it was (the upload stored, the attachment made): the case that makes a client that
 simply retries create duplicates.
+
+A slow commit (``slow_commit_ms``) holds a request for that long once its body has arrived, then
+processes it whether or not the client is still there — as the service stores an upload its
+client gave up waiting for. (``latency_ms`` is different: it delays the request *before* its
+body is read, so a client that leaves meanwhile leaves nothing behind.)
 """
 
 from __future__ import annotations
@@ -46,9 +51,11 @@ class Faults:
     ``fail_rate``, ``rate_limit_rate`` and ``drop_rate`` are shares of requests (they may add up
     to at most 1): answered 500/502/503, answered 429, or dropped without an answer.
     ``drop_phase`` chooses whether a drop comes before the request is processed, after it, or
-    either at random. ``latency_ms`` delays every request. ``match`` (a regular expression searched
-    in ``"METHOD /v1/path"``) limits all of this to some requests; ``max_faults`` stops injecting
-    after that many faults. ``retry_after_ms`` is what a 429 asks the client to wait.
+    either at random. ``latency_ms`` delays every request. ``slow_commit_ms`` holds every
+    request that long after its body arrived, then processes it even if the client has gone.
+    ``match`` (a regular expression searched in ``"METHOD /v1/path"``) limits all of this to
+    some requests; ``max_faults`` stops injecting after that many faults. ``retry_after_ms`` is
+    what a 429 asks the client to wait.
     """
 
     fail_rate: float = 0.0
@@ -60,6 +67,7 @@ class Faults:
     retry_after_ms: int = 1000
     match: str | None = None
     max_faults: int | None = None
+    slow_commit_ms: int = 0
 
     def __post_init__(self) -> None:
         for name in ("fail_rate", "rate_limit_rate", "drop_rate"):
@@ -73,7 +81,7 @@ class Faults:
             raise ValueError(
                 f"fail_rate + rate_limit_rate + drop_rate must be at most 1, not {total:g}"
             )
-        for name in ("latency_ms", "retry_after_ms"):
+        for name in ("latency_ms", "retry_after_ms", "slow_commit_ms"):
             _check_count(name, getattr(self, name), optional=False)
         _check_count("max_faults", self.max_faults, optional=True)
         if self.seed is not None and (
@@ -114,6 +122,7 @@ class Decision:
     """What to do with one request."""
 
     latency_s: float = 0.0
+    commit_delay_s: float = 0.0
     outcome: Outcome | None = None
     status: int | None = None  # for "fail": 500, 502 or 503
 
@@ -168,8 +177,9 @@ class FaultInjector:
             if faults.match is not None and not re.search(faults.match, f"{method} {path}"):
                 return Decision()
             latency_s = faults.latency_ms / 1000
+            commit_delay_s = faults.slow_commit_ms / 1000
             if faults.max_faults is not None and sum(self._counts.values()) >= faults.max_faults:
-                return Decision(latency_s=latency_s)
+                return Decision(latency_s=latency_s, commit_delay_s=commit_delay_s)
             draw = self._rng.random()
             outcome: Outcome | None = None
             status = None
@@ -185,7 +195,9 @@ class FaultInjector:
                 outcome = "drop_after" if phase == "after" else "drop_before"
             if outcome is not None:
                 self._counts[outcome] += 1
-            return Decision(latency_s=latency_s, outcome=outcome, status=status)
+            return Decision(
+                latency_s=latency_s, commit_delay_s=commit_delay_s, outcome=outcome, status=status
+            )
 
 
 class _Dropped(Exception):
@@ -208,14 +220,16 @@ class FaultMiddleware:
         if decision.latency_s:
             await asyncio.sleep(decision.latency_s)
         scope[FAULT_SCOPE_KEY] = decision.outcome
-        if decision.outcome is None:
+        if decision.outcome is None and decision.commit_delay_s:
+            await self._commit_slowly(scope, receive, send, decision.commit_delay_s)
+        elif decision.outcome is None:
             await self.app(scope, receive, send)
         elif decision.outcome == "fail":
             assert decision.status is not None
-            await _drain(receive)
+            await drain(receive)
             await _server_error(decision.status)(scope, receive, send)
         elif decision.outcome == "rate_limit":
-            await _drain(receive)
+            await drain(receive)
             limited = errors.rate_limited(self.injector.faults.retry_after_ms)
             await limited.response()(scope, receive, send)
         elif decision.outcome == "drop_before":
@@ -223,6 +237,28 @@ class FaultMiddleware:
             await _wait_for_disconnect(receive)
         else:
             await self._process_then_drop(scope, receive, send)
+
+    async def _commit_slowly(
+        self, scope: Scope, receive: Receive, send: Send, delay_s: float
+    ) -> None:
+        """Wait ``delay_s`` once the body is in, then let the app process the request.
+
+        The app never hears of a client that left during the wait (it is handed the last body
+        chunk as if nothing happened, and never reads again); uvicorn discards the answer to a
+        closed connection.
+        """
+        if not _has_body(scope):
+            await asyncio.sleep(delay_s)
+            await self.app(scope, receive, send)
+            return
+
+        async def receive_then_wait() -> Message:
+            message = await receive()
+            if message["type"] == "http.request" and not message.get("more_body", False):
+                await asyncio.sleep(delay_s)
+            return message
+
+        await self.app(scope, receive_then_wait, send)
 
     async def _process_then_drop(self, scope: Scope, receive: Receive, send: Send) -> None:
         async def send_nothing(message: Message) -> None:
@@ -242,7 +278,14 @@ def _abort(scope: Scope) -> None:
     abort()
 
 
-async def _drain(receive: Receive) -> None:
+def _has_body(scope: Scope) -> bool:
+    for name, value in scope["headers"]:
+        if name == b"transfer-encoding" or (name == b"content-length" and value != b"0"):
+            return True
+    return False
+
+
+async def drain(receive: Receive) -> None:
     """Read the request body to its end, so the client is not cut off while still sending."""
     while True:
         message = await receive()

@@ -122,6 +122,34 @@ def test_fault_options() -> None:
     assert "→ 429 (injected)" in stderr
 
 
+def test_behaviour_options_reach_the_server() -> None:
+    args = [
+        "--assistants-api",
+        "retired",
+        "--ingestion-seconds",
+        "0.5",
+        "--stuck-rate",
+        "0.25",
+        "--upload-lifetime-seconds",
+        "30",
+        "--rate-limits",
+        "--attach-rpm",
+        "7",
+        "--slow-commit-ms",
+        "5",
+    ]
+    with running(*args) as (process, url):
+        admin = url.removesuffix("/v1") + "/_emulator"
+        settings = httpx2.get(admin + "/settings").json()["settings"]
+        faults = httpx2.get(admin + "/faults").json()["faults"]
+        _stop(process)
+    assert settings["assistants_api"] == "retired"
+    assert (settings["ingestion_seconds"], settings["stuck_rate"]) == (0.5, 0.25)
+    assert (settings["upload_lifetime_s"], settings["rate_limits"]) == (30, True)
+    assert (settings["attach_rpm"], settings["upload_rpm"]) == (7, 1000)
+    assert faults["slow_commit_ms"] == 5
+
+
 def test_impossible_fault_settings_are_a_usage_error() -> None:
     result = subprocess.run(
         [sys.executable, "-m", "syncd", "emulator", "--fail-rate", "0.7", "--drop-rate", "0.7"],

@@ -190,6 +190,7 @@ def test_admin_get_and_put(emulator, http: httpx2.Client) -> None:
             "retry_after_ms": 1000,
             "match": None,
             "max_faults": None,
+            "slow_commit_ms": 0,
         },
         "injected": {"fail": 0, "rate_limit": 0, "drop_before": 0, "drop_after": 0},
     }
@@ -256,3 +257,48 @@ def test_reset_restores_the_faults_the_server_started_with(emulator_factory) -> 
     server.set_faults(rate_limit_rate=0.0, fail_rate=1.0)
     server.reset()
     assert server.faults == Faults(rate_limit_rate=1.0)
+
+
+# --- slow commit --------------------------------------------------------------------------------
+
+
+def test_slow_commit_stores_the_upload_after_the_client_gave_up(
+    emulator, http: httpx2.Client
+) -> None:
+    """Issue #10 item 2: the service finishes a request whose client is gone."""
+    emulator.set_faults(slow_commit_ms=300, match="POST /v1/files")
+    with pytest.raises(httpx2.TimeoutException):
+        http.post(
+            "files",
+            files={"file": ("late.txt", b"content")},
+            data={"purpose": "assistants"},
+            timeout=0.1,
+        )
+    assert http.get("files").json()["data"] == []  # not yet
+    time.sleep(0.4)
+    assert [f["filename"] for f in http.get("files").json()["data"]] == ["late.txt"]
+
+
+def test_latency_drops_the_work_when_the_client_goes(emulator, http: httpx2.Client) -> None:
+    """The contrast with slow commit: latency comes before the body is read."""
+    emulator.set_faults(latency_ms=300, match="POST /v1/files")
+    with pytest.raises(httpx2.TimeoutException):
+        http.post(
+            "files",
+            files={"file": ("lost.txt", b"content")},
+            data={"purpose": "assistants"},
+            timeout=0.1,
+        )
+    time.sleep(0.4)
+    assert http.get("files").json()["data"] == []
+
+
+def test_slow_commit_of_a_bodyless_request_still_happens(
+    emulator, http: httpx2.Client, upload: Upload
+) -> None:
+    file = upload()
+    emulator.set_faults(slow_commit_ms=300, match="DELETE")
+    with pytest.raises(httpx2.TimeoutException):
+        http.delete(f"files/{file['id']}", timeout=0.1)
+    time.sleep(0.4)
+    assert http.get(f"files/{file['id']}").status_code == 404
