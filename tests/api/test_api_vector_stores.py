@@ -391,3 +391,43 @@ def test_the_budget_the_emulator_reports_is_what_the_pacer_holds(client, emulato
     remaining, limit, reset = budget
     assert (remaining, limit) == (3, 5)
     assert 0 < reset <= 60 + client.pacer.reset_slack  # a one-minute window
+
+
+# --- under faults -----------------------------------------------------------------------------
+
+
+def test_attach_and_detach_whose_answers_were_lost_still_succeed(client, emulator, store, uploaded):
+    """The first attempt is applied and its answer dropped: the retried attach finds the file
+    attached, the retried detach finds it gone — both report success, and the store holds the
+    file once."""
+    (file,) = uploaded(1)
+    emulator.set_faults(
+        drop_rate=1.0,
+        drop_phase="after",
+        match=r"^POST /v1/vector_stores/[^/]+/files$",
+        max_faults=1,
+    )
+    attached = client.create_vector_store_file(store.id, file.id, attributes={"a": 1})
+    assert emulator.fault_counts()["drop_after"] == 1
+    assert (attached.id, attached.attributes) == (file.id, {"a": 1})
+    assert [f.id for f in client.iter_vector_store_files(store.id)] == [file.id]
+
+    emulator.set_faults(
+        drop_rate=1.0, drop_phase="after", match=r"^DELETE /v1/vector_stores/", max_faults=1
+    )
+    assert client.delete_vector_store_file(store.id, file.id) is True
+    assert emulator.fault_counts()["drop_after"] == 1
+    assert list(client.iter_vector_store_files(store.id)) == []
+
+
+def test_lists_and_polls_survive_failures_and_429s(client, emulator, store, uploaded):
+    files = uploaded(5)
+    batch = client.create_file_batch(store.id, [f.id for f in files])
+    emulator.set_faults(fail_rate=0.3, rate_limit_rate=0.2, seed=2, match="^GET ")
+    done = client.wait_file_batch(store.id, batch.id, timeout=30)
+    assert done.file_counts.completed == 5
+    listed = client.iter_vector_store_files(store.id, order="asc", page_size=2)
+    assert sorted(f.id for f in listed) == sorted(f.id for f in files)
+    assert [f.id for f in client.iter_files(order="asc", page_size=2)] == [f.id for f in files]
+    injected = emulator.fault_counts()
+    assert injected["fail"] + injected["rate_limit"] > 0
