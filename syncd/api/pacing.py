@@ -101,7 +101,7 @@ class Pacer:
         self._sleep = sleep
         self._lock = threading.Lock()
         self._buckets: dict[str, _Bucket] = {}
-        #: Seconds spent waiting, per bucket (read by benchmarks and tests).
+        #: Seconds spent waiting per bucket, summed over threads (for benchmarks and tests).
         self.waited: dict[str, float] = {}
 
     def acquire(self, bucket: str) -> None:
@@ -134,7 +134,7 @@ class Pacer:
         now = self._clock()
         if now >= state.reset_at:
             # The budget is whole again; the next answer says what is really left.
-            state.remaining = state.limit if state.limit is not None else None
+            state.remaining = state.limit
             return 0.0
         if state.remaining - state.in_flight > self.reserve:
             return 0.0
@@ -165,14 +165,14 @@ class Pacer:
             state.in_flight = max(0, state.in_flight - 1)
             now = self._clock()
             if headers is not None:
-                self._observe(state, headers, now + self.reset_slack)
+                self._observe(state, headers, since=now + self.reset_slack)
             if retry_after is not None:
                 state.remaining = 0
                 state.reset_at = max(state.reset_at, now + retry_after)
 
     @staticmethod
-    def _observe(state: _Bucket, headers: Mapping[str, str], now: float) -> None:
-        """Take the budget an answer reports; ``now`` already includes the slack."""
+    def _observe(state: _Bucket, headers: Mapping[str, str], *, since: float) -> None:
+        """Take the budget an answer reports; its reset counts from ``since``."""
         limit = _int(headers.get("x-ratelimit-limit-requests"))
         remaining = _int(headers.get("x-ratelimit-remaining-requests"))
         reset = parse_duration(headers.get("x-ratelimit-reset-requests", ""))
@@ -180,7 +180,7 @@ class Pacer:
             return  # this answer says nothing usable about the budget
         state.limit = limit if limit is not None else state.limit
         state.remaining = remaining
-        state.reset_at = now + reset
+        state.reset_at = since + reset
 
 
 def _int(value: str | None) -> int | None:
