@@ -70,7 +70,9 @@ def worker(args: argparse.Namespace) -> None:
     )
 
 
-def syncd_upload(base_url: str, env: dict[str, str], how: str, path: Path, args) -> Result:
+def syncd_upload(
+    base_url: str, env: dict[str, str], how: str, path: Path, args: argparse.Namespace
+) -> Result:
     argv = [
         sys.executable,
         __file__,
