@@ -31,6 +31,9 @@ _DURATION = re.compile(
     r"(?:(?P<s>\d+(?:\.\d+)?)s)?(?:(?P<ms>\d+(?:\.\d+)?)ms)?$"
 )
 _UNIT_SECONDS = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
+#: Answers whose resets fall within this many seconds of each other describe the same budget
+#: period (the service rounds resets, and each answer measures from its own moment).
+SAME_WINDOW = 1.0
 _VECTOR_STORE_ATTACH = re.compile(r"^/vector_stores/(?P<store>[^/]+)/(?:files|file_batches)$")
 
 
@@ -179,8 +182,15 @@ class Pacer:
         if remaining is None or reset is None:
             return  # this answer says nothing usable about the budget
         state.limit = limit if limit is not None else state.limit
-        state.remaining = remaining
-        state.reset_at = since + reset
+        reset_at = since + reset
+        if state.remaining is not None and reset_at <= state.reset_at + SAME_WINDOW:
+            # The same budget period as what we know: answers overtake each other on parallel
+            # connections, so an older answer may report more left than a newer one did.
+            state.remaining = min(state.remaining, remaining)
+            state.reset_at = max(state.reset_at, reset_at)
+        else:
+            state.remaining = remaining
+            state.reset_at = reset_at
 
 
 def _int(value: str | None) -> int | None:

@@ -83,12 +83,38 @@ def test_holds_back_when_only_the_reserve_is_left_and_goes_at_the_reset():
     pacer.acquire("uploads")  # nothing known yet: goes
     pacer.release("uploads", headers(10, 3, "2s"))
     pacer.acquire("uploads")
-    pacer.release("uploads", headers(10, 2, "1.5s"))
+    pacer.release("uploads", headers(10, 2, "2s"))
     assert fake.sleeps == []
     pacer.acquire("uploads")  # 2 left, one in flight would leave the reserve: still goes
     pacer.acquire("uploads")  # 2 left, 1 in flight: only the reserve is left
-    assert fake.sleeps == [1.5]
-    assert pacer.waited == {"uploads": 1.5}
+    assert fake.sleeps == [2.0]
+    assert pacer.waited == {"uploads": 2.0}
+
+
+def test_an_answer_overtaken_by_a_newer_one_does_not_raise_the_budget():
+    fake = FakeTime()
+    pacer = Pacer(clock=fake.clock, sleep=fake.sleep, reserve=1, reset_slack=0)
+    pacer.acquire("uploads")
+    pacer.acquire("uploads")
+    # The second request's answer (2 left) arrives before the first's (3 left).
+    pacer.release("uploads", headers(10, 2, "10s"))
+    pacer.release("uploads", headers(10, 3, "10.05s"))
+    assert pacer.budget("uploads") == (2, 10, pytest.approx(10.05))
+    pacer.acquire("uploads")  # 2 left: one goes...
+    assert fake.sleeps == []
+    pacer.acquire("uploads")  # ...and the next would spend the reserve
+    assert fake.sleeps == [pytest.approx(10.05)]
+
+
+def test_a_new_budget_period_replaces_the_old_one():
+    fake = FakeTime()
+    pacer = Pacer(clock=fake.clock, sleep=fake.sleep, reserve=1, reset_slack=0)
+    pacer.acquire("uploads")
+    pacer.release("uploads", headers(10, 1, "2s"))
+    pacer.acquire("uploads")  # waits for the reset
+    assert fake.sleeps == [2.0]
+    pacer.release("uploads", headers(10, 9, "60s"))
+    assert pacer.budget("uploads") == (9, 10, 60.0)
 
 
 def test_buckets_are_independent():
