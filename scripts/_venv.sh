@@ -1,7 +1,8 @@
 # Sourced by scripts/test, scripts/demo and scripts/wheel-check: make .venv with syncd installed
 # (editable) plus its test and dev extras, at the exact versions and hashes of
 # requirements/lock.txt — the versions CI tested, not whatever the registry serves that day.
-# Re-installs only when the lock or pyproject.toml changed since the last install.
+# Re-installs only when the lock, pyproject.toml or the version (syncd/__init__.py, which the
+# installed metadata copies) changed since the last install.
 PYTHON="${PYTHON:-python3}"
 VENV="${VENV:-.venv}"
 if ! "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))'; then
@@ -17,7 +18,7 @@ if [ ! -x "$VENV/bin/python" ]; then
   "$PYTHON" -m venv "$VENV"
 fi
 stamp="$VENV/.syncd-installed"
-inputs="$(cat requirements/lock.txt pyproject.toml | cksum)"
+inputs="$(cat requirements/lock.txt pyproject.toml syncd/__init__.py | cksum)"
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$inputs" ]; then
   "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check \
     --require-hashes -r requirements/lock.txt
