@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import os
 import shutil
 import subprocess
 import sys
@@ -105,3 +106,23 @@ def test_a_missing_lock_is_caught(checkout: Path) -> None:
     done = _lock_check(checkout)
     assert done.returncode == 1
     assert done.stderr == "requirements/runtime.txt is missing: run ./scripts/lock\n"
+
+
+def test_the_install_step_refuses_a_lock_out_of_step(checkout: Path) -> None:
+    shutil.copytree(ROOT / "scripts", checkout / "scripts")
+    pyproject = checkout / "pyproject.toml"
+    pyproject.write_text(
+        pyproject.read_text().replace("\ndependencies = [\n", '\ndependencies = [\n    "six",\n', 1)
+    )
+    done = subprocess.run(
+        ["bash", "-c", "source scripts/_venv.sh"],
+        cwd=checkout,
+        env={"PATH": os.environ["PATH"], "PYTHON": sys.executable, "VENV": "venv"},
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert "run ./scripts/lock" in done.stderr
+    assert not (checkout / "venv").exists()  # refused before installing anything
