@@ -13,6 +13,7 @@ from typing import Any
 
 import click
 
+from syncd import __version__
 from syncd.cli.output import (
     config_option,
     fail,
@@ -45,7 +46,7 @@ cannot be read.
 
 \b
 --json prints:
-{"state_dir": str, "manifest": bool (false: no pass has run yet),
+{"version": str (this syncd's), "state_dir": str, "manifest": bool (false: no pass has run yet),
  "retired": int (old remote files still to be detached or deleted),
  "daemon": null (no `syncd run` on this state directory) |
            {"pid": int, "started_at": ISO 8601 UTC, "status": str, "activity": str,
@@ -152,6 +153,7 @@ def status_command(config_path: Path | None, as_json: bool) -> None:
     if as_json:
         print_json(
             {
+                "version": __version__,
                 "state_dir": str(state_dir),
                 "manifest": db is not None,
                 "retired": retired,
@@ -160,6 +162,7 @@ def status_command(config_path: Path | None, as_json: bool) -> None:
             }
         )
         return
+    click.echo(f"syncd {__version__}")
     if db is None:
         click.echo(f"no pass has run yet (no manifest in {state_dir})")
     _print_daemon(daemon)

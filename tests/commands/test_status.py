@@ -6,6 +6,7 @@ import re
 import sqlite3
 import time
 
+from syncd import __version__
 from syncd.engine.manifest import FILENAME
 from syncd.engine.model import Entry, Retired, State
 
@@ -51,11 +52,13 @@ def test_before_any_pass_it_says_so_and_creates_nothing(workspace: Workspace) ->
     result = workspace.run("status")
     assert result.exit_code == 0
     lines = result.stdout.splitlines()
-    assert lines[0] == f"no pass has run yet (no manifest in {workspace.state_dir})"
-    assert lines[1].split() == ["folder", "files", "last", "pass", "path"]
-    assert lines[2].split() == ["docs", "no", "files", "never", str(workspace.docs)]
+    assert lines[0] == f"syncd {__version__}"
+    assert lines[1] == f"no pass has run yet (no manifest in {workspace.state_dir})"
+    assert lines[2].split() == ["folder", "files", "last", "pass", "path"]
+    assert lines[3].split() == ["docs", "no", "files", "never", str(workspace.docs)]
     assert not workspace.state_dir.exists()
     assert workspace.json("status") == {
+        "version": __version__,
         "state_dir": str(workspace.state_dir),
         "manifest": False,
         "retired": 0,
@@ -82,6 +85,7 @@ def test_before_any_pass_it_says_so_and_creates_nothing(workspace: Workspace) ->
 def test_json_shape_after_a_pass(workspace: Workspace) -> None:
     record_a_pass(workspace)
     assert workspace.json("status") == {
+        "version": __version__,
         "state_dir": str(workspace.state_dir),
         "manifest": True,
         "retired": 1,
@@ -132,7 +136,7 @@ def test_plain_text_lists_each_problem_with_its_reason(workspace: Workspace) -> 
     result = workspace.run("status")
     assert result.exit_code == 0
     lines = result.stdout.splitlines()
-    columns = [re.split(r"\s{2,}", line) for line in lines[:3]]
+    columns = [re.split(r"\s{2,}", line) for line in lines[1:4]]
     assert columns[0] == ["folder", "files", "last pass", "path"]
     assert columns[1][:2] == ["docs", "2 synced, 1 pending, 1 rejected"]
     assert columns[2][:2] == ["train", "1 uploading, 1 failed"]
