@@ -26,6 +26,7 @@ from syncd.cli.output import (
 from syncd.config import Config
 from syncd.engine.manifest import FILENAME, ManifestDB, ManifestError, PassInfo
 from syncd.engine.model import Entry, State
+from syncd.engine.names import escape, where
 from syncd.engine.report import ExitStatus
 from syncd.service.activity import read_activity
 
@@ -190,7 +191,7 @@ def _print_daemon(daemon: dict[str, Any] | None) -> None:
     click.echo(f"  now: {doing}")
     for name, folder in (daemon.get("folders") or {}).items():
         if folder.get("problem"):
-            click.echo(f"  {name}: paused — {folder['problem']}")
+            click.echo(f"  {where(name, None)} paused — {escape(folder['problem'])}")
 
 
 def _print_human(folders: list[FolderStatus], retired: int) -> None:
@@ -208,7 +209,7 @@ def _print_human(folders: list[FolderStatus], retired: int) -> None:
     )
     for f in folders:
         if f.last_pass and f.last_pass.error:
-            click.echo(f"{f.name}: last pass stopped: {f.last_pass.error}")
+            click.echo(f"{where(f.name, None)} last pass stopped: {escape(f.last_pass.error)}")
     if retired:
         click.echo(f"{retired} old remote file(s) still to be detached or deleted")
     problems = [(f.name, e) for f in folders for e in f.problems]
@@ -216,7 +217,10 @@ def _print_human(folders: list[FolderStatus], retired: int) -> None:
         click.echo()
         print_table(
             ["folder", "path", "state", "reason"],
-            [[name, e.path, e.state.value, e.last_error or ""] for name, e in problems],
+            [
+                [name, where(None, e.path), e.state.value, escape(e.last_error or "")]
+                for name, e in problems
+            ],
             title="Files that need attention",
         )
 

@@ -64,6 +64,7 @@ from syncd.engine.model import (
     State,
     Upload,
 )
+from syncd.engine.names import where
 from syncd.engine.planner import chains, stages
 from syncd.engine.report import Done, human_size
 from syncd.engine.validate import validate_file
@@ -371,7 +372,9 @@ class Executor:
         with self.manifest.transaction():
             if row.file_id is not None:
                 self._let_go(row.folder, row.file_id, self.folders[row.folder].on_delete)
-                self._why[row.file_id] = f"{row.folder}/{row.path} was replaced by rejected content"
+                self._why[row.file_id] = (
+                    f"{where(row.folder, row.path)} was replaced by rejected content"
+                )
             self.manifest.put_entry(
                 Entry(row.folder, row.path, *stat, sha256, State.REJECTED, last_error=reason)
             )
@@ -521,7 +524,7 @@ class Executor:
         row = self.manifest.entry(action.folder, action.path)
         if row is None or row.file_id != action.file_id:
             raise _Skip("the manifest changed since the plan")
-        where = f"{action.folder}/{action.path}"
+        file = where(action.folder, action.path)
         with self.manifest.transaction():
             self.manifest.delete_entry(action.folder, action.path)
             self._let_go(action.folder, action.file_id, action.mode)
@@ -530,11 +533,11 @@ class Executor:
                 Done(
                     "released",
                     file_id=action.file_id,
-                    detail=f"{where} was removed; on_delete = keep",
+                    detail=f"{file} was removed; on_delete = keep",
                 )
             )
         else:
-            self._why[action.file_id] = f"{where} was removed"
+            self._why[action.file_id] = f"{file} was removed"
 
     def _cleanup(self, action: Cleanup) -> None:
         retired = self.manifest.retired(action.file_id)

@@ -26,6 +26,7 @@ from syncd.engine.model import (
     RemoteFile,
     State,
 )
+from syncd.engine.names import where
 from syncd.engine.scan import FolderScan, known_file, scan_folder, scan_paths
 
 __all__ = ["Inputs", "Round"]
@@ -82,7 +83,8 @@ class Inputs:
             expected_dev = self.manifest.folder_dev(folder.name)
             if force and expected_dev is not None and _root_dev(folder) not in (None, expected_dev):
                 log.warning(
-                    "%s: accepting its root on a different filesystem (--force)", folder.name
+                    "%s accepting its root on a different filesystem (--force)",
+                    where(folder.name, None),
                 )
                 expected_dev = None
             if paths is None:

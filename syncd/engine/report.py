@@ -30,6 +30,7 @@ from syncd.engine.model import (
     Retire,
     Upload,
 )
+from syncd.engine.names import where
 
 __all__ = [
     "COUNTS",
@@ -102,7 +103,8 @@ class Done:
 
     @property
     def where(self) -> str:
-        return f"{self.folder}/{self.path}" if self.path is not None else str(self.file_id)
+        """The file (``[folder] path``), or the remote id when no path goes with it."""
+        return where(self.folder, self.path) if self.path is not None else str(self.file_id)
 
     def message(self) -> str:
         """The log line, in a person's words."""
@@ -270,7 +272,7 @@ def plan_lines(actions: Sequence[Action]) -> Iterator[str]:
             removed[action.file_id] = action
         elif isinstance(action, Cleanup) and action.file_id in removed:
             retire = removed.pop(action.file_id)
-            why = f"{retire.folder}/{retire.path} was removed"
+            why = f"{where(retire.folder, retire.path)} was removed"
             if action.delete:
                 yield f"delete remote {action.file_id} ({why})"
             else:
@@ -287,23 +289,22 @@ def plan_line(action: Action) -> str:
     match action:
         case Upload():
             what = (
-                f"replace {action.folder}/{action.path} (now {action.replaces})"
+                f"replace {where(action.folder, action.path)} (now {action.replaces})"
                 if action.replaces
-                else f"upload {action.folder}/{action.path}"
+                else f"upload {where(action.folder, action.path)}"
             )
             to = f", attach to {', '.join(action.attach_to)}" if action.attach_to else ""
             return f"{what}{to}"
         case Adopt():
-            return f"adopt {action.file_id} for {action.folder}/{action.path}"
+            return f"adopt {action.file_id} for {where(action.folder, action.path)}"
         case Attach():
-            return (
-                f"attach {action.folder}/{action.path} ({action.file_id}) to {action.assistant_id}"
-            )
+            file = where(action.folder, action.path)
+            return f"attach {file} ({action.file_id}) to {action.assistant_id}"
         case Detach():
             return f"detach {action.file_id} from {action.assistant_id} ({action.reason})"
         case Retire():
             return (
-                f"let go of {action.file_id}: {action.folder}/{action.path} was removed "
+                f"let go of {action.file_id}: {where(action.folder, action.path)} was removed "
                 f"(on_delete = {action.mode})"
             )
         case Cleanup():
@@ -312,9 +313,9 @@ def plan_line(action: Action) -> str:
                 steps.append("delete")
             return f"clean up {action.file_id}: {', '.join(steps) or 'forget'}"
         case Reject():
-            return f"reject {action.folder}/{action.path}: {action.reason}"
+            return f"reject {where(action.folder, action.path)}: {action.reason}"
         case Forget():
-            return f"forget {action.file_id or f'{action.folder}/{action.path}'}"
+            return f"forget {action.file_id or where(action.folder, action.path)}"
         case Restat():
-            return f"note the new timestamps of {action.folder}/{action.path}"
+            return f"note the new timestamps of {where(action.folder, action.path)}"
     raise TypeError(action)

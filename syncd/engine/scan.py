@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING
 from syncd.engine.files import FileChanged, RootFault, check_root, sha256_file
 from syncd.engine.filters import folder_filters, is_excluded
 from syncd.engine.model import Entry, LocalFile, LocalFolder, State
+from syncd.engine.names import escape, where
 from syncd.engine.validate import validate_file
 
 if TYPE_CHECKING:
@@ -226,7 +227,7 @@ class _Scanner:
                 Path(path), self.folder.purpose, st.st_size, name=rel.rpartition("/")[2]
             )
         except FileChanged:
-            log.debug("%s/%s changed while it was hashed; next pass", self.folder.name, rel)
+            log.debug("%s changed while it was hashed; next pass", where(self.folder.name, rel))
             self.keep_known(rel, CHANGED)
             return
         except FileNotFoundError:
@@ -244,10 +245,9 @@ class _Scanner:
             self.skipped.append((rel, LINK_OUTSIDE))
             self.warn_once(
                 path,
-                "skipping %s/%s: symlink to %s, outside the folder (not followed)",
-                self.folder.name,
-                rel,
-                target,
+                "skipping %s: symlink to %s, outside the folder (not followed)",
+                where(self.folder.name, rel),
+                escape(target),
             )
             return
         try:
@@ -276,10 +276,9 @@ class _Scanner:
         what = "directory" if directory else "file"
         self.warn_once(
             f"{self.root}/{rel}\0{reason}",
-            "cannot read %s %s/%s: %s (its last synced state is kept)",
+            "cannot read %s %s: %s (its last synced state is kept)",
             what,
-            self.folder.name,
-            rel,
+            where(self.folder.name, rel),
             error.strerror,
         )
         if directory:
@@ -330,7 +329,7 @@ def _unavailable(
     if key not in warned:
         warned.difference_update([k for k in warned if k.startswith(prefix)])
         warned.add(key)
-        log.error("%s: %s", folder.name, message)
+        log.error("%s %s", where(folder.name, None), message)
     return FolderScan(
         local=LocalFolder(spec=folder.spec(), error=message),
         root_dev=root_dev,
@@ -345,7 +344,7 @@ def _available(folder: FolderConfig, warned: set[str] | None) -> None:
     was = [k for k in warned if k.startswith(prefix)]
     if was:
         warned.difference_update(was)
-        log.info("%s: available again", folder.name)
+        log.info("%s available again", where(folder.name, None))
 
 
 def scan_folder(

@@ -18,6 +18,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from syncd.engine.names import quoted
+
 __all__ = [
     "ASSISTANTS_EXTENSIONS",
     "FINE_TUNE_EXTENSIONS",
@@ -78,12 +80,16 @@ def validate_file(path: Path, purpose: str, size: int, *, name: str | None = Non
     extension = Path(name or path.name).suffix[1:].lower()
     if purpose == "fine-tune":
         if extension not in FINE_TUNE_EXTENSIONS:
-            got = f".{extension}" if extension else "no extension"
+            got = quoted(f".{extension}") if extension else "no extension"
             return f"fine-tune files must be .jsonl (JSON Lines), got {got}"
         return _check_jsonl(path)
     if extension not in ASSISTANTS_EXTENSIONS:
         accepted = ", ".join(sorted(ASSISTANTS_EXTENSIONS))
-        what = f"extension .{extension} is" if extension else "a file without an extension is"
+        what = (
+            f"extension {quoted('.' + extension)} is"
+            if extension
+            else "a file without an extension is"
+        )
         return f"{what} not accepted for purpose {purpose} (accepted: {accepted})"
     if extension in TEXT_EXTENSIONS:
         return _check_text(path)

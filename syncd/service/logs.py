@@ -23,6 +23,8 @@ import time
 from collections.abc import Mapping
 from typing import IO, Literal
 
+from syncd.engine.names import escape
+
 __all__ = [
     "HumanFormatter",
     "JournalFormatter",
@@ -74,7 +76,9 @@ class HumanFormatter(logging.Formatter):
         self._timestamps = timestamps
 
     def format(self, record: logging.LogRecord) -> str:
-        text = record.getMessage()
+        # One event, one line: a control character in a file name (or anything else a message
+        # carries) is escaped, so it can neither forge a line nor repaint the terminal.
+        text = escape(record.getMessage())
         if record.levelno >= logging.WARNING:
             text = f"{record.levelname.lower()}: {text}"
         if record.exc_info:

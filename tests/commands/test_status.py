@@ -137,7 +137,7 @@ def test_plain_text_lists_each_problem_with_its_reason(workspace: Workspace) -> 
     assert columns[1][:2] == ["docs", "2 synced, 1 pending, 1 rejected"]
     assert columns[2][:2] == ["train", "1 uploading, 1 failed"]
     assert columns[2][3] == str(workspace.train)
-    assert "train: last pass stopped: folder root /mnt/train is missing" in result.stdout
+    assert "[train] last pass stopped: folder root /mnt/train is missing" in result.stdout
     assert "1 old remote file(s) still to be detached or deleted" in lines
     problems = lines[lines.index("Files that need attention") + 2 :]
     assert [p.split(None, 3) for p in problems] == [

@@ -30,7 +30,7 @@ def test_the_demo_syncs_a_dropped_file_and_stops_on_ctrl_c(tmp_path: Path) -> No
         demo.wait_for_line(r"Copy files into .*drop")
         demo.wait_for_line(r"ready: watching 1 folder · 2 synced", timeout=30)
         (demo_dir / "drop" / "mine.txt").write_text("dropped by the test")
-        demo.wait_for_line(r"uploaded demo/mine\.txt → file-")
+        demo.wait_for_line(r"uploaded \[demo\] mine\.txt → file-")
         demo.wait_for_line(r"attached demo/mine\.txt to asst_")
         (demo_dir / "drop" / "mine.txt").unlink()
         demo.wait_for_line(r"deleted remote file-.* \(demo/mine\.txt was removed\)")

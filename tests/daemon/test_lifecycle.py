@@ -58,7 +58,7 @@ def test_stopped_in_a_burst_then_restarted_converges_without_duplicates(
     for name in names:
         (drop / name).write_text(f"content of {name}\n")
     # Well into the burst: some uploads done, most not.
-    eventually(lambda: holds(daemon.count(r"uploaded d/b") >= BURST // 10), interval=0.05)
+    eventually(lambda: holds(daemon.count(r"uploaded \[d\] b") >= BURST // 10), interval=0.05)
     stopped_at = time.monotonic()
     daemon.signal(how)
     status = daemon.proc.wait(20)
@@ -267,5 +267,5 @@ def test_a_failed_upload_is_tried_again_when_its_backoff_is_over(
     daemon.wait_for_line(r"upload failed: .*attempt 1 of", timeout=30)
     assert not remote_names(client)
     eventually(lambda: assert_exactly(client, ["unlucky.md"]), timeout=50)
-    assert daemon.count(r"uploaded d/unlucky.md") == 1
+    assert daemon.count(r"uploaded \[d\] unlucky.md") == 1
     assert daemon.stop() == 0

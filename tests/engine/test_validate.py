@@ -56,7 +56,9 @@ def test_the_issue_list_of_assistants_extensions() -> None:
 def test_unsupported_extension_names_the_accepted_ones(tmp_path: Path) -> None:
     reason = check(write(tmp_path / "notes.foo", "x"))
     assert reason is not None
-    assert reason.startswith("extension .foo is not accepted for purpose assistants (accepted: c, ")
+    assert reason.startswith(
+        'extension ".foo" is not accepted for purpose assistants (accepted: c, '
+    )
     assert "pdf" in reason and reason.endswith("zip)")
 
 
@@ -153,7 +155,7 @@ def test_valid_fine_tune_file(tmp_path: Path) -> None:
 
 def test_fine_tune_needs_jsonl(tmp_path: Path) -> None:
     assert ft(tmp_path, GOOD_LINE, name="train.json") == (
-        "fine-tune files must be .jsonl (JSON Lines), got .json"
+        'fine-tune files must be .jsonl (JSON Lines), got ".json"'
     )
     assert ft(tmp_path, GOOD_LINE, name="TRAIN.JSONL") is None
 

@@ -1,0 +1,52 @@
+"""What an operator reads after ``syncd reconcile`` and ``syncd status``, run as subprocesses: file
+names shown as ``[folder] path``, control characters escaped, blanks visible, sizes in one unit
+system, true words for what happened (issue #11)."""
+
+from __future__ import annotations
+
+import subprocess
+
+import pytest
+
+from .conftest import Workspace, syncd_command
+
+pytestmark = pytest.mark.timeout(60)
+
+
+def syncd(ws: Workspace, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*syncd_command(), *args, "--config", str(ws.config_path)],
+        capture_output=True,
+        text=True,
+        env=ws.env(),
+        timeout=50,
+    )
+
+
+def test_names_are_shown_with_their_folder_escaped_and_quoted(ws: Workspace) -> None:
+    docs = ws.add_folder("docs")
+    (docs / "guides").mkdir()
+    (docs / "guides" / "setup.md").write_text("set up")
+    forged = "x.md\n2026-01-01 00:00:00  deleted remote file-everything\x1b[2J"
+    (docs / forged).write_text("forged")
+    (docs / "notes.md ").write_text("a trailing blank")
+
+    result = syncd(ws, "reconcile")
+
+    assert result.returncode == 1, result.stderr  # two rejected files
+    assert "uploaded [docs] guides/setup.md → file-" in result.stderr
+    lines = result.stderr.splitlines()
+    # The forged name stays on its own line, escaped; no escape sequence reaches the terminal.
+    assert not any(line.startswith("2026-01-01 00:00:00  deleted") for line in lines)
+    assert "\x1b" not in result.stderr
+    assert (
+        "rejected [docs] x.md\\n2026-01-01 00:00:00  deleted remote file-everything\\x1b[2J"
+        in result.stderr
+    )
+    assert 'rejected [docs] "notes.md ": extension ".md " is not accepted' in result.stderr
+
+    status = syncd(ws, "status")
+    assert status.returncode == 0, status.stderr
+    assert "\x1b" not in status.stdout
+    assert "x.md\\n2026-01-01" in status.stdout
+    assert '"notes.md "' in status.stdout
