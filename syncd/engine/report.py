@@ -142,13 +142,17 @@ class Done:
 
 
 def human_size(n: int) -> str:
-    """``12 KB``, ``3.4 MB``: decimal units, as file managers show them."""
-    if n < 1000:
+    """``12 KB``, ``3.4 MB``, ``512 MB``: sizes as the service counts them, 1 KB = 1,024 bytes.
+
+    The service's "512 MB per file" is 512 × 1,024² bytes (the limit syncd and its emulator
+    enforce), so a file at the limit shows as 512 MB, not 537 MB: one unit system for sizes and
+    limits alike."""
+    if n < 1024:
         return f"{n} B"
     units = ("KB", "MB", "GB", "TB")
-    value, step = n / 1000, 0
-    while value >= 999.5 and step < len(units) - 1:
-        value, step = value / 1000, step + 1
+    value, step = n / 1024, 0
+    while value >= 1023.5 and step < len(units) - 1:
+        value, step = value / 1024, step + 1
     return f"{value:.1f} {units[step]}" if value < 10 else f"{value:.0f} {units[step]}"
 
 

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from syncd.engine.names import quoted
+from syncd.engine.report import human_size
 
 __all__ = [
     "ASSISTANTS_EXTENSIONS",
@@ -30,7 +31,8 @@ __all__ = [
     "validate_file",
 ]
 
-#: The largest file the service accepts.
+#: The largest file the service accepts: "512 MB" as it counts (1 MB = 1,024² bytes; see
+#: ``report.human_size``).
 MAX_FILE_BYTES = 512 * 1024**2
 
 #: Extensions (lower case, no dot) the service accepts for ``purpose="assistants"``.
@@ -75,7 +77,8 @@ def validate_file(path: Path, purpose: str, size: int, *, name: str | None = Non
         return "file is empty"
     if size > MAX_FILE_BYTES:
         return (
-            f"file is {_megabytes(size)}; the service accepts at most {_megabytes(MAX_FILE_BYTES)}"
+            f"file is {human_size(size)} ({size:,} bytes); the service accepts at most "
+            f"{human_size(MAX_FILE_BYTES)} ({MAX_FILE_BYTES:,} bytes)"
         )
     extension = Path(name or path.name).suffix[1:].lower()
     if purpose == "fine-tune":
@@ -94,10 +97,6 @@ def validate_file(path: Path, purpose: str, size: int, *, name: str | None = Non
     if extension in TEXT_EXTENSIONS:
         return _check_text(path)
     return None
-
-
-def _megabytes(size: int) -> str:
-    return f"{size / 1024**2:,.0f} MB" if size >= 1024**2 else f"{size:,} bytes"
 
 
 def _check_text(path: Path) -> str | None:
@@ -149,7 +148,7 @@ def _check_jsonl(path: Path) -> str | None:
                 return None if number else "file has no lines"
             number += 1
             if len(raw) > MAX_JSONL_LINE_BYTES:
-                return f"line {number} is longer than {_megabytes(MAX_JSONL_LINE_BYTES)}"
+                return f"line {number} is longer than {human_size(MAX_JSONL_LINE_BYTES)}"
             if number == 1 and raw.startswith(codecs.BOM_UTF8):
                 return "line 1 starts with a byte-order mark; save the file as UTF-8 without BOM"
             try:

@@ -50,3 +50,17 @@ def test_names_are_shown_with_their_folder_escaped_and_quoted(ws: Workspace) -> 
     assert "\x1b" not in status.stdout
     assert "x.md\\n2026-01-01" in status.stdout
     assert '"notes.md "' in status.stdout
+
+
+def test_sizes_and_the_limit_are_in_one_unit_system(ws: Workspace) -> None:
+    docs = ws.add_folder("docs")
+    with (docs / "big.pdf").open("wb") as f:
+        f.truncate(600 * 1024**2)  # sparse: 600 MB as the service counts, 629 million bytes
+
+    result = syncd(ws, "reconcile")
+
+    assert result.returncode == 1
+    assert (
+        "rejected [docs] big.pdf: file is 600 MB (629,145,600 bytes); the service accepts at "
+        "most 512 MB (536,870,912 bytes)"
+    ) in result.stderr
