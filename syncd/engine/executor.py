@@ -524,20 +524,25 @@ class Executor:
         row = self.manifest.entry(action.folder, action.path)
         if row is None or row.file_id != action.file_id:
             raise _Skip("the manifest changed since the plan")
-        file = where(action.folder, action.path)
+        went = f"{where(action.folder, action.path)} {self._what_became_of(action)}"
         with self.manifest.transaction():
             self.manifest.delete_entry(action.folder, action.path)
             self._let_go(action.folder, action.file_id, action.mode)
         if action.mode == "keep":
-            self._emit(
-                Done(
-                    "released",
-                    file_id=action.file_id,
-                    detail=f"{file} was removed; on_delete = keep",
-                )
-            )
+            detail = f"{went}; on_delete = keep"
+            self._emit(Done("released", file_id=action.file_id, detail=detail))
         else:
-            self._why[action.file_id] = f"{file} was removed"
+            self._why[action.file_id] = went
+
+    def _what_became_of(self, action: Retire) -> str:
+        """Why a synced file's remote copy goes, in true words: the local file was removed,
+        or it is still there with content the service refuses (emptied, most often)."""
+        local = self.local.get((action.folder, action.path))
+        if local is None:
+            return "was removed"
+        if local.size == 0:
+            return "was emptied; the service refuses empty files"
+        return f"now has content the service refuses ({local.problem or 'see its rejection'})"
 
     def _cleanup(self, action: Cleanup) -> None:
         retired = self.manifest.retired(action.file_id)
@@ -550,16 +555,18 @@ class Executor:
             )
         for assistant in action.detach_from:
             self._detach_one(action.file_id, assistant, why)
-        if action.delete:
-            self.client.delete_file(action.file_id, missing_ok=True)
+        # False: someone else deleted it first (the count stays: the file is gone either way).
+        deleted_here = action.delete and self.client.delete_file(action.file_id, missing_ok=True)
         self.manifest.forget_file(action.file_id)
-        if action.delete:
+        if action.delete or retired.delete:
+            # A deletion the planner left out found the file already gone from the listing.
             done = Done(
                 "deleted",
                 retired.folder,
                 file_id=action.file_id,
                 detail=why,
                 replaced_by=retired.replaced_by,
+                already_gone=not deleted_here or None,
             )
         else:
             detail = f"{why}; on_delete = detach"

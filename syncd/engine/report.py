@@ -100,6 +100,7 @@ class Done:
     previous: str | None = None  # the file id an upload replaced
     replaced_by: str | None = None  # for a deleted old version: the file that replaced it
     detail: str | None = None  # the error, the reason, or size and time
+    already_gone: bool | None = None  # a deletion that found the file deleted by someone else
 
     @property
     def where(self) -> str:
@@ -122,6 +123,8 @@ class Done:
                 return f"attached {self.where} to {self.assistant_id}"
             case "detached":
                 return f"detached {self.file_id} from {self.assistant_id}{detail}"
+            case "deleted" if self.already_gone:
+                return f"remote {self.file_id} was already gone{detail}"
             case "deleted":
                 return f"deleted remote {self.file_id}{detail}"
             case "released":

@@ -107,6 +107,9 @@ def test_requests_still_in_flight_after_the_grace_period_are_resolved_at_restart
     restarted = DaemonProcess(config, api_key)
     daemons.append(restarted)
     restarted.wait_for_line("ready:", timeout=60)
+    # The lock it left says why it stopped: not a "stale lock" of a syncd "not running".
+    assert restarted.count(r"stopped with work in flight: its 1 s shutdown grace period ran out")
+    assert not restarted.count("stale lock")
     eventually(lambda: assert_exactly(client, names))
     assert restarted.stop() == 0
     assert _states(state) == {State.SYNCED.value: len(names)}

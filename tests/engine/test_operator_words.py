@@ -64,3 +64,36 @@ def test_sizes_and_the_limit_are_in_one_unit_system(ws: Workspace) -> None:
         "rejected [docs] big.pdf: file is 600 MB (629,145,600 bytes); the service accepts at "
         "most 512 MB (536,870,912 bytes)"
     ) in result.stderr
+
+
+def test_an_emptied_file_is_said_to_be_emptied_not_removed(ws: Workspace) -> None:
+    docs = ws.add_folder("docs")
+    (docs / "a.md").write_text("content")
+    (docs / "b.md").write_text("more")
+    assert syncd(ws, "reconcile").returncode == 0
+    file_id = ws.entry("docs", "a.md").file_id
+    (docs / "a.md").write_bytes(b"")
+
+    result = syncd(ws, "reconcile")
+
+    assert result.returncode == 1  # the empty file is rejected
+    assert (
+        f"deleted remote {file_id} ([docs] a.md was emptied; the service refuses empty files)"
+    ) in result.stderr
+    assert "was removed" not in result.stderr
+
+
+def test_a_file_someone_else_deleted_is_said_to_be_already_gone(ws: Workspace) -> None:
+    docs = ws.add_folder("docs")
+    (docs / "a.md").write_text("content")
+    (docs / "b.md").write_text("more")
+    assert syncd(ws, "reconcile").returncode == 0
+    file_id = ws.entry("docs", "a.md").file_id
+    (docs / "a.md").unlink()
+    ws.client.delete_file(file_id)
+
+    result = syncd(ws, "reconcile")
+
+    assert result.returncode == 0, result.stderr
+    assert f"remote {file_id} was already gone ([docs] a.md was removed)" in result.stderr
+    assert f"deleted remote {file_id}" not in result.stderr
