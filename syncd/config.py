@@ -800,6 +800,12 @@ def make_client(config: Config, retry: RetryPolicy) -> Client:
         key = api.api_key()
     except OSError as e:
         raise ClientConfigError(f"cannot read the API key file: {e}") from None
+    if key is None:
+        # Named here, where the places a key can come from are known.
+        raise ClientConfigError(
+            "no API key: set api.api_key_file in the configuration, or the OPENAI_API_KEY "
+            f"environment variable (or, under systemd, LoadCredential={CREDENTIAL_NAME}:…)"
+        )
     return Client(
         api.base_url,
         key,

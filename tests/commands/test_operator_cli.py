@@ -60,3 +60,24 @@ def test_every_configuration_problem_at_once_with_bounds_and_reasons(tmp_path: P
     for problem in expected:
         assert any(f"{config}: {problem}" in line for line in lines), (problem, result.stdout)
     assert "Traceback" not in result.stderr
+
+
+def test_check_only_tests_that_the_state_directory_could_be_created(tmp_path: Path) -> None:
+    (tmp_path / "docs").mkdir()
+    config = tmp_path / "syncd.toml"
+    config.write_text(
+        '[api]\nbase_url = "http://127.0.0.1:9/v1"\n[sync]\nstate_dir = "deep/state"\n'
+        '[[folders]]\nname = "docs"\npath = "docs"\npurpose = "assistants"\n'
+    )
+
+    result = syncd("check", "--config", str(config), env={"PATH": "/usr/bin:/bin"})
+
+    assert result.returncode == 2  # no API key in this environment
+    line = next(line for line in result.stdout.splitlines() if "state dir" in line)
+    assert line.split() == ["ok", "state", "dir", str(tmp_path / "deep" / "state"), "does", "not",
+                            "exist", "yet;", "the", "first", "pass", "creates", "it"]  # fmt: skip
+    assert (
+        "no API key: set api.api_key_file in the configuration, or the OPENAI_API_KEY "
+        "environment variable"
+    ) in result.stdout
+    assert not (tmp_path / "deep").exists()

@@ -97,3 +97,23 @@ def test_a_file_someone_else_deleted_is_said_to_be_already_gone(ws: Workspace) -
     assert result.returncode == 0, result.stderr
     assert f"remote {file_id} was already gone ([docs] a.md was removed)" in result.stderr
     assert f"deleted remote {file_id}" not in result.stderr
+
+
+def test_a_dry_run_that_would_trip_the_delete_guard_says_so_on_stdout(ws: Workspace) -> None:
+    docs = ws.add_folder("docs")
+    for i in range(4):
+        (docs / f"{i}.md").write_text(f"file {i}")
+    assert syncd(ws, "reconcile").returncode == 0
+    for i in range(4):
+        (docs / f"{i}.md").unlink()
+
+    result = syncd(ws, "reconcile", "--dry-run")
+
+    assert result.returncode == 3
+    lines = result.stdout.splitlines()
+    assert "nothing to do" not in lines
+    assert lines[0] == (
+        "would stop at the delete guard: would remove 4 of 4 files from docs (limit 50%); "
+        "run with --force if that is intended"
+    )
+    assert lines[-1].startswith("dry run, would have: uploaded 0")
