@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import sqlite3
 import threading
@@ -48,6 +49,8 @@ __all__ = [
     "ManifestError",
     "PassInfo",
 ]
+
+log = logging.getLogger("syncd.manifest")
 
 FILENAME = "manifest.sqlite"
 
@@ -180,6 +183,35 @@ class _Batch:
 # --- the database --------------------------------------------------------------------------------
 
 
+def _connect_readonly(path: Path) -> sqlite3.Connection:
+    """A read-only connection to the manifest, also where nothing may be written.
+
+    ``mode=ro`` reads the write-ahead log too, but needs its shared-memory index, which SQLite
+    creates beside the file: in a read-only directory (a snapshot, a read-only mount) that
+    fails. Then the file is opened ``immutable``, which reads the database file alone — exact
+    when no log is left (a stopped syncd checkpoints it away); otherwise the changes still in
+    the log are not seen, and a warning says so.
+    """
+    conn = sqlite3.connect(
+        f"{path.as_uri()}?mode=ro", uri=True, check_same_thread=False, timeout=30
+    )
+    try:
+        conn.execute("PRAGMA user_version").fetchone()
+        return conn
+    except sqlite3.OperationalError:
+        conn.close()
+    wal = path.with_name(path.name + "-wal")
+    if wal.exists() and wal.stat().st_size:
+        log.warning(
+            "%s: cannot open its write-ahead log here (read-only); showing the database file "
+            "alone, without its latest changes",
+            path,
+        )
+    return sqlite3.connect(
+        f"{path.as_uri()}?immutable=1", uri=True, check_same_thread=False, timeout=30
+    )
+
+
 class ManifestDB:
     """syncd's record of local entries and the remote objects it owns.
 
@@ -210,9 +242,7 @@ class ManifestDB:
         if readonly:
             if not path.exists():
                 raise ManifestError(f"no manifest at {path} yet: run `syncd reconcile` first")
-            conn = sqlite3.connect(
-                f"{path.as_uri()}?mode=ro", uri=True, check_same_thread=False, timeout=30
-            )
+            conn = _connect_readonly(path)
         else:
             _secure_dir(state_dir)
             _secure_file(path)

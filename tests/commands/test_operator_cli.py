@@ -3,11 +3,17 @@ found them misleading: configuration errors, ``check``'s side effects, read-only
 
 from __future__ import annotations
 
+import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
+
+from syncd.engine.manifest import ManifestDB
+from syncd.engine.model import Entry, State
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -81,3 +87,51 @@ def test_check_only_tests_that_the_state_directory_could_be_created(tmp_path: Pa
         "environment variable"
     ) in result.stdout
     assert not (tmp_path / "deep").exists()
+
+
+def _as_another_user() -> list[str]:
+    """A prefix that runs a command where permissions apply: root ignores a read-only mode, so
+    as root the command runs as nobody."""
+    if os.geteuid() != 0:
+        return []
+    setpriv = shutil.which("setpriv")
+    if setpriv is None:
+        pytest.skip("running as root without setpriv: cannot make a directory read-only")
+    return [setpriv, "--reuid=65534", "--regid=65534", "--clear-groups"]
+
+
+def test_status_reads_a_manifest_in_a_read_only_state_directory() -> None:
+    root = Path(tempfile.mkdtemp(prefix="syncd-readonly-"))
+    try:
+        (root / "docs").mkdir()
+        state = root / "state"
+        with ManifestDB.open(state) as db:
+            db.put_entry(Entry("docs", "a.md", 1, 1, 1, "0" * 64, State.SYNCED, "file-1"))
+            db.put_entry(
+                Entry("docs", "b.md", 1, 1, 2, "1" * 64, State.REJECTED, last_error="file is empty")
+            )
+        config = root / "syncd.toml"
+        config.write_text(
+            '[api]\nbase_url = "http://127.0.0.1:9/v1"\n[sync]\nstate_dir = "state"\n'
+            '[[folders]]\nname = "docs"\npath = "docs"\npurpose = "assistants"\n'
+        )
+        for path in (root, root / "docs", state):
+            path.chmod(0o555)
+        for path in (config, state / "manifest.sqlite"):
+            path.chmod(0o444)
+
+        result = subprocess.run(
+            [*_as_another_user(), sys.executable, "-m", "syncd", "status", "--config", str(config)],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+
+        assert result.returncode == 0, result.stderr
+        assert "1 synced, 1 rejected" in result.stdout
+        assert "file is empty" in result.stdout
+        assert sorted(p.name for p in state.iterdir()) == ["manifest.sqlite"]
+    finally:
+        for path in (root, root / "docs", root / "state"):
+            path.chmod(0o700)
+        shutil.rmtree(root)
