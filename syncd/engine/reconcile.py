@@ -171,6 +171,11 @@ class Engine:
                 max_delete_fraction=self.config.sync.max_delete_fraction,
                 force=force,
             )
+        if paths is not None and any(p.kind == "delete_guard" for p in decided.problems):
+            # The paths seen so far may hold one half of a move (a renamed directory's old
+            # path) while the other half is still settling: before the guard stops anything,
+            # it judges the folders whole, where a moved file's content is found again.
+            return self._plan_round(selected, None, force, first=first)
         return current, decided
 
     def _first_round(self, report: PassReport, current: Round, decided: Plan) -> None:

@@ -1,0 +1,51 @@
+"""``syncd run`` as a subprocess where issue #11 found its log misleading: library warnings at
+info, a renamed subfolder taken for a mass deletion, a full assistant logged file by file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from syncd.api import Client
+from syncd.engine.manifest import ManifestDB
+
+from .harness import DaemonProcess, FolderDef, assert_exactly, eventually, holds, write_config
+
+pytestmark = pytest.mark.timeout(120)
+
+
+def test_renaming_a_subfolder_is_a_rename_not_a_removal(
+    tmp_path: Path, emulator, api_key: str, client: Client, daemons
+) -> None:
+    drop = tmp_path / "drop"
+    (drop / "old").mkdir(parents=True)
+    names = [f"{i}.md" for i in range(10)]
+    for name in names:
+        (drop / "old" / name).write_text(f"content of {name}")
+    assistant = client.create_assistant().id
+    config = write_config(tmp_path / "syncd.toml", emulator.base_url, tmp_path / "state",
+                          [FolderDef("d", drop, [assistant])])  # fmt: skip
+    daemon = DaemonProcess(config, api_key)
+    daemons.append(daemon)
+    daemon.wait_for_line(r"ready: watching 1 folder · 10 synced")
+
+    (drop / "old").rename(drop / "new")
+
+    # Each file is at its new path, once, attached; the old paths are gone from the service.
+    eventually(lambda: holds(_paths(tmp_path / "state") == {f"new/{n}" for n in names}))
+    eventually(lambda: assert_exactly(client, names))
+    eventually(lambda: holds(len(attached_names_list(client, assistant)) == 10))
+    assert daemon.stop() == 0
+    # A rename is not a removal: no error, and nobody is told to force anything.
+    assert "error:" not in daemon.log, daemon.log
+    assert "--force" not in daemon.log
+
+
+def attached_names_list(client: Client, assistant: str) -> list[str]:
+    return [a.id for a in client.iter_assistant_files(assistant)]
+
+
+def _paths(state: Path) -> set[str]:
+    with ManifestDB.open(state, readonly=True) as db:
+        return set(db.entries("d"))
