@@ -20,6 +20,7 @@ import os
 import re
 import sys
 import time
+import warnings
 from collections.abc import Mapping
 from typing import IO, Literal
 
@@ -172,5 +173,22 @@ def setup_logging(
     logging.getLogger("syncd").setLevel(logging.DEBUG if verbose >= 1 else logging.INFO)
     for name in _QUIET_LIBRARIES:
         logging.getLogger(name).setLevel(logging.NOTSET if verbose >= 2 else logging.WARNING)
-    logging.captureWarnings(True)
+    warnings.showwarning = _warning_at_debug
     return handler
+
+
+def _warning_at_debug(
+    message: Warning | str,
+    category: type[Warning],
+    filename: str,
+    lineno: int,
+    file: IO[str] | None = None,
+    line: str | None = None,
+) -> None:
+    """Python warnings (watchdog's "Callback with id … already exists" when ``mkdir -p``
+    races its watches, deprecations) are notes for whoever debugs a library, not events an
+    operator can act on: one line at debug (``-vv``) on the ``py.warnings`` logger."""
+    text = str(message).splitlines()[0] if str(message) else ""
+    logging.getLogger("py.warnings").debug(
+        "%s: %s (%s:%d)", category.__name__, text, filename, lineno
+    )
