@@ -734,6 +734,8 @@ def _skip_attachments(
                 "assistant_full",
                 f"assistant {assistant} is at its {limit}-file limit; "
                 f"{where(step.folder, step.path)} {what}",
+                assistant=assistant,
+                path=step.path,
             )
         )
     return problems

@@ -67,6 +67,7 @@ def test_before_any_pass_it_says_so_and_creates_nothing(workspace: Workspace) ->
                 "counts": ZERO,
                 "last_pass": None,
                 "problems": [],
+                "unattached": {},
             },
             {
                 "name": "train",
@@ -74,6 +75,7 @@ def test_before_any_pass_it_says_so_and_creates_nothing(workspace: Workspace) ->
                 "counts": ZERO,
                 "last_pass": None,
                 "problems": [],
+                "unattached": {},
             },
         ],
     }
@@ -104,6 +106,7 @@ def test_json_shape_after_a_pass(workspace: Workspace) -> None:
                         "attempts": 0,
                     }
                 ],
+                "unattached": {},
             },
             {
                 "name": "train",
@@ -122,6 +125,7 @@ def test_json_shape_after_a_pass(workspace: Workspace) -> None:
                         "attempts": 3,
                     }
                 ],
+                "unattached": {},
             },
         ],
     }
