@@ -57,8 +57,9 @@ cannot be read.
                          "failed": n, "rejected": n, "deleting": n},
               "last_pass": {"started_at": ISO 8601 UTC, "finished_at": ISO 8601 UTC,
                             "error": str | null} | null,
-              "problems": [{"path": str, "state": "failed" | "rejected",
+              "problems": [{"path": str, "state": "failed" | "rejected" | "unreadable",
                             "reason": str | null, "attempts": int}],
+                           ("unreadable": found by the last pass, but it could not read it)
               "unattached": {ASSISTANT_ID: [path, ...]}
                             (synced files not attached to a configured assistant,
                              e.g. one at its 20-file limit)}]}
@@ -74,6 +75,11 @@ class FolderStatus:
     problems: list[Entry]
     #: assistant id -> the synced files of this folder that syncd has not attached to it
     unattached: dict[str, list[str]] = field(default_factory=dict)
+
+    @property
+    def unreadable(self) -> dict[str, str]:
+        """path -> why: the files the last pass found but could not read."""
+        return self.last_pass.unreadable if self.last_pass else {}
 
     def to_json(self) -> dict[str, object]:
         last = self.last_pass
@@ -96,6 +102,10 @@ class FolderStatus:
                     "attempts": e.attempts,
                 }
                 for e in self.problems
+            ]
+            + [
+                {"path": path, "state": "unreadable", "reason": why, "attempts": 0}
+                for path, why in self.unreadable.items()
             ],
             "unattached": self.unattached,
         }
@@ -256,6 +266,11 @@ def _print_human(folders: list[FolderStatus], retired: int, *, verbose: bool) ->
         [f.name, where(None, e.path), e.state.value, escape(e.last_error or "")]
         for f in folders
         for e in f.problems
+    ]
+    rows += [
+        [f.name, where(None, path), "unreadable", escape(why.removeprefix("unreadable: "))]
+        for f in folders
+        for path, why in sorted(f.unreadable.items())
     ]
     if verbose:
         rows += [

@@ -54,6 +54,9 @@ log = logging.getLogger("syncd.manifest")
 
 FILENAME = "manifest.sqlite"
 
+#: The key under which a pass's unreadable paths ride in its ``counts`` JSON.
+_UNREADABLE_KEY = "unreadable_paths"
+
 #: How many passes per folder ``record_pass`` keeps.
 PASS_HISTORY = 50
 
@@ -71,6 +74,8 @@ class PassInfo:
     finished_at: float
     counts: dict[str, int]
     error: str | None = None  # why the folder was skipped or the pass stopped, if it was
+    #: path -> why: files the pass found but could not read (they need attention)
+    unreadable: dict[str, str] = field(default_factory=dict)
 
 
 # --- schema --------------------------------------------------------------------------------------
@@ -461,10 +466,13 @@ class ManifestDB:
                 "SELECT folder, started_at, finished_at, counts, error FROM passes"
                 " WHERE id IN (SELECT max(id) FROM passes GROUP BY folder)"
             ).fetchall()
-        return {
-            folder: PassInfo(folder, started, finished, json.loads(counts), error)
-            for folder, started, finished, counts, error in rows
-        }
+        infos = {}
+        for folder, started, finished, counts_json, error in rows:
+            counts = json.loads(counts_json)
+            # Kept in the counts' JSON (no new column): the unreadable paths and why.
+            unreadable = counts.pop(_UNREADABLE_KEY, {})
+            infos[folder] = PassInfo(folder, started, finished, counts, error, unreadable)
+        return infos
 
     # --- writes ----------------------------------------------------------------------------------
 
@@ -586,13 +594,18 @@ class ManifestDB:
         finished_at: float,
         counts: Mapping[str, int],
         error: str | None = None,
+        unreadable: Mapping[str, str] | None = None,
     ) -> None:
-        """Append a pass to the folder's history, keeping the last :data:`PASS_HISTORY`."""
+        """Append a pass to the folder's history, keeping the last :data:`PASS_HISTORY`.
+        ``unreadable``: path -> why, for the files the pass could not read."""
+        recorded: dict[str, object] = dict(counts)
+        if unreadable:
+            recorded[_UNREADABLE_KEY] = dict(unreadable)
         with self.transaction():
             self._db.execute(
                 "INSERT INTO passes (folder, started_at, finished_at, counts, error)"
                 " VALUES (?, ?, ?, ?, ?)",
-                [folder, started_at, finished_at, json.dumps(dict(counts)), error],
+                [folder, started_at, finished_at, json.dumps(recorded), error],
             )
             self._db.execute(
                 "DELETE FROM passes WHERE folder = ? AND id NOT IN"

@@ -184,6 +184,7 @@ class Engine:
         """What the pass reports from its first plan: the folders' problems and the files
         held back by their backoff; and (unless a dry run) the roots' devices, now known."""
         report.problems = list(decided.problems)
+        report.unreadable = dict(current.unreadable)
         report.waiting = decided.waiting
         self._log_problems(decided.problems)
         if not report.dry_run:
@@ -323,6 +324,9 @@ class Engine:
                 finished_at=report.finished_at,
                 counts=dict(per_folder[folder.name]),
                 error="; ".join(errors) or None,
+                unreadable={
+                    p: why for (f, p), why in report.unreadable.items() if f == folder.name
+                },
             )
 
 

@@ -181,6 +181,8 @@ class PassReport:
     actions: list[dict[str, Any]] = field(default_factory=list)
     errors: list[dict[str, Any]] = field(default_factory=list)
     problems: list[FolderProblem] = field(default_factory=list)
+    #: (folder, path) -> why: files that exist but could not be read (they need attention)
+    unreadable: dict[tuple[str, str], str] = field(default_factory=dict)
     planned: list[Action] = field(default_factory=list)  # a dry run's plan
     stopped_reason: StopReason | None = None
     stopped_message: str | None = None
@@ -191,11 +193,17 @@ class PassReport:
     finished_at: float = 0.0
 
     def exit_code(self) -> ExitStatus:
-        """OK in sync; DIFFERS finished with failed or rejected files or a skipped folder;
-        STOPPED before acting (credentials refused, service unreachable, delete guard)."""
+        """OK in sync; DIFFERS finished with failed, rejected or unreadable files or a skipped
+        folder; STOPPED before acting (credentials refused, service unreachable, delete guard)."""
         if self.stopped_reason is not None:
             return ExitStatus.STOPPED
-        if self.counts["failed"] or self.counts["rejected"] or self.problems or self.errors:
+        if (
+            self.counts["failed"]
+            or self.counts["rejected"]
+            or self.problems
+            or self.errors
+            or self.unreadable
+        ):
             return ExitStatus.DIFFERS
         return ExitStatus.OK
 
@@ -264,6 +272,9 @@ def errors(report: PassReport, dones: list[Done]) -> list[dict[str, Any]]:
             found.append(
                 {"kind": problem.kind, "folder": problem.folder, "message": problem.message}
             )
+    for (folder, path), why in sorted(report.unreadable.items()):
+        message = f"cannot read {where(folder, path)}: {why.removeprefix('unreadable: ')}"
+        found.append({"kind": "unreadable", "folder": folder, "path": path, "message": message})
     for done in dones:
         if done.what == "failed":
             found.append({"kind": "failed", **done.to_json(), "message": done.message()})

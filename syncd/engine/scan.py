@@ -62,6 +62,9 @@ CHANGED = "changed while hashing"
 LINK_TO_DIRECTORY = "symlink to a directory"
 LINK_BROKEN = "broken symlink"
 LINK_TO_EXCLUDED = "symlink to an excluded file"
+#: The start of the reason for a path that exists but could not be read (permissions, a path
+#: longer than PATH_MAX, an I/O error): it needs attention, unlike the skips above.
+UNREADABLE = "unreadable: "
 
 # Links (and unreadable paths) already warned about by this process, when the caller keeps
 # no set of its own.
@@ -80,6 +83,11 @@ class FolderScan:
     # scan_paths only: the normalised paths examined. A known path that is covered but absent
     # from local.files no longer exists (or is no longer eligible). None for a full scan.
     looked_at: frozenset[str] | None = None
+
+    @property
+    def unreadable(self) -> list[tuple[str, str]]:
+        """The paths that exist but could not be read, with why: they need attention."""
+        return [(path, why) for path, why in self.skipped if why.startswith(UNREADABLE)]
 
     def covers(self, relpath: str) -> bool:
         """Whether this scan speaks for ``relpath`` (a full scan speaks for every path)."""
@@ -272,7 +280,7 @@ class _Scanner:
             self.regular(target, rel, st)
 
     def unreadable(self, rel: str, error: OSError, *, directory: bool = False) -> None:
-        reason = f"unreadable: {error.strerror or errno.errorcode.get(error.errno or 0, error)}"
+        reason = f"{UNREADABLE}{error.strerror or errno.errorcode.get(error.errno or 0, error)}"
         what = "directory" if directory else "file"
         self.warn_once(
             f"{self.root}/{rel}\0{reason}",

@@ -4,6 +4,8 @@ system, true words for what happened (issue #11)."""
 
 from __future__ import annotations
 
+import json
+import os
 import subprocess
 
 import pytest
@@ -117,3 +119,33 @@ def test_a_dry_run_that_would_trip_the_delete_guard_says_so_on_stdout(ws: Worksp
         "run with --force if that is intended"
     )
     assert lines[-1].startswith("dry run, would have: uploaded 0")
+
+
+def test_unreadable_files_need_attention_listed_and_exit_1(ws: Workspace) -> None:
+    docs = ws.add_folder("docs")
+    (docs / "fine.md").write_text("fine")
+    # A path longer than PATH_MAX (4096 bytes), made step by step from directory descriptors.
+    fd = os.open(docs, os.O_RDONLY)
+    try:
+        for _ in range(20):
+            os.mkdir("d" * 250, dir_fd=fd)
+            inner = os.open("d" * 250, os.O_RDONLY, dir_fd=fd)
+            os.close(fd)
+            fd = inner
+        os.close(os.open("lost.md", os.O_WRONLY | os.O_CREAT, 0o644, dir_fd=fd))
+    finally:
+        os.close(fd)
+
+    result = syncd(ws, "reconcile")
+
+    assert result.returncode == 1, result.stderr
+    assert "File name too long" in result.stderr
+    report = json.loads(syncd(ws, "reconcile", "--json").stdout)
+    [error] = [e for e in report["errors"] if e["kind"] == "unreadable"]
+    assert error["folder"] == "docs" and error["message"].startswith("cannot read [docs] ")
+    assert error["message"].endswith(": File name too long")
+
+    status = syncd(ws, "status")
+    assert "unreadable" in status.stdout and "File name too long" in status.stdout
+    folder = json.loads(syncd(ws, "status", "--json").stdout)["folders"][0]
+    assert [p["state"] for p in folder["problems"]] == ["unreadable"]
