@@ -91,6 +91,7 @@ def test_a_file_someone_else_deleted_is_said_to_be_already_gone(ws: Workspace) -
     (docs / "b.md").write_text("more")
     assert syncd(ws, "reconcile").returncode == 0
     file_id = ws.entry("docs", "a.md").file_id
+    assert file_id is not None
     (docs / "a.md").unlink()
     ws.client.delete_file(file_id)
 
