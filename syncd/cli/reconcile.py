@@ -151,7 +151,7 @@ def _print(report: PassReport, as_json: bool) -> None:
         print_json(report.to_json())
         return
     if report.dry_run:
-        for line in plan_lines(report.planned):
+        for line in plan_lines(report.planned, report.scanned):
             click.echo(f"would {line}")
         # The guard's removals are not in the plan: without this line a dry run that would
         # stop a pass reads "nothing to do".

@@ -66,7 +66,7 @@ from syncd.engine.model import (
 )
 from syncd.engine.names import where
 from syncd.engine.planner import chains, stages
-from syncd.engine.report import Done, human_size
+from syncd.engine.report import Done, human_size, what_became_of
 from syncd.engine.validate import validate_file
 
 __all__ = [
@@ -524,7 +524,7 @@ class Executor:
         row = self.manifest.entry(action.folder, action.path)
         if row is None or row.file_id != action.file_id:
             raise _Skip("the manifest changed since the plan")
-        went = f"{where(action.folder, action.path)} {self._what_became_of(action)}"
+        went = what_became_of(action, self.local.get((action.folder, action.path)))
         with self.manifest.transaction():
             self.manifest.delete_entry(action.folder, action.path)
             self._let_go(action.folder, action.file_id, action.mode)
@@ -533,16 +533,6 @@ class Executor:
             self._emit(Done("released", file_id=action.file_id, detail=detail))
         else:
             self._why[action.file_id] = went
-
-    def _what_became_of(self, action: Retire) -> str:
-        """Why a synced file's remote copy goes, in true words: the local file was removed,
-        or it is still there with content the service refuses (emptied, most often)."""
-        local = self.local.get((action.folder, action.path))
-        if local is None:
-            return "was removed"
-        if local.size == 0:
-            return "was emptied; the service refuses empty files"
-        return f"now has content the service refuses ({local.problem or 'see its rejection'})"
 
     def _cleanup(self, action: Cleanup) -> None:
         retired = self.manifest.retired(action.file_id)

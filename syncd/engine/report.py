@@ -47,6 +47,7 @@ __all__ = [
     "plan_lines",
     "predict",
     "predicted_counts",
+    "what_became_of",
 ]
 
 
@@ -184,6 +185,8 @@ class PassReport:
     #: (folder, path) -> why: files that exist but could not be read (they need attention)
     unreadable: dict[tuple[str, str], str] = field(default_factory=dict)
     planned: list[Action] = field(default_factory=list)  # a dry run's plan
+    # A dry run's scan, which its plan was made from (for the words of plan_lines).
+    scanned: Mapping[tuple[str, str], LocalFile] = field(default_factory=dict)
     stopped_reason: StopReason | None = None
     stopped_message: str | None = None
     dry_run: bool = False
@@ -236,6 +239,7 @@ def predict(report: PassReport, files: Mapping[tuple[str, str], LocalFile], deci
     """A dry run's report: the plan, and the counts it would come to (``files``: the scan
     the plan was made from)."""
     report.planned = list(decided.actions)
+    report.scanned = files
     report.actions = [describe_action(a) for a in decided.actions]
     report.counts.update(predicted_counts(decided.actions))
     report.counts["rejected"] = sum(1 for f in files.values() if f.problem is not None)
@@ -281,29 +285,46 @@ def errors(report: PassReport, dones: list[Done]) -> list[dict[str, Any]]:
     return found
 
 
-def plan_lines(actions: Sequence[Action]) -> Iterator[str]:
+def what_became_of(action: Retire, local: LocalFile | None) -> str:
+    """Why a synced file's remote copy goes, in true words: ``[docs] a.md was removed``, or —
+    ``local`` still there with content the service refuses — ``was emptied``, most often."""
+    file = where(action.folder, action.path)
+    if local is None:
+        return f"{file} was removed"
+    if local.size == 0:
+        return f"{file} was emptied; the service refuses empty files"
+    return f"{file} now has content the service refuses ({local.problem or 'see its rejection'})"
+
+
+def plan_lines(
+    actions: Sequence[Action], scanned: Mapping[tuple[str, str], LocalFile] | None = None
+) -> Iterator[str]:
     """What a dry run says it would do, in words: one line per action, except that a removed
-    file's Retire and the Cleanup after it make one line."""
+    file's Retire and the Cleanup after it make one line. ``scanned``: the scan the plan was
+    made from, which tells a removed file from an emptied one."""
+    scanned = scanned or {}
     removed: dict[str, Retire] = {}
     for action in actions:
         if isinstance(action, Retire) and action.mode != "keep":
             removed[action.file_id] = action
         elif isinstance(action, Cleanup) and action.file_id in removed:
             retire = removed.pop(action.file_id)
-            why = f"{where(retire.folder, retire.path)} was removed"
+            why = what_became_of(retire, scanned.get((retire.folder, retire.path)))
             if action.delete:
                 yield f"delete remote {action.file_id} ({why})"
             else:
                 assistants = ", ".join(action.detach_from) or "nothing"
                 yield f"detach {action.file_id} from {assistants} ({why}; on_delete = detach)"
+        elif isinstance(action, Retire):  # on_delete = keep
+            yield plan_line(action, scanned.get((action.folder, action.path)))
         else:
             yield plan_line(action)
     for retire in removed.values():  # a Retire without its Cleanup
-        yield plan_line(retire)
+        yield plan_line(retire, scanned.get((retire.folder, retire.path)))
 
 
-def plan_line(action: Action) -> str:
-    """One planned action in words."""
+def plan_line(action: Action, local: LocalFile | None = None) -> str:
+    """One planned action in words (``local``: for a Retire, the file as scanned, if any)."""
     match action:
         case Upload():
             what = (
@@ -321,10 +342,8 @@ def plan_line(action: Action) -> str:
         case Detach():
             return f"detach {action.file_id} from {action.assistant_id} ({action.reason})"
         case Retire():
-            return (
-                f"let go of {action.file_id}: {where(action.folder, action.path)} was removed "
-                f"(on_delete = {action.mode})"
-            )
+            why = what_became_of(action, local)
+            return f"let go of {action.file_id}: {why} (on_delete = {action.mode})"
         case Cleanup():
             steps = [f"detach from {a}" for a in action.detach_from]
             if action.delete:

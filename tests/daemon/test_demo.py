@@ -109,3 +109,24 @@ def test_the_demo_refuses_a_config_moved_to_the_real_api(tmp_path: Path) -> None
     assert result.returncode == 2
     assert "not the demo's emulator" in result.stderr
     assert "syncd run --config" in result.stderr
+
+
+def test_the_banner_names_the_script_it_was_started_as(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from syncd.cli.demo import follow_up_commands
+
+    (tmp_path / ".venv" / "bin").mkdir(parents=True)
+    script = tmp_path / ".venv" / "bin" / "syncd"
+    script.write_text("#!/bin/sh\n")
+    script.chmod(0o755)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "argv", [str(script), "demo"])
+    monkeypatch.setenv("PATH", "/usr/bin:/bin")  # no syncd there
+    assert follow_up_commands(Path("demo/syncd.toml"))[0] == (
+        ".venv/bin/syncd status --config demo/syncd.toml"
+    )
+    monkeypatch.setenv("PATH", f"{script.parent}:/usr/bin:/bin")  # the README's way
+    assert follow_up_commands(Path("demo/syncd.toml"))[0] == (
+        "syncd status --config demo/syncd.toml"
+    )

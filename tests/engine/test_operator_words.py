@@ -150,3 +150,18 @@ def test_unreadable_files_need_attention_listed_and_exit_1(ws: Workspace) -> Non
     assert "unreadable" in status.stdout and "File name too long" in status.stdout
     folder = json.loads(syncd(ws, "status", "--json").stdout)["folders"][0]
     assert [p["state"] for p in folder["problems"]] == ["unreadable"]
+
+
+def test_a_dry_run_says_emptied_too(ws: Workspace) -> None:
+    docs = ws.add_folder("docs")
+    (docs / "a.md").write_text("content")
+    (docs / "b.md").write_text("more")
+    assert syncd(ws, "reconcile").returncode == 0
+    file_id = ws.entry("docs", "a.md").file_id
+    (docs / "a.md").write_bytes(b"")
+
+    result = syncd(ws, "reconcile", "--dry-run")
+
+    assert (
+        f"would delete remote {file_id} ([docs] a.md was emptied; the service refuses empty files)"
+    ) in result.stdout.splitlines()
