@@ -22,6 +22,7 @@ from __future__ import annotations
 import difflib
 import json
 import logging
+import math
 import os
 import re
 import stat
@@ -29,11 +30,13 @@ import tomllib
 from collections.abc import Iterable, Iterator, Mapping
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     PrivateAttr,
@@ -92,6 +95,57 @@ class ConfigError(Exception):
         super().__init__("\n".join(self.problems))
 
 
+def _not_a_boolean(value: Any) -> Any:
+    """Refuse ``true``/``false`` where a number belongs (pydantic would read true as 1)."""
+    if isinstance(value, bool):
+        raise ValueError(f"must be a number, got {'true' if value else 'false'}")
+    return value
+
+
+def _between(low: float, high: float, why: str) -> AfterValidator:
+    """A number from ``low`` to ``high`` inclusive, and finite; ``why`` says what the bounds
+    protect, for the message."""
+
+    def check(value: float) -> float:
+        if not (math.isfinite(value) and low <= value <= high):
+            raise ValueError(f"must be between {low:g} and {high:g} ({why}), got {value:g}")
+        return value
+
+    return AfterValidator(check)
+
+
+# Every number in the configuration has bounds, each with its reason: a value outside them is a
+# mistake (1e309 is infinite: the daemon would never upload), not a setting.
+Seconds = Annotated[float, BeforeValidator(_not_a_boolean)]
+TimeoutSeconds = Annotated[
+    Seconds, _between(1, 3600, "how long to wait for the service's answer before retrying")
+]
+ConnectTimeoutSeconds = Annotated[
+    Seconds, _between(0.1, 600, "how long to wait for a connection before retrying")
+]
+MaxAttempts = Annotated[
+    int,
+    BeforeValidator(_not_a_boolean),
+    _between(1, 100, "tries per request; more only delays the error"),
+]
+Concurrency = Annotated[int, BeforeValidator(_not_a_boolean), _between(1, 64, "requests at once")]
+DebounceSeconds = Annotated[
+    Seconds,
+    _between(0.05, 3600, "how long a changed file must stay quiet before it is uploaded"),
+]
+RescanSeconds = Annotated[
+    Seconds, _between(10, 7 * 86400, "the time between full passes: 10 s to a week")
+]
+DeleteFraction = Annotated[
+    float,
+    BeforeValidator(_not_a_boolean),
+    _between(0, 1, "the share of a folder's files one pass may remove"),
+]
+GraceSeconds = Annotated[
+    Seconds, _between(0, 3600, "how long requests in flight may finish after a stop signal")
+]
+
+
 def _empty_to_none(value: Any) -> Any:
     """``key = ""`` in the file means "not set", so an example file can list every key."""
     if isinstance(value, str) and not value.strip():
@@ -109,9 +163,9 @@ class ApiSettings(BaseModel):
     base_url: str | None = None
     organization: str | None = None
     api_key_file: Path | None = None
-    timeout_seconds: float = Field(60, gt=0)
-    connect_timeout_seconds: float = Field(10, gt=0)
-    max_attempts: int = Field(8, ge=1, le=100)
+    timeout_seconds: TimeoutSeconds = 60
+    connect_timeout_seconds: ConnectTimeoutSeconds = 10
+    max_attempts: MaxAttempts = 8
 
     # Where api_key() looks when api_key_file is unset; load_config sets it to the environment
     # it was given. Private attributes stay out of repr() and model_dump().
@@ -210,11 +264,11 @@ class SyncSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     state_dir: Path = Field(default_factory=default_state_dir)
-    concurrency: int = Field(4, ge=1, le=64)
-    debounce_seconds: float = Field(2.0, ge=0)
-    rescan_interval_seconds: float = Field(900, gt=0)
-    max_delete_fraction: float = Field(0.5, ge=0, le=1)
-    shutdown_grace_seconds: float = Field(30, ge=0)
+    concurrency: Concurrency = 4
+    debounce_seconds: DebounceSeconds = 2.0
+    rescan_interval_seconds: RescanSeconds = 900
+    max_delete_fraction: DeleteFraction = 0.5
+    shutdown_grace_seconds: GraceSeconds = 30
     metrics_address: str | None = None
 
     @field_validator("state_dir", mode="before")
@@ -413,7 +467,9 @@ def load_config(path: Path | None = None, env: Mapping[str, str] | None = None) 
     environ = os.environ if env is None else env
     path = find_config(path, environ)
     data = _read_toml(path)
-    _check_env_keys(environ, path)
+    # Every problem at once, so nobody fixes one only to meet the next: the environment's, each
+    # value's, and those across folders (among the folders that are valid on their own).
+    problems = [f"{path}: {key}: {reason}" for key, reason in _env_key_problems(environ)]
     origins = _apply_env_fallbacks(data, environ)
     _resolve_relative_paths(data, path.parent)
 
@@ -421,15 +477,38 @@ def load_config(path: Path | None = None, env: Mapping[str, str] | None = None) 
     try:
         config = Config(**data, source=path.absolute())
     except ValidationError as e:
-        raise ConfigError(_describe(e, path, environ, origins)) from None
+        problems += _describe(e, path, environ, origins)
+        folders, state_dir = _valid_parts(data)
+        problems += [f"{path}: {k}: {r}" for k, r in _cross_checks(folders, state_dir)]
+        raise ConfigError(problems) from None
     finally:
         _ENVIRON.reset(token)
 
     config.api._environ = environ
-    problems = [f"{path}: {key}: {reason}" for key, reason in _cross_checks(config)]
+    checks = _cross_checks(list(enumerate(config.folders)), config.sync.state_dir)
+    problems += [f"{path}: {key}: {reason}" for key, reason in checks]
     if problems:
         raise ConfigError(problems)
     return config
+
+
+def _valid_parts(data: Mapping[str, Any]) -> tuple[list[tuple[int, FolderConfig]], Path | None]:
+    """The folders that are valid on their own, and the state directory if it is: what the
+    checks across folders can still judge when something else is wrong."""
+    folders: list[tuple[int, FolderConfig]] = []
+    raw_folders = data.get("folders")
+    for i, raw in enumerate(raw_folders if isinstance(raw_folders, list) else []):
+        try:
+            folders.append((i, FolderConfig.model_validate(raw)))
+        except ValidationError:
+            continue
+    try:
+        state_dir = SyncSettings.model_validate(
+            {"state_dir": (data.get("sync") or {}).get("state_dir")}
+        ).state_dir
+    except (ValidationError, AttributeError):
+        state_dir = None
+    return folders, state_dir
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
@@ -456,12 +535,13 @@ def _toml_error(message: str) -> str:
     return f"{where}: {reason[:1].lower()}{reason[1:]}"
 
 
-def _check_env_keys(environ: Mapping[str, str], path: Path) -> None:
+def _env_key_problems(environ: Mapping[str, str]) -> Iterator[tuple[str, str]]:
     folder_vars = sorted(k for k in environ if k.upper().startswith(f"{ENV_PREFIX}FOLDERS"))
     if folder_vars:
-        raise ConfigError(
-            f"{path}: folders: set in the file only; the environment cannot change them "
-            f"(found {', '.join(folder_vars)})"
+        yield (
+            "folders",
+            "set in the file only; the environment cannot change them "
+            f"(found {', '.join(folder_vars)})",
         )
 
 
@@ -629,22 +709,26 @@ def _unknown_key(loc: tuple) -> str:
 # --- checks across folders ----------------------------------------------------------------------
 
 
-def _cross_checks(config: Config) -> Iterator[tuple[str, str]]:
+def _cross_checks(
+    folders: list[tuple[int, FolderConfig]], state_dir: Path | None
+) -> Iterator[tuple[str, str]]:
     """Problems no single value shows: duplicate names, overlapping folders, state inside a
-    folder that would be synced."""
+    folder that would be synced. ``folders`` pairs each folder with its index in the file."""
     seen: dict[str, int] = {}
-    real: list[Path] = []
-    for i, folder in enumerate(config.folders):
+    real: dict[int, Path] = {}
+    for i, folder in folders:
         if folder.name in seen:
             yield (
                 f"folders[{i}].name",
                 f'"{folder.name}" is already used by folders[{seen[folder.name]}]',
             )
         seen.setdefault(folder.name, i)
-        real.append(Path(os.path.realpath(folder.path)))
+        real[i] = Path(os.path.realpath(folder.path))
 
-    for i, path in enumerate(real):
-        for j, other in enumerate(real[:i]):
+    earlier: list[int] = []
+    for i, path in real.items():
+        for j in earlier:
+            other = real[j]
             if path == other:
                 yield f"folders[{i}].path", f"{path} is the same directory as folders[{j}].path"
             elif path.is_relative_to(other) or other.is_relative_to(path):
@@ -654,16 +738,18 @@ def _cross_checks(config: Config) -> Iterator[tuple[str, str]]:
                     f"folders[{inner}].path ({real[inner]}) is inside folders[{outer}].path "
                     f"({real[outer]}); folders must not overlap",
                 )
+        earlier.append(i)
 
-    state = Path(os.path.realpath(config.sync.state_dir))
-    for i, root in enumerate(real):
+    if state_dir is None:
+        return
+    state = Path(os.path.realpath(state_dir))
+    for i, folder in folders:
+        root = real[i]
         # Only a problem if the scan would pick the state files up (a hidden state directory
         # inside a synced home directory is fine).
         if state == root or (
             state.is_relative_to(root)
-            and not is_excluded(
-                f"{state.relative_to(root).as_posix()}/syncd.lock", config.folders[i]
-            )
+            and not is_excluded(f"{state.relative_to(root).as_posix()}/syncd.lock", folder)
         ):
             yield (
                 "sync.state_dir",
@@ -714,6 +800,12 @@ def make_client(config: Config, retry: RetryPolicy) -> Client:
         key = api.api_key()
     except OSError as e:
         raise ClientConfigError(f"cannot read the API key file: {e}") from None
+    if key is None:
+        # Named here, where the places a key can come from are known.
+        raise ClientConfigError(
+            "no API key: set api.api_key_file in the configuration, or the OPENAI_API_KEY "
+            f"environment variable (or, under systemd, LoadCredential={CREDENTIAL_NAME}:…)"
+        )
     return Client(
         api.base_url,
         key,

@@ -134,7 +134,8 @@ def test_bad_environment_value_names_the_variable(tmp_path: Path) -> None:
     env = {"SYNCD_SYNC__CONCURRENCY": "lots", "SYNCD_SYNC__MAX_DELETE_FRACTION": "2"}
     assert errors(tmp_path, FOLDER, env) == [
         "sync.concurrency (from SYNCD_SYNC__CONCURRENCY): must be a whole number, got lots",
-        "sync.max_delete_fraction (from SYNCD_SYNC__MAX_DELETE_FRACTION): must be at most 1, got 2",
+        "sync.max_delete_fraction (from SYNCD_SYNC__MAX_DELETE_FRACTION): must be between 0 and 1 "
+        "(the share of a folder's files one pass may remove), got 2",
     ]
 
 
@@ -192,9 +193,11 @@ def test_every_problem_is_reported(tmp_path: Path) -> None:
     assert sorted(errors(tmp_path, text)) == sorted(
         [
             "api.max_attempts: must be a whole number, got 2.5",
-            "sync.concurrency: must be at least 1, got 0",
-            "sync.debounce_seconds: must be at least 0, got -1",
-            "sync.max_delete_fraction: must be at most 1, got 1.5",
+            "sync.concurrency: must be between 1 and 64 (requests at once), got 0",
+            "sync.debounce_seconds: must be between 0.05 and 3600 (how long a changed file "
+            "must stay quiet before it is uploaded), got -1",
+            "sync.max_delete_fraction: must be between 0 and 1 (the share of a folder's files "
+            "one pass may remove), got 1.5",
             "folders[0].path: required",
             'folders[0].on_delete: must be "delete", "detach" or "keep", got "trash"',
             'folders[0].recursive: must be true or false, got "maybe"',
@@ -246,7 +249,9 @@ def test_unreadable_and_undecodable_files(tmp_path: Path) -> None:
         ('base_url = "http://files.example/v1"',
          "api.base_url: http://files.example/v1 is plain http, which would send the API key "
          "unencrypted; use https, or set api.allow_insecure_http = true"),
-        ("timeout_seconds = 0", "api.timeout_seconds: must be more than 0, got 0"),
+        ("timeout_seconds = 0",
+         "api.timeout_seconds: must be between 1 and 3600 (how long to wait for the service's "
+         "answer before retrying), got 0"),
     ],
 )  # fmt: skip
 def test_api_checks(tmp_path: Path, api: str, reason: str) -> None:

@@ -19,7 +19,12 @@ import syncd
 ROOT = Path(syncd.__file__).parent
 
 #: Modules that import nothing of syncd, so that any layer may use them.
-LEAVES = {"syncd.engine.model", "syncd.engine.filters", "syncd.engine.files"}
+LEAVES = {
+    "syncd.engine.model",
+    "syncd.engine.filters",
+    "syncd.engine.files",
+    "syncd.engine.names",
+}
 
 #: Which layers each layer may import from (its own included).
 ALLOWED: dict[str, set[str]] = {

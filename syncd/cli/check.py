@@ -2,8 +2,8 @@
 
 The checks run in the order a pass would need them and stop where the rest could not be
 judged: no valid configuration, nothing else; no API key or no answer from the service, no
-authentication or assistant checks. Every problem is one line. Like a pass, it creates the
-state directory (mode 0700) when it is missing; it changes nothing remotely.
+authentication or assistant checks. Every problem is one line. It changes nothing, locally
+or remotely: a missing state directory is only checked to be creatable.
 """
 
 from __future__ import annotations
@@ -31,7 +31,6 @@ from syncd.cli.output import (
 from syncd.config import Config, ConfigError, FolderConfig, load_config, make_client
 from syncd.engine.model import ASSISTANT_FILE_LIMIT
 from syncd.engine.report import ExitStatus
-from syncd.service.lock import ensure_state_dir
 
 __all__ = [
     "EPILOG",
@@ -104,15 +103,24 @@ def run_checks(config_path: Path | None) -> Iterator[Check]:
 
 
 def check_state_dir(path: Path) -> Check:
-    """The state directory exists (created if missing) and a file can be written in it."""
+    """The state directory is writable, or — when it does not exist yet — a pass could create
+    it: its nearest existing parent is a directory where a file can be written. Creates
+    nothing (a check that made the directory would hide the very problem it looks for)."""
+    existing = path
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    where = path if existing == path else existing
     try:
-        ensure_state_dir(path)
+        if not existing.is_dir():
+            return _config_problem("state dir", f"{path}: {existing} is not a directory")
         # An unnamed temporary file: proves writing works and leaves nothing behind.
-        with tempfile.TemporaryFile(dir=path):
+        with tempfile.TemporaryFile(dir=existing):
             pass
     except OSError as e:
         reason = e.strerror or str(e)
-        return _config_problem("state dir", f"{path}: cannot write there: {reason}")
+        return _config_problem("state dir", f"{path}: cannot write in {where}: {reason}")
+    if existing != path:
+        return _passed("state dir", f"{path} does not exist yet; the first pass creates it")
     return _passed("state dir", f"{path} is writable")
 
 

@@ -3,18 +3,23 @@
 Everything lives under one directory (``./demo`` by default)::
 
     demo/syncd.toml   the configuration (written on the first run, yours to edit after)
+    demo/api-key      the emulator's key (mode 0600), named by ``api_key_file``
     demo/drop/        the drop folder: copy files in, edit them, remove them
     demo/state/       syncd's manifest and lock
     demo/emulator/    the emulator's files and assistants, so a second run carries on
 
 The emulator runs in this process on a loopback port and accepts only a fixed demo key, which
-this command sets for itself: whatever ``OPENAI_API_KEY`` holds never reaches it.
+the configuration names through ``api_key_file``: whatever ``OPENAI_API_KEY`` holds never reaches
+it, and every other command (``status``, ``check``, ``verify``, ``remote``, ``reconcile``) works
+against the running demo with ``--config demo/syncd.toml``.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import shlex
+import shutil
 import sys
 import tomllib
 from pathlib import Path
@@ -29,21 +34,35 @@ from syncd.engine.report import ExitStatus
 from syncd.service.daemon import Daemon
 from syncd.service.logs import setup_logging
 
-__all__ = ["ASSISTANT_PLACEHOLDER", "CONFIG_TEMPLATE", "DEMO_KEY", "SAMPLES", "demo_command"]
+__all__ = [
+    "ASSISTANT_PLACEHOLDER",
+    "CONFIG_TEMPLATE",
+    "DEMO_KEY",
+    "KEY_FILE",
+    "SAMPLES",
+    "demo_command",
+    "follow_up_commands",
+]
 
 DEMO_KEY = "sk-demo-emulator-only-0000000000"
 ASSISTANT_PLACEHOLDER = "asst_DEMO"
+#: The file, next to the configuration, that holds the emulator's key.
+KEY_FILE = "api-key"
 
 CONFIG_TEMPLATE = """\
 # Written by `syncd demo`: the daemon on ./drop, against the emulator that `syncd demo` starts.
 #
-# To use the real API with this folder: set OPENAI_API_KEY in your environment, set base_url
+# To use the real API with this folder: put your key in a file of its own (chmod 600) and
+# point api_key_file at it (or remove api_key_file and set OPENAI_API_KEY), set base_url
 # to "https://api.openai.com/v1", assistants to your own assistant ids and state_dir to a new
 # directory, then run `syncd run --config {config}` (`syncd demo` itself only ever talks to
 # its emulator).
 
 [api]
 base_url = "{base_url}"
+# The demo emulator's key, so that `syncd status|check|verify|remote|reconcile --config` work
+# against the running demo.
+api_key_file = "{key_file}"
 
 [sync]
 state_dir = "state"
@@ -87,6 +106,44 @@ def _demo_port(config_path: Path) -> int:
     return parts.port or 0
 
 
+def _shown_path(path: Path) -> str:
+    """``path`` as a person would type it here: relative below the working directory."""
+    shown = os.path.relpath(path)
+    return str(path) if shown.startswith(os.pardir) else shown
+
+
+def _syncd_invocation() -> str:
+    """How to run this same syncd from the working directory: ``syncd`` when that is what
+    PATH finds, else the script's path (``.venv/bin/syncd``), else ``python -m syncd``."""
+    script = sys.argv[0] if sys.argv else ""
+    if not script or Path(script).name == "__main__.py":
+        return f"{_as_command(Path(sys.executable))} -m syncd"
+    found = shutil.which("syncd")
+    if found and os.path.realpath(found) == os.path.realpath(script):
+        return "syncd"
+    return _as_command(Path(os.path.abspath(script)))
+
+
+def _as_command(program: Path) -> str:
+    """``program``'s path as typed to run it: with a ``/``, or the shell would search PATH."""
+    shown = _shown_path(program)
+    return shlex.quote(shown if "/" in shown else f"./{shown}")
+
+
+def follow_up_commands(config: Path) -> list[str]:
+    """The commands the banner suggests, exactly as they can be typed in this directory while
+    the demo runs (``reconcile`` as a dry run: the running daemon holds the lock)."""
+    syncd = _syncd_invocation()
+    option = f"--config {shlex.quote(str(config))}"
+    return [
+        f"{syncd} status {option}",
+        f"{syncd} check {option}",
+        f"{syncd} verify {option}",
+        f"{syncd} remote files {option}",
+        f"{syncd} reconcile --dry-run {option}",
+    ]
+
+
 def _start_emulator(data_dir: Path, port: int) -> EmulatorServer:
     """The demo's emulator, on ``port`` when it is free, else on any free port."""
     try:
@@ -97,16 +154,29 @@ def _start_emulator(data_dir: Path, port: int) -> EmulatorServer:
         return EmulatorServer(data_dir=data_dir, api_key=DEMO_KEY, port=0).start()
 
 
+def _write_key(path: Path) -> None:
+    """The emulator's key in ``path``, readable by its owner only (as any key file should be)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        os.fchmod(f.fileno(), 0o600)
+        f.write(DEMO_KEY + "\n")
+
+
 def _prepare(directory: Path, server: EmulatorServer) -> Path:
-    """Write (or bring up to date) the demo configuration; seed the drop folder the first time."""
+    """Write (or bring up to date) the demo configuration and its key file; seed the drop
+    folder the first time."""
     config_path = directory / "syncd.toml"
     drop = directory / "drop"
+    _write_key(directory / KEY_FILE)
     with Client(server.base_url, DEMO_KEY) as client:
         if not config_path.exists():
             assistant = client.create_assistant(name="syncd demo").id
             config_path.write_text(
                 CONFIG_TEMPLATE.format(
-                    base_url=server.base_url, assistant=assistant, config=config_path
+                    base_url=server.base_url,
+                    assistant=assistant,
+                    config=config_path,
+                    key_file=KEY_FILE,
                 )
             )
             for relpath, text in SAMPLES.items():
@@ -118,6 +188,13 @@ def _prepare(directory: Path, server: EmulatorServer) -> Path:
         old_url = config.get("api", {}).get("base_url", "")
         if old_url != server.base_url:
             text = text.replace(old_url, server.base_url)
+        if "api_key_file" not in config.get("api", {}):
+            # A configuration from an older demo: name the key file, so the other commands work.
+            text = text.replace(
+                f'base_url = "{server.base_url}"\n',
+                f'base_url = "{server.base_url}"\napi_key_file = "{KEY_FILE}"\n',
+                1,
+            )
         for folder in config.get("folders", []):
             for assistant in folder.get("assistants", []):
                 try:
@@ -149,20 +226,17 @@ def demo_command(directory: Path) -> None:
     server = _start_emulator(directory / "emulator", port)
     try:
         config_path = _prepare(directory, server)
-        shown = os.path.relpath(directory)
-        if shown.startswith(os.pardir):
-            shown = str(directory)
+        shown = _shown_path(directory)
+        commands = "\n".join(f"    {c}" for c in follow_up_commands(Path(shown) / "syncd.toml"))
         click.echo(
             f"syncd demo: the emulator listens on {server.base_url} (data in {shown}/emulator).\n"
             f"  Copy files into {shown}/drop, edit them, rename them, remove them: each line\n"
             "  below says what syncd did. Ctrl-C stops syncd and the emulator.\n"
-            f"  In another terminal: syncd status --config {shown}/syncd.toml\n"
+            f"  In another terminal, while this runs:\n{commands}\n"
             "  To use the real API, see the comment at the top of "
             f"{shown}/syncd.toml.\n",
             err=True,
         )
-        # The daemon reads the key from the environment; the demo's is for its emulator only.
-        os.environ["OPENAI_API_KEY"] = DEMO_KEY
         status = Daemon(config_path).run()
     finally:
         server.stop()

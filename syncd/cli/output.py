@@ -29,6 +29,7 @@ from syncd.api import (
     TransportError,
 )
 from syncd.config import Config, ConfigError, load_config, make_client
+from syncd.engine.names import escape
 from syncd.engine.report import ExitStatus
 
 __all__ = [
@@ -76,9 +77,10 @@ def json_option(f: F) -> F:
 
 
 def fail(message: str, status: ExitStatus) -> NoReturn:
-    """Print ``syncd: message`` on stderr (each line of it) and end the command with ``status``."""
+    """Print ``syncd: message`` on stderr (each line of it, control characters escaped) and end
+    the command with ``status``."""
     for line in message.splitlines():
-        click.echo(f"syncd: {line}", err=True)
+        click.echo(f"syncd: {escape(line)}", err=True)
     sys.exit(status)
 
 
@@ -153,10 +155,13 @@ def print_json(data: object) -> None:
 def print_table(
     columns: Sequence[str], rows: Sequence[Sequence[str]], *, title: str | None = None
 ) -> None:
-    """Rows under a header: a rich table on a terminal, plain aligned columns otherwise."""
+    """Rows under a header: a rich table on a terminal, plain aligned columns otherwise. Cells
+    are shown as they are: control characters escaped, no rich markup."""
+    rows = [[escape(cell) for cell in row] for row in rows]
     if is_terminal():
         from rich.console import Console
         from rich.table import Table
+        from rich.text import Text
 
         table = Table(title=title, title_justify="left", show_edge=False)
         # Only the last column (a path, a reason, a detail) wraps; the short ones stay whole.
@@ -164,7 +169,7 @@ def print_table(
             last = i == len(columns) - 1
             table.add_column(column, no_wrap=not last, overflow="fold" if last else "ellipsis")
         for row in rows:
-            table.add_row(*row)
+            table.add_row(*(Text(cell) for cell in row))
         Console().print(table)
         return
     if title:
@@ -176,15 +181,17 @@ def print_table(
 
 def print_fields(pairs: Sequence[tuple[str, str]]) -> None:
     """One object as ``name  value`` lines (a two-column table without a header)."""
+    pairs = [(name, escape(value)) for name, value in pairs]
     if is_terminal():
         from rich.console import Console
         from rich.table import Table
+        from rich.text import Text
 
         table = Table(show_header=False, show_edge=False, box=None)
         table.add_column(style="bold")
         table.add_column(overflow="fold")
         for name, value in pairs:
-            table.add_row(name, value)
+            table.add_row(name, Text(value))
         Console().print(table)
         return
     width = max(len(name) for name, _ in pairs)

@@ -151,9 +151,13 @@ def _print(report: PassReport, as_json: bool) -> None:
         print_json(report.to_json())
         return
     if report.dry_run:
-        for line in plan_lines(report.planned):
+        for line in plan_lines(report.planned, report.scanned):
             click.echo(f"would {line}")
-        if not report.planned:
+        # The guard's removals are not in the plan: without this line a dry run that would
+        # stop a pass reads "nothing to do".
+        if report.stopped_reason == "delete_guard":
+            click.echo(f"would stop at the delete guard: {report.stopped_message}")
+        elif not report.planned:
             click.echo("nothing to do")
     # Problems and a stop were logged (stderr) as they happened.
     click.echo(report.summary())

@@ -7,7 +7,7 @@ never blocks the writer.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +26,8 @@ from syncd.cli.output import (
 )
 from syncd.config import Config
 from syncd.engine.manifest import FILENAME, ManifestDB, ManifestError, PassInfo
-from syncd.engine.model import Entry, State
+from syncd.engine.model import ASSISTANT_FILE_LIMIT, Entry, State
+from syncd.engine.names import escape, where
 from syncd.engine.report import ExitStatus
 from syncd.service.activity import read_activity
 
@@ -57,8 +58,12 @@ cannot be read.
                          "failed": n, "rejected": n, "deleting": n},
               "last_pass": {"started_at": ISO 8601 UTC, "finished_at": ISO 8601 UTC,
                             "error": str | null} | null,
-              "problems": [{"path": str, "state": "failed" | "rejected",
-                            "reason": str | null, "attempts": int}]}]}
+              "problems": [{"path": str, "state": "failed" | "rejected" | "unreadable",
+                            "reason": str | null, "attempts": int}],
+                           ("unreadable": found by the last pass, but it could not read it)
+              "unattached": {ASSISTANT_ID: [path, ...]}
+                            (synced files not attached to a configured assistant,
+                             e.g. one at its 20-file limit)}]}
 """
 
 
@@ -69,6 +74,13 @@ class FolderStatus:
     counts: dict[str, int]
     last_pass: PassInfo | None
     problems: list[Entry]
+    #: assistant id -> the synced files of this folder that syncd has not attached to it
+    unattached: dict[str, list[str]] = field(default_factory=dict)
+
+    @property
+    def unreadable(self) -> dict[str, str]:
+        """path -> why: the files the last pass found but could not read."""
+        return self.last_pass.unreadable if self.last_pass else {}
 
     def to_json(self) -> dict[str, object]:
         last = self.last_pass
@@ -91,7 +103,12 @@ class FolderStatus:
                     "attempts": e.attempts,
                 }
                 for e in self.problems
+            ]
+            + [
+                {"path": path, "state": "unreadable", "reason": why, "attempts": 0}
+                for path, why in self.unreadable.items()
             ],
+            "unattached": self.unattached,
         }
 
 
@@ -106,6 +123,7 @@ def read_status(config: Config, db: ManifestDB | None) -> list[FolderStatus]:
     paths: dict[str, str | None] = {f.name: str(f.path) for f in config.folders}
     for name in sorted({*counts, *passes} - paths.keys()):
         paths[name] = None
+    unattached = _unattached(config, db) if db else {}
     return [
         FolderStatus(
             name=name,
@@ -113,9 +131,27 @@ def read_status(config: Config, db: ManifestDB | None) -> list[FolderStatus]:
             counts={s.value: counts.get(name, {}).get(s.value, 0) for s in State},
             last_pass=passes.get(name),
             problems=problems.get(name, []),
+            unattached=unattached.get(name, {}),
         )
         for name, path in paths.items()
     ]
+
+
+def _unattached(config: Config, db: ManifestDB) -> dict[str, dict[str, list[str]]]:
+    """Per folder, per configured assistant: the synced files syncd has not attached to it
+    (an assistant at its file limit leaves the rest uploaded but unattached)."""
+    wanted = {f.name: f.assistants for f in config.folders if f.assistants}
+    if not wanted:
+        return {}
+    snapshot = db.snapshot(list(wanted))
+    found: dict[str, dict[str, list[str]]] = {}
+    for (folder, path), entry in sorted(snapshot.entries.items()):
+        if entry.state is not State.SYNCED or entry.file_id is None:
+            continue
+        for assistant in wanted.get(folder, ()):
+            if (entry.file_id, assistant) not in snapshot.attachments:
+                found.setdefault(folder, {}).setdefault(assistant, []).append(path)
+    return found
 
 
 def open_manifest(state_dir: Path) -> ManifestDB | None:
@@ -135,9 +171,16 @@ def open_manifest(state_dir: Path) -> ManifestDB | None:
 @click.command("status", epilog=EPILOG)
 @config_option
 @json_option
-def status_command(config_path: Path | None, as_json: bool) -> None:
-    """Per folder: files by state, the last pass, and every failed or rejected file with its
-    reason. Reads only the manifest: works offline and while the daemon runs."""
+@click.option(
+    "-v",
+    "--verbose",
+    is_flag=True,
+    help="Also list each synced file not attached to a configured assistant.",
+)
+def status_command(config_path: Path | None, as_json: bool, verbose: bool) -> None:
+    """Per folder: files by state, the last pass, every failed or rejected file with its
+    reason, and how many synced files are not attached to each configured assistant. Reads
+    only the manifest: works offline and while the daemon runs."""
     config = load(config_path)
     state_dir = config.sync.state_dir
     db = open_manifest(state_dir)
@@ -166,7 +209,7 @@ def status_command(config_path: Path | None, as_json: bool) -> None:
     if db is None:
         click.echo(f"no pass has run yet (no manifest in {state_dir})")
     _print_daemon(daemon)
-    _print_human(folders, retired)
+    _print_human(folders, retired, verbose=verbose)
 
 
 def _daemon_json(daemon: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -193,10 +236,10 @@ def _print_daemon(daemon: dict[str, Any] | None) -> None:
     click.echo(f"  now: {doing}")
     for name, folder in (daemon.get("folders") or {}).items():
         if folder.get("problem"):
-            click.echo(f"  {name}: paused — {folder['problem']}")
+            click.echo(f"  {where(name, None)} paused — {escape(folder['problem'])}")
 
 
-def _print_human(folders: list[FolderStatus], retired: int) -> None:
+def _print_human(folders: list[FolderStatus], retired: int, *, verbose: bool) -> None:
     print_table(
         ["folder", "files", "last pass", "path"],
         [
@@ -211,17 +254,37 @@ def _print_human(folders: list[FolderStatus], retired: int) -> None:
     )
     for f in folders:
         if f.last_pass and f.last_pass.error:
-            click.echo(f"{f.name}: last pass stopped: {f.last_pass.error}")
+            click.echo(f"{where(f.name, None)} last pass stopped: {escape(f.last_pass.error)}")
     if retired:
         click.echo(f"{retired} old remote file(s) still to be detached or deleted")
-    problems = [(f.name, e) for f in folders for e in f.problems]
-    if problems:
+    for f in folders:
+        for assistant, unattached in f.unattached.items():
+            # One line per assistant, however many files: the list is for -v and --json.
+            click.echo(
+                f"{where(f.name, None)} {len(unattached):,} synced file(s) not attached to "
+                f"{assistant} (an assistant holds at most {ASSISTANT_FILE_LIMIT} files)"
+                + ("" if verbose else "; `syncd status -v` lists them")
+            )
+    rows = [
+        [f.name, where(None, e.path), e.state.value, escape(e.last_error or "")]
+        for f in folders
+        for e in f.problems
+    ]
+    rows += [
+        [f.name, where(None, path), "unreadable", escape(why.removeprefix("unreadable: "))]
+        for f in folders
+        for path, why in sorted(f.unreadable.items())
+    ]
+    if verbose:
+        rows += [
+            [f.name, where(None, path), "not attached", f"to {assistant}"]
+            for f in folders
+            for assistant, paths in f.unattached.items()
+            for path in paths
+        ]
+    if rows:
         click.echo()
-        print_table(
-            ["folder", "path", "state", "reason"],
-            [[name, e.path, e.state.value, e.last_error or ""] for name, e in problems],
-            title="Files that need attention",
-        )
+        print_table(["folder", "path", "state", "reason"], rows, title="Files that need attention")
 
 
 #: The order states are summed up in: the settled state first, then what needs watching.

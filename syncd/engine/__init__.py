@@ -1,7 +1,8 @@
 """The engine: from the drop folders and the service to a synced state.
 
 ``model`` (the snapshot and action types), ``planner`` (``plan()``, the pure decision function;
-``stages()`` and ``chains()``), ``filters``, ``files``, ``scan``, ``validate``, ``manifest``
+``stages()`` and ``chains()``), ``filters``, ``files``, ``names`` (file names as people read
+them), ``scan``, ``validate``, ``manifest``
 (the SQLite status database), ``executor``, and a pass: ``inputs`` (a round's inputs),
 ``reconcile`` (``Engine``: the rounds) and ``report`` (what a pass did, in words). Every public
 name of these modules is importable from here; see ARCHITECTURE.md for the layout.
@@ -16,6 +17,7 @@ _MODULES = (
     "planner",
     "filters",
     "files",
+    "names",
     "scan",
     "validate",
     "manifest",

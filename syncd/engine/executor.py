@@ -64,8 +64,9 @@ from syncd.engine.model import (
     State,
     Upload,
 )
+from syncd.engine.names import where
 from syncd.engine.planner import chains, stages
-from syncd.engine.report import Done, human_size
+from syncd.engine.report import Done, human_size, what_became_of
 from syncd.engine.validate import validate_file
 
 __all__ = [
@@ -371,7 +372,9 @@ class Executor:
         with self.manifest.transaction():
             if row.file_id is not None:
                 self._let_go(row.folder, row.file_id, self.folders[row.folder].on_delete)
-                self._why[row.file_id] = f"{row.folder}/{row.path} was replaced by rejected content"
+                self._why[row.file_id] = (
+                    f"{where(row.folder, row.path)} was replaced by rejected content"
+                )
             self.manifest.put_entry(
                 Entry(row.folder, row.path, *stat, sha256, State.REJECTED, last_error=reason)
             )
@@ -521,20 +524,15 @@ class Executor:
         row = self.manifest.entry(action.folder, action.path)
         if row is None or row.file_id != action.file_id:
             raise _Skip("the manifest changed since the plan")
-        where = f"{action.folder}/{action.path}"
+        went = what_became_of(action, self.local.get((action.folder, action.path)))
         with self.manifest.transaction():
             self.manifest.delete_entry(action.folder, action.path)
             self._let_go(action.folder, action.file_id, action.mode)
         if action.mode == "keep":
-            self._emit(
-                Done(
-                    "released",
-                    file_id=action.file_id,
-                    detail=f"{where} was removed; on_delete = keep",
-                )
-            )
+            detail = f"{went}; on_delete = keep"
+            self._emit(Done("released", file_id=action.file_id, detail=detail))
         else:
-            self._why[action.file_id] = f"{where} was removed"
+            self._why[action.file_id] = went
 
     def _cleanup(self, action: Cleanup) -> None:
         retired = self.manifest.retired(action.file_id)
@@ -547,16 +545,18 @@ class Executor:
             )
         for assistant in action.detach_from:
             self._detach_one(action.file_id, assistant, why)
-        if action.delete:
-            self.client.delete_file(action.file_id, missing_ok=True)
+        # False: someone else deleted it first (the count stays: the file is gone either way).
+        deleted_here = action.delete and self.client.delete_file(action.file_id, missing_ok=True)
         self.manifest.forget_file(action.file_id)
-        if action.delete:
+        if action.delete or retired.delete:
+            # A deletion the planner left out found the file already gone from the listing.
             done = Done(
                 "deleted",
                 retired.folder,
                 file_id=action.file_id,
                 detail=why,
                 replaced_by=retired.replaced_by,
+                already_gone=not deleted_here or None,
             )
         else:
             detail = f"{why}; on_delete = detach"

@@ -11,7 +11,7 @@ import logging
 import math
 import os
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from syncd.api import APIError, AuthenticationError, Client, NotFoundError
 from syncd.config import Config, FolderConfig
@@ -26,6 +26,7 @@ from syncd.engine.model import (
     RemoteFile,
     State,
 )
+from syncd.engine.names import where
 from syncd.engine.scan import FolderScan, known_file, scan_folder, scan_paths
 
 __all__ = ["Inputs", "Round"]
@@ -40,6 +41,8 @@ class Round:
     local: list[LocalFolder]
     files: dict[tuple[str, str], LocalFile]
     devices: dict[str, int]
+    #: (folder, path) -> why: paths that exist but could not be read (they need attention)
+    unreadable: dict[tuple[str, str], str] = field(default_factory=dict)
 
 
 class Inputs:
@@ -73,6 +76,7 @@ class Inputs:
         local: list[LocalFolder] = []
         files: dict[tuple[str, str], LocalFile] = {}
         devices: dict[str, int] = {}
+        unreadable: dict[tuple[str, str], str] = {}
         known_by_folder: dict[str, dict[str, Entry]] = {f.name: {} for f in selected}
         for (name, path), entry in recorded.entries.items():
             if name in known_by_folder:
@@ -82,7 +86,8 @@ class Inputs:
             expected_dev = self.manifest.folder_dev(folder.name)
             if force and expected_dev is not None and _root_dev(folder) not in (None, expected_dev):
                 log.warning(
-                    "%s: accepting its root on a different filesystem (--force)", folder.name
+                    "%s accepting its root on a different filesystem (--force)",
+                    where(folder.name, None),
                 )
                 expected_dev = None
             if paths is None:
@@ -100,7 +105,9 @@ class Inputs:
                     devices[folder.name] = scan.root_dev
                 for path, file in folder_scan.files.items():
                     files[(folder.name, path)] = file
-        return Round(local, files, devices)
+                for path, why in scan.unreadable:
+                    unreadable[(folder.name, path)] = why
+        return Round(local, files, devices, unreadable)
 
     def _scan_dirty(
         self,

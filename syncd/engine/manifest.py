@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import sqlite3
 import threading
@@ -49,7 +50,12 @@ __all__ = [
     "PassInfo",
 ]
 
+log = logging.getLogger("syncd.manifest")
+
 FILENAME = "manifest.sqlite"
+
+#: The key under which a pass's unreadable paths ride in its ``counts`` JSON.
+_UNREADABLE_KEY = "unreadable_paths"
 
 #: How many passes per folder ``record_pass`` keeps.
 PASS_HISTORY = 50
@@ -68,6 +74,8 @@ class PassInfo:
     finished_at: float
     counts: dict[str, int]
     error: str | None = None  # why the folder was skipped or the pass stopped, if it was
+    #: path -> why: files the pass found but could not read (they need attention)
+    unreadable: dict[str, str] = field(default_factory=dict)
 
 
 # --- schema --------------------------------------------------------------------------------------
@@ -180,6 +188,35 @@ class _Batch:
 # --- the database --------------------------------------------------------------------------------
 
 
+def _connect_readonly(path: Path) -> sqlite3.Connection:
+    """A read-only connection to the manifest, also where nothing may be written.
+
+    ``mode=ro`` reads the write-ahead log too, but needs its shared-memory index, which SQLite
+    creates beside the file: in a read-only directory (a snapshot, a read-only mount) that
+    fails. Then the file is opened ``immutable``, which reads the database file alone — exact
+    when no log is left (a stopped syncd checkpoints it away); otherwise the changes still in
+    the log are not seen, and a warning says so.
+    """
+    conn = sqlite3.connect(
+        f"{path.as_uri()}?mode=ro", uri=True, check_same_thread=False, timeout=30
+    )
+    try:
+        conn.execute("PRAGMA user_version").fetchone()
+        return conn
+    except sqlite3.OperationalError:
+        conn.close()
+    wal = path.with_name(path.name + "-wal")
+    if wal.exists() and wal.stat().st_size:
+        log.warning(
+            "%s: cannot open its write-ahead log here (read-only); showing the database file "
+            "alone, without its latest changes",
+            path,
+        )
+    return sqlite3.connect(
+        f"{path.as_uri()}?immutable=1", uri=True, check_same_thread=False, timeout=30
+    )
+
+
 class ManifestDB:
     """syncd's record of local entries and the remote objects it owns.
 
@@ -210,9 +247,7 @@ class ManifestDB:
         if readonly:
             if not path.exists():
                 raise ManifestError(f"no manifest at {path} yet: run `syncd reconcile` first")
-            conn = sqlite3.connect(
-                f"{path.as_uri()}?mode=ro", uri=True, check_same_thread=False, timeout=30
-            )
+            conn = _connect_readonly(path)
         else:
             _secure_dir(state_dir)
             _secure_file(path)
@@ -431,10 +466,13 @@ class ManifestDB:
                 "SELECT folder, started_at, finished_at, counts, error FROM passes"
                 " WHERE id IN (SELECT max(id) FROM passes GROUP BY folder)"
             ).fetchall()
-        return {
-            folder: PassInfo(folder, started, finished, json.loads(counts), error)
-            for folder, started, finished, counts, error in rows
-        }
+        infos = {}
+        for folder, started, finished, counts_json, error in rows:
+            counts = json.loads(counts_json)
+            # Kept in the counts' JSON (no new column): the unreadable paths and why.
+            unreadable = counts.pop(_UNREADABLE_KEY, {})
+            infos[folder] = PassInfo(folder, started, finished, counts, error, unreadable)
+        return infos
 
     # --- writes ----------------------------------------------------------------------------------
 
@@ -556,13 +594,18 @@ class ManifestDB:
         finished_at: float,
         counts: Mapping[str, int],
         error: str | None = None,
+        unreadable: Mapping[str, str] | None = None,
     ) -> None:
-        """Append a pass to the folder's history, keeping the last :data:`PASS_HISTORY`."""
+        """Append a pass to the folder's history, keeping the last :data:`PASS_HISTORY`.
+        ``unreadable``: path -> why, for the files the pass could not read."""
+        recorded: dict[str, object] = dict(counts)
+        if unreadable:
+            recorded[_UNREADABLE_KEY] = dict(unreadable)
         with self.transaction():
             self._db.execute(
                 "INSERT INTO passes (folder, started_at, finished_at, counts, error)"
                 " VALUES (?, ?, ?, ?, ?)",
-                [folder, started_at, finished_at, json.dumps(dict(counts)), error],
+                [folder, started_at, finished_at, json.dumps(recorded), error],
             )
             self._db.execute(
                 "DELETE FROM passes WHERE folder = ? AND id NOT IN"

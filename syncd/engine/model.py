@@ -265,6 +265,9 @@ class FolderProblem:
     folder: str
     kind: Literal["unavailable", "delete_guard", "assistant_full"]
     message: str
+    # For "assistant_full": which assistant, and the file left unattached (one problem each).
+    assistant: str | None = None
+    path: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

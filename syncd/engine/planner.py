@@ -38,6 +38,7 @@ from syncd.engine.model import (
     State,
     Upload,
 )
+from syncd.engine.names import where
 
 __all__ = ["CLOCK_SLACK", "chains", "plan", "stages"]
 
@@ -731,7 +732,10 @@ def _skip_attachments(
             FolderProblem(
                 step.folder,
                 "assistant_full",
-                f"assistant {assistant} is at its {limit}-file limit; {step.path} {what}",
+                f"assistant {assistant} is at its {limit}-file limit; "
+                f"{where(step.folder, step.path)} {what}",
+                assistant=assistant,
+                path=step.path,
             )
         )
     return problems

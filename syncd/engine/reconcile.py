@@ -30,6 +30,7 @@ from syncd.engine.executor import Executor, PassStopped
 from syncd.engine.inputs import Inputs, Round
 from syncd.engine.manifest import ManifestDB
 from syncd.engine.model import (
+    ASSISTANT_FILE_LIMIT,
     Action,
     Adopt,
     Attach,
@@ -39,6 +40,7 @@ from syncd.engine.model import (
     State,
     Upload,
 )
+from syncd.engine.names import escape, where
 from syncd.engine.planner import plan
 from syncd.engine.report import COUNTS, Done, PassReport, errors, predict
 
@@ -171,12 +173,18 @@ class Engine:
                 max_delete_fraction=self.config.sync.max_delete_fraction,
                 force=force,
             )
+        if paths is not None and any(p.kind == "delete_guard" for p in decided.problems):
+            # The paths seen so far may hold one half of a move (a renamed directory's old
+            # path) while the other half is still settling: before the guard stops anything,
+            # it judges the folders whole, where a moved file's content is found again.
+            return self._plan_round(selected, None, force, first=first)
         return current, decided
 
     def _first_round(self, report: PassReport, current: Round, decided: Plan) -> None:
         """What the pass reports from its first plan: the folders' problems and the files
         held back by their backoff; and (unless a dry run) the roots' devices, now known."""
         report.problems = list(decided.problems)
+        report.unreadable = dict(current.unreadable)
         report.waiting = decided.waiting
         self._log_problems(decided.problems)
         if not report.dry_run:
@@ -251,12 +259,22 @@ class Engine:
             self.on_event(event)
 
     def _log_problems(self, problems: Collection[FolderProblem]) -> None:
-        current = {p.message for p in problems}
+        """Log each problem once while it lasts: an error each, except that an assistant at
+        its limit is one warning per folder and assistant, with a count, however many files
+        it leaves unattached."""
+        lines: list[tuple[int, str]] = []
+        full: dict[tuple[str, str], list[FolderProblem]] = {}
         for problem in problems:
-            # An unavailable folder was reported by the scan that found it so.
-            if problem.kind != "unavailable" and problem.message not in self._logged_problems:
-                level = logging.WARNING if problem.kind == "assistant_full" else logging.ERROR
-                log.log(level, "%s", problem.message)
+            if problem.kind == "assistant_full" and problem.assistant is not None:
+                full.setdefault((problem.folder, problem.assistant), []).append(problem)
+            elif problem.kind != "unavailable":  # the scan that found it so said so
+                lines.append((logging.ERROR, problem.message))
+        for (folder, assistant), left in full.items():
+            lines.append((logging.WARNING, _assistant_full_line(folder, assistant, left)))
+        current = {text for _, text in lines}
+        for level, text in lines:
+            if text not in self._logged_problems:
+                log.log(level, "%s", text)
         self._logged_problems = current
 
     def _record_devices(self, devices: Mapping[str, int]) -> None:
@@ -292,7 +310,12 @@ class Engine:
             if done.folder in per_folder and done.what in COUNTS:
                 per_folder[done.folder][done.what] += 1
         for folder in selected:
-            errors = [p.message for p in report.problems if p.folder == folder.name]
+            # What stopped (part of) the folder; an assistant at its limit stops nothing.
+            errors = [
+                p.message
+                for p in report.problems
+                if p.folder == folder.name and p.kind != "assistant_full"
+            ]
             if report.stopped_message:
                 errors.append(report.stopped_message)
             self.manifest.record_pass(
@@ -301,7 +324,23 @@ class Engine:
                 finished_at=report.finished_at,
                 counts=dict(per_folder[folder.name]),
                 error="; ".join(errors) or None,
+                unreadable={
+                    p: why for (f, p), why in report.unreadable.items() if f == folder.name
+                },
             )
+
+
+def _assistant_full_line(folder: str, assistant: str, left: list[FolderProblem]) -> str:
+    """``assistant asst_… is at its 20-file limit: 680 files of [docs] are not attached to it
+    (a.md, b.md, c.md, …)`` — one line for any number of files."""
+    paths = sorted(p.path for p in left if p.path is not None)
+    shown = ", ".join(escape(p) for p in paths[:3]) + (", …" if len(paths) > 3 else "")
+    files = "1 file" if len(paths) == 1 else f"{len(paths):,} files"
+    return (
+        f"assistant {assistant} is at its {ASSISTANT_FILE_LIMIT}-file limit: {files} of "
+        f"{where(folder, None)} {'is' if len(paths) == 1 else 'are'} not attached to it "
+        f"({shown}; `syncd status -v` lists them)"
+    )
 
 
 @contextmanager

@@ -30,6 +30,7 @@ from syncd.engine.model import (
     Retire,
     Upload,
 )
+from syncd.engine.names import where
 
 __all__ = [
     "COUNTS",
@@ -46,6 +47,7 @@ __all__ = [
     "plan_lines",
     "predict",
     "predicted_counts",
+    "what_became_of",
 ]
 
 
@@ -99,10 +101,12 @@ class Done:
     previous: str | None = None  # the file id an upload replaced
     replaced_by: str | None = None  # for a deleted old version: the file that replaced it
     detail: str | None = None  # the error, the reason, or size and time
+    already_gone: bool | None = None  # a deletion that found the file deleted by someone else
 
     @property
     def where(self) -> str:
-        return f"{self.folder}/{self.path}" if self.path is not None else str(self.file_id)
+        """The file (``[folder] path``), or the remote id when no path goes with it."""
+        return where(self.folder, self.path) if self.path is not None else str(self.file_id)
 
     def message(self) -> str:
         """The log line, in a person's words."""
@@ -120,6 +124,8 @@ class Done:
                 return f"attached {self.where} to {self.assistant_id}"
             case "detached":
                 return f"detached {self.file_id} from {self.assistant_id}{detail}"
+            case "deleted" if self.already_gone:
+                return f"remote {self.file_id} was already gone{detail}"
             case "deleted":
                 return f"deleted remote {self.file_id}{detail}"
             case "released":
@@ -140,13 +146,17 @@ class Done:
 
 
 def human_size(n: int) -> str:
-    """``12 KB``, ``3.4 MB``: decimal units, as file managers show them."""
-    if n < 1000:
+    """``12 KB``, ``3.4 MB``, ``512 MB``: sizes as the service counts them, 1 KB = 1,024 bytes.
+
+    The service's "512 MB per file" is 512 × 1,024² bytes (the limit syncd and its emulator
+    enforce), so a file at the limit shows as 512 MB, not 537 MB: one unit system for sizes and
+    limits alike."""
+    if n < 1024:
         return f"{n} B"
     units = ("KB", "MB", "GB", "TB")
-    value, step = n / 1000, 0
-    while value >= 999.5 and step < len(units) - 1:
-        value, step = value / 1000, step + 1
+    value, step = n / 1024, 0
+    while value >= 1023.5 and step < len(units) - 1:
+        value, step = value / 1024, step + 1
     return f"{value:.1f} {units[step]}" if value < 10 else f"{value:.0f} {units[step]}"
 
 
@@ -172,7 +182,11 @@ class PassReport:
     actions: list[dict[str, Any]] = field(default_factory=list)
     errors: list[dict[str, Any]] = field(default_factory=list)
     problems: list[FolderProblem] = field(default_factory=list)
+    #: (folder, path) -> why: files that exist but could not be read (they need attention)
+    unreadable: dict[tuple[str, str], str] = field(default_factory=dict)
     planned: list[Action] = field(default_factory=list)  # a dry run's plan
+    # A dry run's scan, which its plan was made from (for the words of plan_lines).
+    scanned: Mapping[tuple[str, str], LocalFile] = field(default_factory=dict)
     stopped_reason: StopReason | None = None
     stopped_message: str | None = None
     dry_run: bool = False
@@ -182,11 +196,17 @@ class PassReport:
     finished_at: float = 0.0
 
     def exit_code(self) -> ExitStatus:
-        """OK in sync; DIFFERS finished with failed or rejected files or a skipped folder;
-        STOPPED before acting (credentials refused, service unreachable, delete guard)."""
+        """OK in sync; DIFFERS finished with failed, rejected or unreadable files or a skipped
+        folder; STOPPED before acting (credentials refused, service unreachable, delete guard)."""
         if self.stopped_reason is not None:
             return ExitStatus.STOPPED
-        if self.counts["failed"] or self.counts["rejected"] or self.problems or self.errors:
+        if (
+            self.counts["failed"]
+            or self.counts["rejected"]
+            or self.problems
+            or self.errors
+            or self.unreadable
+        ):
             return ExitStatus.DIFFERS
         return ExitStatus.OK
 
@@ -219,6 +239,7 @@ def predict(report: PassReport, files: Mapping[tuple[str, str], LocalFile], deci
     """A dry run's report: the plan, and the counts it would come to (``files``: the scan
     the plan was made from)."""
     report.planned = list(decided.actions)
+    report.scanned = files
     report.actions = [describe_action(a) for a in decided.actions]
     report.counts.update(predicted_counts(decided.actions))
     report.counts["rejected"] = sum(1 for f in files.values() if f.problem is not None)
@@ -255,66 +276,83 @@ def errors(report: PassReport, dones: list[Done]) -> list[dict[str, Any]]:
             found.append(
                 {"kind": problem.kind, "folder": problem.folder, "message": problem.message}
             )
+    for (folder, path), why in sorted(report.unreadable.items()):
+        message = f"cannot read {where(folder, path)}: {why.removeprefix('unreadable: ')}"
+        found.append({"kind": "unreadable", "folder": folder, "path": path, "message": message})
     for done in dones:
         if done.what == "failed":
             found.append({"kind": "failed", **done.to_json(), "message": done.message()})
     return found
 
 
-def plan_lines(actions: Sequence[Action]) -> Iterator[str]:
+def what_became_of(action: Retire, local: LocalFile | None) -> str:
+    """Why a synced file's remote copy goes, in true words: ``[docs] a.md was removed``, or —
+    ``local`` still there with content the service refuses — ``was emptied``, most often."""
+    file = where(action.folder, action.path)
+    if local is None:
+        return f"{file} was removed"
+    if local.size == 0:
+        return f"{file} was emptied; the service refuses empty files"
+    return f"{file} now has content the service refuses ({local.problem or 'see its rejection'})"
+
+
+def plan_lines(
+    actions: Sequence[Action], scanned: Mapping[tuple[str, str], LocalFile] | None = None
+) -> Iterator[str]:
     """What a dry run says it would do, in words: one line per action, except that a removed
-    file's Retire and the Cleanup after it make one line."""
+    file's Retire and the Cleanup after it make one line. ``scanned``: the scan the plan was
+    made from, which tells a removed file from an emptied one."""
+    scanned = scanned or {}
     removed: dict[str, Retire] = {}
     for action in actions:
         if isinstance(action, Retire) and action.mode != "keep":
             removed[action.file_id] = action
         elif isinstance(action, Cleanup) and action.file_id in removed:
             retire = removed.pop(action.file_id)
-            why = f"{retire.folder}/{retire.path} was removed"
+            why = what_became_of(retire, scanned.get((retire.folder, retire.path)))
             if action.delete:
                 yield f"delete remote {action.file_id} ({why})"
             else:
                 assistants = ", ".join(action.detach_from) or "nothing"
                 yield f"detach {action.file_id} from {assistants} ({why}; on_delete = detach)"
+        elif isinstance(action, Retire):  # on_delete = keep
+            yield plan_line(action, scanned.get((action.folder, action.path)))
         else:
             yield plan_line(action)
     for retire in removed.values():  # a Retire without its Cleanup
-        yield plan_line(retire)
+        yield plan_line(retire, scanned.get((retire.folder, retire.path)))
 
 
-def plan_line(action: Action) -> str:
-    """One planned action in words."""
+def plan_line(action: Action, local: LocalFile | None = None) -> str:
+    """One planned action in words (``local``: for a Retire, the file as scanned, if any)."""
     match action:
         case Upload():
             what = (
-                f"replace {action.folder}/{action.path} (now {action.replaces})"
+                f"replace {where(action.folder, action.path)} (now {action.replaces})"
                 if action.replaces
-                else f"upload {action.folder}/{action.path}"
+                else f"upload {where(action.folder, action.path)}"
             )
             to = f", attach to {', '.join(action.attach_to)}" if action.attach_to else ""
             return f"{what}{to}"
         case Adopt():
-            return f"adopt {action.file_id} for {action.folder}/{action.path}"
+            return f"adopt {action.file_id} for {where(action.folder, action.path)}"
         case Attach():
-            return (
-                f"attach {action.folder}/{action.path} ({action.file_id}) to {action.assistant_id}"
-            )
+            file = where(action.folder, action.path)
+            return f"attach {file} ({action.file_id}) to {action.assistant_id}"
         case Detach():
             return f"detach {action.file_id} from {action.assistant_id} ({action.reason})"
         case Retire():
-            return (
-                f"let go of {action.file_id}: {action.folder}/{action.path} was removed "
-                f"(on_delete = {action.mode})"
-            )
+            why = what_became_of(action, local)
+            return f"let go of {action.file_id}: {why} (on_delete = {action.mode})"
         case Cleanup():
             steps = [f"detach from {a}" for a in action.detach_from]
             if action.delete:
                 steps.append("delete")
             return f"clean up {action.file_id}: {', '.join(steps) or 'forget'}"
         case Reject():
-            return f"reject {action.folder}/{action.path}: {action.reason}"
+            return f"reject {where(action.folder, action.path)}: {action.reason}"
         case Forget():
-            return f"forget {action.file_id or f'{action.folder}/{action.path}'}"
+            return f"forget {action.file_id or where(action.folder, action.path)}"
         case Restat():
-            return f"note the new timestamps of {action.folder}/{action.path}"
+            return f"note the new timestamps of {where(action.folder, action.path)}"
     raise TypeError(action)

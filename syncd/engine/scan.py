@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING
 from syncd.engine.files import FileChanged, RootFault, check_root, sha256_file
 from syncd.engine.filters import folder_filters, is_excluded
 from syncd.engine.model import Entry, LocalFile, LocalFolder, State
+from syncd.engine.names import escape, where
 from syncd.engine.validate import validate_file
 
 if TYPE_CHECKING:
@@ -61,6 +62,9 @@ CHANGED = "changed while hashing"
 LINK_TO_DIRECTORY = "symlink to a directory"
 LINK_BROKEN = "broken symlink"
 LINK_TO_EXCLUDED = "symlink to an excluded file"
+#: The start of the reason for a path that exists but could not be read (permissions, a path
+#: longer than PATH_MAX, an I/O error): it needs attention, unlike the skips above.
+UNREADABLE = "unreadable: "
 
 # Links (and unreadable paths) already warned about by this process, when the caller keeps
 # no set of its own.
@@ -79,6 +83,11 @@ class FolderScan:
     # scan_paths only: the normalised paths examined. A known path that is covered but absent
     # from local.files no longer exists (or is no longer eligible). None for a full scan.
     looked_at: frozenset[str] | None = None
+
+    @property
+    def unreadable(self) -> list[tuple[str, str]]:
+        """The paths that exist but could not be read, with why: they need attention."""
+        return [(path, why) for path, why in self.skipped if why.startswith(UNREADABLE)]
 
     def covers(self, relpath: str) -> bool:
         """Whether this scan speaks for ``relpath`` (a full scan speaks for every path)."""
@@ -226,7 +235,7 @@ class _Scanner:
                 Path(path), self.folder.purpose, st.st_size, name=rel.rpartition("/")[2]
             )
         except FileChanged:
-            log.debug("%s/%s changed while it was hashed; next pass", self.folder.name, rel)
+            log.debug("%s changed while it was hashed; next pass", where(self.folder.name, rel))
             self.keep_known(rel, CHANGED)
             return
         except FileNotFoundError:
@@ -244,10 +253,9 @@ class _Scanner:
             self.skipped.append((rel, LINK_OUTSIDE))
             self.warn_once(
                 path,
-                "skipping %s/%s: symlink to %s, outside the folder (not followed)",
-                self.folder.name,
-                rel,
-                target,
+                "skipping %s: symlink to %s, outside the folder (not followed)",
+                where(self.folder.name, rel),
+                escape(target),
             )
             return
         try:
@@ -272,14 +280,13 @@ class _Scanner:
             self.regular(target, rel, st)
 
     def unreadable(self, rel: str, error: OSError, *, directory: bool = False) -> None:
-        reason = f"unreadable: {error.strerror or errno.errorcode.get(error.errno or 0, error)}"
+        reason = f"{UNREADABLE}{error.strerror or errno.errorcode.get(error.errno or 0, error)}"
         what = "directory" if directory else "file"
         self.warn_once(
             f"{self.root}/{rel}\0{reason}",
-            "cannot read %s %s/%s: %s (its last synced state is kept)",
+            "cannot read %s %s: %s (its last synced state is kept)",
             what,
-            self.folder.name,
-            rel,
+            where(self.folder.name, rel),
             error.strerror,
         )
         if directory:
@@ -330,7 +337,7 @@ def _unavailable(
     if key not in warned:
         warned.difference_update([k for k in warned if k.startswith(prefix)])
         warned.add(key)
-        log.error("%s: %s", folder.name, message)
+        log.error("%s %s", where(folder.name, None), message)
     return FolderScan(
         local=LocalFolder(spec=folder.spec(), error=message),
         root_dev=root_dev,
@@ -345,7 +352,7 @@ def _available(folder: FolderConfig, warned: set[str] | None) -> None:
     was = [k for k in warned if k.startswith(prefix)]
     if was:
         warned.difference_update(was)
-        log.info("%s: available again", folder.name)
+        log.info("%s available again", where(folder.name, None))
 
 
 def scan_folder(

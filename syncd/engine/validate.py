@@ -18,6 +18,9 @@ import json
 from pathlib import Path
 from typing import Any
 
+from syncd.engine.names import quoted
+from syncd.engine.report import human_size
+
 __all__ = [
     "ASSISTANTS_EXTENSIONS",
     "FINE_TUNE_EXTENSIONS",
@@ -28,7 +31,8 @@ __all__ = [
     "validate_file",
 ]
 
-#: The largest file the service accepts.
+#: The largest file the service accepts: "512 MB" as it counts (1 MB = 1,024² bytes; see
+#: ``report.human_size``).
 MAX_FILE_BYTES = 512 * 1024**2
 
 #: Extensions (lower case, no dot) the service accepts for ``purpose="assistants"``.
@@ -73,25 +77,26 @@ def validate_file(path: Path, purpose: str, size: int, *, name: str | None = Non
         return "file is empty"
     if size > MAX_FILE_BYTES:
         return (
-            f"file is {_megabytes(size)}; the service accepts at most {_megabytes(MAX_FILE_BYTES)}"
+            f"file is {human_size(size)} ({size:,} bytes); the service accepts at most "
+            f"{human_size(MAX_FILE_BYTES)} ({MAX_FILE_BYTES:,} bytes)"
         )
     extension = Path(name or path.name).suffix[1:].lower()
     if purpose == "fine-tune":
         if extension not in FINE_TUNE_EXTENSIONS:
-            got = f".{extension}" if extension else "no extension"
+            got = quoted(f".{extension}") if extension else "no extension"
             return f"fine-tune files must be .jsonl (JSON Lines), got {got}"
         return _check_jsonl(path)
     if extension not in ASSISTANTS_EXTENSIONS:
         accepted = ", ".join(sorted(ASSISTANTS_EXTENSIONS))
-        what = f"extension .{extension} is" if extension else "a file without an extension is"
+        what = (
+            f"extension {quoted('.' + extension)} is"
+            if extension
+            else "a file without an extension is"
+        )
         return f"{what} not accepted for purpose {purpose} (accepted: {accepted})"
     if extension in TEXT_EXTENSIONS:
         return _check_text(path)
     return None
-
-
-def _megabytes(size: int) -> str:
-    return f"{size / 1024**2:,.0f} MB" if size >= 1024**2 else f"{size:,} bytes"
 
 
 def _check_text(path: Path) -> str | None:
@@ -143,7 +148,7 @@ def _check_jsonl(path: Path) -> str | None:
                 return None if number else "file has no lines"
             number += 1
             if len(raw) > MAX_JSONL_LINE_BYTES:
-                return f"line {number} is longer than {_megabytes(MAX_JSONL_LINE_BYTES)}"
+                return f"line {number} is longer than {human_size(MAX_JSONL_LINE_BYTES)}"
             if number == 1 and raw.startswith(codecs.BOM_UTF8):
                 return "line 1 starts with a byte-order mark; save the file as UTF-8 without BOM"
             try:

@@ -367,7 +367,7 @@ class Daemon:
         name = signal.Signals(signum).name
         if self._stop.is_set():
             log.warning("second %s: stopping now", name)
-            self._exit_now()
+            self._exit_now(f"a second {name} stopped it at once")
         grace = self.config.sync.shutdown_grace_seconds
         if self._status.in_pass:
             log.info("%s: stopping; requests in flight get up to %g s to finish", name, grace)
@@ -389,13 +389,17 @@ class Daemon:
             "the %g s grace period is over: stopping with requests still in flight",
             self.config.sync.shutdown_grace_seconds,
         )
-        self._exit_now()
+        self._exit_now(
+            f"its {self.config.sync.shutdown_grace_seconds:g} s shutdown grace period ran out"
+        )
 
-    def _exit_now(self) -> None:
+    def _exit_now(self, why: str) -> None:
         """Leave without waiting for the workers. Every upload records its intent before it
         is sent, so the next start resolves whatever was cut short; the kernel releases the
-        lock, and SQLite's journal keeps the manifest whole."""
+        lock, and SQLite's journal keeps the manifest whole. The lock file keeps ``why``, for
+        the next start to say."""
         log.info("uploads cut short are checked at the next start, so none is duplicated")
+        self._lock.heartbeat(stopped=why)
         clear_activity(self.config.sync.state_dir)
         logging.shutdown()
         os._exit(ExitStatus.OK)

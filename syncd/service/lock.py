@@ -68,6 +68,8 @@ class Holder:
     heartbeat: float
     host: str
     command: str
+    #: Set by a holder that had to stop with work in flight (its grace period ran out): why.
+    stopped: str | None = None
 
     @classmethod
     def parse(cls, text: str) -> Holder | None:
@@ -79,20 +81,22 @@ class Holder:
                 heartbeat=float(data["heartbeat"]),
                 host=str(data["host"]),
                 command=str(data["command"]),
+                stopped=str(data["stopped"]) if data.get("stopped") else None,
             )
         except (ValueError, KeyError, TypeError):
             return None  # empty (released) or half-written
 
     def to_json(self) -> str:
-        return json.dumps(
-            {
-                "pid": self.pid,
-                "since": self.since,
-                "heartbeat": self.heartbeat,
-                "host": self.host,
-                "command": self.command,
-            }
-        )
+        record: dict[str, object] = {
+            "pid": self.pid,
+            "since": self.since,
+            "heartbeat": self.heartbeat,
+            "host": self.host,
+            "command": self.command,
+        }
+        if self.stopped:
+            record["stopped"] = self.stopped
+        return json.dumps(record)
 
 
 class LockHeld(Exception):
@@ -175,6 +179,15 @@ class StateLock:
             # Its PID means nothing here, and flock would have stopped it on a shared lock.
             reason = f"recorded on {previous.host}"
         elif not _alive(previous.pid):
+            if previous.stopped:
+                log.info(
+                    "the previous syncd (PID %d, '%s') stopped with work in flight: %s; "
+                    "this pass finishes it",
+                    previous.pid,
+                    previous.command,
+                    previous.stopped,
+                )
+                return
             reason = "not running"
         elif time.time() - previous.heartbeat >= STALE_AFTER_SECONDS:
             reason = "no recent heartbeat"
@@ -182,8 +195,11 @@ class StateLock:
             raise LockHeld(self.path, previous)
         log.info("taking over the stale lock %s from PID %d (%s)", self.path, previous.pid, reason)
 
-    def heartbeat(self) -> None:
-        """Refresh the heartbeat in the lock file (cheap: one small write)."""
+    def heartbeat(self, *, stopped: str | None = None) -> None:
+        """Refresh the heartbeat in the lock file (cheap: one small write).
+
+        ``stopped``: this process is leaving with work in flight and why, so that the next
+        syncd says so instead of calling the lock stale."""
         if self._fd is None:
             raise RuntimeError("StateLock is not held")
         holder = Holder(
@@ -192,6 +208,7 @@ class StateLock:
             heartbeat=time.time(),
             host=socket.gethostname(),
             command=self.command,
+            stopped=stopped,
         )
         # Overwrite in place, padded to a steady length, so a reader never finds the file
         # empty or with a tail of the previous record.

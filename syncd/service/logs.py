@@ -20,8 +20,11 @@ import os
 import re
 import sys
 import time
+import warnings
 from collections.abc import Mapping
 from typing import IO, Literal
+
+from syncd.engine.names import escape
 
 __all__ = [
     "HumanFormatter",
@@ -74,7 +77,9 @@ class HumanFormatter(logging.Formatter):
         self._timestamps = timestamps
 
     def format(self, record: logging.LogRecord) -> str:
-        text = record.getMessage()
+        # One event, one line: a control character in a file name (or anything else a message
+        # carries) is escaped, so it can neither forge a line nor repaint the terminal.
+        text = escape(record.getMessage())
         if record.levelno >= logging.WARNING:
             text = f"{record.levelname.lower()}: {text}"
         if record.exc_info:
@@ -168,5 +173,22 @@ def setup_logging(
     logging.getLogger("syncd").setLevel(logging.DEBUG if verbose >= 1 else logging.INFO)
     for name in _QUIET_LIBRARIES:
         logging.getLogger(name).setLevel(logging.NOTSET if verbose >= 2 else logging.WARNING)
-    logging.captureWarnings(True)
+    warnings.showwarning = _warning_at_debug
     return handler
+
+
+def _warning_at_debug(
+    message: Warning | str,
+    category: type[Warning],
+    filename: str,
+    lineno: int,
+    file: IO[str] | None = None,
+    line: str | None = None,
+) -> None:
+    """Python warnings (watchdog's "Callback with id … already exists" when ``mkdir -p``
+    races its watches, deprecations) are notes for whoever debugs a library, not events an
+    operator can act on: one line at debug (``-vv``) on the ``py.warnings`` logger."""
+    text = str(message).splitlines()[0] if str(message) else ""
+    logging.getLogger("py.warnings").debug(
+        "%s: %s (%s:%d)", category.__name__, text, filename, lineno
+    )

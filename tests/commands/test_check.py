@@ -36,7 +36,7 @@ def test_everything_in_place(workspace: Workspace, client: Client) -> None:
     ]
     assert set(report["checks"][0]) == {"name", "ok", "detail"}
     assert report["checks"][-1]["detail"] == '"Support bot", 0 of 20 files attached'
-    assert workspace.state_dir.is_dir()  # created as a pass would
+    assert not workspace.state_dir.exists()  # only checked to be creatable
 
 
 def test_plain_text_is_one_line_per_check(workspace: Workspace) -> None:
@@ -60,7 +60,11 @@ def test_an_invalid_configuration_is_one_line_per_problem_and_exit_2(
     assert result.exit_code == 2
     fails = [line for line in result.stdout.splitlines() if line.startswith("FAIL")]
     assert [line.split(None, 2)[1:] for line in fails] == [
-        ["config", f"{workspace.config}: sync.concurrency: must be at least 1, got 0"],
+        [
+            "config",
+            f"{workspace.config}: sync.concurrency: must be between 1 and 64 (requests at once), "
+            "got 0",
+        ],
         [
             "config",
             f'{workspace.config}: folders[0].purpose: must be "assistants" or "fine-tune", '
@@ -78,7 +82,8 @@ def test_a_missing_folder_and_an_unwritable_state_dir_exit_2(workspace: Workspac
     report = workspace.json("check")
     failed = {c["name"]: c["detail"] for c in report["checks"] if not c["ok"]}
     assert failed == {
-        "state dir": f"{workspace.root / 'blocker' / 'state'}: cannot write there: Not a directory",
+        "state dir": f"{workspace.root / 'blocker' / 'state'}: {workspace.root / 'blocker'} "
+        "is not a directory",
         "folder train": f"{workspace.train} does not exist",
     }
     assert workspace.run("check").exit_code == 2
@@ -91,7 +96,9 @@ def test_no_api_key_exits_2_and_skips_the_service(workspace: Workspace) -> None:
     assert report["checks"][-1] == {
         "name": "api key",
         "ok": False,
-        "detail": "no API key: pass one in the configuration or set OPENAI_API_KEY",
+        "detail": "no API key: set api.api_key_file in the configuration, or the "
+        "OPENAI_API_KEY environment variable (or, under systemd, "
+        "LoadCredential=openai-api-key:…)",
     }
 
 

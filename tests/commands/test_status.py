@@ -70,6 +70,7 @@ def test_before_any_pass_it_says_so_and_creates_nothing(workspace: Workspace) ->
                 "counts": ZERO,
                 "last_pass": None,
                 "problems": [],
+                "unattached": {},
             },
             {
                 "name": "train",
@@ -77,6 +78,7 @@ def test_before_any_pass_it_says_so_and_creates_nothing(workspace: Workspace) ->
                 "counts": ZERO,
                 "last_pass": None,
                 "problems": [],
+                "unattached": {},
             },
         ],
     }
@@ -108,6 +110,7 @@ def test_json_shape_after_a_pass(workspace: Workspace) -> None:
                         "attempts": 0,
                     }
                 ],
+                "unattached": {},
             },
             {
                 "name": "train",
@@ -126,6 +129,7 @@ def test_json_shape_after_a_pass(workspace: Workspace) -> None:
                         "attempts": 3,
                     }
                 ],
+                "unattached": {},
             },
         ],
     }
@@ -141,7 +145,7 @@ def test_plain_text_lists_each_problem_with_its_reason(workspace: Workspace) -> 
     assert columns[1][:2] == ["docs", "2 synced, 1 pending, 1 rejected"]
     assert columns[2][:2] == ["train", "1 uploading, 1 failed"]
     assert columns[2][3] == str(workspace.train)
-    assert "train: last pass stopped: folder root /mnt/train is missing" in result.stdout
+    assert "[train] last pass stopped: folder root /mnt/train is missing" in result.stdout
     assert "1 old remote file(s) still to be detached or deleted" in lines
     problems = lines[lines.index("Files that need attention") + 2 :]
     assert [p.split(None, 3) for p in problems] == [

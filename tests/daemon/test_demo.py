@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import shlex
 import signal
+import stat
 import subprocess
 import sys
 import tomllib
@@ -30,10 +33,10 @@ def test_the_demo_syncs_a_dropped_file_and_stops_on_ctrl_c(tmp_path: Path) -> No
         demo.wait_for_line(r"Copy files into .*drop")
         demo.wait_for_line(r"ready: watching 1 folder · 2 synced", timeout=30)
         (demo_dir / "drop" / "mine.txt").write_text("dropped by the test")
-        demo.wait_for_line(r"uploaded demo/mine\.txt → file-")
-        demo.wait_for_line(r"attached demo/mine\.txt to asst_")
+        demo.wait_for_line(r"uploaded \[demo\] mine\.txt → file-")
+        demo.wait_for_line(r"attached \[demo\] mine\.txt to asst_")
         (demo_dir / "drop" / "mine.txt").unlink()
-        demo.wait_for_line(r"deleted remote file-.* \(demo/mine\.txt was removed\)")
+        demo.wait_for_line(r"deleted remote file-.* \(\[demo\] mine\.txt was removed\)")
         demo.signal(signal.SIGINT)
         assert demo.proc.wait(20) == 0
     finally:
@@ -56,6 +59,43 @@ def test_the_demo_syncs_a_dropped_file_and_stops_on_ctrl_c(tmp_path: Path) -> No
         again.kill()
 
 
+def test_every_command_the_banner_prints_works_as_printed(tmp_path: Path) -> None:
+    demo_dir = tmp_path / "demo"
+    demo = DemoProcess(demo_dir)
+    try:
+        start = demo.wait_for_line(r"In another terminal, while this runs:")
+        demo.wait_for_line(r"ready: watching 1 folder · 2 synced", timeout=30)
+        commands = []
+        for line in demo.lines[start + 1 :]:
+            if not line.startswith("    "):
+                break
+            commands.append(line.strip())
+        assert [c.split(" --config ")[0].split(" syncd ")[-1] for c in commands] == [
+            "status",
+            "check",
+            "verify",
+            "remote files",
+            "reconcile --dry-run",
+        ]
+        key_file = demo_dir / "api-key"
+        assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+        # As a user would type them, in the same directory, with a key of their own in the
+        # environment that the demo's configuration does not use.
+        env = {**os.environ, "OPENAI_API_KEY": "sk-real-key-that-must-stay-home"}
+        env = {k: v for k, v in env.items() if not k.startswith("SYNCD_")}
+        for command in commands:
+            result = subprocess.run(
+                shlex.split(command), capture_output=True, text=True, env=env, timeout=30
+            )
+            assert result.returncode == 0, (command, result.stdout, result.stderr)
+        demo.signal(signal.SIGINT)
+        assert demo.proc.wait(20) == 0
+    finally:
+        demo.kill()
+    config = tomllib.loads((demo_dir / "syncd.toml").read_text())
+    assert config["api"]["api_key_file"] == "api-key"
+
+
 def test_the_demo_refuses_a_config_moved_to_the_real_api(tmp_path: Path) -> None:
     demo_dir = tmp_path / "demo"
     demo_dir.mkdir()
@@ -69,3 +109,24 @@ def test_the_demo_refuses_a_config_moved_to_the_real_api(tmp_path: Path) -> None
     assert result.returncode == 2
     assert "not the demo's emulator" in result.stderr
     assert "syncd run --config" in result.stderr
+
+
+def test_the_banner_names_the_script_it_was_started_as(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from syncd.cli.demo import follow_up_commands
+
+    (tmp_path / ".venv" / "bin").mkdir(parents=True)
+    script = tmp_path / ".venv" / "bin" / "syncd"
+    script.write_text("#!/bin/sh\n")
+    script.chmod(0o755)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "argv", [str(script), "demo"])
+    monkeypatch.setenv("PATH", "/usr/bin:/bin")  # no syncd there
+    assert follow_up_commands(Path("demo/syncd.toml"))[0] == (
+        ".venv/bin/syncd status --config demo/syncd.toml"
+    )
+    monkeypatch.setenv("PATH", f"{script.parent}:/usr/bin:/bin")  # the README's way
+    assert follow_up_commands(Path("demo/syncd.toml"))[0] == (
+        "syncd status --config demo/syncd.toml"
+    )

@@ -58,7 +58,7 @@ def test_stopped_in_a_burst_then_restarted_converges_without_duplicates(
     for name in names:
         (drop / name).write_text(f"content of {name}\n")
     # Well into the burst: some uploads done, most not.
-    eventually(lambda: holds(daemon.count(r"uploaded d/b") >= BURST // 10), interval=0.05)
+    eventually(lambda: holds(daemon.count(r"uploaded \[d\] b") >= BURST // 10), interval=0.05)
     stopped_at = time.monotonic()
     daemon.signal(how)
     status = daemon.proc.wait(20)
@@ -107,6 +107,9 @@ def test_requests_still_in_flight_after_the_grace_period_are_resolved_at_restart
     restarted = DaemonProcess(config, api_key)
     daemons.append(restarted)
     restarted.wait_for_line("ready:", timeout=60)
+    # The lock it left says why it stopped: not a "stale lock" of a syncd "not running".
+    assert restarted.count(r"stopped with work in flight: its 1 s shutdown grace period ran out")
+    assert not restarted.count("stale lock")
     eventually(lambda: assert_exactly(client, names))
     assert restarted.stop() == 0
     assert _states(state) == {State.SYNCED.value: len(names)}
@@ -267,5 +270,5 @@ def test_a_failed_upload_is_tried_again_when_its_backoff_is_over(
     daemon.wait_for_line(r"upload failed: .*attempt 1 of", timeout=30)
     assert not remote_names(client)
     eventually(lambda: assert_exactly(client, ["unlucky.md"]), timeout=50)
-    assert daemon.count(r"uploaded d/unlucky.md") == 1
+    assert daemon.count(r"uploaded \[d\] unlucky.md") == 1
     assert daemon.stop() == 0

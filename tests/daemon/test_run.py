@@ -97,7 +97,7 @@ def test_a_slow_writer_is_uploaded_once_and_complete(client: Client, one_folder_
     time.sleep(1)
     (remote,) = client.list_files()
     assert remote.bytes == 5 * len(chunk)
-    assert daemon.count(r"uploaded d/slow.txt") == 1
+    assert daemon.count(r"uploaded \[d\] slow.txt") == 1
 
 
 def test_a_burst_of_a_thousand_files(client: Client, one_folder_daemon) -> None:

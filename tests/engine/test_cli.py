@@ -44,8 +44,8 @@ def test_sync_then_nothing_to_do(ws: Workspace) -> None:
         "rejected 0, failed 0, adopted 0"
     )
     file_id = ws.entry("docs", "guides/setup.md").file_id
-    assert f"uploaded docs/guides/setup.md → {file_id} (12 KB, " in first.stderr
-    assert f"attached docs/guides/setup.md to {asst}" in first.stderr
+    assert f"uploaded [docs] guides/setup.md → {file_id} (12 KB, " in first.stderr
+    assert f"attached [docs] guides/setup.md to {asst}" in first.stderr
 
     second = reconcile(ws)
     assert second.returncode == 0
@@ -71,7 +71,7 @@ def test_json_report_and_exit_1_for_a_rejected_file(ws: Workspace) -> None:
     rejected = next(a for a in report["actions"] if a["what"] == "rejected")
     assert rejected["path"] == "tool.exe" and ".exe" in rejected["detail"]
     assert report["errors"] == []
-    assert "rejected docs/tool.exe: " in result.stderr
+    assert "rejected [docs] tool.exe: " in result.stderr
 
 
 def test_dry_run_prints_the_plan_and_changes_nothing(ws: Workspace) -> None:
@@ -79,7 +79,7 @@ def test_dry_run_prints_the_plan_and_changes_nothing(ws: Workspace) -> None:
     (docs / "a.md").write_text("a")
     result = reconcile(ws, "--dry-run")
     assert result.returncode == 0, result.stderr
-    assert result.stdout.splitlines()[0] == "would upload docs/a.md"
+    assert result.stdout.splitlines()[0] == "would upload [docs] a.md"
     assert result.stdout.splitlines()[-1].startswith("dry run, would have: uploaded 1,")
     assert not ws.state_dir.exists()
     assert ws.remote() == {}
@@ -97,8 +97,8 @@ def test_dry_run_prints_the_plan_and_changes_nothing(ws: Workspace) -> None:
     [old_id] = ws.remote()
     said = reconcile(ws, "--dry-run").stdout.splitlines()
     assert said[:2] == [
-        "would upload docs/b.md",
-        f"would delete remote {old_id} (docs/a.md was removed)",
+        "would upload [docs] b.md",
+        f"would delete remote {old_id} ([docs] a.md was removed)",
     ]
     assert manifest.read_bytes() == before
     assert len(ws.remote()) == 1
@@ -207,10 +207,10 @@ def test_a_progress_bar_on_a_terminal_plain_lines_otherwise(ws: Workspace) -> No
         os.close(master)
         assert run.wait(timeout=50) == 0
     assert "syncing" in terminal and "3/3" in terminal
-    assert "uploaded docs/0.md" in terminal  # log lines go above the bar
+    assert "uploaded [docs] 0.md" in terminal  # log lines go above the bar
 
     (docs / "3.md").write_text("3")
     plain = reconcile(ws)
     assert plain.returncode == 0
     assert "\x1b[" not in plain.stderr and "syncing" not in plain.stderr
-    assert "uploaded docs/3.md" in plain.stderr
+    assert "uploaded [docs] 3.md" in plain.stderr

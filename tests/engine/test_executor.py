@@ -89,7 +89,7 @@ def test_upload_records_the_new_file_and_attaches_it(ws: Workspace) -> None:
     assert ws.attached(asst) == {entry.file_id}
     assert ws.manifest.snapshot().attachments == {(entry.file_id, asst)}
     assert [d.what for d in done] == ["uploaded", "attached"]
-    assert done[0].message().startswith(f"uploaded docs/guide.md → {entry.file_id} (8 B, ")
+    assert done[0].message().startswith(f"uploaded [docs] guide.md → {entry.file_id} (8 B, ")
 
 
 def test_a_replacement_is_attached_before_the_old_version_goes(
@@ -244,7 +244,7 @@ def test_adopting_a_lost_upload_attaches_it_and_retires_the_old_one(
     assert entry.intent_at is None
     assert ws.attached(asst) == {lost}
     assert set(ws.remote()) == {lost}  # old had no attachment of ours: cleaned up at once
-    assert done[0].message() == f"adopted {lost} for docs/a.md (its upload's response was lost)"
+    assert done[0].message() == f"adopted {lost} for [docs] a.md (its upload's response was lost)"
 
 
 def test_stale_actions_are_skipped_and_foreign_files_never_touched(
@@ -301,9 +301,9 @@ def test_retire_and_cleanup_per_on_delete(ws: Workspace, tmp_path: Path) -> None
     assert snapshot.entries == {} and snapshot.retired == {}
     assert snapshot.attachments == frozenset()
     messages = {d.message() for d in done}
-    assert f"deleted remote {ids['gone.md']} (docs/gone.md was removed)" in messages
+    assert f"deleted remote {ids['gone.md']} ([docs] gone.md was removed)" in messages
     assert (
-        f"left remote {ids['keep.md']} in place (docs/keep.md was removed; on_delete = keep)"
+        f"left remote {ids['keep.md']} in place ([docs] keep.md was removed; on_delete = keep)"
         in messages
     )
 
@@ -333,7 +333,7 @@ def test_reject_and_restat_record_the_local_file(ws: Workspace) -> None:
     assert rejected.last_error == "extension .exe is not accepted"
     assert rejected.inode == (docs / "x.exe").stat().st_ino
     assert ws.entry("docs", "a.md").mtime_ns == st.st_mtime_ns + 5
-    assert "rejected docs/x.exe: extension .exe is not accepted" in {d.message() for d in done}
+    assert "rejected [docs] x.exe: extension .exe is not accepted" in {d.message() for d in done}
 
 
 def test_a_stop_request_takes_no_new_action(ws: Workspace) -> None:

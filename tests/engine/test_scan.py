@@ -124,7 +124,7 @@ def test_unsupported_types_are_rejected_not_hidden(tmp_path: Path) -> None:
     make(tmp_path, {"tool.exe": "MZ", "README": "hi", "ok.pdf": "%PDF"})
     files = scan_folder(folder(tmp_path), {}).local.files
     assert files["tool.exe"].problem is not None
-    assert files["tool.exe"].problem.startswith("extension .exe is not accepted for purpose")
+    assert files["tool.exe"].problem.startswith('extension ".exe" is not accepted for purpose')
     assert files["README"].problem is not None
     assert files["ok.pdf"].problem is None
     # An include that lets them in does not make them acceptable.
@@ -138,7 +138,7 @@ def test_fine_tune_folder(tmp_path: Path) -> None:
     files = scan_folder(folder(tmp_path, purpose="fine-tune"), {}).local.files
     assert files["train.jsonl"].problem is None
     assert files["bad.jsonl"].problem == "line 2: must be a JSON object, got an array"
-    assert files["notes.txt"].problem == "fine-tune files must be .jsonl (JSON Lines), got .txt"
+    assert files["notes.txt"].problem == 'fine-tune files must be .jsonl (JSON Lines), got ".txt"'
 
 
 def test_non_recursive_folder(tmp_path: Path) -> None:
@@ -284,7 +284,7 @@ def test_symlink_outside_is_skipped_with_one_warning(
     )
     warnings = [r.getMessage() for r in caplog.records if "outside the folder" in r.getMessage()]
     assert len(warnings) == 2  # one per link, not one per pass
-    assert any("docs/leak.txt" in w and "secret.txt" in w for w in warnings)
+    assert any("[docs] leak.txt" in w and "secret.txt" in w for w in warnings)
 
 
 def test_symlinks_that_are_not_followed(tmp_path: Path) -> None:
@@ -336,7 +336,7 @@ def test_unavailable_folder_is_reported_once_per_change(
         return [(r.levelno, r.getMessage()) for r in caplog.records]
 
     first = scan_and_log()
-    assert len(first) == 1 and first[0][0] == logging.ERROR and "docs:" in first[0][1]
+    assert len(first) == 1 and first[0][0] == logging.ERROR and "[docs]" in first[0][1]
     assert scan_and_log() == []
     assert scan_and_log(["a.md"]) == []  # a daemon's scan of dirty paths: still quiet
 
@@ -347,7 +347,7 @@ def test_unavailable_folder_is_reported_once_per_change(
 
     root.unlink()
     make(root, {"a.md": "a"})
-    assert scan_and_log() == [(logging.INFO, "docs: available again")]
+    assert scan_and_log() == [(logging.INFO, "[docs] available again")]
     assert scan_and_log() == []
 
     shutil.rmtree(root)  # gone again: reported again

@@ -39,9 +39,11 @@ def test_too_large_uses_the_given_size(tmp_path: Path) -> None:
     path = write(tmp_path / "big.pdf", b"%PDF")
     assert validate_file(path, "assistants", MAX_FILE_BYTES) is None
     reason = validate_file(path, "assistants", MAX_FILE_BYTES + 1)
-    assert reason == "file is 512 MB; the service accepts at most 512 MB"
+    assert reason == (
+        "file is 512 MB (536,870,913 bytes); the service accepts at most 512 MB (536,870,912 bytes)"
+    )
     assert validate_file(path, "assistants", 600 * 1024**2) == (
-        "file is 600 MB; the service accepts at most 512 MB"
+        "file is 600 MB (629,145,600 bytes); the service accepts at most 512 MB (536,870,912 bytes)"
     )
 
 
@@ -56,7 +58,9 @@ def test_the_issue_list_of_assistants_extensions() -> None:
 def test_unsupported_extension_names_the_accepted_ones(tmp_path: Path) -> None:
     reason = check(write(tmp_path / "notes.foo", "x"))
     assert reason is not None
-    assert reason.startswith("extension .foo is not accepted for purpose assistants (accepted: c, ")
+    assert reason.startswith(
+        'extension ".foo" is not accepted for purpose assistants (accepted: c, '
+    )
     assert "pdf" in reason and reason.endswith("zip)")
 
 
@@ -153,7 +157,7 @@ def test_valid_fine_tune_file(tmp_path: Path) -> None:
 
 def test_fine_tune_needs_jsonl(tmp_path: Path) -> None:
     assert ft(tmp_path, GOOD_LINE, name="train.json") == (
-        "fine-tune files must be .jsonl (JSON Lines), got .json"
+        'fine-tune files must be .jsonl (JSON Lines), got ".json"'
     )
     assert ft(tmp_path, GOOD_LINE, name="TRAIN.JSONL") is None
 
@@ -201,4 +205,4 @@ def test_overlong_line_is_refused_without_reading_it(
 ) -> None:
     monkeypatch.setattr(validate, "MAX_JSONL_LINE_BYTES", 1000)
     long = example(("user", "x" * 2000))
-    assert ft(tmp_path, GOOD_LINE, long) == "line 2 is longer than 1,000 bytes"
+    assert ft(tmp_path, GOOD_LINE, long) == "line 2 is longer than 1000 B"

@@ -522,8 +522,10 @@ def test_new_file_at_a_full_assistant_is_uploaded_but_not_attached() -> None:
             FolderProblem(
                 "docs",
                 "assistant_full",
-                "assistant asst_a is at its 20-file limit; new.md is uploaded but not "
+                "assistant asst_a is at its 20-file limit; [docs] new.md is uploaded but not "
                 "attached to it",
+                assistant=A,
+                path="new.md",
             ),
         ),
     )
