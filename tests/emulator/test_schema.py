@@ -17,19 +17,14 @@ The vector-store operations are checked the same way in ``test_schema_vector_sto
 
 from __future__ import annotations
 
-import copy
-from functools import cache
-from pathlib import Path
 from typing import Any
 
 import httpx2
 import jsonschema
 import pytest
-import yaml
 
 from .conftest import MakeAssistant, Upload
-
-SPEC_PATH = Path(__file__).resolve().parents[1] / "spec" / "openai-files.yaml"
+from .spec_schemas import SPEC_DIR, AnswerRecorder, SpecSchemas
 
 ERROR_SCHEMA = {
     "type": "object",
@@ -51,14 +46,8 @@ ERROR_SCHEMA = {
 }
 
 
-@cache
-def _spec() -> dict[str, Any]:
-    return yaml.safe_load(SPEC_PATH.read_text(encoding="utf-8"))
-
-
-@cache
-def _components() -> dict[str, Any]:
-    components = copy.deepcopy(_spec()["components"])
+def _adjust(components: dict[str, Any]) -> None:
+    """The deliberate differences named in the module docstring."""
     for schema in components["schemas"].values():
         if "properties" in schema:
             schema["additionalProperties"] = False
@@ -71,26 +60,13 @@ def _components() -> dict[str, Any]:
     for name in ("ListAssistantFilesResponse", "ListMessageFilesResponse"):
         for cursor in ("first_id", "last_id"):
             components["schemas"][name]["properties"][cursor]["type"] = ["string", "null"]
-    return components
 
 
-def _operations() -> dict[str, tuple[str, str, dict[str, Any]]]:
-    """operationId -> (method, path, schema of the 200 answer)."""
-    operations = {}
-    for path, methods in _spec()["paths"].items():
-        for method, operation in methods.items():
-            schema = operation["responses"]["200"]["content"]["application/json"]["schema"]
-            operations[operation["operationId"]] = (method.upper(), path, schema)
-    return operations
-
-
-def _validate(operation_id: str, body: Any) -> None:
-    _, _, schema = _operations()[operation_id]
-    jsonschema.Draft4Validator({**schema, "components": _components()}).validate(body)
+SCHEMAS = SpecSchemas(SPEC_DIR / "openai-files.yaml", jsonschema.Draft4Validator, _adjust)
 
 
 def test_the_vendored_spec_names_the_eleven_operations() -> None:
-    assert sorted(_operations()) == sorted(
+    assert sorted(SCHEMAS.operations) == sorted(
         [
             "listFiles",
             "createFile",
@@ -110,15 +86,7 @@ def test_the_vendored_spec_names_the_eleven_operations() -> None:
 def test_every_operation_answers_in_the_spec_shape(
     http: httpx2.Client, upload: Upload, make_assistant: MakeAssistant
 ) -> None:
-    answers: dict[str, list[Any]] = {}
-
-    def record(operation_id: str, response: httpx2.Response, *, json_body: bool = True) -> Any:
-        assert response.status_code == 200, (operation_id, response.text)
-        method, _, _ = _operations()[operation_id]
-        assert response.request.method == method
-        body = response.json() if json_body else response.text
-        answers.setdefault(operation_id, []).append(body)
-        return body
+    record = AnswerRecorder(SCHEMAS)
 
     assistant = make_assistant()
     tune = http.post(
@@ -154,23 +122,20 @@ def test_every_operation_answers_in_the_spec_shape(
     record("deleteAssistantFile", http.delete(f"assistants/{asst}/files/{doc_id}"))
     record("deleteFile", http.delete(f"files/{doc_id}"))
 
-    assert sorted(answers) == sorted(_operations()), "every operation of the spec is exercised"
-    for operation_id, bodies in answers.items():
-        for body in bodies:
-            _validate(operation_id, body)
+    record.validate_all()
 
 
 def test_the_schema_check_can_fail() -> None:
     """Guards the check above against passing vacuously."""
     good = {"id": "file-x", "object": "file", "deleted": True}
-    _validate("deleteFile", good)
+    SCHEMAS.validate("deleteFile", good)
     for bad in (
         {**good, "deleted": "yes"},
         {"id": "file-x", "object": "file"},
         {**good, "extra": 1},
     ):
         with pytest.raises(jsonschema.ValidationError):
-            _validate("deleteFile", bad)
+            SCHEMAS.validate("deleteFile", bad)
 
 
 def test_error_answers_of_every_operation_have_the_error_shape(
@@ -183,7 +148,7 @@ def test_error_answers_of_every_operation_have_the_error_shape(
         "{message_id}": "msg_missing",
     }
     checked = 0
-    for method, template, _ in _operations().values():
+    for method, template, _ in SCHEMAS.operations.values():
         path = template
         for placeholder, value in placeholders.items():
             path = path.replace(placeholder, value)

@@ -12,25 +12,15 @@ these deliberate differences from the YAML as written:
 
 from __future__ import annotations
 
-import copy
 import hashlib
-from functools import cache
-from pathlib import Path
 from typing import Any
 
 import httpx2
 import jsonschema
 import pytest
-import yaml
 
 from .conftest import Upload
-
-SPEC_PATH = Path(__file__).resolve().parents[1] / "spec" / "openai-vector-stores.yaml"
-
-
-@cache
-def _spec() -> dict[str, Any]:
-    return yaml.safe_load(SPEC_PATH.read_text(encoding="utf-8"))
+from .spec_schemas import SPEC_DIR, AnswerRecorder, SpecSchemas
 
 
 def _close_objects(node: Any) -> None:
@@ -45,9 +35,8 @@ def _close_objects(node: Any) -> None:
             _close_objects(value)
 
 
-@cache
-def _components() -> dict[str, Any]:
-    components = copy.deepcopy(_spec()["components"])
+def _adjust(components: dict[str, Any]) -> None:
+    """The deliberate differences named in the module docstring."""
     schemas = components["schemas"]
     _close_objects(schemas)
     for name in ("ListFilesResponse", "ListVectorStoresResponse", "ListVectorStoreFilesResponse"):
@@ -57,41 +46,22 @@ def _components() -> dict[str, Any]:
     file_object["expires_at"] = {"type": ["integer", "null"]}
     file_object["status_details"] = {"type": ["string", "null"]}
     file_object["purpose"]["enum"].append("evals")
-    return components
 
 
-def _operations() -> dict[str, tuple[str, str, dict[str, Any]]]:
-    """operationId -> (method, path, schema of the 200 answer)."""
-    operations = {}
-    for path, methods in _spec()["paths"].items():
-        for method, operation in methods.items():
-            schema = operation["responses"]["200"]["content"]["application/json"]["schema"]
-            operations[operation["operationId"]] = (method.upper(), path, schema)
-    return operations
-
-
-def _validate(operation_id: str, body: Any) -> None:
-    _, _, schema = _operations()[operation_id]
-    jsonschema.Draft202012Validator({**schema, "components": _components()}).validate(body)
+SCHEMAS = SpecSchemas(
+    SPEC_DIR / "openai-vector-stores.yaml", jsonschema.Draft202012Validator, _adjust
+)
 
 
 def test_the_vendored_spec_has_25_operations() -> None:
-    assert len(_operations()) == 25
+    assert len(SCHEMAS.operations) == 25
 
 
 def test_every_operation_answers_in_the_spec_shape(
     emulator, http: httpx2.Client, upload: Upload
 ) -> None:
     emulator.set_knobs(ingestion_seconds=0)
-    answers: dict[str, list[Any]] = {}
-
-    def record(operation_id: str, response: httpx2.Response, *, json_body: bool = True) -> Any:
-        assert response.status_code == 200, (operation_id, response.text)
-        method, _, _ = _operations()[operation_id]
-        assert response.request.method == method
-        body = response.json() if json_body else response.text
-        answers.setdefault(operation_id, []).append(body)
-        return body
+    record = AnswerRecorder(SCHEMAS)
 
     # Files as served today.
     doc = record(
@@ -207,10 +177,7 @@ def test_every_operation_answers_in_the_spec_shape(
     record("deleteFile", http.delete(f"files/{bad['id']}"))
     record("deleteVectorStore", http.delete(f"vector_stores/{vs}"))
 
-    assert sorted(answers) == sorted(_operations()), "every operation of the spec is exercised"
-    for operation_id, bodies in answers.items():
-        for body in bodies:
-            _validate(operation_id, body)
+    record.validate_all()
 
 
 def test_the_schema_check_can_fail() -> None:
@@ -224,7 +191,7 @@ def test_the_schema_check_can_fail() -> None:
         "status": "in_progress",
         "last_error": None,
     }
-    _validate("getVectorStoreFile", good)
+    SCHEMAS.validate("getVectorStoreFile", good)
     for bad in (
         {**good, "status": "done"},
         {**good, "attributes": {f"k{i}": 1 for i in range(17)}},
@@ -232,4 +199,4 @@ def test_the_schema_check_can_fail() -> None:
         {**good, "extra": 1},
     ):
         with pytest.raises(jsonschema.ValidationError):
-            _validate("getVectorStoreFile", bad)
+            SCHEMAS.validate("getVectorStoreFile", bad)
