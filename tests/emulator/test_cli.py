@@ -178,14 +178,19 @@ def test_a_busy_port_is_a_clear_error() -> None:
     assert result.stdout == ""
 
 
-@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="needs Linux /proc")
-def test_memory_stays_flat_during_a_large_upload(tmp_path: Path) -> None:
-    size = 64 * 1024 * 1024
-    source = tmp_path / "big.bin"
-    with source.open("wb") as out:
+def _random_file(path: Path, size: int) -> Path:
+    """``path`` filled with ``size`` random bytes (whole MiB), written a MiB at a time."""
+    with path.open("wb") as out:
         chunk = os.urandom(1024 * 1024)
         for _ in range(size // len(chunk)):
             out.write(chunk)
+    return path
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="needs Linux /proc")
+def test_memory_stays_flat_during_a_large_upload(tmp_path: Path) -> None:
+    size = 64 * 1024 * 1024
+    source = _random_file(tmp_path / "big.bin", size)
     with running() as (process, url):
         before = _peak_rss_kib(process.pid)
         with source.open("rb") as body:
@@ -206,11 +211,7 @@ def test_memory_stays_flat_during_a_large_upload(tmp_path: Path) -> None:
 def test_memory_stays_flat_through_the_uploads_api(tmp_path: Path) -> None:
     """Two 48 MiB parts in parallel, then joined into one 96 MiB File: streamed, never held."""
     part_size = 48 * 1024 * 1024
-    source = tmp_path / "part.bin"
-    with source.open("wb") as out:
-        chunk = os.urandom(1024 * 1024)
-        for _ in range(part_size // len(chunk)):
-            out.write(chunk)
+    source = _random_file(tmp_path / "part.bin", part_size)
     headers = {"Authorization": "Bearer sk-x"}
     with running() as (process, url), httpx2.Client(headers=headers, timeout=60) as http:
         before = _peak_rss_kib(process.pid)

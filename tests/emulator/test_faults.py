@@ -262,18 +262,23 @@ def test_reset_restores_the_faults_the_server_started_with(emulator_factory) -> 
 # --- slow commit --------------------------------------------------------------------------------
 
 
+def _upload_and_give_up(http: httpx2.Client, filename: str) -> None:
+    """Upload ``filename`` but stop waiting after 0.1 s, as a client with a short timeout does."""
+    with pytest.raises(httpx2.TimeoutException):
+        http.post(
+            "files",
+            files={"file": (filename, b"content")},
+            data={"purpose": "assistants"},
+            timeout=0.1,
+        )
+
+
 def test_slow_commit_stores_the_upload_after_the_client_gave_up(
     emulator, http: httpx2.Client
 ) -> None:
     """Issue #10 item 2: the service finishes a request whose client is gone."""
     emulator.set_faults(slow_commit_ms=300, match="POST /v1/files")
-    with pytest.raises(httpx2.TimeoutException):
-        http.post(
-            "files",
-            files={"file": ("late.txt", b"content")},
-            data={"purpose": "assistants"},
-            timeout=0.1,
-        )
+    _upload_and_give_up(http, "late.txt")
     assert http.get("files").json()["data"] == []  # not yet
     time.sleep(0.4)
     assert [f["filename"] for f in http.get("files").json()["data"]] == ["late.txt"]
@@ -282,13 +287,7 @@ def test_slow_commit_stores_the_upload_after_the_client_gave_up(
 def test_latency_drops_the_work_when_the_client_goes(emulator, http: httpx2.Client) -> None:
     """The contrast with slow commit: latency comes before the body is read."""
     emulator.set_faults(latency_ms=300, match="POST /v1/files")
-    with pytest.raises(httpx2.TimeoutException):
-        http.post(
-            "files",
-            files={"file": ("lost.txt", b"content")},
-            data={"purpose": "assistants"},
-            timeout=0.1,
-        )
+    _upload_and_give_up(http, "lost.txt")
     time.sleep(0.4)
     assert http.get("files").json()["data"] == []
 
