@@ -174,6 +174,18 @@ def _dump(model: pydantic.BaseModel) -> dict[str, Any]:
     return model.model_dump(mode="json", exclude_none=True)
 
 
+def _attach_options(
+    attributes: Attributes | None, chunking_strategy: ChunkingStrategy | None
+) -> dict[str, Any]:
+    """The optional fields of an attach (one file or a batch): only those given are sent."""
+    options: dict[str, Any] = {}
+    if attributes is not None:
+        options["attributes"] = attributes
+    if chunking_strategy is not None:
+        options["chunking_strategy"] = _dump(chunking_strategy)
+    return options
+
+
 def _file_expiry_form(expires_after: int | None) -> dict[str, str]:
     """``expires_after`` as the multipart form of ``createFile`` spells a nested object."""
     if expires_after is None:
@@ -538,11 +550,7 @@ class Client:
         added later. If an earlier attempt may have been applied and the retry is refused, the
         attachment is looked up: finding it means the first attempt succeeded.
         """
-        body: dict[str, Any] = {"file_id": file_id}
-        if attributes is not None:
-            body["attributes"] = attributes
-        if chunking_strategy is not None:
-            body["chunking_strategy"] = _dump(chunking_strategy)
+        body = {"file_id": file_id, **_attach_options(attributes, chunking_strategy)}
         return self._create_or_find(
             f"/vector_stores/{vector_store_id}/files",
             VectorStoreFile,
@@ -630,11 +638,7 @@ class Client:
             raise ValueError(f"a batch holds 1 to {MAX_BATCH_FILES} files, not {count}")
         body: dict[str, Any]
         if file_ids is not None:
-            body = {"file_ids": list(file_ids)}
-            if attributes is not None:
-                body["attributes"] = attributes
-            if chunking_strategy is not None:
-                body["chunking_strategy"] = _dump(chunking_strategy)
+            body = {"file_ids": list(file_ids), **_attach_options(attributes, chunking_strategy)}
         else:
             if attributes is not None or chunking_strategy is not None:
                 raise ValueError("with files, give attributes and chunking_strategy per file")
