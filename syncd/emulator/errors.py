@@ -107,23 +107,33 @@ def invalid_purpose(purpose: str, allowed: tuple[str, ...]) -> ApiError:
     )
 
 
-def integer_below_min(name: str, minimum: int, got: int) -> ApiError:
+def past_limit(name: str, problem: str, expected: str, got: str, code: str) -> ApiError:
+    """The service's one shape for a value past a limit (the builders below fill it in)."""
     return ApiError(
         400,
-        f"Invalid '{name}': integer below minimum value. Expected a value >= {minimum}, "
-        f"but got {got} instead.",
+        f"Invalid '{name}': {problem}. Expected {expected}, but got {got} instead.",
         param=name,
-        code="integer_below_min_value",
+        code=code,
+    )
+
+
+def integer_below_min(name: str, minimum: int, got: int) -> ApiError:
+    return past_limit(
+        name,
+        "integer below minimum value",
+        f"a value >= {minimum}",
+        str(got),
+        "integer_below_min_value",
     )
 
 
 def integer_above_max(name: str, maximum: int, got: int) -> ApiError:
-    return ApiError(
-        400,
-        f"Invalid '{name}': integer above maximum value. Expected a value <= {maximum}, "
-        f"but got {got} instead.",
-        param=name,
-        code="integer_above_max_value",
+    return past_limit(
+        name,
+        "integer above maximum value",
+        f"a value <= {maximum}",
+        str(got),
+        "integer_above_max_value",
     )
 
 
@@ -177,12 +187,42 @@ def invalid_type(name: str, expected: str, got: object) -> ApiError:
 
 
 def array_too_long(name: str, maximum: int, length: int) -> ApiError:
-    return ApiError(
-        400,
-        f"Invalid '{name}': array too long. Expected an array with maximum length {maximum}, "
-        f"but got an array with length {length} instead.",
-        param=name,
-        code="array_above_max_length",
+    return past_limit(
+        name,
+        "array too long",
+        f"an array with maximum length {maximum}",
+        f"an array with length {length}",
+        "array_above_max_length",
+    )
+
+
+def too_many_properties(name: str, maximum: int, count: int) -> ApiError:
+    return past_limit(
+        name,
+        "too many properties",
+        f"an object with at most {maximum} properties",
+        f"an object with {count} properties",
+        "object_above_max_properties",
+    )
+
+
+def property_name_too_long(name: str, maximum: int, key: str) -> ApiError:
+    return past_limit(
+        name,
+        "property name too long",
+        f"a name with maximum length {maximum}",
+        f"'{key}' with length {len(key)}",
+        "object_property_name_too_long",
+    )
+
+
+def string_too_long(name: str, maximum: int, length: int) -> ApiError:
+    return past_limit(
+        name,
+        "string too long",
+        f"a string with maximum length {maximum}",
+        f"a string with length {length}",
+        "string_above_max_length",
     )
 
 

@@ -27,7 +27,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from syncd.emulator import errors, ids
-from syncd.emulator.errors import ApiError
 from syncd.emulator.ingest import SUPPORTED_EXTENSIONS, can_parse, extension
 from syncd.emulator.knobs import KnobHolder
 from syncd.emulator.store import FileRecord, Store
@@ -101,34 +100,15 @@ def parse_attributes(value: object, name: str = "attributes") -> dict[str, Any] 
 
 def _check_keys(value: dict[str, Any], name: str) -> None:
     if len(value) > MAX_ATTRIBUTES:
-        raise ApiError(
-            400,
-            f"Invalid '{name}': too many properties. Expected an object with at most "
-            f"{MAX_ATTRIBUTES} properties, but got an object with {len(value)} properties "
-            "instead.",
-            param=name,
-            code="object_above_max_properties",
-        )
+        raise errors.too_many_properties(name, MAX_ATTRIBUTES, len(value))
     for key in value:
         if len(key) > MAX_KEY_CHARS:
-            raise ApiError(
-                400,
-                f"Invalid '{name}': property name too long. Expected a name with maximum "
-                f"length {MAX_KEY_CHARS}, but got '{key}' with length {len(key)} instead.",
-                param=name,
-                code="object_property_name_too_long",
-            )
+            raise errors.property_name_too_long(name, MAX_KEY_CHARS, key)
 
 
 def _check_string(value: str, name: str) -> None:
     if len(value) > MAX_VALUE_CHARS:
-        raise ApiError(
-            400,
-            f"Invalid '{name}': string too long. Expected a string with maximum length "
-            f"{MAX_VALUE_CHARS}, but got a string with length {len(value)} instead.",
-            param=name,
-            code="string_above_max_length",
-        )
+        raise errors.string_too_long(name, MAX_VALUE_CHARS, len(value))
 
 
 def parse_chunking(value: object, name: str = "chunking_strategy") -> dict[str, Any]:
@@ -163,12 +143,10 @@ def parse_chunking(value: object, name: str = "chunking_strategy") -> dict[str, 
     if overlap < 0:
         raise errors.integer_below_min(f"{where}.chunk_overlap_tokens", 0, overlap)
     if overlap > size // 2:
-        raise ApiError(
-            400,
-            f"Invalid '{where}.chunk_overlap_tokens': chunk_overlap_tokens ({overlap}) must not "
-            f"exceed half of max_chunk_size_tokens ({size}).",
-            param=f"{where}.chunk_overlap_tokens",
-            code="invalid_value",
+        raise errors.invalid_value(
+            f"{where}.chunk_overlap_tokens",
+            f"chunk_overlap_tokens ({overlap}) must not exceed half of max_chunk_size_tokens "
+            f"({size}).",
         )
     return {
         "type": "static",
