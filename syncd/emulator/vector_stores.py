@@ -23,6 +23,7 @@ import json
 import math
 import random
 import sqlite3
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -71,31 +72,40 @@ STATUSES = ("in_progress", "completed", "failed", "cancelled")
 
 def parse_metadata(value: object, name: str = "metadata") -> dict[str, str] | None:
     """Metadata: at most 16 keys of at most 64 characters, string values of at most 512."""
-    if value is None:
-        return None
-    if not isinstance(value, dict):
-        raise errors.invalid_type(name, "an object", value)
-    _check_keys(value, name)
-    for key, item in value.items():
-        if not isinstance(item, str):
-            raise errors.invalid_type(f"{name}.{key}", "a string", item)
-        _check_string(item, f"{name}.{key}")
-    return value
+    return _parse_mapping(value, name, _check_metadata_value)
 
 
 def parse_attributes(value: object, name: str = "attributes") -> dict[str, Any] | None:
     """Attributes: like metadata, but values may also be numbers and booleans."""
+    return _parse_mapping(value, name, _check_attribute_value)
+
+
+def _parse_mapping(
+    value: object, name: str, check_value: Callable[[object, str], None]
+) -> dict[str, Any] | None:
+    """``value`` if it is ``None`` or an object whose keys pass and whose values pass
+    ``check_value`` (given each value and its parameter name)."""
     if value is None:
         return None
     if not isinstance(value, dict):
         raise errors.invalid_type(name, "an object", value)
     _check_keys(value, name)
     for key, item in value.items():
-        if isinstance(item, str):
-            _check_string(item, f"{name}.{key}")
-        elif not isinstance(item, int | float | bool):
-            raise errors.invalid_type(f"{name}.{key}", "a string, number or boolean", item)
+        check_value(item, f"{name}.{key}")
     return value
+
+
+def _check_metadata_value(item: object, name: str) -> None:
+    if not isinstance(item, str):
+        raise errors.invalid_type(name, "a string", item)
+    _check_string(item, name)
+
+
+def _check_attribute_value(item: object, name: str) -> None:
+    if isinstance(item, str):
+        _check_string(item, name)
+    elif not isinstance(item, int | float | bool):
+        raise errors.invalid_type(name, "a string, number or boolean", item)
 
 
 def _check_keys(value: dict[str, Any], name: str) -> None:
