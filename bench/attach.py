@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import secrets
 import tempfile
 import threading
 import time
@@ -32,6 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from emulator_process import emulator_process
+from measure import bench_api_key
 
 from syncd.api import Client, FileObject, RequestRecord
 
@@ -137,7 +137,7 @@ def main() -> None:
     parser.add_argument("--ingestion-seconds", type=float, default=0.0)
     args = parser.parse_args()
 
-    api_key = "sk-bench-" + secrets.token_hex(8)
+    api_key = bench_api_key()
     with (
         tempfile.TemporaryDirectory(prefix="syncd-bench-attach-") as tmp,
         emulator_process(api_key, "--processing-delay", "0") as base_url,

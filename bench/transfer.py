@@ -21,43 +21,22 @@ import argparse
 import hashlib
 import json
 import os
-import secrets
-import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 from emulator_process import emulator_process
-
-MB = 1024 * 1024
-LINE_BYTES = 4096
-
-
-@dataclass(frozen=True)
-class Result:
-    """One transfer: wall seconds of the transfer, and the process's peak RSS in bytes."""
-
-    seconds: float
-    peak_rss: int
-    baseline_rss: int = 0  # before the transfer started (syncd's worker only)
-
-    def throughput(self, size: int) -> float:
-        return size / MB / self.seconds
-
-
-def write_jsonl(path: Path, size: int) -> None:
-    """Write about ``size`` bytes of valid fine-tune JSONL, one 4 KB line at a time."""
-    filler = "x" * (LINE_BYTES - 64)
-    written = 0
-    with path.open("w", encoding="ascii") as out:
-        number = 0
-        while written < size:
-            line = json.dumps({"messages": [{"role": "user", "content": f"{number} {filler}"}]})
-            out.write(line + "\n")
-            written += len(line) + 1
-            number += 1
+from measure import (
+    MB,
+    Result,
+    bench_api_key,
+    curl_timed,
+    print_worker_facts,
+    run_worker,
+    vm_hwm,
+    write_jsonl,
+)
 
 
 def sha256(path: Path) -> str:
@@ -66,38 +45,6 @@ def sha256(path: Path) -> str:
         while chunk := f.read(MB):
             digest.update(chunk)
     return digest.hexdigest()
-
-
-def vm_hwm(pid: int | str) -> int:
-    """Peak RSS in bytes of the process's current program (0 once it has exited).
-
-    Not ``ru_maxrss``: that also counts the forked copy of this (Python) process that existed
-    before ``exec``, which would credit curl with our memory.
-    """
-    try:
-        with open(f"/proc/{pid}/status") as status:
-            for line in status:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) * 1024
-    except (FileNotFoundError, ProcessLookupError):
-        pass
-    return 0
-
-
-def run_measured(argv: list[str], env: dict[str, str] | None = None) -> tuple[str, int]:
-    """Run ``argv`` to completion; return its stdout and its peak RSS in bytes, sampled from
-    ``/proc`` every few milliseconds while it runs."""
-    peak = 0
-    with tempfile.TemporaryFile() as stdout:
-        proc = subprocess.Popen(argv, stdout=stdout, env=env)
-        while proc.poll() is None:
-            peak = max(peak, vm_hwm(proc.pid))
-            time.sleep(0.005)
-        stdout.seek(0)
-        output = stdout.read().decode()
-    if proc.returncode != 0:
-        raise SystemExit(f"{argv[0]} failed with status {proc.returncode}: {output[-500:]}")
-    return output, peak
 
 
 # --- the worker: one transfer with syncd's client, in its own process -------------------------
@@ -115,35 +62,14 @@ def worker(args: argparse.Namespace) -> None:
             client.download_file(args.file_id, Path(args.path))
             file_id = args.file_id
         seconds = time.perf_counter() - start
-    facts = {"seconds": seconds, "id": file_id, "baseline": baseline, "peak": vm_hwm("self")}
-    print(json.dumps(facts))
+    print_worker_facts(baseline, seconds, id=file_id)
 
 
 def syncd_transfer(base_url: str, env: dict[str, str], *worker_args: str) -> tuple[Result, str]:
     """Run one worker (``--worker upload|download …``); return its result and the file id."""
     argv = [sys.executable, __file__, "--base-url", base_url, *worker_args]
-    out, rss = run_measured(argv, env)
-    worker = json.loads(out)
-    return Result(worker["seconds"], max(rss, worker["peak"]), worker["baseline"]), worker["id"]
-
-
-def curl(api_key: str, *args: str) -> tuple[Result, str]:
-    """Run curl with ``args``; return its result and the response body (when not saved)."""
-    out, rss = run_measured(
-        [
-            "curl",
-            "--silent",
-            "--show-error",
-            "--fail",
-            "--header",
-            f"Authorization: Bearer {api_key}",
-            "--write-out",
-            "\n%{time_total}",
-            *args,
-        ]
-    )
-    body, _, seconds = out.rpartition("\n")
-    return Result(float(seconds), rss), body
+    result, facts = run_worker(argv, env)
+    return result, facts["id"]
 
 
 def main() -> None:
@@ -160,7 +86,7 @@ def main() -> None:
         worker(args)
         return
 
-    api_key = "sk-bench-" + secrets.token_hex(8)
+    api_key = bench_api_key()
     env = {**os.environ, "BENCH_API_KEY": api_key}
     runs: dict[tuple[str, str], list[Result]] = {}
     with tempfile.TemporaryDirectory(dir=args.dir, prefix="syncd-bench-") as tmp:
@@ -186,7 +112,7 @@ def one_round(
     uploads so the emulator's disk use stays bounded."""
     work = source.parent
     up_syncd, syncd_id = syncd_transfer(base_url, env, "--worker", "upload", "--path", str(source))
-    up_curl, body = curl(
+    up_curl, body = curl_timed(
         api_key,
         "--form",
         "purpose=fine-tune",
@@ -206,13 +132,13 @@ def one_round(
         str(work / "syncd.out"),
     )
     download_url = f"{base_url}/files/{curl_id}/content"
-    down_curl, _ = curl(api_key, "--output", str(work / "curl.out"), download_url)
+    down_curl, _ = curl_timed(api_key, "--output", str(work / "curl.out"), download_url)
     for name in ("syncd.out", "curl.out"):
         if sha256(work / name) != digest:
             raise SystemExit(f"{name}: the downloaded content differs from what was uploaded")
         (work / name).unlink()
     for file_id in (syncd_id, curl_id):
-        curl(
+        curl_timed(
             api_key,
             "--request",
             "DELETE",

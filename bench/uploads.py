@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import secrets
 import subprocess
 import sys
 import tempfile
@@ -36,7 +35,17 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from emulator_process import emulator_process
-from transfer import MB, Result, run_measured, vm_hwm, write_jsonl
+from measure import (
+    MB,
+    Result,
+    bench_api_key,
+    curl_command,
+    curl_timed,
+    print_worker_facts,
+    run_worker,
+    vm_hwm,
+    write_jsonl,
+)
 
 
 def worker(args: argparse.Namespace) -> None:
@@ -57,17 +66,7 @@ def worker(args: argparse.Namespace) -> None:
         start = time.perf_counter()
         file = client.create_file(Path(args.path), "fine-tune")
         seconds = time.perf_counter() - start
-    print(
-        json.dumps(
-            {
-                "seconds": seconds,
-                "id": file.id,
-                "bytes": file.bytes,
-                "baseline": baseline,
-                "peak": vm_hwm("self"),
-            }
-        )
-    )
+    print_worker_facts(baseline, seconds, id=file.id, bytes=file.bytes)
 
 
 def syncd_upload(
@@ -87,53 +86,25 @@ def syncd_upload(
         "--workers",
         str(args.workers),
     ]
-    out, rss = run_measured(argv, env)
-    facts = json.loads(out)
+    result, facts = run_worker(argv, env)
     if facts["bytes"] != path.stat().st_size:
         raise SystemExit(f"syncd stored {facts['bytes']} bytes of {path.stat().st_size}")
-    return Result(facts["seconds"], max(rss, facts["peak"]), facts["baseline"])
+    return result
 
 
 def curl_json(api_key: str, *args: str) -> dict:
     """Run curl (not measured) and return its JSON answer."""
-    out = subprocess.run(
-        [
-            "curl",
-            "--silent",
-            "--show-error",
-            "--fail",
-            "-H",
-            f"Authorization: Bearer {api_key}",
-            *args,
-        ],
-        check=True,
-        capture_output=True,
-    ).stdout
+    out = subprocess.run(curl_command(api_key, *args), check=True, capture_output=True).stdout
     return json.loads(out)
 
 
 def curl_single(base_url: str, api_key: str, path: Path) -> Result:
-    out, rss = run_measured(
-        [
-            "curl",
-            "--silent",
-            "--show-error",
-            "--fail",
-            "-H",
-            f"Authorization: Bearer {api_key}",
-            "--write-out",
-            "\n%{time_total}",
-            "-F",
-            "purpose=fine-tune",
-            "-F",
-            f"file=@{path}",
-            f"{base_url}/files",
-        ]
+    result, body = curl_timed(
+        api_key, "-F", "purpose=fine-tune", "-F", f"file=@{path}", f"{base_url}/files"
     )
-    body, _, seconds = out.rpartition("\n")
     if json.loads(body)["bytes"] != path.stat().st_size:
         raise SystemExit("curl's upload stored the wrong size")
-    return Result(float(seconds), rss)
+    return result
 
 
 def curl_parts(base_url: str, api_key: str, path: Path, part_mb: int, workers: int) -> Result:
@@ -216,7 +187,7 @@ def main() -> None:
         worker(args)
         return
 
-    api_key = "sk-bench-" + secrets.token_hex(8)
+    api_key = bench_api_key()
     env = {**os.environ, "BENCH_API_KEY": api_key}
     results: dict[str, tuple[int, Result]] = {}
     with tempfile.TemporaryDirectory(dir=args.dir, prefix="syncd-bench-uploads-") as tmp:
