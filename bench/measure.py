@@ -7,7 +7,9 @@ counted; peak RSS is the whole process's high-water mark (``VmHWM``), imports in
 
 from __future__ import annotations
 
+import argparse
 import json
+import os
 import secrets
 import subprocess
 import tempfile
@@ -19,6 +21,7 @@ from typing import Any
 __all__ = [
     "MB",
     "Result",
+    "add_worker_arguments",
     "bench_api_key",
     "curl_command",
     "curl_timed",
@@ -26,11 +29,15 @@ __all__ = [
     "run_measured",
     "run_worker",
     "vm_hwm",
+    "worker_api_key",
+    "worker_env",
     "write_jsonl",
 ]
 
 MB = 1024 * 1024
 LINE_BYTES = 4096
+#: How a worker process is handed the key: in its environment, never on its command line.
+WORKER_KEY_VARIABLE = "BENCH_API_KEY"
 
 
 @dataclass(frozen=True)
@@ -48,6 +55,24 @@ class Result:
 def bench_api_key() -> str:
     """A fresh key for one run: the emulator accepts only it."""
     return "sk-bench-" + secrets.token_hex(8)
+
+
+def add_worker_arguments(parser: argparse.ArgumentParser, modes: list[str]) -> None:
+    """The hidden arguments by which a bench script runs itself as a worker in one of
+    ``modes`` (``--worker MODE --base-url URL --path PATH``)."""
+    parser.add_argument("--worker", choices=modes, help=argparse.SUPPRESS)
+    parser.add_argument("--base-url", help=argparse.SUPPRESS)
+    parser.add_argument("--path", help=argparse.SUPPRESS)
+
+
+def worker_env(api_key: str) -> dict[str, str]:
+    """The environment of a worker process: this one's, with ``api_key`` for the worker."""
+    return {**os.environ, WORKER_KEY_VARIABLE: api_key}
+
+
+def worker_api_key() -> str:
+    """In a worker process: the key :func:`worker_env` handed it."""
+    return os.environ[WORKER_KEY_VARIABLE]
 
 
 def write_jsonl(path: Path, size: int) -> None:

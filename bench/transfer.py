@@ -30,11 +30,14 @@ from emulator_process import emulator_process
 from measure import (
     MB,
     Result,
+    add_worker_arguments,
     bench_api_key,
     curl_timed,
     print_worker_facts,
     run_worker,
     vm_hwm,
+    worker_api_key,
+    worker_env,
     write_jsonl,
 )
 
@@ -53,7 +56,7 @@ def sha256(path: Path) -> str:
 def worker(args: argparse.Namespace) -> None:
     from syncd.api import Client
 
-    with Client(args.base_url, os.environ["BENCH_API_KEY"], timeout=300.0) as client:
+    with Client(args.base_url, worker_api_key(), timeout=300.0) as client:
         baseline = vm_hwm("self")
         start = time.perf_counter()
         if args.worker == "upload":
@@ -77,9 +80,7 @@ def main() -> None:
     parser.add_argument("--size-mb", type=int, default=256, help="file size (default 256)")
     parser.add_argument("--runs", type=int, default=3, help="rounds; the best time counts")
     parser.add_argument("--dir", type=Path, help="where to write the files (default: a tmp dir)")
-    parser.add_argument("--worker", choices=["upload", "download"], help=argparse.SUPPRESS)
-    parser.add_argument("--base-url", help=argparse.SUPPRESS)
-    parser.add_argument("--path", help=argparse.SUPPRESS)
+    add_worker_arguments(parser, ["upload", "download"])
     parser.add_argument("--file-id", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
@@ -87,7 +88,7 @@ def main() -> None:
         return
 
     api_key = bench_api_key()
-    env = {**os.environ, "BENCH_API_KEY": api_key}
+    env = worker_env(api_key)
     runs: dict[tuple[str, str], list[Result]] = {}
     with tempfile.TemporaryDirectory(dir=args.dir, prefix="syncd-bench-") as tmp:
         work = Path(tmp)

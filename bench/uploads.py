@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -38,12 +37,15 @@ from emulator_process import emulator_process
 from measure import (
     MB,
     Result,
+    add_worker_arguments,
     bench_api_key,
     curl_command,
     curl_timed,
     print_worker_facts,
     run_worker,
     vm_hwm,
+    worker_api_key,
+    worker_env,
     write_jsonl,
 )
 
@@ -57,7 +59,7 @@ def worker(args: argparse.Namespace) -> None:
     threshold = MAX_SINGLE_REQUEST_BYTES if args.worker == "single" else 64 * MB
     with Client(
         args.base_url,
-        os.environ["BENCH_API_KEY"],
+        worker_api_key(),
         timeout=600.0,
         upload_parts=parts,
         upload_threshold=threshold,
@@ -179,16 +181,14 @@ def main() -> None:
     parser.add_argument("--part-mb", type=int, default=64, help="part size (64)")
     parser.add_argument("--workers", type=int, default=4, help="parts at a time (4)")
     parser.add_argument("--dir", type=Path, help="where to write the files (default: /tmp)")
-    parser.add_argument("--worker", choices=["parts", "single"], help=argparse.SUPPRESS)
-    parser.add_argument("--base-url", help=argparse.SUPPRESS)
-    parser.add_argument("--path", help=argparse.SUPPRESS)
+    add_worker_arguments(parser, ["parts", "single"])
     args = parser.parse_args()
     if args.worker:
         worker(args)
         return
 
     api_key = bench_api_key()
-    env = {**os.environ, "BENCH_API_KEY": api_key}
+    env = worker_env(api_key)
     results: dict[str, tuple[int, Result]] = {}
     with tempfile.TemporaryDirectory(dir=args.dir, prefix="syncd-bench-uploads-") as tmp:
         big, single = Path(tmp) / "big.jsonl", Path(tmp) / "single.jsonl"
