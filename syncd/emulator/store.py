@@ -325,6 +325,9 @@ class Store:
         self._db.row_factory = sqlite3.Row
         if data_dir is not None:
             self._db.execute("PRAGMA journal_mode=WAL")
+            # In WAL mode, NORMAL loses no commit when the process dies, only on a power cut;
+            # the blobs are not synced either, and FULL made every upload wait for the disk.
+            self._db.execute("PRAGMA synchronous=NORMAL")
         self._migrate()
 
     def _migrate(self) -> None:
