@@ -1049,7 +1049,10 @@ class Client:
     ) -> Iterator[httpx2.Response]:
         """Send one request; yield the 2xx response with its body unread, or raise.
         ``on_answer`` is given the headers of any answer, whatever its status."""
-        request = self._http.build_request(method, path, headers=_beta_header(path), **kwargs)
+        # The whole URL in one parse: given the bare path, httpx2 parses it, then the base URL
+        # merged with it (a third of the cost of building a small request). Same URL.
+        url = httpx2.URL(self.base_url + path)
+        request = self._http.build_request(method, url, headers=_beta_header(path), **kwargs)
         if isinstance(request.stream, httpx2.SyncByteStream):
             request.stream = _JoinedBody(request.stream)
         started = self._clock()
