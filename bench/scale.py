@@ -23,7 +23,10 @@ Then the growth of peak RSS per additional file, fitted (least squares) over the
 what it predicts for 1,000,000 files. With ``--million``, the chain runs once more over
 1,000,000 files (``--million-files``) on a tmpfs (``--tmpfs DIR``; by default a tmpfs is
 mounted when running as root, else ``/dev/shm`` is used): the first sync and one no-change
-pass, with ``find`` as the baseline (a copy for rsync would double the tmpfs's memory).
+pass, with ``find`` as the baseline (a copy for rsync would double the tmpfs's memory). The
+first sync of a million files takes most of an hour at today's rate; ``--million-dry-run``
+instead times ``reconcile --dry-run`` over the new tree: the scan, the listing and a plan of a
+million uploads, held in memory at once.
 
 The emulator keeps its blobs (one file per upload) under ``--emulator-tmpdir``, by default
 ``/dev/shm``: creating a file on this machine's ext4 costs the emulator ~0.4 ms of CPU, a third
@@ -170,6 +173,30 @@ def bench_size(
         shutil.rmtree(work)
 
 
+def bench_dry_run(root: Path, n: int, emulator_env: dict[str, str] | None) -> None:
+    """``reconcile --dry-run`` over a new tree of ``n`` files: the scan, the (empty) listing and
+    a plan of ``n`` uploads, all held at once."""
+    work = root / f"dry-run-{n}"
+    work.mkdir()
+    try:
+        tree = work / "tree"
+        started = time.perf_counter()
+        reconcile.make_tree(tree, n)
+        print(f"{n:,} files: tree made in {time.perf_counter() - started:.1f} s ({load()})")
+        env = {**os.environ, "OPENAI_API_KEY": API_KEY}
+        with emulator_popen(API_KEY, env=emulator_env) as (base_url, _):
+            config = reconcile.bench_config(work, base_url, tree, concurrency=8)
+            dry = measured([*reconcile.reconcile_command(config), "--dry-run"], env)
+        print(
+            f"  dry run over the new tree (scan, listing, plan of {n:,} uploads): "
+            f"{dry.seconds:.1f} s, CPU {dry.cpu:.1f} s, peak RSS {dry.peak_rss / MIB:.0f} MiB "
+            f"({dry.peak_rss / n:,.0f} bytes/file) ({load()})",
+            flush=True,
+        )
+    finally:
+        shutil.rmtree(work)
+
+
 def no_change_pass(
     work: Path, tree: Path, command: list[str], env: dict[str, str], repeat: int, rsync: bool
 ) -> Run:
@@ -265,6 +292,11 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--million", action="store_true", help="also the 1,000,000-file folder")
     parser.add_argument("--million-files", type=int, default=1_000_000)
+    parser.add_argument(
+        "--million-dry-run",
+        action="store_true",
+        help="for --million, only time reconcile --dry-run over the new tree (no first sync)",
+    )
     parser.add_argument("--tmpfs", type=Path, help="a tmpfs directory for --million")
     parser.add_argument(
         "--emulator-tmpdir",
@@ -284,17 +316,16 @@ def main() -> None:
     results: list[SizeFigures] = []
     with tempfile.TemporaryDirectory(prefix="syncd-scale-") as tmp:
         for n in sorted(set(args.sizes) | set(args.daemon_sizes)):
-            results.append(
-                bench_size(
-                    Path(tmp),
-                    n,
-                    no_change=n in args.sizes,
-                    daemon_idle=n in args.daemon_sizes,
-                    repeat=args.repeat,
-                    concurrency=args.concurrency,
-                    emulator_env=emulator_env,
-                )
+            figures = bench_size(
+                Path(tmp),
+                n,
+                no_change=n in args.sizes,
+                daemon_idle=n in args.daemon_sizes,
+                repeat=args.repeat,
+                concurrency=args.concurrency,
+                emulator_env=emulator_env,
             )
+            results.append(figures)
     growth(
         "no-change pass, peak RSS",
         [(r.n, r.no_change.peak_rss) for r in results if r.no_change is not None],
@@ -303,16 +334,19 @@ def main() -> None:
     if args.million:
         with tmpfs(args.tmpfs) as root:
             print(f"{args.million_files:,}-file folder on the tmpfs {root}", flush=True)
-            bench_size(
-                root,
-                args.million_files,
-                no_change=True,
-                daemon_idle=False,
-                repeat=1,
-                concurrency=args.concurrency,
-                rsync=False,
-                emulator_env=emulator_env,
-            )
+            if args.million_dry_run:
+                bench_dry_run(root, args.million_files, emulator_env)
+            else:
+                bench_size(
+                    root,
+                    args.million_files,
+                    no_change=True,
+                    daemon_idle=False,
+                    repeat=1,
+                    concurrency=args.concurrency,
+                    rsync=False,
+                    emulator_env=emulator_env,
+                )
 
 
 if __name__ == "__main__":
