@@ -32,12 +32,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from procstat import cpu_seconds, memory_kib
+
 from syncd.api import Client
 from syncd.config import write_config
 from syncd.emulator import EmulatorServer
 
 API_KEY = "sk-bench-0123456789"
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 class Daemon:
@@ -75,14 +76,10 @@ class Daemon:
                 return at
 
     def cpu_seconds(self) -> float:
-        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime + stime
+        return cpu_seconds(self.proc.pid)
 
     def memory_kib(self, key: str) -> int:
-        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
-            if line.startswith(key + ":"):
-                return int(line.split()[1])
-        raise KeyError(key)
+        return memory_kib(self.proc.pid, key)
 
     def stop(self) -> None:
         self.proc.terminate()

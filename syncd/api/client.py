@@ -87,6 +87,8 @@ DEFAULT_BASE_URL = "https://api.openai.com/v1"
 DEFAULT_UPLOAD_THRESHOLD = 64 * 1024 * 1024
 #: The most files one file batch may attach.
 MAX_BATCH_FILES = 2000
+#: Request bodies are handed to the socket in writes of about this size (see ``_JoinedBody``).
+SEND_BYTES = 64 * 1024
 #: The ingestion states a vector-store file list can be filtered by.
 FILE_STATUSES = ("in_progress", "completed", "failed", "cancelled")
 
@@ -127,6 +129,34 @@ class _BearerAuth(httpx2.Auth):
     ) -> Generator[httpx2.Request, httpx2.Response, None]:
         request.headers["Authorization"] = f"Bearer {self._api_key}"
         yield request
+
+
+class _JoinedBody(httpx2.SyncByteStream):
+    """A request body whose pieces are joined into writes of about ``SEND_BYTES``.
+
+    httpx2 yields a multipart body as many small pieces (each boundary, part header and line
+    break on its own) and each piece becomes a write of its own: a small upload cost ten
+    system calls and ten packets, each waking the server. Joined, it goes out in one. The
+    bytes are the same; memory stays within two ``SEND_BYTES``, however large the body.
+    """
+
+    def __init__(self, body: httpx2.SyncByteStream) -> None:
+        self._body = body
+
+    def __iter__(self) -> Iterator[bytes]:
+        pending: list[bytes] = []
+        size = 0
+        for piece in self._body:
+            pending.append(piece)
+            size += len(piece)
+            if size >= SEND_BYTES:
+                yield b"".join(pending)
+                pending, size = [], 0
+        if pending:
+            yield b"".join(pending)
+
+    def close(self) -> None:
+        self._body.close()
 
 
 class _CallTrace:
@@ -1023,7 +1053,12 @@ class Client:
     ) -> Iterator[httpx2.Response]:
         """Send one request; yield the 2xx response with its body unread, or raise.
         ``on_answer`` is given the headers of any answer, whatever its status."""
-        request = self._http.build_request(method, path, headers=_beta_header(path), **kwargs)
+        # The whole URL in one parse: given the bare path, httpx2 parses it, then the base URL
+        # merged with it (a third of the cost of building a small request). Same URL.
+        url = httpx2.URL(self.base_url + path)
+        request = self._http.build_request(method, url, headers=_beta_header(path), **kwargs)
+        if isinstance(request.stream, httpx2.SyncByteStream):
+            request.stream = _JoinedBody(request.stream)
         started = self._clock()
         try:
             response = self._http.send(request, stream=True)

@@ -41,7 +41,7 @@ from syncd.emulator.faults import FAULT_SCOPE_KEY, FaultInjector, FaultMiddlewar
 from syncd.emulator.jsonl import first_bad_line
 from syncd.emulator.knobs import KnobHolder, Knobs
 from syncd.emulator.multipart_uploads import Uploads, upload_routes
-from syncd.emulator.pagination import paginate, parse_page_request
+from syncd.emulator.pagination import list_object, paginate, parse_page_request
 from syncd.emulator.ratelimits import RateLimiter, RateLimitMiddleware
 from syncd.emulator.store import NewMessage, Store
 from syncd.emulator.uploads import receive_upload
@@ -184,13 +184,9 @@ class _Routes:
         )
         purpose = request.query_params.get("purpose") or None
         now = self.store.clock()
+        files, has_more = self.store.files_page(purpose, page)
         return JSONResponse(
-            paginate(
-                self.store.list_files(purpose),
-                page,
-                item_id=lambda f: f.id,
-                render=lambda f: f.to_api(now),
-            )
+            list_object(files, has_more, item_id=lambda f: f.id, render=lambda f: f.to_api(now))
         )
 
     async def create_file(self, request: Request) -> Response:

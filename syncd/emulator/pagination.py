@@ -95,7 +95,17 @@ def paginate(
         page = window[-request.limit :]
     else:
         page = window[: request.limit]
-    has_more = len(window) > len(page)
+    return list_object(page, len(window) > len(page), item_id=item_id, render=render)
+
+
+def list_object(
+    page: Sequence[T],
+    has_more: bool,
+    *,
+    item_id: Callable[[T], str],
+    render: Callable[[T], Any],
+) -> dict[str, Any]:
+    """The service's list object for ``page`` (already cut, in the requested order)."""
     return {
         "object": "list",
         "data": [render(item) for item in page],
@@ -105,13 +115,18 @@ def paginate(
     }
 
 
+def unknown_cursor(name: str, cursor: str) -> ApiError:
+    """The 400 for an ``after`` or ``before`` naming no item of the list."""
+    return ApiError(
+        400,
+        f"Invalid '{name}': no object with id '{cursor}' in this list.",
+        param=name,
+        code="invalid_value",
+    )
+
+
 def _cursor_index(ids: list[str], cursor: str, name: str) -> int:
     try:
         return ids.index(cursor)
     except ValueError:
-        raise ApiError(
-            400,
-            f"Invalid '{name}': no object with id '{cursor}' in this list.",
-            param=name,
-            code="invalid_value",
-        ) from None
+        raise unknown_cursor(name, cursor) from None
