@@ -39,7 +39,7 @@ from syncd.engine.model import (
     State,
     Upload,
 )
-from syncd.engine.planner import plan
+from syncd.engine.planner import ATTEMPT_HORIZON, plan
 from syncd.engine.report import COUNTS, Done, PassReport, errors, predict
 
 __all__ = ["MAX_ROUNDS", "Engine", "Event"]
@@ -111,13 +111,18 @@ class Engine:
         dones: list[Done] = []
         touched: set[tuple[str, str]] = set()  # paths an upload, attach or reject was planned for
         unchanged: set[tuple[str, str]] = set()  # valid local files at the start
+        if not dry_run:
+            self._settle_attempts([f.name for f in selected])
         try:
-            for number in range(MAX_ROUNDS):
+            number = 0
+            while number < MAX_ROUNDS:
                 if stop.is_set():
                     break
-                report.rounds = number + 1
-                current, decided = self._plan_round(selected, paths, force, first=number == 0)
-                if number == 0:
+                number += 1
+                report.rounds = number
+                current, decided = self._plan_round(selected, paths, force, first=number == 1)
+                report.waiting = decided.waiting
+                if number == 1:
                     unchanged = {key for key, f in current.files.items() if f.problem is None}
                     self._first_round(report, current, decided)
                 touched |= {
@@ -129,6 +134,9 @@ class Engine:
                     predict(report, current.files, decided)
                     break
                 if not decided.actions:
+                    if self._wait_for_unanswered(selected, stop):
+                        number -= 1  # a look after the wait, not a round of work
+                        continue
                     break
                 first = len(dones)
                 self._execute(decided.actions, current, stop, dones)
@@ -173,11 +181,42 @@ class Engine:
             )
         return current, decided
 
+    def _settle_attempts(self, folders: list[str]) -> None:
+        """Before a pass: forget attempts past the planner's horizon, and give uploads a
+        previous process left unanswered (it stopped or died with them in flight) a grace
+        period, since the service may still be storing them."""
+        now = self.clock()
+        self.manifest.prune_attempts(now - ATTEMPT_HORIZON)
+        grace = self.config.sync.unresolved_grace_seconds
+        if self.manifest.defer_unanswered(now + grace, folders):
+            log.info(
+                "uploads left unanswered by the last run are looked for in %g s before "
+                "being sent again",
+                grace,
+            )
+
+    def _wait_for_unanswered(self, selected: list[FolderConfig], stop: threading.Event) -> bool:
+        """Wait out the grace period of unanswered uploads (at most once per upload, since
+        each grace is set once per attempt), so that the pass can look for them once more
+        rather than end with them unresolved. False when none is waiting."""
+        names = {f.name for f in selected}
+        now = self.clock()
+        grace = self.config.sync.unresolved_grace_seconds
+        due = [
+            e.next_attempt_at
+            for e in self.manifest.unanswered()
+            if e.folder in names and e.next_attempt_at is not None
+        ]
+        due = [at for at in due if now < at <= now + grace + 1]
+        if not due:
+            return False
+        stop.wait(min(due) - now + 0.1)
+        return not stop.is_set()
+
     def _first_round(self, report: PassReport, current: Round, decided: Plan) -> None:
         """What the pass reports from its first plan: the folders' problems and the files
         held back by their backoff; and (unless a dry run) the roots' devices, now known."""
         report.problems = list(decided.problems)
-        report.waiting = decided.waiting
         self._log_problems(decided.problems)
         if not report.dry_run:
             self._record_devices(current.devices)
@@ -238,6 +277,7 @@ class Engine:
             self._inputs.folders,
             local=current.files,
             max_attempts=self.config.api.max_attempts,
+            grace=self.config.sync.unresolved_grace_seconds,
             concurrency=self.config.sync.concurrency,
             stop=stop,
             on_done=on_done,

@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import subprocess
+import time
 
 import pytest
 
@@ -66,3 +67,49 @@ def test_lost_answers_of_same_named_uploads_never_pair_paths_with_the_wrong_file
         assert content(ws, entry.file_id or "") == text.encode(), name
     assert len(ws.remote()) == 6  # each stored once: nothing sent twice
     assert syncd(ws, "verify").returncode == 0
+
+
+# --- 2: a slow service must not make duplicates ----------------------------------------------
+
+
+def test_an_upload_stored_after_the_client_gave_up_is_kept_once(ws: Workspace) -> None:
+    # The service takes 2.5 s to store an upload, and stores it even though syncd gave up
+    # waiting after 1 s: syncd gives it a grace period and looks again instead of sending
+    # the file again, and ends with one copy, its own.
+    ws.api["timeout_seconds"] = 1
+    ws.sync["unresolved_grace_seconds"] = 4
+    asst = ws.assistant()
+    docs = ws.add_folder("docs", assistants=[asst])
+    (docs / "a.md").write_text("slowly stored")
+    ws.emulator.set_faults(slow_commit_ms=2500, match=r"^POST /v1/files$")
+    result = reconcile(ws)
+    assert result.returncode == 0, result.stderr
+    assert "syncd looks for it before uploading again" in result.stderr
+    assert "adopted" in result.stderr
+    ws.emulator.clear_faults()
+    [only] = ws.remote().values()
+    assert ws.entry("docs", "a.md").file_id == only.id
+    assert ws.attached(asst) == {only.id}
+    verify = syncd(ws, "verify")
+    assert verify.returncode == 0, verify.stdout
+    assert "not syncd's" not in verify.stdout
+
+
+def test_late_copies_of_syncds_own_uploads_are_deleted_and_said_so(ws: Workspace) -> None:
+    # No grace: the upload is sent again while the first request is still being stored,
+    # and both land. The second copy matches one of syncd's recorded attempts: it is
+    # syncd's own, so one is kept and the other deleted, with a line saying why.
+    ws.api["timeout_seconds"] = 1
+    ws.sync["unresolved_grace_seconds"] = 0
+    docs = ws.add_folder("docs")
+    (docs / "a.md").write_text("slowly stored")
+    ws.emulator.set_faults(slow_commit_ms=1500, match=r"^POST /v1/files$", max_faults=None)
+    first = reconcile(ws)
+    ws.emulator.clear_faults()
+    assert "syncd looks for it before uploading again" in first.stderr
+    time.sleep(2)  # every request sent has been stored by now
+    second = reconcile(ws, "--json")
+    assert second.returncode == 0, second.stderr
+    assert "was stored after syncd had given up on its answer; one copy is kept" in second.stderr
+    [only] = ws.remote().values()
+    assert ws.entry("docs", "a.md").file_id == only.id
