@@ -238,9 +238,15 @@ class Engine:
             report.counts["failed"] = sum(
                 states.get(f.name, {}).get(State.FAILED, 0) for f in selected
             )
+            unresolved: list[tuple[str, str]] = []
         else:
             self._tally(report, dones, selected)
-        report.errors = errors(report, dones)
+            names = {f.name for f in selected}
+            unresolved = [
+                (e.folder, e.path) for e in self.manifest.unanswered() if e.folder in names
+            ]
+            report.counts["unresolved"] = len(unresolved)
+        report.errors = errors(report, dones, unresolved)
         if not report.dry_run:
             self._record_pass(report, dones, selected)
 

@@ -113,3 +113,27 @@ def test_late_copies_of_syncds_own_uploads_are_deleted_and_said_so(ws: Workspace
     assert "was stored after syncd had given up on its answer; one copy is kept" in second.stderr
     [only] = ws.remote().values()
     assert ws.entry("docs", "a.md").file_id == only.id
+
+
+# --- 10: an unresolved upload is not "in sync" ----------------------------------------------------
+
+
+def test_uploads_with_unknown_outcomes_are_counted_listed_and_exit_1(ws: Workspace) -> None:
+    ws.sync["unresolved_grace_seconds"] = 0
+    docs = ws.add_folder("docs")
+    (docs / "a.md").write_text("never answered")
+    # Every upload's connection drops before the service takes it: the outcome is unknown.
+    ws.emulator.set_faults(drop_rate=1.0, drop_phase="before", match=r"^POST /v1/files$")
+    result = reconcile(ws, "--json")
+    assert result.returncode == 1, result.stderr
+    report = json.loads(result.stdout)
+    assert report["failed"] == 0 and report["unresolved"] == 1
+    assert report["exit_status"] == 1
+    [error] = report["errors"]
+    assert error["kind"] == "unresolved" and (error["folder"], error["path"]) == ("docs", "a.md")
+    assert "unresolved 1" in reconcile(ws).stdout
+
+    ws.emulator.clear_faults()
+    settled = reconcile(ws, "--json")
+    assert settled.returncode == 0, settled.stderr
+    assert json.loads(settled.stdout)["unresolved"] == 0
