@@ -41,6 +41,7 @@ from syncd.engine.model import (
 )
 from syncd.engine.planner import ATTEMPT_HORIZON, plan
 from syncd.engine.report import COUNTS, Done, PassReport, errors, predict
+from syncd.engine.scan import BAD_NAME
 
 __all__ = ["MAX_ROUNDS", "Engine", "Event"]
 
@@ -111,6 +112,7 @@ class Engine:
         dones: list[Done] = []
         touched: set[tuple[str, str]] = set()  # paths an upload, attach or reject was planned for
         unchanged: set[tuple[str, str]] = set()  # valid local files at the start
+        bad_names: list[Done] = []  # files rejected for their names, which have no row
         if not dry_run:
             self._settle_attempts([f.name for f in selected])
         try:
@@ -124,6 +126,10 @@ class Engine:
                 report.waiting = decided.waiting
                 if number == 1:
                     unchanged = {key for key, f in current.files.items() if f.problem is None}
+                    bad_names = [
+                        Done("rejected", name, path, detail=f"{BAD_NAME}; rename it to sync it")
+                        for name, path in current.bad_names
+                    ]
                     self._first_round(report, current, decided)
                 touched |= {
                     (a.folder, a.path)
@@ -148,7 +154,7 @@ class Engine:
             log.error("%s", e)
         finally:
             report.finished_at = self.clock()
-        self._finish(report, dones, selected, unchanged - touched)
+        self._finish(report, dones, selected, unchanged - touched, bad_names)
         return report
 
     def _plan_round(
@@ -227,6 +233,7 @@ class Engine:
         dones: list[Done],
         selected: list[FolderConfig],
         unchanged: set[tuple[str, str]],
+        bad_names: list[Done],
     ) -> None:
         guarded = [p.message for p in report.problems if p.kind == "delete_guard"]
         if guarded and report.stopped_reason is None:
@@ -246,6 +253,8 @@ class Engine:
                 (e.folder, e.path) for e in self.manifest.unanswered() if e.folder in names
             ]
             report.counts["unresolved"] = len(unresolved)
+        report.counts["rejected"] += len(bad_names)
+        report.actions += [d.to_json() for d in bad_names]
         report.errors = errors(report, dones, unresolved)
         if not report.dry_run:
             self._record_pass(report, dones, selected)

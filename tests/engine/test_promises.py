@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import subprocess
 import time
 
@@ -137,3 +138,28 @@ def test_uploads_with_unknown_outcomes_are_counted_listed_and_exit_1(ws: Workspa
     settled = reconcile(ws, "--json")
     assert settled.returncode == 0, settled.stderr
     assert json.loads(settled.stdout)["unresolved"] == 0
+
+
+# --- 6: a file name that is not UTF-8 ------------------------------------------------------
+
+
+def test_a_name_that_is_not_utf8_is_rejected_and_the_pass_goes_on(ws: Workspace) -> None:
+    docs = ws.add_folder("docs")
+    (docs / "a.md").write_text("a")
+    (docs / "b.md").write_text("b")
+    assert reconcile(ws).returncode == 0
+    (docs / "b.md").unlink()
+    with open(os.fsencode(docs) + b"/bad\xff.md", "wb") as f:
+        f.write(b"bad name")
+
+    result = reconcile(ws, "--json")
+    assert result.returncode == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    report = json.loads(result.stdout)
+    assert report["rejected"] == 1 and report["deleted"] == 1
+    [rejected] = [a for a in report["actions"] if a["what"] == "rejected"]
+    assert rejected["path"] == "bad\\xff.md"
+    assert "not valid UTF-8" in rejected["detail"]
+    assert "rejected docs/bad\\xff.md: its name is not valid UTF-8" in result.stderr
+    assert len(ws.remote()) == 1  # b.md's remote copy is gone
+    assert reconcile(ws).returncode == 1  # still rejected, still no crash
