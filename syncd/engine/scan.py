@@ -296,6 +296,8 @@ class _Scanner:
             self.regular(target, rel, st)
 
     def unreadable(self, rel: str, error: OSError, *, directory: bool = False) -> None:
+        """``rel`` exists (or may) but could not be read: say so once, and keep the last
+        known state of everything at and below it, so that nothing is taken for deleted."""
         reason = f"unreadable: {error.strerror or errno.errorcode.get(error.errno or 0, error)}"
         what = "directory" if directory else "file"
         self.warn_once(
@@ -306,14 +308,14 @@ class _Scanner:
             rel,
             error.strerror,
         )
-        if directory:
-            prefix = rel + "/"
-            self.skipped.append((rel, reason))
-            for path in self.known:
-                if path.startswith(prefix):
-                    self.keep_known(path, None)
-        else:
-            self.keep_known(rel, reason)
+        # Whatever ``rel`` is — a file, a directory, or a path that could not even be
+        # stat'ed because a directory above it is unreadable — every known entry at and
+        # below it still exists as far as anyone can tell: keep them all.
+        self.keep_known(rel, reason)
+        prefix = rel + "/"
+        for path in self.known:
+            if path.startswith(prefix):
+                self.keep_known(path, None)
 
     def bad_name(self, rel: str) -> None:
         """A name that is not valid UTF-8: reject that one path (a directory: everything in
