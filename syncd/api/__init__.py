@@ -30,6 +30,7 @@ from syncd.api.models import (
     Page,
     Thread,
 )
+from syncd.api.names import sent_filename
 from syncd.api.retry import RetryPolicy, is_retryable
 
 __all__ = [
@@ -58,4 +59,5 @@ __all__ = [
     "UploadOutcomeUnknown",
     "is_loopback",
     "is_retryable",
+    "sent_filename",
 ]
