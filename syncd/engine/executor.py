@@ -367,7 +367,15 @@ class Executor:
         with self.manifest.transaction():
             self.manifest.close_attempt(action.folder, action.path, sent_at)
             self.manifest.put_entry(
-                Entry(action.folder, action.path, *stat, sha256, State.SYNCED, new.id)
+                Entry(
+                    action.folder,
+                    action.path,
+                    *stat,
+                    sha256,
+                    State.SYNCED,
+                    new.id,
+                    ctime_ns=0 if changed else st.st_ctime_ns,
+                )
             )
             if action.replaces is not None:
                 self.manifest.put_retired(
@@ -512,15 +520,21 @@ class Executor:
         if row is None or row.file_id != action.replaces:
             raise _Skip("the manifest changed since the plan")
         if row.sha256 == action.sha256:
-            stat = (row.size, row.mtime_ns, row.inode)
+            stat = (row.size, row.mtime_ns, row.inode, row.ctime_ns)
         else:
-            stat = (row.size, 0, 0)  # the next scan hashes the file again
+            stat = (row.size, 0, 0, 0)  # the next scan hashes the file again
         with self.manifest.transaction():
             if action.sent_at is not None:
                 self.manifest.close_attempt(action.folder, action.path, action.sent_at)
             self.manifest.put_entry(
                 Entry(
-                    action.folder, action.path, *stat, action.sha256, State.SYNCED, action.file_id
+                    action.folder,
+                    action.path,
+                    *stat[:3],
+                    action.sha256,
+                    State.SYNCED,
+                    action.file_id,
+                    ctime_ns=stat[3],
                 )
             )
             if action.replaces is not None and action.replaces != action.file_id:
@@ -647,17 +661,18 @@ class Executor:
             raise _Skip("the manifest changed since the plan")
         local = self.local.get((action.folder, action.path))
         if local is not None and local.sha256 == action.sha256:
-            stat = (local.size, local.mtime_ns, local.inode)
+            stat = (local.size, local.mtime_ns, local.inode, local.ctime_ns)
         else:
-            stat = (0, 0, 0)
+            stat = (0, 0, 0, 0)
         self.manifest.put_entry(
             Entry(
                 action.folder,
                 action.path,
-                *stat,
+                *stat[:3],
                 action.sha256,
                 State.REJECTED,
                 last_error=action.reason,
+                ctime_ns=stat[3],
             )
         )
         self._emit(Done("rejected", action.folder, action.path, detail=action.reason))
@@ -667,6 +682,12 @@ class Executor:
         if row is None:
             return
         self.manifest.put_entry(
-            replace(row, size=action.size, mtime_ns=action.mtime_ns, inode=action.inode)
+            replace(
+                row,
+                size=action.size,
+                mtime_ns=action.mtime_ns,
+                inode=action.inode,
+                ctime_ns=action.ctime_ns,
+            )
         )
         self._emit(Done("restat", action.folder, action.path, row.file_id))

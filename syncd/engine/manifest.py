@@ -171,12 +171,12 @@ SCHEMA_VERSION = len(MIGRATIONS)
 
 _SELECT_ENTRIES = (
     "SELECT folder, path, size, mtime_ns, inode, sha256, state, file_id, attempts,"
-    " next_attempt_at, last_error, intent_sha256, intent_size, intent_at FROM entries"
+    " next_attempt_at, last_error, intent_sha256, intent_size, intent_at, ctime_ns FROM entries"
 )
 _PUT_ENTRY = (
     "INSERT OR REPLACE INTO entries (folder, path, size, mtime_ns, inode, sha256, state, file_id,"
-    " attempts, next_attempt_at, last_error, intent_sha256, intent_size, intent_at, updated_at)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    " attempts, next_attempt_at, last_error, intent_sha256, intent_size, intent_at, ctime_ns,"
+    " updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 _PUT_ATTEMPT = (
     "INSERT OR REPLACE INTO attempts (folder, path, filename, size, purpose, sha256, sent_at)"
@@ -211,6 +211,7 @@ def _row(e: Entry, now: float) -> tuple:
         e.intent_sha256,
         e.intent_size,
         e.intent_at,
+        e.ctime_ns,
         now,
     )
 

@@ -3,6 +3,7 @@ against the emulator."""
 
 from __future__ import annotations
 
+import os
 import signal
 import time
 from pathlib import Path
@@ -61,3 +62,26 @@ def test_uploads_cut_off_by_sigterm_and_stored_late_are_not_sent_again(
     time.sleep(4)  # every request cut off has been stored by now
     assert_exactly(client, names)
     assert restarted.stop() == 0
+
+
+def test_the_daemon_syncs_an_edit_that_keeps_size_and_mtime(
+    tmp_path: Path, emulator, api_key: str, client: Client, daemons
+) -> None:
+    drop = tmp_path / "drop"
+    drop.mkdir()
+    path = drop / "a.md"
+    path.write_text("version one")
+    config = write_config(
+        tmp_path / "syncd.toml", emulator.base_url, tmp_path / "state", [FolderDef("d", drop)]
+    )
+    daemon = DaemonProcess(config, api_key)
+    daemons.append(daemon)
+    daemon.wait_for_line("ready:")
+    [first] = client.list_files()
+    before = path.stat()
+    path.write_text("version two")  # the same size
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))  # as cp -p, touch -r
+    daemon.wait_for_line(r"replaced d/a\.md")
+    [second] = client.list_files()
+    assert second.id != first.id
+    assert daemon.stop() == 0

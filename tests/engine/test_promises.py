@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import time
+from pathlib import Path
 
 import pytest
 
@@ -185,3 +186,36 @@ def test_names_the_client_encodes_are_compared_as_sent(ws: Workspace) -> None:
     assert len(ws.remote()) == len(names)  # none sent twice
     verify = syncd(ws, "verify")
     assert verify.returncode == 0, verify.stdout
+
+
+# --- 4: an edit that keeps size and mtime -------------------------------------------------
+
+
+def keep_size_and_mtime(path: Path, text: str) -> None:
+    """Write ``text`` (the same size) over ``path`` and set its mtime back, as ``cp -p``,
+    ``rsync -t`` and ``touch -r`` do."""
+    before = path.stat()
+    assert len(text.encode()) == before.st_size
+    path.write_text(text)
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+    after = path.stat()
+    assert (after.st_size, after.st_mtime_ns, after.st_ino) == (
+        before.st_size,
+        before.st_mtime_ns,
+        before.st_ino,
+    )
+
+
+def test_an_edit_keeping_size_and_mtime_is_synced(ws: Workspace) -> None:
+    train = ws.add_folder("train", "fine-tune")
+    path = train / "t.jsonl"
+    path.write_text(example("version one"))
+    assert reconcile(ws).returncode == 0
+    keep_size_and_mtime(path, example("version two"))
+
+    result = reconcile(ws)
+    assert result.returncode == 0, result.stderr
+    assert "replaced 1" in result.stdout
+    assert content(ws, ws.entry("train", "t.jsonl").file_id or "") == path.read_bytes()
+    again = reconcile(ws)
+    assert "unchanged 1" in again.stdout and again.stderr == ""
