@@ -160,7 +160,10 @@ class Inputs:
 
     def skip_folders_of(
         self, missing: set[str], selected: list[FolderConfig], current: Round
-    ) -> None:
+    ) -> list[str]:
+        """Make the folders configured with an assistant that does not exist unavailable for
+        the round; return why, one message per folder (naming the assistants)."""
+        messages = []
         for folder in selected:
             gone = sorted(missing & set(folder.assistants))
             if not gone:
@@ -169,11 +172,13 @@ class Inputs:
                 f"assistant {', '.join(gone)} does not exist, or this API key cannot see it; "
                 "fix the folder's assistants list"
             )
+            messages.append(f"{folder.name}: {message}")
             for i, scanned in enumerate(current.local):
                 if scanned.spec.name == folder.name:
                     current.local[i] = LocalFolder(scanned.spec, error=message)
             for key in [k for k in current.files if k[0] == folder.name]:
                 del current.files[key]
+        return messages
 
     def retry_schedule(
         self,

@@ -176,7 +176,12 @@ class Engine:
             current = self._inputs.scan(selected, paths, recorded, force=force and first)
             remote, missing = listing.result()
             if missing:
-                self._inputs.skip_folders_of(missing, selected, current)
+                messages = self._inputs.skip_folders_of(missing, selected, current)
+                if first:
+                    # Once per pass: the folder stops syncing until it is fixed, which
+                    # must not happen in silence.
+                    for message in messages:
+                        log.error("%s", message)
             decided = plan(
                 current.local,
                 self._inputs.retry_schedule(recorded, paths, first_round=first),

@@ -85,3 +85,20 @@ def test_the_daemon_syncs_an_edit_that_keeps_size_and_mtime(
     [second] = client.list_files()
     assert second.id != first.id
     assert daemon.stop() == 0
+
+
+def test_the_daemon_logs_a_missing_assistant_as_an_error_each_pass(
+    tmp_path: Path, emulator, api_key: str, daemons
+) -> None:
+    drop = tmp_path / "drop"
+    drop.mkdir()
+    gone = "asst_gone0000000000000000"
+    folder = FolderDef("d", drop, assistants=[gone])
+    config = write_config(tmp_path / "syncd.toml", emulator.base_url, tmp_path / "state", [folder])
+    daemon = DaemonProcess(config, api_key)
+    daemons.append(daemon)
+    daemon.wait_for_line("ready:")
+    assert daemon.count(rf"error.*{gone} does not exist") == 1, daemon.log
+    (drop / "a.md").write_text("a")
+    eventually(lambda: holds(daemon.count(rf"{gone} does not exist") == 2))
+    assert daemon.stop() == 0

@@ -219,3 +219,16 @@ def test_an_edit_keeping_size_and_mtime_is_synced(ws: Workspace) -> None:
     assert content(ws, ws.entry("train", "t.jsonl").file_id or "") == path.read_bytes()
     again = reconcile(ws)
     assert "unchanged 1" in again.stdout and again.stderr == ""
+
+
+# --- 9: a configured assistant that no longer exists -------------------------------------
+
+
+def test_a_missing_assistant_is_an_error_naming_it_once_per_pass(ws: Workspace) -> None:
+    docs = ws.add_folder("docs", assistants=["asst_gone0000000000000000"])
+    (docs / "a.md").write_text("a")
+    result = reconcile(ws)
+    assert result.returncode == 1
+    lines = [line for line in result.stderr.splitlines() if "asst_gone0000000000000000" in line]
+    assert len(lines) == 1, result.stderr
+    assert "error" in lines[0] and "does not exist" in lines[0]
