@@ -46,7 +46,7 @@ from syncd.api import (
 )
 from syncd.config import FolderConfig
 from syncd.engine.files import FileChanged, identity, sha256_file
-from syncd.engine.manifest import ManifestDB
+from syncd.engine.manifest import ManifestDB, StateFull
 from syncd.engine.model import (
     Action,
     Adopt,
@@ -154,6 +154,7 @@ class Executor:
         self.clock = clock
         self._purposes = {name: folder.purpose for name, folder in folders.items()}
         self._auth: AuthenticationError | None = None
+        self._full: StateFull | None = None  # nothing can be recorded: stop starting work
         self._lock = threading.Lock()
         self._done: list[Done] = []
         # Why a file id is going away, for the line that says it went.
@@ -162,7 +163,8 @@ class Executor:
     def run(self, actions: Sequence[Action]) -> list[Done]:
         """Run ``actions`` stage by stage; return what happened.
 
-        Raises :class:`PassStopped` (reason ``auth``) once in-flight actions have finished
+        Raises :class:`StateFull` if the manifest could not be written, and
+        :class:`PassStopped` (reason ``auth``) once in-flight actions have finished
         if the service refused the credentials.
         """
         with ThreadPoolExecutor(self.concurrency, thread_name_prefix="syncd-exec") as pool:
@@ -176,6 +178,8 @@ class Executor:
                 else:
                     for future in [pool.submit(self._run_chain, g) for g in groups]:
                         future.result()
+        if self._full is not None:
+            raise self._full
         if self._auth is not None:
             raise PassStopped(
                 "auth", f"the service refused the API key, stopping: {self._auth}"
@@ -185,7 +189,7 @@ class Executor:
     # --- plumbing --------------------------------------------------------------------------------
 
     def _halted(self) -> bool:
-        return self.stop.is_set() or self._auth is not None
+        return self.stop.is_set() or self._auth is not None or self._full is not None
 
     def _upload_key(self, action: Upload) -> tuple[str, int, str]:
         """What the service's copy of ``action``'s file would be recognised by."""
@@ -215,6 +219,10 @@ class Executor:
             except AuthenticationError as e:
                 with self._lock:
                     self._auth = self._auth or e
+                return
+            except StateFull as e:
+                with self._lock:
+                    self._full = self._full or e
                 return
             except APIError as e:
                 self._emit(self._failure(action, str(e)))

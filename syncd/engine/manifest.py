@@ -26,6 +26,7 @@ can share one connection (``check_same_thread=False``), each write a short trans
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import sqlite3
@@ -47,6 +48,7 @@ __all__ = [
     "ManifestDB",
     "ManifestError",
     "PassInfo",
+    "StateFull",
 ]
 
 FILENAME = "manifest.sqlite"
@@ -57,6 +59,36 @@ PASS_HISTORY = 50
 
 class ManifestError(Exception):
     """The manifest cannot be opened or used as it is; the message says why and what to do."""
+
+
+class StateFull(ManifestError):
+    """The state directory's disk is full: nothing more can be recorded, so nothing more may
+    be done. What was committed stays; the next pass carries on from there."""
+
+    def __init__(self, state_dir: Path) -> None:
+        super().__init__(
+            f"the state directory {state_dir} is full (no space left on device): syncd "
+            "cannot record what it does, so it stopped; free some space there, and it "
+            "carries on where it stopped"
+        )
+
+
+def _full(error: BaseException, directory: Path) -> bool:
+    """Whether a database or file error means the disk under ``directory`` is full. SQLite
+    says so itself when a write does not fit, but a shared-memory file it cannot grow shows
+    as a plain I/O error: then the free space decides."""
+    if isinstance(error, OSError):
+        return error.errno == errno.ENOSPC
+    if not isinstance(error, sqlite3.Error):
+        return False
+    if getattr(error, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL:
+        return True
+    if "disk I/O error" not in str(error):
+        return False
+    try:
+        return os.statvfs(directory).f_bavail == 0
+    except OSError:
+        return False
 
 
 @dataclass(frozen=True, slots=True)
@@ -291,6 +323,8 @@ class ManifestDB:
             manifest._prepare()
         except sqlite3.DatabaseError as e:
             conn.close()
+            if _full(e, state_dir):
+                raise StateFull(state_dir) from e
             raise ManifestError(f"cannot use the manifest at {path}: {e}") from e
         except ManifestError:
             conn.close()
@@ -360,6 +394,10 @@ class ManifestDB:
             try:
                 with self._db.atomic():
                     yield
+            except (sqlite3.Error, OSError) as e:
+                if _full(e, self.path.parent):
+                    raise StateFull(self.path.parent) from e
+                raise
             finally:
                 if durable and outermost:
                     self._db.execute("PRAGMA synchronous=NORMAL")

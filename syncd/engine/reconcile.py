@@ -13,6 +13,7 @@ A round's inputs are gathered by :mod:`syncd.engine.inputs`; what the pass did i
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import logging
 import threading
@@ -28,7 +29,7 @@ from syncd.api import Client
 from syncd.config import Config, FolderConfig
 from syncd.engine.executor import Executor, PassStopped
 from syncd.engine.inputs import Inputs, Round
-from syncd.engine.manifest import ManifestDB
+from syncd.engine.manifest import ManifestDB, StateFull
 from syncd.engine.model import (
     Action,
     Adopt,
@@ -113,9 +114,9 @@ class Engine:
         touched: set[tuple[str, str]] = set()  # paths an upload, attach or reject was planned for
         unchanged: set[tuple[str, str]] = set()  # valid local files at the start
         bad_names: list[Done] = []  # files rejected for their names, which have no row
-        if not dry_run:
-            self._settle_attempts([f.name for f in selected])
         try:
+            if not dry_run:
+                self._settle_attempts([f.name for f in selected])
             number = 0
             while number < MAX_ROUNDS:
                 if stop.is_set():
@@ -150,6 +151,10 @@ class Engine:
                     break  # no progress: another round would only fail again
         except PassStopped as e:
             report.stopped_reason = e.reason
+            report.stopped_message = str(e)
+            log.error("%s", e)
+        except StateFull as e:
+            report.stopped_reason = "state"
             report.stopped_message = str(e)
             log.error("%s", e)
         finally:
@@ -262,7 +267,9 @@ class Engine:
         report.actions += [d.to_json() for d in bad_names]
         report.errors = errors(report, dones, unresolved)
         if not report.dry_run:
-            self._record_pass(report, dones, selected)
+            # A full disk was said already, or is said by whoever runs into it next.
+            with contextlib.suppress(StateFull):
+                self._record_pass(report, dones, selected)
 
     # --- doing -----------------------------------------------------------------------------------
 

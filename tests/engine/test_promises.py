@@ -3,11 +3,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
 import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -232,3 +234,61 @@ def test_a_missing_assistant_is_an_error_naming_it_once_per_pass(ws: Workspace) 
     lines = [line for line in result.stderr.splitlines() if "asst_gone0000000000000000" in line]
     assert len(lines) == 1, result.stderr
     assert "error" in lines[0] and "does not exist" in lines[0]
+
+
+# --- 8: the state directory's disk is full ---------------------------------------------------
+
+
+@pytest.fixture
+def small_state_disk(ws: Workspace) -> Iterator[Path]:
+    """The workspace's state directory on its own tiny tmpfs (a real full disk)."""
+    ws.state_dir.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=4m,mode=0700", "tmpfs", str(ws.state_dir)],
+        capture_output=True,
+    )
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.decode().strip()}")
+    try:
+        yield ws.state_dir
+    finally:
+        ws.close()
+        subprocess.run(["umount", "-l", str(ws.state_dir)], check=True)
+
+
+def fill(directory: Path) -> Path:
+    """Fill the disk under ``directory`` to the last byte; returns the filler file."""
+    filler = directory / "filler"
+    fd = os.open(filler, os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        for block in (65536, 4096, 1):
+            with contextlib.suppress(OSError):
+                while True:
+                    os.write(fd, b"\0" * block)
+    finally:
+        os.close(fd)
+    return filler
+
+
+def test_a_full_state_disk_is_a_named_error_and_nothing_is_lost(
+    ws: Workspace, small_state_disk: Path
+) -> None:
+    docs = ws.add_folder("docs")
+    (docs / "a.md").write_text("a")
+    assert reconcile(ws).returncode == 0
+    filler = fill(small_state_disk)
+    # One page back: room for the lock file, none for the manifest's changes.
+    os.truncate(filler, filler.stat().st_size - 4096)
+    for name in ("b.md", "c.md", "d.md"):
+        (docs / name).write_text(name)
+
+    full = reconcile(ws)
+    assert full.returncode == 3, full.stderr
+    assert "Traceback" not in full.stderr
+    assert f"the state directory {ws.state_dir} is full" in full.stderr
+    assert "free some space there" in full.stderr
+
+    filler.unlink()
+    again = reconcile(ws)
+    assert again.returncode == 0, again.stderr
+    assert sorted(f.filename for f in ws.remote().values()) == ["a.md", "b.md", "c.md", "d.md"]
