@@ -41,17 +41,22 @@ import sqlite_utils
 from syncd.engine.model import Attempt, Entry, Manifest, Retired, State
 
 __all__ = [
+    "BACKUP_FILENAME",
     "FILENAME",
     "MIGRATIONS",
     "PASS_HISTORY",
     "SCHEMA_VERSION",
     "ManifestDB",
+    "ManifestDamaged",
     "ManifestError",
     "PassInfo",
     "StateFull",
+    "integrity_problem",
 ]
 
 FILENAME = "manifest.sqlite"
+#: The verified copy kept after each pass that changed something (see :meth:`ManifestDB.backup`).
+BACKUP_FILENAME = "manifest.backup.sqlite"
 
 #: How many passes per folder ``record_pass`` keeps.
 PASS_HISTORY = 50
@@ -59,6 +64,31 @@ PASS_HISTORY = 50
 
 class ManifestError(Exception):
     """The manifest cannot be opened or used as it is; the message says why and what to do."""
+
+
+class ManifestDamaged(ManifestError):
+    """The manifest failed SQLite's integrity check: nothing may be decided from it."""
+
+    def __init__(self, path: Path, detail: str) -> None:
+        backup = path.with_name(BACKUP_FILENAME)
+        super().__init__(
+            f"the manifest at {path} is damaged ({detail}). Nothing was changed. Run "
+            f"`syncd repair` to restore the verified copy {backup} and take back what syncd "
+            "uploaded since; do not delete the manifest (everything would be uploaded again, "
+            "and the copies already there would not be syncd's)"
+        )
+
+
+def integrity_problem(conn: sqlite3.Connection) -> str | None:
+    """What SQLite's quick check finds wrong with the database, or None when it is sound."""
+    try:
+        rows = conn.execute("PRAGMA quick_check").fetchall()
+    except sqlite3.DatabaseError as e:
+        if "malformed" not in str(e):
+            raise  # not a verdict on the file: I/O, a full disk, a lock
+        return str(e)
+    found = [str(row[0]) for row in rows]
+    return None if found == ["ok"] else "; ".join(found[:3])
 
 
 class StateFull(ManifestError):
@@ -320,11 +350,16 @@ class ManifestDB:
         try:
             db = sqlite_utils.Database(conn)
             manifest = cls(db, path, readonly=readonly)
+            problem = integrity_problem(conn) if path.stat().st_size else None
+            if problem is not None and "not a database" not in problem:
+                raise ManifestDamaged(path, problem)
             manifest._prepare()
         except sqlite3.DatabaseError as e:
             conn.close()
             if _full(e, state_dir):
                 raise StateFull(state_dir) from e
+            if "malformed" in str(e):
+                raise ManifestDamaged(path, str(e)) from e
             raise ManifestError(f"cannot use the manifest at {path}: {e}") from e
         except ManifestError:
             conn.close()
@@ -373,6 +408,34 @@ class ManifestDB:
     def close(self) -> None:
         with self._lock:
             self._db.close()
+
+    def backup(self) -> Path:
+        """Keep a verified copy of the manifest beside it (``manifest.backup.sqlite``, 0600),
+        for ``syncd repair``. The copy is made with SQLite's backup API (consistent while
+        the writer works), checked, then moved over the previous one, so a good copy is
+        there at every moment."""
+        target = self.path.with_name(BACKUP_FILENAME)
+        partial = target.with_name(BACKUP_FILENAME + ".part")
+        _secure_file(partial)
+        copy = sqlite3.connect(partial)
+        try:
+            with self._lock:
+                self._db.conn.backup(copy)
+            # The copy is one plain file: no -wal beside it to lose when it is moved.
+            copy.execute("PRAGMA journal_mode=DELETE")
+            problem = integrity_problem(copy)
+        except sqlite3.Error as e:
+            copy.close()
+            partial.unlink(missing_ok=True)
+            if _full(e, self.path.parent):
+                raise StateFull(self.path.parent) from e
+            raise
+        copy.close()
+        if problem is not None:
+            partial.unlink(missing_ok=True)
+            raise ManifestDamaged(self.path, problem)
+        os.replace(partial, target)
+        return target
 
     def __enter__(self) -> ManifestDB:
         return self

@@ -29,7 +29,7 @@ from syncd.api import Client
 from syncd.config import Config, FolderConfig
 from syncd.engine.executor import Executor, PassStopped
 from syncd.engine.inputs import Inputs, Round
-from syncd.engine.manifest import ManifestDB, StateFull
+from syncd.engine.manifest import ManifestDB, ManifestError, StateFull
 from syncd.engine.model import (
     Action,
     Adopt,
@@ -49,6 +49,22 @@ __all__ = ["MAX_ROUNDS", "Engine", "Event"]
 log = logging.getLogger("syncd.reconcile")
 
 MAX_ROUNDS = 4
+
+#: What, having happened in a pass, changed the manifest: then a copy of it is kept.
+_CHANGES = frozenset(
+    {
+        "uploaded",
+        "replaced",
+        "adopted",
+        "resynced",
+        "attached",
+        "detached",
+        "deleted",
+        "released",
+        "rejected",
+        "forgotten",
+    }
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,6 +213,14 @@ class Engine:
             )
         return current, decided
 
+    def _backup(self) -> None:
+        """Keep a verified copy of the manifest for ``syncd repair``; a pass that could not
+        keep one says so and goes on (the previous copy stays)."""
+        try:
+            self.manifest.backup()
+        except (ManifestError, OSError) as e:
+            log.warning("could not keep a copy of the manifest: %s", e)
+
     def _settle_attempts(self, folders: list[str]) -> None:
         """Before a pass: forget attempts past the planner's horizon, and give uploads a
         previous process left unanswered (it stopped or died with them in flight) a grace
@@ -270,6 +294,8 @@ class Engine:
             # A full disk was said already, or is said by whoever runs into it next.
             with contextlib.suppress(StateFull):
                 self._record_pass(report, dones, selected)
+            if any(d.what in _CHANGES for d in dones):
+                self._backup()
 
     # --- doing -----------------------------------------------------------------------------------
 

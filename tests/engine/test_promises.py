@@ -292,3 +292,56 @@ def test_a_full_state_disk_is_a_named_error_and_nothing_is_lost(
     again = reconcile(ws)
     assert again.returncode == 0, again.stderr
     assert sorted(f.filename for f in ws.remote().values()) == ["a.md", "b.md", "c.md", "d.md"]
+
+
+# --- 7: a damaged manifest ----------------------------------------------------------------
+
+
+def damage(path: Path) -> None:
+    """Overwrite a run of pages in the middle of a database file, as a bad disk would."""
+    size = path.stat().st_size
+    assert size >= 3 * 4096
+    with open(path, "r+b") as f:
+        f.seek(4096)
+        f.write(b"\xa5" * min(size - 4096, 3 * 4096))
+
+
+def test_a_damaged_manifest_is_named_and_repair_neither_duplicates_nor_orphans(
+    ws: Workspace,
+) -> None:
+    docs = ws.add_folder("docs")
+    for i in range(40):
+        (docs / f"f{i:02}.md").write_text(f"file {i} " + "x" * 200)
+    assert reconcile(ws).returncode == 0
+    backup = ws.state_dir / "manifest.backup.sqlite"
+    assert backup.stat().st_mode & 0o777 == 0o600
+    older = backup.read_bytes()
+    # More uploads after that copy was made; then the disk damages the manifest (and the
+    # copy is the older one: as if the damage came before the next copy was kept).
+    time.sleep(2.1)
+    for i in range(3):
+        (docs / f"new{i}.md").write_text(f"new {i}")
+    (docs / "f00.md").write_text("changed since the copy")
+    assert reconcile(ws).returncode == 0
+    ws.close()
+    backup.write_bytes(older)
+    damage(ws.state_dir / "manifest.sqlite")
+
+    for command in ("status", "reconcile"):
+        result = syncd(ws, command)
+        assert result.returncode == 2, (command, result.stderr)
+        assert "is damaged" in result.stderr and "syncd repair" in result.stderr
+        assert "Traceback" not in result.stderr
+
+    repaired = syncd(ws, "repair")
+    assert repaired.returncode == 0, repaired.stderr
+    assert "run `syncd reconcile`" in repaired.stdout
+    result = reconcile(ws, "--json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["uploaded"] == 0 and report["adopted"] == 4
+    names = sorted(f.filename for f in ws.remote().values())
+    assert names == sorted([f"f{i:02}.md" for i in range(40)] + [f"new{i}.md" for i in range(3)])
+    verify = syncd(ws, "verify")
+    assert verify.returncode == 0, verify.stdout
+    assert "not syncd's" not in verify.stdout
