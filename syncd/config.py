@@ -144,6 +144,9 @@ DeleteFraction = Annotated[
 GraceSeconds = Annotated[
     Seconds, _between(0, 3600, "how long requests in flight may finish after a stop signal")
 ]
+UnresolvedGraceSeconds = Annotated[
+    Seconds, _between(0, 60, "how long an unanswered upload may still be landing on the service")
+]
 
 
 def _empty_to_none(value: Any) -> Any:
@@ -269,6 +272,9 @@ class SyncSettings(BaseModel):
     rescan_interval_seconds: RescanSeconds = 900
     max_delete_fraction: DeleteFraction = 0.5
     shutdown_grace_seconds: GraceSeconds = 30
+    # After an upload whose answer was lost finds nothing on the service, how long to wait
+    # and list again before sending it again: the service may still be storing it.
+    unresolved_grace_seconds: UnresolvedGraceSeconds = 10
     metrics_address: str | None = None
 
     @field_validator("state_dir", mode="before")

@@ -26,6 +26,7 @@ COMMANDS: dict[str, str] = {
     "status": "syncd.cli.status:status_command",
     "verify": "syncd.cli.verify:verify_command",
     "check": "syncd.cli.check:check_command",
+    "repair": "syncd.cli.repair:repair_command",
     "remote": "syncd.cli.remote:remote_command",
     "run": "syncd.cli.run:run_command",
     "demo": "syncd.cli.demo:demo_command",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -17,7 +18,7 @@ from syncd.cli.output import (
     open_client,
     print_json,
 )
-from syncd.engine.manifest import FILENAME, ManifestDB, ManifestError
+from syncd.engine.manifest import FILENAME, ManifestDB, ManifestError, StateFull
 from syncd.engine.reconcile import Engine, Event
 from syncd.engine.report import ExitStatus, PassReport, plan_lines
 from syncd.service.lock import LockHeld, StateLock
@@ -94,14 +95,15 @@ def reconcile_command(
     \b
     Exit status:
       0  everything is in sync
-      1  finished, but some files failed or were rejected, or a folder was skipped
+      1  finished, but some files failed, were rejected or are unresolved (the
+         service has not shown whether an upload was stored), or a folder was skipped
       2  usage or configuration error
       3  stopped before acting: API key refused, service unreachable, another syncd
          holds the state directory, or the delete guard tripped (see --force)
 
     \b
     --json prints one object: the counts (uploaded, replaced, deleted, attached,
-    detached, unchanged, rejected, failed, adopted), dry_run, waiting, stopped,
+    detached, unchanged, rejected, failed, adopted, unresolved), dry_run, waiting, stopped,
     exit_status, an "actions" list (what happened, or with --dry-run what would)
     and an "errors" list.
     """
@@ -131,9 +133,13 @@ def reconcile_command(
                 manifest = ManifestDB.open(state_dir)
         except LockHeld as e:
             fail(str(e), ExitStatus.STOPPED)
+        except StateFull as e:
+            fail(str(e), ExitStatus.STOPPED)
         except ManifestError as e:
             fail(str(e), ExitStatus.CONFIG)
         except OSError as e:
+            if e.errno == errno.ENOSPC:
+                fail(str(StateFull(state_dir)), ExitStatus.STOPPED)
             fail(f"cannot use the state directory {state_dir}: {e}", ExitStatus.CONFIG)
         stack.callback(manifest.close)
         show_bar = sys.stderr.isatty() and not dry_run

@@ -46,13 +46,15 @@ from syncd.api import (
 )
 from syncd.config import FolderConfig
 from syncd.engine.files import FileChanged, identity, sha256_file
-from syncd.engine.manifest import ManifestDB
+from syncd.engine.manifest import ManifestDB, StateFull
 from syncd.engine.model import (
     Action,
     Adopt,
     Attach,
+    Attempt,
     Cleanup,
     Detach,
+    Duplicate,
     Entry,
     Forget,
     LocalFile,
@@ -65,7 +67,7 @@ from syncd.engine.model import (
     Upload,
 )
 from syncd.engine.names import where
-from syncd.engine.planner import chains, stages
+from syncd.engine.planner import chains, stages, upload_name
 from syncd.engine.report import Done, human_size, what_became_of
 from syncd.engine.validate import validate_file
 
@@ -112,6 +114,11 @@ class _FileChanged(_Skip):
     """The file is not the one the plan was made from, or changed while it was read."""
 
 
+class _Unresolved(Exception):
+    """An upload's outcome is unknown: until a listing resolves it, no other upload that
+    could be mistaken for it is sent (invariant 2)."""
+
+
 class Executor:
     """Runs actions against ``client``, recording results in ``manifest``.
 
@@ -128,6 +135,7 @@ class Executor:
         *,
         local: Mapping[tuple[str, str], LocalFile],
         max_attempts: int,
+        grace: float = 10.0,
         concurrency: int = 4,
         stop: threading.Event | None = None,
         on_done: Callable[[Done], None] | None = None,
@@ -139,6 +147,7 @@ class Executor:
         self.folders = folders
         self.local = local
         self.max_attempts = max_attempts
+        self.grace = grace
         self.concurrency = max(1, concurrency)
         self.stop = stop or threading.Event()
         self.on_done = on_done
@@ -146,6 +155,7 @@ class Executor:
         self.clock = clock
         self._purposes = {name: folder.purpose for name, folder in folders.items()}
         self._auth: AuthenticationError | None = None
+        self._full: StateFull | None = None  # nothing can be recorded: stop starting work
         self._lock = threading.Lock()
         self._done: list[Done] = []
         # Why a file id is going away, for the line that says it went.
@@ -154,7 +164,8 @@ class Executor:
     def run(self, actions: Sequence[Action]) -> list[Done]:
         """Run ``actions`` stage by stage; return what happened.
 
-        Raises :class:`PassStopped` (reason ``auth``) once in-flight actions have finished
+        Raises :class:`StateFull` if the manifest could not be written, and
+        :class:`PassStopped` (reason ``auth``) once in-flight actions have finished
         if the service refused the credentials.
         """
         with ThreadPoolExecutor(self.concurrency, thread_name_prefix="syncd-exec") as pool:
@@ -168,6 +179,8 @@ class Executor:
                 else:
                     for future in [pool.submit(self._run_chain, g) for g in groups]:
                         future.result()
+        if self._full is not None:
+            raise self._full
         if self._auth is not None:
             raise PassStopped(
                 "auth", f"the service refused the API key, stopping: {self._auth}"
@@ -177,19 +190,40 @@ class Executor:
     # --- plumbing --------------------------------------------------------------------------------
 
     def _halted(self) -> bool:
-        return self.stop.is_set() or self._auth is not None
+        return self.stop.is_set() or self._auth is not None or self._full is not None
+
+    def _upload_key(self, action: Upload) -> tuple[str, int, str]:
+        """What the service's copy of ``action``'s file would be recognised by."""
+        return (upload_name(action.path), action.size, self._purposes[action.folder])
 
     def _run_chain(self, group: list[Action]) -> None:
+        unresolved: set[tuple[str, int, str]] = set()  # keys of this chain's unanswered uploads
         for action in group:
             if self._halted():
                 return
+            if isinstance(action, Upload) and self._upload_key(action) in unresolved:
+                detail = (
+                    "waits until an upload with the same name and size, whose answer was lost, "
+                    "is found on the service"
+                )
+                self._emit(Done("waiting", action.folder, action.path, detail=detail))
+                if self.on_action is not None:
+                    self.on_action(action)
+                continue
             try:
                 self._apply(action)
+            except _Unresolved:
+                assert isinstance(action, Upload)
+                unresolved.add(self._upload_key(action))
             except _Skip as e:
                 self._skip(action, str(e))
             except AuthenticationError as e:
                 with self._lock:
                     self._auth = self._auth or e
+                return
+            except StateFull as e:
+                with self._lock:
+                    self._full = self._full or e
                 return
             except APIError as e:
                 self._emit(self._failure(action, str(e)))
@@ -215,7 +249,8 @@ class Executor:
     def _emit(self, done: Done) -> None:
         with self._lock:
             self._done.append(done)
-        level = logging.DEBUG if done.what in ("forgotten", "restat", "skipped") else logging.INFO
+        quiet = ("forgotten", "restat", "skipped", "waiting")
+        level = logging.DEBUG if done.what in quiet else logging.INFO
         if done.what in ("failed", "unresolved", "rejected"):
             level = logging.WARNING
         log.log(level, "%s", done.message())
@@ -234,6 +269,8 @@ class Executor:
                 self._detach(action)
             case Retire():
                 self._retire(action)
+            case Duplicate():
+                self._duplicate(action)
             case Cleanup():
                 self._cleanup(action)
             case Forget():
@@ -272,14 +309,27 @@ class Executor:
 
         stat = (st.st_size, st.st_mtime_ns, st.st_ino)
         before = row
+        sent_at = self.clock()
+        again = row is not None and row.state is State.UPLOADING and row.intent_sha256 == sha256
         row = replace(
             row or Entry(action.folder, action.path, *stat, sha256, State.UPLOADING),
             state=State.UPLOADING,
+            next_attempt_at=None,
             intent_sha256=sha256,
             intent_size=st.st_size,
-            intent_at=self.clock(),
+            # Sent again after an unknown outcome: still the same intent.
+            intent_at=row.intent_at if again and row and row.intent_at else sent_at,
         )
-        self.manifest.put_entry(row, durable=True)  # on disk before the request leaves
+        attempt = Attempt(
+            action.folder,
+            action.path,
+            upload_name(action.path),
+            st.st_size,
+            folder.purpose,
+            sha256,
+            sent_at,
+        )
+        self.manifest.put_intent(row, attempt)  # on disk before the request leaves
 
         started = time.monotonic()
         try:
@@ -287,12 +337,17 @@ class Executor:
         except (AuthenticationError, OSError):
             # Refused, or the file could not be opened: nothing went out, so the intent is
             # taken back and no attempt is counted.
-            if before is None:
-                self.manifest.delete_entry(action.folder, action.path)
-            else:
-                self.manifest.put_entry(before)
+            with self.manifest.transaction():
+                self.manifest.close_attempt(action.folder, action.path, sent_at)
+                if before is None:
+                    self.manifest.delete_entry(action.folder, action.path)
+                else:
+                    self.manifest.put_entry(before)
             raise
         except UploadOutcomeUnknown as e:
+            # The service may still store it: give it a grace period, and look again, before
+            # this content is sent again.
+            self.manifest.put_entry(replace(row, next_attempt_at=self.clock() + self.grace))
             self._emit(
                 Done(
                     "unresolved",
@@ -302,11 +357,13 @@ class Executor:
                     "syncd looks for it before uploading again",
                 )
             )
-            return
+            raise _Unresolved from e
         except BadRequestError as e:
+            self.manifest.close_attempt(action.folder, action.path, sent_at)
             self._refused_content(row, sha256, stat, e.message)
             return
         except APIError as e:
+            self.manifest.close_attempt(action.folder, action.path, sent_at)
             self._upload_failed(row, str(e))
             return
         elapsed = time.monotonic() - started
@@ -317,8 +374,17 @@ class Executor:
             # scan hash the file again, and attach nothing.
             stat = (st.st_size, 0, 0)
         with self.manifest.transaction():
+            self.manifest.answer_attempt(action.folder, action.path, sent_at, new.id)
             self.manifest.put_entry(
-                Entry(action.folder, action.path, *stat, sha256, State.SYNCED, new.id)
+                Entry(
+                    action.folder,
+                    action.path,
+                    *stat,
+                    sha256,
+                    State.SYNCED,
+                    new.id,
+                    ctime_ns=0 if changed else st.st_ctime_ns,
+                )
             )
             if action.replaces is not None:
                 self.manifest.put_retired(
@@ -465,13 +531,21 @@ class Executor:
         if row is None or row.file_id != action.replaces:
             raise _Skip("the manifest changed since the plan")
         if row.sha256 == action.sha256:
-            stat = (row.size, row.mtime_ns, row.inode)
+            stat = (row.size, row.mtime_ns, row.inode, row.ctime_ns)
         else:
-            stat = (row.size, 0, 0)  # the next scan hashes the file again
+            stat = (row.size, 0, 0, 0)  # the next scan hashes the file again
         with self.manifest.transaction():
+            if action.sent_at is not None:
+                self.manifest.close_attempt(action.folder, action.path, action.sent_at)
             self.manifest.put_entry(
                 Entry(
-                    action.folder, action.path, *stat, action.sha256, State.SYNCED, action.file_id
+                    action.folder,
+                    action.path,
+                    *stat[:3],
+                    action.sha256,
+                    State.SYNCED,
+                    action.file_id,
+                    ctime_ns=stat[3],
                 )
             )
             if action.replaces is not None and action.replaces != action.file_id:
@@ -534,6 +608,18 @@ class Executor:
         else:
             self._why[action.file_id] = went
 
+    def _duplicate(self, action: Duplicate) -> None:
+        if self.manifest.owns(action.file_id):
+            raise _Skip(f"{action.file_id} is already one of syncd's files")
+        with self.manifest.transaction():
+            self.manifest.put_retired(Retired(action.file_id, action.folder, delete=True))
+            self.manifest.close_attempt(action.folder, action.path, action.sent_at)
+        at = time.strftime("%H:%M:%S", time.localtime(action.sent_at))
+        self._why[action.file_id] = (
+            f"a second copy of {where(action.folder, action.path)}: syncd's upload sent at {at} "
+            "was stored after syncd had given up on its answer; one copy is kept"
+        )
+
     def _cleanup(self, action: Cleanup) -> None:
         retired = self.manifest.retired(action.file_id)
         if retired is None:
@@ -583,17 +669,18 @@ class Executor:
             raise _Skip("the manifest changed since the plan")
         local = self.local.get((action.folder, action.path))
         if local is not None and local.sha256 == action.sha256:
-            stat = (local.size, local.mtime_ns, local.inode)
+            stat = (local.size, local.mtime_ns, local.inode, local.ctime_ns)
         else:
-            stat = (0, 0, 0)
+            stat = (0, 0, 0, 0)
         self.manifest.put_entry(
             Entry(
                 action.folder,
                 action.path,
-                *stat,
+                *stat[:3],
                 action.sha256,
                 State.REJECTED,
                 last_error=action.reason,
+                ctime_ns=stat[3],
             )
         )
         self._emit(Done("rejected", action.folder, action.path, detail=action.reason))
@@ -603,6 +690,12 @@ class Executor:
         if row is None:
             return
         self.manifest.put_entry(
-            replace(row, size=action.size, mtime_ns=action.mtime_ns, inode=action.inode)
+            replace(
+                row,
+                size=action.size,
+                mtime_ns=action.mtime_ns,
+                inode=action.inode,
+                ctime_ns=action.ctime_ns,
+            )
         )
         self._emit(Done("restat", action.folder, action.path, row.file_id))

@@ -43,6 +43,7 @@ class Round:
     devices: dict[str, int]
     #: (folder, path) -> why: paths that exist but could not be read (they need attention)
     unreadable: dict[tuple[str, str], str] = field(default_factory=dict)
+    bad_names: list[tuple[str, str]] = field(default_factory=list)  # (folder, escaped path)
 
 
 class Inputs:
@@ -77,6 +78,7 @@ class Inputs:
         files: dict[tuple[str, str], LocalFile] = {}
         devices: dict[str, int] = {}
         unreadable: dict[tuple[str, str], str] = {}
+        bad_names: list[tuple[str, str]] = []
         known_by_folder: dict[str, dict[str, Entry]] = {f.name: {} for f in selected}
         for (name, path), entry in recorded.entries.items():
             if name in known_by_folder:
@@ -100,6 +102,7 @@ class Inputs:
                     folder, paths.get(folder.name, ()), known, expected_dev
                 )
             local.append(folder_scan)
+            bad_names += [(folder.name, name) for name in scan.bad_names]
             if folder_scan.error is None:
                 if scan.root_dev is not None:
                     devices[folder.name] = scan.root_dev
@@ -107,7 +110,7 @@ class Inputs:
                     files[(folder.name, path)] = file
                 for path, why in scan.unreadable:
                     unreadable[(folder.name, path)] = why
-        return Round(local, files, devices, unreadable)
+        return Round(local, files, devices, unreadable, bad_names)
 
     def _scan_dirty(
         self,
@@ -164,7 +167,10 @@ class Inputs:
 
     def skip_folders_of(
         self, missing: set[str], selected: list[FolderConfig], current: Round
-    ) -> None:
+    ) -> list[str]:
+        """Make the folders configured with an assistant that does not exist unavailable for
+        the round; return why, one message per folder (naming the assistants)."""
+        messages = []
         for folder in selected:
             gone = sorted(missing & set(folder.assistants))
             if not gone:
@@ -173,11 +179,13 @@ class Inputs:
                 f"assistant {', '.join(gone)} does not exist, or this API key cannot see it; "
                 "fix the folder's assistants list"
             )
+            messages.append(f"{folder.name}: {message}")
             for i, scanned in enumerate(current.local):
                 if scanned.spec.name == folder.name:
                     current.local[i] = LocalFolder(scanned.spec, error=message)
             for key in [k for k in current.files if k[0] == folder.name]:
                 del current.files[key]
+        return messages
 
     def retry_schedule(
         self,

@@ -26,6 +26,7 @@ can share one connection (``check_same_thread=False``), each write a short trans
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import logging
 import os
@@ -38,21 +39,27 @@ from pathlib import Path
 
 import sqlite_utils
 
-from syncd.engine.model import Entry, Manifest, Retired, State
+from syncd.engine.model import Attempt, Entry, Manifest, Retired, State
 
 __all__ = [
+    "BACKUP_FILENAME",
     "FILENAME",
     "MIGRATIONS",
     "PASS_HISTORY",
     "SCHEMA_VERSION",
     "ManifestDB",
+    "ManifestDamaged",
     "ManifestError",
     "PassInfo",
+    "StateFull",
+    "integrity_problem",
 ]
 
 log = logging.getLogger("syncd.manifest")
 
 FILENAME = "manifest.sqlite"
+#: The verified copy kept after each pass that changed something (see :meth:`ManifestDB.backup`).
+BACKUP_FILENAME = "manifest.backup.sqlite"
 
 #: The key under which a pass's unreadable paths ride in its ``counts`` JSON.
 _UNREADABLE_KEY = "unreadable_paths"
@@ -63,6 +70,61 @@ PASS_HISTORY = 50
 
 class ManifestError(Exception):
     """The manifest cannot be opened or used as it is; the message says why and what to do."""
+
+
+class ManifestDamaged(ManifestError):
+    """The manifest failed SQLite's integrity check: nothing may be decided from it."""
+
+    def __init__(self, path: Path, detail: str) -> None:
+        backup = path.with_name(BACKUP_FILENAME)
+        super().__init__(
+            f"the manifest at {path} is damaged ({detail}). Nothing was changed. Run "
+            f"`syncd repair` to restore the verified copy {backup} and take back what syncd "
+            "uploaded since; do not delete the manifest (everything would be uploaded again, "
+            "and the copies already there would not be syncd's)"
+        )
+
+
+def integrity_problem(conn: sqlite3.Connection) -> str | None:
+    """What SQLite's quick check finds wrong with the database, or None when it is sound."""
+    try:
+        rows = conn.execute("PRAGMA quick_check").fetchall()
+    except sqlite3.DatabaseError as e:
+        if "malformed" not in str(e):
+            raise  # not a verdict on the file: I/O, a full disk, a lock
+        return str(e)
+    found = [str(row[0]) for row in rows]
+    return None if found == ["ok"] else "; ".join(found[:3])
+
+
+class StateFull(ManifestError):
+    """The state directory's disk is full: nothing more can be recorded, so nothing more may
+    be done. What was committed stays; the next pass carries on from there."""
+
+    def __init__(self, state_dir: Path) -> None:
+        super().__init__(
+            f"the state directory {state_dir} is full (no space left on device): syncd "
+            "cannot record what it does, so it stopped; free some space there, and it "
+            "carries on where it stopped"
+        )
+
+
+def _full(error: BaseException, directory: Path) -> bool:
+    """Whether a database or file error means the disk under ``directory`` is full. SQLite
+    says so itself when a write does not fit, but a shared-memory file it cannot grow shows
+    as a plain I/O error: then the free space decides."""
+    if isinstance(error, OSError):
+        return error.errno == errno.ENOSPC
+    if not isinstance(error, sqlite3.Error):
+        return False
+    if getattr(error, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL:
+        return True
+    if "disk I/O error" not in str(error):
+        return False
+    try:
+        return os.statvfs(directory).f_bavail == 0
+    except OSError:
+        return False
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,18 +197,61 @@ def _v2(db: sqlite_utils.Database) -> None:
     db.table("entries").add_column("updated_at", float)
 
 
+def _v3(db: sqlite_utils.Database) -> None:
+    """Every unanswered upload attempt (so that a late copy is known for syncd's own), and
+    each entry's ctime (an edit that keeps size and mtime still changes it).
+
+    An intent recorded by an older syncd becomes its one attempt; its purpose was not kept
+    (``NULL``: the folder's). The ctime of existing rows is unknown (0): the next scan hashes
+    each file once and records it."""
+    db.table("attempts").create(
+        {
+            "folder": str,
+            "path": str,
+            "filename": str,
+            "size": int,
+            "purpose": str,
+            "sha256": str,
+            "sent_at": float,
+            "file_id": str,
+        },
+        pk=("folder", "path", "sent_at"),
+        not_null={"filename", "size", "sha256"},
+    )
+    # Here, not at the top: reading the manifest (``syncd status``) loads no HTTP client.
+    from syncd.engine.planner import upload_name
+
+    intents = db.execute(
+        "SELECT folder, path, intent_size, intent_sha256, intent_at FROM entries"
+        " WHERE state = 'uploading' AND intent_at IS NOT NULL"
+        " AND intent_size IS NOT NULL AND intent_sha256 IS NOT NULL"
+    ).fetchall()
+    db.conn.executemany(
+        _PUT_ATTEMPT,
+        [
+            (folder, path, upload_name(path), size, None, sha256, at)
+            for folder, path, size, sha256, at in intents
+        ],
+    )
+    db.table("entries").add_column("ctime_ns", int, not_null_default=0)
+
+
 #: ``MIGRATIONS[n]`` upgrades a version-``n`` file (0 = empty) to version ``n + 1``.
-MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (_v1, _v2)
+MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (_v1, _v2, _v3)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 _SELECT_ENTRIES = (
     "SELECT folder, path, size, mtime_ns, inode, sha256, state, file_id, attempts,"
-    " next_attempt_at, last_error, intent_sha256, intent_size, intent_at FROM entries"
+    " next_attempt_at, last_error, intent_sha256, intent_size, intent_at, ctime_ns FROM entries"
 )
 _PUT_ENTRY = (
     "INSERT OR REPLACE INTO entries (folder, path, size, mtime_ns, inode, sha256, state, file_id,"
-    " attempts, next_attempt_at, last_error, intent_sha256, intent_size, intent_at, updated_at)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    " attempts, next_attempt_at, last_error, intent_sha256, intent_size, intent_at, ctime_ns,"
+    " updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+_PUT_ATTEMPT = (
+    "INSERT OR REPLACE INTO attempts (folder, path, filename, size, purpose, sha256, sent_at)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?)"
 )
 # A folder filter binds one JSON array, so the SQL text never varies with the input.
 _IN_FOLDERS = " WHERE folder IN (SELECT value FROM json_each(?))"
@@ -159,6 +264,31 @@ _STATES = {state.value: state for state in State}
 def _entry(row: tuple) -> Entry:
     folder, path, size, mtime_ns, inode, sha256, state, *rest = row
     return Entry(folder, path, size, mtime_ns, inode, sha256, _STATES[state], *rest)
+
+
+def _row(e: Entry, now: float) -> tuple:
+    return (
+        e.folder,
+        e.path,
+        e.size,
+        e.mtime_ns,
+        e.inode,
+        e.sha256,
+        e.state.value,
+        e.file_id,
+        e.attempts,
+        e.next_attempt_at,
+        e.last_error,
+        e.intent_sha256,
+        e.intent_size,
+        e.intent_at,
+        e.ctime_ns,
+        now,
+    )
+
+
+def _attempt_row(a: Attempt) -> tuple:
+    return (a.folder, a.path, a.filename, a.size, a.purpose, a.sha256, a.sent_at)
 
 
 def _secure_file(path: Path) -> None:
@@ -181,6 +311,7 @@ class _Batch:
     """Rows waiting for one durable commit, and how it went."""
 
     rows: list[tuple] = field(default_factory=list)
+    attempts: list[tuple] = field(default_factory=list)
     done: bool = False
     error: BaseException | None = None
 
@@ -255,9 +386,16 @@ class ManifestDB:
         try:
             db = sqlite_utils.Database(conn)
             manifest = cls(db, path, readonly=readonly)
+            problem = integrity_problem(conn) if path.stat().st_size else None
+            if problem is not None and "not a database" not in problem:
+                raise ManifestDamaged(path, problem)
             manifest._prepare()
         except sqlite3.DatabaseError as e:
             conn.close()
+            if _full(e, state_dir):
+                raise StateFull(state_dir) from e
+            if "malformed" in str(e):
+                raise ManifestDamaged(path, str(e)) from e
             raise ManifestError(f"cannot use the manifest at {path}: {e}") from e
         except ManifestError:
             conn.close()
@@ -307,6 +445,34 @@ class ManifestDB:
         with self._lock:
             self._db.close()
 
+    def backup(self) -> Path:
+        """Keep a verified copy of the manifest beside it (``manifest.backup.sqlite``, 0600),
+        for ``syncd repair``. The copy is made with SQLite's backup API (consistent while
+        the writer works), checked, then moved over the previous one, so a good copy is
+        there at every moment."""
+        target = self.path.with_name(BACKUP_FILENAME)
+        partial = target.with_name(BACKUP_FILENAME + ".part")
+        _secure_file(partial)
+        copy = sqlite3.connect(partial)
+        try:
+            with self._lock:
+                self._db.conn.backup(copy)
+            # The copy is one plain file: no -wal beside it to lose when it is moved.
+            copy.execute("PRAGMA journal_mode=DELETE")
+            problem = integrity_problem(copy)
+        except sqlite3.Error as e:
+            copy.close()
+            partial.unlink(missing_ok=True)
+            if _full(e, self.path.parent):
+                raise StateFull(self.path.parent) from e
+            raise
+        copy.close()
+        if problem is not None:
+            partial.unlink(missing_ok=True)
+            raise ManifestDamaged(self.path, problem)
+        os.replace(partial, target)
+        return target
+
     def __enter__(self) -> ManifestDB:
         return self
 
@@ -327,6 +493,10 @@ class ManifestDB:
             try:
                 with self._db.atomic():
                     yield
+            except (sqlite3.Error, OSError) as e:
+                if _full(e, self.path.parent):
+                    raise StateFull(self.path.parent) from e
+                raise
             finally:
                 if durable and outermost:
                     self._db.execute("PRAGMA synchronous=NORMAL")
@@ -340,6 +510,7 @@ class ManifestDB:
             manifest = Manifest(
                 entries={(e.folder, e.path): e for e in self._entries(folders)},
                 retired={r.file_id: r for r in self._retired(folders)},
+                attempts=tuple(self.attempts()),
             )
             owned = manifest.owned_ids()
             attachments = frozenset(
@@ -382,6 +553,17 @@ class ManifestDB:
         for file_id, folder, delete, replaced_by in rows:
             yield Retired(file_id, folder, bool(delete), replaced_by)
 
+    def attempts(self) -> list[Attempt]:
+        """Every unanswered upload attempt, oldest first (all folders: each one holds back
+        uploads that could be mistaken for it, wherever they are)."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT folder, path, filename, size, purpose, sha256, sent_at, file_id"
+                " FROM attempts"
+                " ORDER BY sent_at, folder, path"
+            ).fetchall()
+        return [Attempt(*row) for row in rows]
+
     def retired(self, file_id: str) -> Retired | None:
         """The retired record of ``file_id``, if it is retired."""
         with self._lock:
@@ -419,11 +601,13 @@ class ManifestDB:
         return {assistant for (assistant,) in rows}
 
     def next_retry_at(self, max_attempts: int) -> float | None:
-        """When the earliest failed entry that has attempts left may be tried again."""
+        """When the earliest failed entry that has attempts left may be tried again, or an
+        unanswered upload's grace period is over."""
         with self._lock:
             return self._db.execute(
-                "SELECT min(next_attempt_at) FROM entries WHERE state = ? AND attempts < ?",
-                [State.FAILED.value, max_attempts],
+                "SELECT min(next_attempt_at) FROM entries WHERE (state = ? AND attempts < ?)"
+                " OR state = ?",
+                [State.FAILED.value, max_attempts, State.UPLOADING.value],
             ).fetchone()[0]
 
     def folder_dev(self, folder: str) -> int | None:
@@ -454,6 +638,15 @@ class ManifestDB:
             ).fetchall()
         return [_entry(row) for row in rows]
 
+    def unanswered(self) -> list[Entry]:
+        """Entries whose upload's outcome is not known yet (state ``uploading``)."""
+        with self._lock:
+            rows = self._db.execute(
+                _SELECT_ENTRIES + " WHERE state = ? ORDER BY folder, path",
+                [State.UPLOADING.value],
+            ).fetchall()
+        return [_entry(row) for row in rows]
+
     def retired_count(self) -> int:
         """Remote files syncd still has to detach or delete."""
         with self._lock:
@@ -480,6 +673,11 @@ class ManifestDB:
         """Insert or replace the row for ``(entry.folder, entry.path)``."""
         self.put_entries([entry], durable=durable)
 
+    def put_intent(self, entry: Entry, attempt: Attempt) -> None:
+        """Record an upload's intent and its attempt durably, before the request leaves
+        (invariant 2)."""
+        self._put_durably([_row(entry, time.time())], [_attempt_row(attempt)])
+
     def put_entries(self, entries: Collection[Entry], *, durable: bool = False) -> None:
         """Insert or replace many rows in one transaction (a bulk restat, a test's setup).
 
@@ -488,33 +686,14 @@ class ManifestDB:
         if not entries:
             return
         now = time.time()
-        rows = [
-            (
-                e.folder,
-                e.path,
-                e.size,
-                e.mtime_ns,
-                e.inode,
-                e.sha256,
-                e.state.value,
-                e.file_id,
-                e.attempts,
-                e.next_attempt_at,
-                e.last_error,
-                e.intent_sha256,
-                e.intent_size,
-                e.intent_at,
-                now,
-            )
-            for e in entries
-        ]
+        rows = [_row(e, now) for e in entries]
         if durable and self._owner != threading.get_ident():
             self._put_durably(rows)
             return
         with self.transaction(durable=durable):
             self._db.conn.executemany(_PUT_ENTRY, rows)
 
-    def _put_durably(self, rows: list[tuple]) -> None:
+    def _put_durably(self, rows: list[tuple], attempts: list[tuple] | None = None) -> None:
         """Write ``rows`` in a durable commit shared with every durable write that arrives
         while the one before is being synced (group commit): each sync to disk costs
         milliseconds, and concurrent uploads would otherwise queue for one each.
@@ -524,6 +703,7 @@ class ManifestDB:
         with self._group:
             batch = self._open_batch
             batch.rows.extend(rows)
+            batch.attempts.extend(attempts or ())
             while not batch.done:
                 if self._committing:
                     self._group.wait()
@@ -535,6 +715,7 @@ class ManifestDB:
                 try:
                     with self.transaction(durable=True):
                         self._db.conn.executemany(_PUT_ENTRY, batch.rows)
+                        self._db.conn.executemany(_PUT_ATTEMPT, batch.attempts)
                 except BaseException as e:
                     batch.error = e
                 finally:
@@ -544,6 +725,44 @@ class ManifestDB:
                     self._group.notify_all()
         if batch.error is not None:
             raise batch.error
+
+    def answer_attempt(self, folder: str, path: str, sent_at: float, file_id: str) -> None:
+        """An attempt was answered with ``file_id``."""
+        with self.transaction():
+            self._db.execute(
+                "UPDATE attempts SET file_id = ? WHERE folder = ? AND path = ? AND sent_at = ?",
+                [file_id, folder, path, sent_at],
+            )
+
+    def close_attempt(self, folder: str, path: str, sent_at: float) -> None:
+        """An attempt was answered, or its file found: it is no longer outstanding."""
+        with self.transaction():
+            self._db.execute(
+                "DELETE FROM attempts WHERE folder = ? AND path = ? AND sent_at = ?",
+                [folder, path, sent_at],
+            )
+
+    def prune_attempts(self, before: float) -> None:
+        """Forget attempts sent before ``before`` whose entry no longer waits for them: past
+        the planner's horizon, nothing will be taken for them any more."""
+        with self.transaction():
+            self._db.execute(
+                "DELETE FROM attempts WHERE sent_at < ? AND NOT EXISTS (SELECT 1 FROM entries"
+                " e WHERE e.folder = attempts.folder AND e.path = attempts.path"
+                " AND e.state = ? AND e.intent_sha256 = attempts.sha256)",
+                [before, State.UPLOADING.value],
+            )
+
+    def defer_unanswered(self, until: float, folders: Collection[str]) -> int:
+        """Give the uploads a previous process left unanswered a grace period before they
+        are sent again (their outcome was never learnt). Returns how many."""
+        with self.transaction():
+            cursor = self._db.execute(
+                "UPDATE entries SET next_attempt_at = ? WHERE state = ?"
+                " AND next_attempt_at IS NULL AND folder IN (SELECT value FROM json_each(?))",
+                [until, State.UPLOADING.value, json.dumps(list(folders))],
+            )
+            return cursor.rowcount
 
     def delete_entry(self, folder: str, path: str) -> None:
         with self.transaction():

@@ -23,8 +23,10 @@ __all__ = [
     "Action",
     "Adopt",
     "Attach",
+    "Attempt",
     "Cleanup",
     "Detach",
+    "Duplicate",
     "Entry",
     "FolderProblem",
     "FolderSpec",
@@ -76,6 +78,8 @@ class LocalFile:
     inode: int
     sha256: str
     problem: str | None = None  # why validation rejected it; None when it may be uploaded
+    # Changes with every write, and cannot be set back (unlike mtime: ``cp -p``, ``touch -r``).
+    ctime_ns: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +121,7 @@ class Entry:
     intent_sha256: str | None = None
     intent_size: int | None = None
     intent_at: float | None = None  # unix seconds, taken before the request was sent
+    ctime_ns: int = 0  # with size, mtime and inode: the stat the hash was taken at
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,10 +135,28 @@ class Retired:
 
 
 @dataclass(frozen=True, slots=True)
+class Attempt:
+    """One upload request syncd sent. While its answer has not come (``file_id`` None), a
+    file the service stores for it, however late, is syncd's own (invariant 2). An answered
+    one is kept for a while with the id it was answered with, so that file — released later,
+    say — is never taken for another attempt's late copy."""
+
+    folder: str
+    path: str
+    filename: str  # the name as sent (see ``syncd.api.sent_filename``)
+    size: int
+    purpose: str | None  # None: recorded before syncd kept it (then the folder's)
+    sha256: str
+    sent_at: float  # unix seconds, taken before the request was sent
+    file_id: str | None = None  # the answer, once it came
+
+
+@dataclass(frozen=True, slots=True)
 class Manifest:
     entries: Mapping[tuple[str, str], Entry]  # (folder, path) -> entry
     attachments: frozenset[tuple[str, str]] = frozenset()  # (file_id, assistant_id) syncd made
     retired: Mapping[str, Retired] = field(default_factory=dict)  # file_id -> retired
+    attempts: tuple[Attempt, ...] = ()  # unanswered upload requests, oldest first
 
     def owned_ids(self) -> set[str]:
         """Every remote file id syncd may touch (invariant 1)."""
@@ -189,6 +212,19 @@ class Adopt:
     sha256: str  # the content the intent was for
     attach_to: tuple[str, ...] = ()
     replaces: str | None = None
+    sent_at: float | None = None  # the attempt whose file this is, now answered
+
+
+@dataclass(frozen=True, slots=True)
+class Duplicate:
+    """A second copy of one of syncd's own uploads (an attempt answered late, after another
+    copy was adopted or sent again): it becomes a retired id to delete, and the attempt is
+    closed. The ``Cleanup`` the plan puts right after it deletes it."""
+
+    folder: str
+    path: str
+    file_id: str
+    sent_at: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -246,16 +282,17 @@ class Forget:
 
 @dataclass(frozen=True, slots=True)
 class Restat:
-    """Same content, new stat triple (a touch, a copy over itself): remember the new stat."""
+    """Same content, new stat (a touch, a copy over itself, a chmod): remember the new stat."""
 
     folder: str
     path: str
     size: int
     mtime_ns: int
     inode: int
+    ctime_ns: int = 0
 
 
-Action = Upload | Adopt | Attach | Detach | Retire | Cleanup | Reject | Forget | Restat
+Action = Upload | Adopt | Attach | Detach | Retire | Duplicate | Cleanup | Reject | Forget | Restat
 
 
 @dataclass(frozen=True, slots=True)
@@ -274,4 +311,7 @@ class FolderProblem:
 class Plan:
     actions: tuple[Action, ...]
     problems: tuple[FolderProblem, ...] = ()
-    waiting: int = 0  # entries held back by their retry backoff
+    waiting: int = 0  # entries held back by their retry backoff, grace period or another upload
+    # (folder, path) of the files waiting for another path's upload to be resolved: nothing in
+    # the manifest says so, so whoever runs passes must bring them up again.
+    held: frozenset[tuple[str, str]] = frozenset()

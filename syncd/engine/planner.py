@@ -9,18 +9,22 @@ executor may run a plan's actions. The invariants it implements are those of the
 
 from __future__ import annotations
 
+import math
 import posixpath
 from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from enum import IntEnum
 
+from syncd.api.names import sent_filename
 from syncd.engine.model import (
     ASSISTANT_FILE_LIMIT,
     Action,
     Adopt,
     Attach,
+    Attempt,
     Cleanup,
     Detach,
+    Duplicate,
     Entry,
     FolderProblem,
     FolderSpec,
@@ -40,7 +44,7 @@ from syncd.engine.model import (
 )
 from syncd.engine.names import where
 
-__all__ = ["CLOCK_SLACK", "chains", "plan", "stages"]
+__all__ = ["ATTEMPT_HORIZON", "CLOCK_SLACK", "chains", "plan", "stages", "upload_name"]
 
 # --- the planner --------------------------------------------------------------------------------
 
@@ -48,14 +52,27 @@ __all__ = ["CLOCK_SLACK", "chains", "plan", "stages"]
 #: intent's time (our clock) and still be taken for that upload.
 CLOCK_SLACK = 2.0
 
-_REMOVALS = (Retire, Cleanup, Detach)
+#: How long after it was sent an unanswered upload may still land and be known for syncd's
+#: own, once its entry no longer waits for it (it was sent again, or the file changed). A
+#: file someone else uploads under the same name and size within that time would be taken
+#: for it: the API has no idempotency key.
+ATTEMPT_HORIZON = 600.0
+
+
+def upload_name(path: str) -> str:
+    """The name the service lists an upload of ``path`` under: its last part, as sent."""
+    return sent_filename(posixpath.basename(path))
+
+
+_REMOVALS = (Retire, Duplicate, Cleanup, Detach)
 _ADDITIONS = (Upload, Adopt, Attach)
 
 
 def stages(actions: Sequence[Action]) -> list[tuple[Action, ...]]:
     """Split a plan's actions into the stages an executor must run one after another.
 
-    A stage is a maximal run of actions of one group: removals (Retire, Cleanup, Detach),
+    A stage is a maximal run of actions of one group: removals (Retire, Duplicate, Cleanup,
+    Detach),
     additions (Upload, Adopt, Attach) or records (Forget, Reject, Restat). Finish a stage before
     starting the next. Inside a stage actions may run concurrently, except that actions on the
     same remote file id or the same local path run in plan order.
@@ -83,7 +100,7 @@ def _keys(action: Action, purposes: Mapping[str, str]) -> Iterable[Hashable]:
     """What an action must not share with a concurrently running one."""
     match action:
         case Upload():
-            name = posixpath.basename(action.path)
+            name = upload_name(action.path)
             yield ("upload", name, action.size, purposes[action.folder])
             yield ("path", action.folder, action.path)
             if action.replaces:
@@ -95,6 +112,8 @@ def _keys(action: Action, purposes: Mapping[str, str]) -> Iterable[Hashable]:
                 yield ("file", action.replaces)
         case Attach() | Retire():
             yield ("path", action.folder, action.path)
+            yield ("file", action.file_id)
+        case Duplicate():
             yield ("file", action.file_id)
         case Detach() | Cleanup():
             yield ("file", action.file_id)
@@ -147,7 +166,7 @@ class _Phase(IntEnum):
 _KIND_ORDER: dict[type, int] = {
     kind: i
     for i, kind in enumerate(
-        (Forget, Retire, Cleanup, Detach, Upload, Adopt, Attach, Reject, Restat)
+        (Forget, Retire, Duplicate, Cleanup, Detach, Upload, Adopt, Attach, Reject, Restat)
     )
 }
 
@@ -183,6 +202,11 @@ class _Holding:
     assistants: tuple[str, ...]
 
 
+#: What a lost upload is recognised by: the name as sent, the size and the purpose (``None``:
+#: the purpose of a folder not planned in this pass, which matches any).
+_UploadKey = tuple[str, int, str | None]
+
+
 @dataclass(slots=True)
 class _Context:
     """The snapshots, indexed once for the whole pass."""
@@ -193,7 +217,12 @@ class _Context:
     recorded: dict[str, set[str]]  # file id -> assistants syncd attached it to
     targets: dict[str, tuple[str, ...]]  # planned folder -> assistants its files belong on
     live: set[str]  # file ids of the entries of the planned folders
-    orphans: dict[tuple[str, str], RemoteFile]  # (folder, path) -> its lost upload
+    # (folder, path) -> its lost upload, and the time of the attempt that made it
+    orphans: dict[tuple[str, str], tuple[RemoteFile, float]]
+    duplicates: list[tuple[Attempt, RemoteFile]]  # late copies of syncd's own uploads
+    # (sent name, size, purpose) -> the path whose unresolved upload holds that key
+    # (sent name, size, purpose) -> the (folder, path, sha256) of its unresolved attempts
+    held: dict[_UploadKey, set[tuple[str, str, str]]] = field(default_factory=dict)
     # Retired ids that wait for their replacement (invariant 4), by id.
     holding: dict[str, _Holding] = field(default_factory=dict)
 
@@ -215,6 +244,16 @@ class _Context:
         claimed = {a for a in self.targets.get(folder, ()) if self.listed(file_id, a)}
         return tuple(sorted(recorded | claimed))
 
+    def held_by_another(self, folder: str, path: str, local: LocalFile, purpose: str) -> bool:
+        """Whether an unresolved upload of other content — another path's, or an earlier
+        version of this one — could be mistaken for this one's: then this one waits until a
+        listing resolves it (invariant 2). The same content sent again is the same intent."""
+        name = upload_name(path)
+        for key in ((name, local.size, purpose), (name, local.size, None)):
+            if self.held.get(key, set()) - {(folder, path, local.sha256)}:
+                return True
+        return False
+
 
 @dataclass(slots=True)
 class _FolderSteps:
@@ -225,6 +264,7 @@ class _FolderSteps:
     steps: list[_Step] = field(default_factory=list)
     losses: list[str] = field(default_factory=list)  # paths whose Retire removes content
     waiting: int = 0
+    held: list[str] = field(default_factory=list)  # paths waiting for another's upload
 
     def add(self, phase: _Phase, path: str, action: Action) -> None:
         self.steps.append(_Step(phase, self.spec.name, path, action))
@@ -255,6 +295,7 @@ def plan(
     steps: list[_Step] = []
     problems: list[FolderProblem] = []
     waiting = 0
+    held: set[tuple[str, str]] = set()
     for name in sorted(planned):
         folder = planned[name]
         if folder.error is not None:
@@ -274,11 +315,13 @@ def plan(
                 problems.append(problem)
         steps += decided.steps
         waiting += decided.waiting
+        held |= {(name, path) for path in decided.held}
     steps += _plan_retired(manifest, available, ctx)
+    steps += _plan_duplicates(ctx)
     problems += _fit_assistant_limits(steps, ctx, assistant_file_limit)
     steps.sort(key=_Step.sort_key)
     problems.sort(key=lambda p: (p.folder, p.kind, p.message))
-    return Plan(tuple(step.action for step in steps), tuple(problems), waiting)
+    return Plan(tuple(step.action for step in steps), tuple(problems), waiting, frozenset(held))
 
 
 def _context(
@@ -301,8 +344,11 @@ def _context(
         for entry in entries.get(name, {}).values()
         if entry.file_id
     }
-    orphans = _find_lost_uploads(planned, available, entries, manifest.owned_ids(), remote)
-    return _Context(remote, now, entries, recorded, targets, live, orphans)
+    orphans, duplicates = _find_lost_uploads(planned, available, manifest, remote)
+    resolved = {(path, at) for (_, path), (_, at) in orphans.items()}
+    resolved |= {(attempt.path, attempt.sent_at) for attempt, _ in duplicates}
+    held = _unresolved_uploads(planned, manifest, resolved, now)
+    return _Context(remote, now, entries, recorded, targets, live, orphans, duplicates, held)
 
 
 def _targets(spec: FolderSpec) -> tuple[str, ...]:
@@ -310,50 +356,116 @@ def _targets(spec: FolderSpec) -> tuple[str, ...]:
     return tuple(sorted(set(spec.assistants))) if spec.purpose == "assistants" else ()
 
 
+def _attempts(
+    planned: Mapping[str, LocalFolder], available: set[str], manifest: Manifest
+) -> list[Attempt]:
+    """The unanswered attempts of the available planned folders, oldest first, with each
+    one's purpose filled in; an intent with no attempt recorded stands for its one attempt."""
+    recorded = [a for a in manifest.attempts if a.folder in available and a.file_id is None]
+    with_attempts = {(a.folder, a.path) for a in recorded}
+    for key, entry in manifest.entries.items():
+        if (
+            entry.folder in available
+            and key not in with_attempts
+            and entry.state is State.UPLOADING
+            and entry.intent_at is not None
+            and entry.intent_size is not None
+            and entry.intent_sha256 is not None
+        ):
+            name = upload_name(entry.path)
+            recorded.append(
+                Attempt(
+                    entry.folder,
+                    entry.path,
+                    name,
+                    entry.intent_size,
+                    None,
+                    entry.intent_sha256,
+                    entry.intent_at,
+                )
+            )
+    attempts = [replace(a, purpose=a.purpose or planned[a.folder].spec.purpose) for a in recorded]
+    return sorted(attempts, key=lambda a: (a.sent_at, a.folder, a.path))
+
+
 def _find_lost_uploads(
     planned: Mapping[str, LocalFolder],
     available: set[str],
-    entries: Mapping[str, Mapping[str, Entry]],
-    owned: set[str],
+    manifest: Manifest,
     remote: Remote,
-) -> dict[tuple[str, str], RemoteFile]:
-    """Match upload intents to the files their lost requests left behind (invariant 2).
+) -> tuple[dict[tuple[str, str], tuple[RemoteFile, float]], list[tuple[Attempt, RemoteFile]]]:
+    """Match syncd's unanswered upload attempts to the files they left behind (invariant 2).
 
-    A match has the intent's filename, size and purpose, was created no earlier than the
-    intent (less :data:`CLOCK_SLACK`) and belongs to nobody. Intents are served oldest first,
-    each taking the oldest file that fits; files left over are someone else's. The executor
-    never has two uploads with the same filename, size and purpose in flight, so the order
-    of the files is the order of the intents.
+    A match has the attempt's filename (as sent), size and purpose, was created no earlier
+    than the attempt (less :data:`CLOCK_SLACK`) and belongs to nobody. Attempts are served
+    oldest first, each taking the oldest file that fits; files left over are someone else's.
+    No two unresolved uploads share a key (see :func:`_unresolved_uploads`), so the order of
+    the files is the order of the attempts.
+
+    Returns the lost uploads to adopt — an entry's first matched attempt of the content its
+    intent is for, by (folder, path), with that attempt's time — and the other matches: late
+    copies of syncd's own uploads, to delete. For an attempt whose entry no longer waits
+    for it, only a file created within :data:`ATTEMPT_HORIZON` seconds of it counts.
     """
     candidates: dict[tuple[str, int, str], list[RemoteFile]] = {}
+    # An answered attempt's file is known for what it is, owned or let go since.
+    owned = manifest.owned_ids() | {a.file_id for a in manifest.attempts if a.file_id}
     for file in remote.files.values():
         if file.id not in owned:
             candidates.setdefault((file.filename, file.bytes, file.purpose), []).append(file)
     for files in candidates.values():
         files.sort(key=lambda f: (f.created_at, f.id))
-    intents = sorted(
-        (
-            entry
-            for name in available
-            for entry in entries.get(name, {}).values()
-            if entry.state is State.UPLOADING
-            and entry.intent_at is not None
-            and entry.intent_size is not None
-            and entry.intent_sha256 is not None
-        ),
-        key=lambda e: (e.intent_at, e.folder, e.path),
-    )
-    found: dict[tuple[str, str], RemoteFile] = {}
-    for entry in intents:
-        # Filtered above; narrows the types.
-        assert entry.intent_at is not None and entry.intent_size is not None
-        purpose = planned[entry.folder].spec.purpose
-        files = candidates.get((posixpath.basename(entry.path), entry.intent_size, purpose), [])
+    found: dict[tuple[str, str], tuple[RemoteFile, float]] = {}
+    duplicates: list[tuple[Attempt, RemoteFile]] = []
+    for attempt in _attempts(planned, available, manifest):
+        key = (attempt.folder, attempt.path)
+        entry = manifest.entries.get(key)
+        wanted = (
+            entry is not None
+            and entry.state is State.UPLOADING
+            and entry.intent_sha256 == attempt.sha256
+            and key not in found
+        )
+        assert attempt.purpose is not None  # filled in by _attempts
+        files = candidates.get((attempt.filename, attempt.size, attempt.purpose), [])
+        latest = math.inf if wanted else attempt.sent_at + ATTEMPT_HORIZON
         for i, file in enumerate(files):
-            if file.created_at >= entry.intent_at - CLOCK_SLACK:
-                found[(entry.folder, entry.path)] = files.pop(i)
+            if attempt.sent_at - CLOCK_SLACK <= file.created_at <= latest:
+                if wanted:
+                    found[key] = (files.pop(i), attempt.sent_at)
+                else:
+                    duplicates.append((attempt, files.pop(i)))
                 break
-    return found
+    return found, duplicates
+
+
+def _unresolved_uploads(
+    planned: Mapping[str, LocalFolder],
+    manifest: Manifest,
+    resolved: set[tuple[str, float]],
+    now: float,
+) -> dict[_UploadKey, set[tuple[str, str, str]]]:
+    """The upload attempts this listing did not resolve, by what their file would be known
+    by: (folder, path, sha256) of each.
+
+    Two unresolved uploads with one key could not be told apart when their files turn up
+    (``created_at`` has whole seconds), so while one is unresolved no other upload with its
+    key is sent — in any folder, planned in this pass or not — for at most
+    :data:`ATTEMPT_HORIZON` after the attempt. ``resolved``: the (path, time) of the attempts
+    matched in this plan.
+    """
+    held: dict[_UploadKey, set[tuple[str, str, str]]] = {}
+    every = _attempts(planned, set(planned), manifest) + [
+        a for a in manifest.attempts if a.folder not in planned and a.file_id is None
+    ]
+    for attempt in sorted(every, key=lambda a: (a.sent_at, a.folder, a.path)):
+        # Past the horizon an attempt holds nothing back, even one that is still waited for
+        # (a request that never left, cut off by a crash, would otherwise hold for ever).
+        if (attempt.path, attempt.sent_at) in resolved or attempt.sent_at < now - ATTEMPT_HORIZON:
+            continue
+        key = (attempt.filename, attempt.size, attempt.purpose)
+        held.setdefault(key, set()).add((attempt.folder, attempt.path, attempt.sha256))
+    return held
 
 
 # --- one folder ---------------------------------------------------------------------------------
@@ -385,11 +497,11 @@ def _plan_path(
         if local.problem is not None:
             out.add(_Phase.NOTE, path, Reject(name, path, local.sha256, local.problem))
         else:
-            out.add(_Phase.ADD, path, Upload(name, path, local.sha256, local.size, out.targets))
+            _upload(out, path, local, None, ctx)
         return
     orphan = ctx.orphans.get((name, path))
     if orphan is not None:
-        _adopt_lost_upload(out, path, local, entry, orphan)
+        _adopt_lost_upload(out, path, local, entry, *orphan)
     elif local is None:
         if entry.file_id is not None:
             _retire(out, path, entry, kept, ctx)
@@ -407,7 +519,9 @@ def _plan_path(
     ):
         _in_sync(out, path, local, entry, ctx)
     elif (
-        entry.state is State.FAILED
+        # A failed upload in its backoff, or an unanswered one in its grace period: the
+        # service may still store it, and the next listing may show it.
+        entry.state in (State.FAILED, State.UPLOADING)
         and entry.next_attempt_at is not None
         and entry.next_attempt_at > ctx.now
     ):
@@ -417,12 +531,29 @@ def _plan_path(
         # another purpose. The old id, if any, is always passed on as ``replaces``: the
         # executor retires it (a vanished one is then forgotten), so no id syncd owns is
         # ever dropped silently.
-        upload = Upload(name, path, local.sha256, local.size, out.targets, entry.file_id)
-        out.add(_Phase.ADD, path, upload)
+        _upload(out, path, local, entry.file_id, ctx)
+
+
+def _upload(
+    out: _FolderSteps, path: str, local: LocalFile, replaces: str | None, ctx: _Context
+) -> None:
+    """Upload ``local`` — unless another path's unresolved upload holds its key: then it
+    waits (see :func:`_unresolved_uploads`)."""
+    if ctx.held_by_another(out.spec.name, path, local, out.spec.purpose):
+        out.waiting += 1
+        out.held.append(path)
+        return
+    upload = Upload(out.spec.name, path, local.sha256, local.size, out.targets, replaces)
+    out.add(_Phase.ADD, path, upload)
 
 
 def _adopt_lost_upload(
-    out: _FolderSteps, path: str, local: LocalFile | None, entry: Entry, orphan: RemoteFile
+    out: _FolderSteps,
+    path: str,
+    local: LocalFile | None,
+    entry: Entry,
+    orphan: RemoteFile,
+    sent_at: float,
 ) -> None:
     """Take the file an unanswered upload left behind as the entry's file (invariant 2).
 
@@ -433,7 +564,9 @@ def _adopt_lost_upload(
     assert entry.intent_sha256 is not None  # only complete intents are matched
     current = local is not None and local.problem is None and local.sha256 == entry.intent_sha256
     attach_to = out.targets if current else ()
-    adopt = Adopt(out.spec.name, path, orphan.id, entry.intent_sha256, attach_to, entry.file_id)
+    adopt = Adopt(
+        out.spec.name, path, orphan.id, entry.intent_sha256, attach_to, entry.file_id, sent_at
+    )
     out.add(_Phase.ADD, path, adopt)
 
 
@@ -500,8 +633,9 @@ def _in_sync(out: _FolderSteps, path: str, local: LocalFile, entry: Entry, ctx: 
 
 
 def _restat_if_moved(out: _FolderSteps, path: str, local: LocalFile, entry: Entry) -> None:
-    if (local.size, local.mtime_ns, local.inode) != (entry.size, entry.mtime_ns, entry.inode):
-        restat = Restat(out.spec.name, path, local.size, local.mtime_ns, local.inode)
+    now = (local.size, local.mtime_ns, local.inode, local.ctime_ns)
+    if now != (entry.size, entry.mtime_ns, entry.inode, entry.ctime_ns):
+        restat = Restat(out.spec.name, path, *now)
         out.add(_Phase.NOTE, path, restat)
 
 
@@ -561,6 +695,18 @@ def _plan_retired(manifest: Manifest, available: set[str], ctx: _Context) -> lis
             continue
         cleanup = Cleanup(file_id, detach_from, retired.delete)
         steps.append(_Step(_Phase.LATE, retired.folder, "", cleanup))
+    return steps
+
+
+def _plan_duplicates(ctx: _Context) -> list[_Step]:
+    """Late copies of syncd's own uploads: claim each (so it is syncd's to delete) and
+    delete it. Nothing is attached to them: nobody was told of them."""
+    steps = []
+    for attempt, file in ctx.duplicates:
+        claim = Duplicate(attempt.folder, attempt.path, file.id, attempt.sent_at)
+        steps.append(_Step(_Phase.LATE, attempt.folder, attempt.path, claim))
+        cleanup = Cleanup(file.id, (), delete=True)
+        steps.append(_Step(_Phase.LATE, attempt.folder, attempt.path, cleanup))
     return steps
 
 

@@ -13,6 +13,7 @@ A round's inputs are gathered by :mod:`syncd.engine.inputs`; what the pass did i
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import logging
 import threading
@@ -28,7 +29,7 @@ from syncd.api import Client
 from syncd.config import Config, FolderConfig
 from syncd.engine.executor import Executor, PassStopped
 from syncd.engine.inputs import Inputs, Round
-from syncd.engine.manifest import ManifestDB
+from syncd.engine.manifest import ManifestDB, ManifestError, StateFull
 from syncd.engine.model import (
     ASSISTANT_FILE_LIMIT,
     Action,
@@ -41,14 +42,31 @@ from syncd.engine.model import (
     Upload,
 )
 from syncd.engine.names import escape, where
-from syncd.engine.planner import plan
+from syncd.engine.planner import ATTEMPT_HORIZON, plan
 from syncd.engine.report import COUNTS, Done, PassReport, errors, predict
+from syncd.engine.scan import BAD_NAME
 
 __all__ = ["MAX_ROUNDS", "Engine", "Event"]
 
 log = logging.getLogger("syncd.reconcile")
 
 MAX_ROUNDS = 4
+
+#: What, having happened in a pass, changed the manifest: then a copy of it is kept.
+_CHANGES = frozenset(
+    {
+        "uploaded",
+        "replaced",
+        "adopted",
+        "resynced",
+        "attached",
+        "detached",
+        "deleted",
+        "released",
+        "rejected",
+        "forgotten",
+    }
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,14 +131,25 @@ class Engine:
         dones: list[Done] = []
         touched: set[tuple[str, str]] = set()  # paths an upload, attach or reject was planned for
         unchanged: set[tuple[str, str]] = set()  # valid local files at the start
+        bad_names: list[Done] = []  # files rejected for their names, which have no row
         try:
-            for number in range(MAX_ROUNDS):
+            if not dry_run:
+                self._settle_attempts([f.name for f in selected])
+            number = 0
+            while number < MAX_ROUNDS:
                 if stop.is_set():
                     break
-                report.rounds = number + 1
-                current, decided = self._plan_round(selected, paths, force, first=number == 0)
-                if number == 0:
+                number += 1
+                report.rounds = number
+                current, decided = self._plan_round(selected, paths, force, first=number == 1)
+                report.waiting = decided.waiting
+                report.held = decided.held
+                if number == 1:
                     unchanged = {key for key, f in current.files.items() if f.problem is None}
+                    bad_names = [
+                        Done("rejected", name, path, detail=f"{BAD_NAME}; rename it to sync it")
+                        for name, path in current.bad_names
+                    ]
                     self._first_round(report, current, decided)
                 touched |= {
                     (a.folder, a.path)
@@ -131,6 +160,9 @@ class Engine:
                     predict(report, current.files, decided)
                     break
                 if not decided.actions:
+                    if self._wait_for_unanswered(selected, stop):
+                        number -= 1  # a look after the wait, not a round of work
+                        continue
                     break
                 first = len(dones)
                 self._execute(decided.actions, current, stop, dones)
@@ -140,9 +172,13 @@ class Engine:
             report.stopped_reason = e.reason
             report.stopped_message = str(e)
             log.error("%s", e)
+        except StateFull as e:
+            report.stopped_reason = "state"
+            report.stopped_message = str(e)
+            log.error("%s", e)
         finally:
             report.finished_at = self.clock()
-        self._finish(report, dones, selected, unchanged - touched)
+        self._finish(report, dones, selected, unchanged - touched, bad_names)
         return report
 
     def _plan_round(
@@ -164,7 +200,12 @@ class Engine:
             current = self._inputs.scan(selected, paths, recorded, force=force and first)
             remote, missing = listing.result()
             if missing:
-                self._inputs.skip_folders_of(missing, selected, current)
+                messages = self._inputs.skip_folders_of(missing, selected, current)
+                if first:
+                    # Once per pass: the folder stops syncing until it is fixed, which
+                    # must not happen in silence.
+                    for message in messages:
+                        log.error("%s", message)
             decided = plan(
                 current.local,
                 self._inputs.retry_schedule(recorded, paths, first_round=first),
@@ -180,12 +221,51 @@ class Engine:
             return self._plan_round(selected, None, force, first=first)
         return current, decided
 
+    def _backup(self) -> None:
+        """Keep a verified copy of the manifest for ``syncd repair``; a pass that could not
+        keep one says so and goes on (the previous copy stays)."""
+        try:
+            self.manifest.backup()
+        except (ManifestError, OSError) as e:
+            log.warning("could not keep a copy of the manifest: %s", e)
+
+    def _settle_attempts(self, folders: list[str]) -> None:
+        """Before a pass: forget attempts past the planner's horizon, and give uploads a
+        previous process left unanswered (it stopped or died with them in flight) a grace
+        period, since the service may still be storing them."""
+        now = self.clock()
+        self.manifest.prune_attempts(now - ATTEMPT_HORIZON)
+        grace = self.config.sync.unresolved_grace_seconds
+        if self.manifest.defer_unanswered(now + grace, folders):
+            log.info(
+                "uploads left unanswered by the last run are looked for in %g s before "
+                "being sent again",
+                grace,
+            )
+
+    def _wait_for_unanswered(self, selected: list[FolderConfig], stop: threading.Event) -> bool:
+        """Wait out the grace period of unanswered uploads (at most once per upload, since
+        each grace is set once per attempt), so that the pass can look for them once more
+        rather than end with them unresolved. False when none is waiting."""
+        names = {f.name for f in selected}
+        now = self.clock()
+        grace = self.config.sync.unresolved_grace_seconds
+        due = [
+            e.next_attempt_at
+            for e in self.manifest.unanswered()
+            if e.folder in names and e.next_attempt_at is not None
+        ]
+        due = [at for at in due if now < at <= now + grace + 1]
+        if not due:
+            return False
+        stop.wait(min(due) - now + 0.1)
+        return not stop.is_set()
+
     def _first_round(self, report: PassReport, current: Round, decided: Plan) -> None:
         """What the pass reports from its first plan: the folders' problems and the files
         held back by their backoff; and (unless a dry run) the roots' devices, now known."""
         report.problems = list(decided.problems)
         report.unreadable = dict(current.unreadable)
-        report.waiting = decided.waiting
         self._log_problems(decided.problems)
         if not report.dry_run:
             self._record_devices(current.devices)
@@ -196,6 +276,7 @@ class Engine:
         dones: list[Done],
         selected: list[FolderConfig],
         unchanged: set[tuple[str, str]],
+        bad_names: list[Done],
     ) -> None:
         guarded = [p.message for p in report.problems if p.kind == "delete_guard"]
         if guarded and report.stopped_reason is None:
@@ -207,11 +288,23 @@ class Engine:
             report.counts["failed"] = sum(
                 states.get(f.name, {}).get(State.FAILED, 0) for f in selected
             )
+            unresolved: list[tuple[str, str]] = []
         else:
             self._tally(report, dones, selected)
-        report.errors = errors(report, dones)
+            names = {f.name for f in selected}
+            unresolved = [
+                (e.folder, e.path) for e in self.manifest.unanswered() if e.folder in names
+            ]
+            report.counts["unresolved"] = len(unresolved)
+        report.counts["rejected"] += len(bad_names)
+        report.actions += [d.to_json() for d in bad_names]
+        report.errors = errors(report, dones, unresolved)
         if not report.dry_run:
-            self._record_pass(report, dones, selected)
+            # A full disk was said already, or is said by whoever runs into it next.
+            with contextlib.suppress(StateFull):
+                self._record_pass(report, dones, selected)
+            if any(d.what in _CHANGES for d in dones):
+                self._backup()
 
     # --- doing -----------------------------------------------------------------------------------
 
@@ -246,6 +339,7 @@ class Engine:
             self._inputs.folders,
             local=current.files,
             max_attempts=self.config.api.max_attempts,
+            grace=self.config.sync.unresolved_grace_seconds,
             concurrency=self.config.sync.concurrency,
             stop=stop,
             on_done=on_done,

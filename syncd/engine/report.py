@@ -73,14 +73,16 @@ Outcome = Literal[
     "rejected",
     "failed",
     "unresolved",
+    "waiting",
     "skipped",
     "forgotten",
     "restat",
 ]
 
 #: Why a pass stopped before it was done: the key was refused, the service could not be
-#: listed, or the delete guard tripped.
-StopReason = Literal["auth", "service", "delete_guard"]
+#: listed, the state directory could not be written (its disk is full), or the delete guard
+#: tripped.
+StopReason = Literal["auth", "service", "state", "delete_guard"]
 
 #: A pass over whole folders, or over the paths the daemon saw change.
 PassScope = Literal["full", "paths"]
@@ -132,7 +134,7 @@ class Done:
                 return f"left remote {self.file_id} in place{detail}"
             case "rejected":
                 return f"rejected {self.where}: {self.detail}"
-            case "failed" | "unresolved" | "skipped":
+            case "failed" | "unresolved" | "waiting" | "skipped":
                 return f"{self.where}: {self.detail}"
             case "forgotten":
                 return f"forgot {self.where}{detail}"
@@ -171,6 +173,7 @@ COUNTS = (
     "rejected",
     "failed",
     "adopted",
+    "unresolved",
 )
 
 
@@ -190,23 +193,22 @@ class PassReport:
     stopped_reason: StopReason | None = None
     stopped_message: str | None = None
     dry_run: bool = False
-    waiting: int = 0  # failed files held back by their retry backoff
+    waiting: int = 0  # files held back by their retry backoff, grace period or another upload
+    held: frozenset[tuple[str, str]] = frozenset()  # (folder, path) waiting for another upload
     rounds: int = 0
     started_at: float = 0.0
     finished_at: float = 0.0
 
     def exit_code(self) -> ExitStatus:
-        """OK in sync; DIFFERS finished with failed, rejected or unreadable files or a skipped
-        folder; STOPPED before acting (credentials refused, service unreachable, delete guard)."""
+        """OK in sync; DIFFERS finished with failed, rejected, unresolved or unreadable files
+        or a skipped folder; STOPPED before acting (credentials refused, service unreachable,
+        delete guard)."""
         if self.stopped_reason is not None:
             return ExitStatus.STOPPED
-        if (
-            self.counts["failed"]
-            or self.counts["rejected"]
-            or self.problems
-            or self.errors
-            or self.unreadable
-        ):
+        counts = self.counts
+        if counts["failed"] or counts["rejected"] or counts["unresolved"]:
+            return ExitStatus.DIFFERS
+        if self.problems or self.errors or self.unreadable:
             return ExitStatus.DIFFERS
         return ExitStatus.OK
 
@@ -266,8 +268,11 @@ def predicted_counts(actions: Collection[Action]) -> Counter[str]:
     return counts
 
 
-def errors(report: PassReport, dones: list[Done]) -> list[dict[str, Any]]:
-    """A report's ``errors``: why it stopped, the folders' problems, each failed action."""
+def errors(
+    report: PassReport, dones: list[Done], unresolved: Sequence[tuple[str, str]] = ()
+) -> list[dict[str, Any]]:
+    """A report's ``errors``: why it stopped, the folders' problems, each failed action, and
+    each upload whose outcome is still unknown (``unresolved``: folder, path)."""
     found: list[dict[str, Any]] = []
     if report.stopped_message:
         found.append({"kind": report.stopped_reason, "message": report.stopped_message})
@@ -282,6 +287,12 @@ def errors(report: PassReport, dones: list[Done]) -> list[dict[str, Any]]:
     for done in dones:
         if done.what == "failed":
             found.append({"kind": "failed", **done.to_json(), "message": done.message()})
+    for folder, path in unresolved:
+        message = (
+            f"{folder}/{path}: the service has not shown whether its upload was stored; "
+            "the next pass looks for it again"
+        )
+        found.append({"kind": "unresolved", "folder": folder, "path": path, "message": message})
     return found
 
 

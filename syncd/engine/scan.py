@@ -9,7 +9,9 @@ A scan turns one configured folder into the planner's :class:`~syncd.engine.mode
   inside the folder that is itself eligible; anything else is skipped, with one warning per
   link per process. Directory symlinks are never followed (no loops, no double counting).
   FIFOs, sockets and devices are skipped.
-* **Hashing.** SHA-256, only when (size, mtime_ns, inode) differ from the manifest's entry.
+* **Hashing.** SHA-256, only when (size, mtime_ns, inode, ctime_ns) differ from the manifest's
+  entry. The ctime catches an edit that keeps size and mtime (``cp -p``, ``rsync -t``,
+  ``touch -r``): every write sets it, and nobody can set it back.
   A file whose stat changes while it is read is left for the next pass.
 * **Validation.** Only for files hashed in this pass; a file the manifest rejected keeps its
   reason until it changes.
@@ -40,6 +42,7 @@ if TYPE_CHECKING:
     from syncd.config import FolderConfig
 
 __all__ = [
+    "BAD_NAME",
     "CHANGED",
     "EXCLUDED",
     "LINK_BROKEN",
@@ -65,6 +68,17 @@ LINK_TO_EXCLUDED = "symlink to an excluded file"
 #: The start of the reason for a path that exists but could not be read (permissions, a path
 #: longer than PATH_MAX, an I/O error): it needs attention, unlike the skips above.
 UNREADABLE = "unreadable: "
+BAD_NAME = "its name is not valid UTF-8"
+
+
+def _utf8(name: str) -> bool:
+    """Whether ``name`` (as ``os`` decodes it, undecodable bytes as surrogates) is UTF-8."""
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
 
 # Links (and unreadable paths) already warned about by this process, when the caller keeps
 # no set of its own.
@@ -83,6 +97,9 @@ class FolderScan:
     # scan_paths only: the normalised paths examined. A known path that is covered but absent
     # from local.files no longer exists (or is no longer eligible). None for a full scan.
     looked_at: frozenset[str] | None = None
+    # Files whose name is not valid UTF-8, shown escaped: rejected without a manifest row
+    # (SQLite, the service and JSON all need UTF-8 names).
+    bad_names: list[str] = field(default_factory=list)
 
     @property
     def unreadable(self) -> list[tuple[str, str]]:
@@ -106,7 +123,15 @@ def known_file(entry: Entry) -> LocalFile:
     problem = None
     if entry.state is State.REJECTED:
         problem = entry.last_error or "rejected earlier; change the file to retry"
-    return LocalFile(entry.path, entry.size, entry.mtime_ns, entry.inode, entry.sha256, problem)
+    return LocalFile(
+        entry.path,
+        entry.size,
+        entry.mtime_ns,
+        entry.inode,
+        entry.sha256,
+        problem,
+        entry.ctime_ns,
+    )
 
 
 def _root_problem(
@@ -158,6 +183,7 @@ class _Scanner:
         self.skipped: list[tuple[str, str]] = []
         self.hashed = 0
         self.bytes_hashed = 0
+        self.bad_names: list[str] = []
 
     def warn_once(self, key: str, message: str, *args: object) -> None:
         if key not in self.warned:
@@ -189,7 +215,9 @@ class _Scanner:
             for entry in listing:
                 name = entry.name
                 rel = rel_dir + name
-                if excludes(name, rel):
+                if not name.isascii() and not _utf8(name):
+                    self.bad_name(rel)
+                elif excludes(name, rel):
                     skipped.append((rel, EXCLUDED))
                 elif entry.is_dir(follow_symlinks=False):
                     if recursive:
@@ -214,12 +242,15 @@ class _Scanner:
         return listed_here
 
     def reuse(self, rel: str, st: os.stat_result) -> bool:
-        """Take the manifest's hash (and verdict) when (size, mtime_ns, inode) are unchanged."""
+        """Take the manifest's hash (and verdict) when (size, mtime_ns, inode, ctime_ns) are
+        unchanged."""
         entry = self.known.get(rel)
         if entry is None or not entry.sha256:
             return False
         size, mtime_ns, inode = st.st_size, st.st_mtime_ns, st.st_ino
         if entry.inode != inode or entry.mtime_ns != mtime_ns or entry.size != size:
+            return False
+        if entry.ctime_ns != st.st_ctime_ns:
             return False
         self.files[rel] = known_file(entry)
         return True
@@ -243,7 +274,9 @@ class _Scanner:
         except OSError as e:
             self.unreadable(rel, e)
             return
-        self.files[rel] = LocalFile(rel, st.st_size, st.st_mtime_ns, st.st_ino, sha256, problem)
+        self.files[rel] = LocalFile(
+            rel, st.st_size, st.st_mtime_ns, st.st_ino, sha256, problem, st.st_ctime_ns
+        )
 
     def symlink(self, path: str, rel: str, name: str) -> None:
         """Follow a link only to an eligible regular file inside the folder."""
@@ -280,6 +313,8 @@ class _Scanner:
             self.regular(target, rel, st)
 
     def unreadable(self, rel: str, error: OSError, *, directory: bool = False) -> None:
+        """``rel`` exists (or may) but could not be read: say so once, and keep the last
+        known state of everything at and below it, so that nothing is taken for deleted."""
         reason = f"{UNREADABLE}{error.strerror or errno.errorcode.get(error.errno or 0, error)}"
         what = "directory" if directory else "file"
         self.warn_once(
@@ -289,14 +324,27 @@ class _Scanner:
             where(self.folder.name, rel),
             error.strerror,
         )
-        if directory:
-            prefix = rel + "/"
-            self.skipped.append((rel, reason))
-            for path in self.known:
-                if path.startswith(prefix):
-                    self.keep_known(path, None)
-        else:
-            self.keep_known(rel, reason)
+        # Whatever ``rel`` is — a file, a directory, or a path that could not even be
+        # stat'ed because a directory above it is unreadable — every known entry at and
+        # below it still exists as far as anyone can tell: keep them all.
+        self.keep_known(rel, reason)
+        prefix = rel + "/"
+        for path in self.known:
+            if path.startswith(prefix):
+                self.keep_known(path, None)
+
+    def bad_name(self, rel: str) -> None:
+        """A name that is not valid UTF-8: reject that one path (a directory: everything in
+        it), say so once, and go on with the rest."""
+        shown = escape(rel)
+        self.bad_names.append(shown)
+        self.skipped.append((shown, BAD_NAME))
+        self.warn_once(
+            f"{self.root}/{shown}\0{BAD_NAME}",
+            "rejected %s: %s; rename it to sync it",
+            where(self.folder.name, rel),
+            BAD_NAME,
+        )
 
     def keep_known(self, rel: str, reason: str | None) -> None:
         """The path exists but was not read this pass: report its last known state, so the
@@ -315,6 +363,7 @@ class _Scanner:
             hashed=self.hashed,
             bytes_hashed=self.bytes_hashed,
             looked_at=looked_at,
+            bad_names=self.bad_names,
         )
 
 
@@ -445,6 +494,9 @@ def _outermost(paths: set[str]) -> list[str]:
 
 def _scan_one(scanner: _Scanner, rel: str) -> None:
     folder = scanner.folder
+    if not rel.isascii() and not _utf8(rel):
+        scanner.bad_name(rel)
+        return
     parts = rel.split("/")
     if not folder.recursive and len(parts) > 1:
         return

@@ -78,6 +78,8 @@ class Daemon:
         self._reload = threading.Event()
         self._beat = time.monotonic()
         self._grace_timer: threading.Timer | None = None
+        # (folder, path) that waited for another path's upload to be resolved
+        self._held: set[tuple[str, str]] = set()
         # Exists from the start, so that a signal arriving at any moment can wake it.
         self._debouncer = Debouncer(debounce=2.0)
         self._watchers = Watchers(self._debouncer, self._on_folder_change, poll_interval=2.0)
@@ -199,9 +201,14 @@ class Daemon:
             if self._status.metrics is not None:
                 self._status.metrics.pending.set(self._debouncer.pending)
             if schedule.retry_due():
-                # A pass over no changed path still takes up every entry whose backoff is over.
+                # A pass over no changed path still takes up every entry whose backoff is over,
+                # and the paths that waited for another upload to be resolved.
                 live = self._watchers.available()
-                self._pass(paths={name: set() for name in live}, activity="retrying failed files")
+                paths: dict[str, set[str]] = {name: set() for name in live}
+                for name, path in self._held:
+                    if name in paths:
+                        paths[name].add(path)
+                self._pass(paths=paths, activity="retrying failed files")
             if self._stop.is_set():
                 continue
             due = schedule.full_pass(writing=self._debouncer.pending > 0)
@@ -254,14 +261,24 @@ class Daemon:
             report = self._engine.run_pass(folders=folders, paths=paths, stop=self._stop)
         except Exception:
             # A bug or an unexpected failure must not end the watching: say so, carry on,
-            # and the next pass tries again.
-            log.exception("the pass failed unexpectedly; the next one will try again")
+            # and a full pass (which covers the paths this one had) comes soon.
+            log.exception(
+                "the pass failed unexpectedly; a full pass follows in %s",
+                _duration(self._schedule.pass_failed()),
+            )
             return
         finally:
             self._status.end_pass()
             self._touch()
         elapsed = time.monotonic() - started
-        self._schedule.retry_at(self._manifest.next_retry_at(self.config.api.max_attempts))
+        due = self._manifest.next_retry_at(self.config.api.max_attempts)
+        # Files that waited for another path's upload come up again with the next retry
+        # (soon: the upload they wait for is resolved by a listing).
+        planned = set(folders if folders is not None else paths or ())
+        self._held = {h for h in self._held if h[0] not in planned} | set(report.held)
+        if self._held:
+            due = time.time() if due is None else min(due, time.time())
+        self._schedule.retry_at(due)
         counts = self._status.counts()
         if self._status.metrics is not None:
             self._status.metrics.observe_pass(scope, elapsed)
@@ -280,13 +297,12 @@ class Daemon:
             elapsed,
             what,
         )
-        if report.stopped_reason == "service":
-            # Paths handed to this pass are not pending any more: a full pass finds them.
-            log.warning(
-                "a full pass follows in %s", _duration(self._schedule.service_unreachable())
-            )
+        if report.stopped_reason in ("service", "state"):
+            # Paths handed to this pass are not pending any more: a full pass, which covers
+            # them, comes forward, backing off while the failure lasts.
+            log.warning("a full pass follows in %s", _duration(self._schedule.pass_failed()))
         else:
-            self._schedule.service_reachable()
+            self._schedule.pass_succeeded()
         if report.stopped_reason == "auth":
             self._schedule.key_refused()
             log.error(
@@ -432,9 +448,9 @@ class Daemon:
 
 
 def _duration(seconds: float) -> str:
-    """900 -> '15 min'; 45 -> '45 s'; 7200 -> '2 h'."""
+    """900 -> '15 min'; 45 -> '45 s'; 80 -> '80 s'; 7200 -> '2 h'."""
     if seconds >= 3600 and seconds % 3600 == 0:
         return f"{seconds / 3600:g} h"
-    if seconds >= 60:
+    if seconds >= 60 and seconds % 60 == 0:
         return f"{seconds / 60:g} min"
-    return f"{seconds:g} s"
+    return f"{seconds:.0f} s"
