@@ -1,4 +1,5 @@
-"""syncd's client for the OpenAI Files API (Files, Assistant files, Message files; Assistants v1).
+"""syncd's client for the OpenAI API: Files, Uploads and Vector stores (today's service), and
+Assistant files and Message files (the Assistants v1 contract).
 
 >>> from syncd.api import Client
 >>> with Client() as client:  # OPENAI_API_KEY, OPENAI_BASE_URL, OPENAI_ORG_ID
@@ -22,40 +23,76 @@ from syncd.api.errors import (
 from syncd.api.models import (
     Assistant,
     AssistantFile,
+    Attributes,
+    BatchFile,
+    ChunkingStrategy,
+    ComparisonFilter,
+    CompoundFilter,
     DeletedAssistantFile,
     DeletedFile,
+    FileBatch,
+    FileContentPage,
+    FileCounts,
+    FileError,
     FileObject,
     Message,
     MessageFile,
     Page,
+    SearchResult,
+    SearchResults,
+    TextContent,
     Thread,
+    Upload,
+    UploadPart,
+    VectorStore,
+    VectorStoreFile,
 )
+from syncd.api.pacing import Pacer
 from syncd.api.retry import RetryPolicy, is_retryable
+from syncd.api.uploads import PartSettings
 
 __all__ = [
     "DEFAULT_BASE_URL",
     "APIError",
     "Assistant",
     "AssistantFile",
+    "Attributes",
     "AuthenticationError",
     "BadRequestError",
+    "BatchFile",
+    "ChunkingStrategy",
     "Client",
     "ClientConfigError",
+    "ComparisonFilter",
+    "CompoundFilter",
     "DeletedAssistantFile",
     "DeletedFile",
+    "FileBatch",
+    "FileContentPage",
+    "FileCounts",
+    "FileError",
     "FileObject",
     "Message",
     "MessageFile",
     "NotFoundError",
+    "Pacer",
     "Page",
+    "PartSettings",
     "RateLimitError",
     "RequestRecord",
     "RetryPolicy",
+    "SearchResult",
+    "SearchResults",
     "ServerError",
+    "TextContent",
     "Thread",
     "TimeoutError",
     "TransportError",
+    "Upload",
     "UploadOutcomeUnknown",
+    "UploadPart",
+    "VectorStore",
+    "VectorStoreFile",
     "is_loopback",
     "is_retryable",
 ]

@@ -1,15 +1,19 @@
 """The one way syncd talks to the service: a typed, retrying client over one ``httpx2.Client``.
 
-Every operation of ``spec/openai-files.yaml`` is a method returning pydantic models; cursor lists
-are iterators. Failures raise the hierarchy in :mod:`syncd.api.errors`; retries follow a
-:class:`~syncd.api.retry.RetryPolicy`. Uploads stream from disk and downloads stream to disk, so
-memory stays flat whatever the file size.
+Every operation of ``spec/openai-files.yaml`` (the Assistants v1 contract) and of
+``spec/openai-vector-stores.yaml`` (Files as served today, Uploads, vector stores) is a method
+returning pydantic models; cursor lists are iterators that follow the cursor to the end.
+Failures raise the hierarchy in :mod:`syncd.api.errors`; retries follow a
+:class:`~syncd.api.retry.RetryPolicy`; requests the service budgets are paced
+(:mod:`syncd.api.pacing`); polling follows the service's hint (:mod:`syncd.api.polling`).
+Uploads stream from disk — large files in parallel parts (:mod:`syncd.api.uploads`) — and
+downloads stream to disk, so memory stays flat whatever the file size.
 
 Two rules go beyond "retry what failed":
 
 * An upload is never sent twice blindly. Once its body may have reached the service, a dropped
   connection, a timeout or a 5xx raises :class:`UploadOutcomeUnknown`; the caller looks for the
-  file with :meth:`Client.find_upload` before sending it again.
+  file in :meth:`Client.iter_files` before sending it again.
 * A retried delete or attach whose earlier attempt may have been applied reads the service's
   "not found" / "already there" answer as the success it most likely is.
 
@@ -20,14 +24,15 @@ log line or exception text built here contains it.
 from __future__ import annotations
 
 import contextlib
+import io
 import ipaddress
 import logging
 import os
 import time
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Callable, Collection, Generator, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, TypeVar
+from typing import IO, Any, Literal, TypeVar
 
 import httpx2
 import pydantic
@@ -47,25 +52,49 @@ from syncd.api.errors import (
 from syncd.api.models import (
     Assistant,
     AssistantFile,
+    Attributes,
+    BatchFile,
+    ChunkingStrategy,
+    ComparisonFilter,
+    CompoundFilter,
     DeletedAssistantFile,
     DeletedFile,
+    DeletedVectorStore,
+    DeletedVectorStoreFile,
+    FileBatch,
+    FileContentPage,
     FileObject,
     Message,
     MessageFile,
     Page,
+    SearchResults,
     Thread,
+    Upload,
+    UploadPart,
+    VectorStore,
+    VectorStoreFile,
 )
+from syncd.api.pacing import Pacer, bucket_of
+from syncd.api.polling import poll_after, poll_until
 from syncd.api.retry import RetryPolicy, retrying
+from syncd.api.uploads import MAX_SINGLE_REQUEST_BYTES, PartSettings, upload_in_parts
 
 log = logging.getLogger("syncd.api")
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 
-#: ``created_at`` is whole seconds and the service's clock is not ours: how far before an
-#: upload's send time a matching file may claim to have been created.
-CLOCK_SKEW_SLACK = 2.0
+#: Files larger than this go through the Uploads API in parts (:meth:`Client.create_file`).
+DEFAULT_UPLOAD_THRESHOLD = 64 * 1024 * 1024
+#: The most files one file batch may attach.
+MAX_BATCH_FILES = 2000
+#: The ingestion states a vector-store file list can be filtered by.
+FILE_STATUSES = ("in_progress", "completed", "failed", "cancelled")
+
+Order = Literal["asc", "desc"]
+FileStatus = Literal["in_progress", "completed", "failed", "cancelled"]
 
 ModelT = TypeVar("ModelT", bound=pydantic.BaseModel)
+PolledT = TypeVar("PolledT", VectorStoreFile, FileBatch)
 T = TypeVar("T")
 
 
@@ -93,7 +122,9 @@ class _BearerAuth(httpx2.Auth):
     def __repr__(self) -> str:
         return "_BearerAuth(<key hidden>)"
 
-    def auth_flow(self, request: httpx2.Request) -> Iterator[httpx2.Request]:
+    def auth_flow(
+        self, request: httpx2.Request
+    ) -> Generator[httpx2.Request, httpx2.Response, None]:
         request.headers["Authorization"] = f"Bearer {self._api_key}"
         yield request
 
@@ -126,6 +157,30 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def _order(order: str | None) -> str | None:
+    if order not in (None, "asc", "desc"):
+        raise ValueError(f"order must be 'asc' or 'desc', not {order!r}")
+    return order
+
+
+def _status(status: str | None) -> str | None:
+    if status not in (None, *FILE_STATUSES):
+        raise ValueError(f"status must be one of {', '.join(FILE_STATUSES)}, not {status!r}")
+    return status
+
+
+def _dump(model: pydantic.BaseModel) -> dict[str, Any]:
+    """A request model as JSON, leaving out what was not set."""
+    return model.model_dump(mode="json", exclude_none=True)
+
+
+def _file_expiry_form(expires_after: int | None) -> dict[str, str]:
+    """``expires_after`` as the multipart form of ``createFile`` spells a nested object."""
+    if expires_after is None:
+        return {}
+    return {"expires_after[anchor]": "created_at", "expires_after[seconds]": str(expires_after)}
+
+
 def _beta_header(path: str) -> dict[str, str]:
     # The Assistants v1 surface answers only when this header is present; /files must not get it.
     if path.startswith(("/assistants", "/threads")):
@@ -140,7 +195,11 @@ class Client:
     ``OPENAI_API_KEY`` and ``OPENAI_ORG_ID``. Plain ``http://`` is refused for any host but
     loopback unless ``allow_insecure_http``. ``connect_timeout`` bounds making a connection;
     ``timeout`` bounds each read, write and wait for a pooled connection. ``sleep`` and ``clock``
-    (monotonic seconds) are what retries wait with and measure their deadline by.
+    (monotonic seconds) are what retries, polling and pacing wait with and measure time by.
+
+    Files above ``upload_threshold`` bytes (64 MB by default) go through the Uploads API in
+    parts as ``upload_parts`` says. Requests the service limits are paced by :attr:`pacer`
+    (:mod:`syncd.api.pacing`), which leaves ``pace_reserve`` requests of each budget unspent.
 
     Safe to share between threads. ``request_log``, when set, is called with a
     :class:`RequestRecord` after every HTTP exchange (each retry attempt included); the same
@@ -161,6 +220,9 @@ class Client:
         clock: Callable[[], float] = time.monotonic,
         max_connections: int = 16,
         transport: httpx2.BaseTransport | None = None,
+        upload_threshold: int = DEFAULT_UPLOAD_THRESHOLD,
+        upload_parts: PartSettings | None = None,
+        pace_reserve: int = 1,
     ) -> None:
         base_url = base_url or os.environ.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL
         api_key = api_key or os.environ.get("OPENAI_API_KEY")
@@ -181,6 +243,14 @@ class Client:
         self.organization = organization
         self.retry = retry or RetryPolicy()
         self.request_log: Callable[[RequestRecord], None] | None = None
+        if not 0 <= upload_threshold <= MAX_SINGLE_REQUEST_BYTES:
+            raise ClientConfigError(
+                f"upload_threshold must be between 0 and {MAX_SINGLE_REQUEST_BYTES} bytes "
+                f"(the most one request may carry), not {upload_threshold}"
+            )
+        self.upload_threshold = upload_threshold
+        self.upload_parts = upload_parts or PartSettings()
+        self.pacer = Pacer(clock=clock, sleep=sleep, reserve=pace_reserve)
         self._secret = api_key
         self._sleep = sleep
         self._clock = clock
@@ -215,47 +285,52 @@ class Client:
     # --- files --------------------------------------------------------------------------------
 
     def list_files(self, purpose: str | None = None) -> list[FileObject]:
-        """All files of the organization, optionally only those with ``purpose``.
+        """All files of the organization (every page), optionally only those with ``purpose``."""
+        return list(self.iter_files(purpose))
 
-        The spec's ``listFiles`` has no cursor; should the service return ``has_more`` (as its
-        newer versions do), the remaining pages are fetched with ``after``.
+    def iter_files(
+        self,
+        purpose: str | None = None,
+        *,
+        order: Order | None = None,
+        page_size: int | None = None,
+    ) -> Iterator[FileObject]:
+        """Every file, following ``after`` while the service says ``has_more``.
+
+        ``order`` (by ``created_at``; the service's default is ``desc``) and ``page_size``
+        (1–10,000; the service's default is 10,000) are sent only when given.
         """
-        params: dict[str, Any] = {"purpose": purpose} if purpose else {}
-        return list(self._pages("/files", FileObject, params))
+        if page_size is not None and not 1 <= page_size <= 10_000:
+            raise ValueError(f"page_size must be between 1 and 10000, not {page_size}")
+        params: dict[str, Any] = {"purpose": purpose, "order": _order(order), "limit": page_size}
+        return self._pages("/files", FileObject, params)
 
-    def create_file(self, path: Path, purpose: str, filename: str | None = None) -> FileObject:
-        """Upload the file at ``path`` (streamed from disk) as ``filename`` (default: its name).
+    def create_file(
+        self,
+        path: Path,
+        purpose: str,
+        filename: str | None = None,
+        *,
+        expires_after: int | None = None,
+    ) -> FileObject:
+        """Upload the file at ``path`` as ``filename`` (default: its name) and return the File;
+        the service deletes it ``expires_after`` seconds after creation (3,600–2,592,000) when
+        given.
 
-        Retried only while nothing can have been stored (no connection made, 408, 409, 429).
-        Raises :class:`UploadOutcomeUnknown` when the body went out and no clear answer came back.
+        Up to :attr:`upload_threshold` bytes it goes in one ``POST /files``; above, through an
+        Upload in parts (:func:`~syncd.api.uploads.upload_in_parts`, as :attr:`upload_parts`
+        says). Either way it streams from disk, so memory stays flat.
+
+        Raises :class:`UploadOutcomeUnknown` when the file may or may not have been stored (the
+        body went out and no clear answer came back); an upload is never re-sent blindly.
         """
         path = Path(path)
-        filename = filename or path.name
-        with path.open("rb") as fh:
-            size = os.fstat(fh.fileno()).st_size
-
-            def attempt() -> FileObject:
-                sent_at = time.time()
-                try:
-                    response = self._exchange(
-                        "POST",
-                        "/files",
-                        files={"file": (filename, fh)},
-                        data={"purpose": purpose},
-                    )
-                except APIError as error:
-                    if _may_have_reached_service(error):
-                        raise UploadOutcomeUnknown(
-                            filename=filename,
-                            size=size,
-                            purpose=purpose,
-                            sent_at=sent_at,
-                            cause=error,
-                        ) from error
-                    raise
-                return self._parse(response, FileObject)
-
-            return self._retrying(attempt, "POST /files")
+        name = filename or path.name
+        if path.stat().st_size <= self.upload_threshold:
+            return self._post_file(path, purpose, name, expires_after)
+        return upload_in_parts(
+            self, path, purpose, name, settings=self.upload_parts, expires_after=expires_after
+        )
 
     def retrieve_file(self, file_id: str) -> FileObject:
         """The file ``file_id``."""
@@ -287,32 +362,6 @@ class Client:
             return written
         return self._download(path, dest)
 
-    def find_upload(
-        self,
-        filename: str,
-        bytes: int,
-        purpose: str,
-        not_before: float,
-        exclude: Collection[str] = (),
-    ) -> FileObject | None:
-        """The newest file that an upload sent at ``not_before`` (unix seconds) may have stored.
-
-        It must match ``filename``, ``bytes`` and ``purpose``, have been created no earlier than
-        ``not_before`` less :data:`CLOCK_SKEW_SLACK`, and not be one of ``exclude`` (ids already
-        owned by something else).
-        """
-        earliest = not_before - CLOCK_SKEW_SLACK
-        matches = [
-            f
-            for f in self.list_files(purpose)
-            if f.filename == filename
-            and f.bytes == bytes
-            and f.purpose == purpose
-            and f.created_at >= earliest
-            and f.id not in exclude
-        ]
-        return max(matches, key=lambda f: f.created_at, default=None)
-
     def wait_processed(self, file_id: str, timeout: float = 60.0, poll: float = 0.5) -> FileObject:
         """Poll ``file_id`` until its status is ``processed`` or ``error`` and return it.
 
@@ -335,6 +384,321 @@ class Client:
             self._sleep(delay)
             delay = min(delay * 1.5, 5.0)
 
+    # --- uploads (one file in parts) ---------------------------------------------------------
+
+    def create_upload(
+        self,
+        filename: str,
+        purpose: str,
+        bytes: int,
+        mime_type: str,
+        *,
+        expires_after: int | None = None,
+    ) -> Upload:
+        """Open an Upload of ``bytes`` bytes (up to 8 GB; it expires an hour later).
+
+        Retried like any call: an Upload that was opened twice costs nothing, the spare one
+        expires unused.
+        """
+        body: dict[str, Any] = {
+            "filename": filename,
+            "purpose": purpose,
+            "bytes": bytes,
+            "mime_type": mime_type,
+        }
+        if expires_after is not None:
+            body["expires_after"] = {"anchor": "created_at", "seconds": expires_after}
+        return self._call("POST", "/uploads", Upload, json=body)
+
+    def add_upload_part(self, upload_id: str, data: bytes | IO[bytes] | io.RawIOBase) -> UploadPart:
+        """Send one part (at most 64 MB) of ``upload_id``; ``data`` is bytes or a seekable
+        stream positioned anywhere (it is rewound with ``seek(0)`` before each attempt).
+
+        Retried on any failure: a part whose answer was lost is sent again, and the orphan
+        copy is harmless because only the part ids named on completion count.
+        """
+        path = f"/uploads/{upload_id}/parts"
+
+        def attempt() -> UploadPart:
+            response = self._exchange("POST", path, files={"data": ("part", data)})
+            return self._parse(response, UploadPart)
+
+        return self._retrying(attempt, f"POST {path}")
+
+    def complete_upload(
+        self, upload: Upload, part_ids: Sequence[str], md5: str | None = None
+    ) -> Upload:
+        """Join the parts of ``upload`` in the order of ``part_ids`` into a File
+        (``Upload.file``); the service checks the byte count, and the content against ``md5``
+        when given.
+
+        Raises :class:`UploadOutcomeUnknown` when an attempt may have completed it but the
+        retry is refused: the File may exist, and only a look at the file list can tell.
+        """
+        body: dict[str, Any] = {"part_ids": list(part_ids)}
+        if md5 is not None:
+            body["md5"] = md5
+        trace = _CallTrace()
+        sent_at = time.time()
+        try:
+            return self._call(
+                "POST", f"/uploads/{upload.id}/complete", Upload, json=body, trace=trace
+            )
+        except BadRequestError as error:
+            if not trace.maybe_applied:
+                raise
+            raise UploadOutcomeUnknown(
+                filename=upload.filename,
+                size=upload.bytes,
+                purpose=upload.purpose,
+                sent_at=sent_at,
+                cause=error,
+            ) from error
+
+    def cancel_upload(self, upload_id: str) -> Upload:
+        """Cancel ``upload_id``: no part may be added any more."""
+        return self._call("POST", f"/uploads/{upload_id}/cancel", Upload)
+
+    # --- vector stores ------------------------------------------------------------------------
+
+    def create_vector_store(
+        self,
+        name: str | None = None,
+        *,
+        file_ids: Collection[str] = (),
+        metadata: dict[str, str] | None = None,
+        expires_after_days: int | None = None,
+        chunking_strategy: ChunkingStrategy | None = None,
+    ) -> VectorStore:
+        """Create a vector store, optionally with files attached at once.
+
+        ``expires_after_days`` (1–365) counts from the store's last activity.
+        """
+        body: dict[str, Any] = {}
+        if name is not None:
+            body["name"] = name
+        if file_ids:
+            body["file_ids"] = list(file_ids)
+        if metadata is not None:
+            body["metadata"] = metadata
+        if expires_after_days is not None:
+            body["expires_after"] = {"anchor": "last_active_at", "days": expires_after_days}
+        if chunking_strategy is not None:
+            body["chunking_strategy"] = _dump(chunking_strategy)
+        return self._call("POST", "/vector_stores", VectorStore, json=body)
+
+    def retrieve_vector_store(self, vector_store_id: str) -> VectorStore:
+        """The vector store ``vector_store_id`` (status, file counts, bytes used)."""
+        return self._get(f"/vector_stores/{vector_store_id}", VectorStore)
+
+    def update_vector_store(
+        self,
+        vector_store_id: str,
+        *,
+        name: str | None = None,
+        metadata: dict[str, str] | None = None,
+        expires_after_days: int | None = None,
+    ) -> VectorStore:
+        """Change the fields given (the others are left as they are)."""
+        body: dict[str, Any] = {}
+        if name is not None:
+            body["name"] = name
+        if metadata is not None:
+            body["metadata"] = metadata
+        if expires_after_days is not None:
+            body["expires_after"] = {"anchor": "last_active_at", "days": expires_after_days}
+        return self._call("POST", f"/vector_stores/{vector_store_id}", VectorStore, json=body)
+
+    def delete_vector_store(self, vector_store_id: str, *, missing_ok: bool = False) -> bool:
+        """Delete the store (its Files stay). ``True`` if deleted; ``False`` if it was already
+        gone (only with ``missing_ok``, else :class:`NotFoundError`)."""
+        return self._delete(
+            f"/vector_stores/{vector_store_id}", DeletedVectorStore, missing_ok=missing_ok
+        )
+
+    def iter_vector_stores(
+        self, *, order: Order = "desc", page_size: int = 100
+    ) -> Iterator[VectorStore]:
+        """Every vector store, following the cursor to the end."""
+        return self._cursor("/vector_stores", VectorStore, order, page_size)
+
+    # --- vector store files -------------------------------------------------------------------
+
+    def create_vector_store_file(
+        self,
+        vector_store_id: str,
+        file_id: str,
+        *,
+        attributes: Attributes | None = None,
+        chunking_strategy: ChunkingStrategy | None = None,
+    ) -> VectorStoreFile:
+        """Attach the File ``file_id`` to the store; it answers at once, ``in_progress``.
+
+        Send ``chunking_strategy`` with each attach: the store's own is not applied to files
+        added later. If an earlier attempt may have been applied and the retry is refused, the
+        attachment is looked up: finding it means the first attempt succeeded.
+        """
+        body: dict[str, Any] = {"file_id": file_id}
+        if attributes is not None:
+            body["attributes"] = attributes
+        if chunking_strategy is not None:
+            body["chunking_strategy"] = _dump(chunking_strategy)
+        return self._create_or_find(
+            f"/vector_stores/{vector_store_id}/files",
+            VectorStoreFile,
+            body,
+            lambda: self.retrieve_vector_store_file(vector_store_id, file_id),
+        )
+
+    def retrieve_vector_store_file(self, vector_store_id: str, file_id: str) -> VectorStoreFile:
+        """The attachment of ``file_id`` to the store: its ingestion status and attributes."""
+        return self._get(f"/vector_stores/{vector_store_id}/files/{file_id}", VectorStoreFile)
+
+    def wait_vector_store_file(
+        self, vector_store_id: str, file_id: str, *, timeout: float = 300.0
+    ) -> VectorStoreFile:
+        """Poll the attachment until its ingestion leaves ``in_progress`` or ``timeout``
+        seconds pass, and return the last state seen (still ``in_progress`` on timeout: the
+        caller reports it, it is not an error of the call)."""
+        path = f"/vector_stores/{vector_store_id}/files/{file_id}"
+        return self._poll(path, VectorStoreFile, timeout)
+
+    def update_vector_store_file(
+        self, vector_store_id: str, file_id: str, attributes: Attributes | None
+    ) -> VectorStoreFile:
+        """Replace the attachment's ``attributes`` (the file is not ingested again)."""
+        return self._call(
+            "POST",
+            f"/vector_stores/{vector_store_id}/files/{file_id}",
+            VectorStoreFile,
+            json={"attributes": attributes},
+        )
+
+    def delete_vector_store_file(
+        self, vector_store_id: str, file_id: str, *, missing_ok: bool = False
+    ) -> bool:
+        """Detach ``file_id`` from the store (the File itself stays). ``True`` if detached;
+        ``False`` if it was not attached (only with ``missing_ok``)."""
+        return self._delete(
+            f"/vector_stores/{vector_store_id}/files/{file_id}",
+            DeletedVectorStoreFile,
+            missing_ok=missing_ok,
+        )
+
+    def iter_vector_store_files(
+        self,
+        vector_store_id: str,
+        *,
+        status: FileStatus | None = None,
+        order: Order = "desc",
+        page_size: int = 100,
+    ) -> Iterator[VectorStoreFile]:
+        """Every file attached to the store (only those in ``status`` when given), following
+        the cursor to the end."""
+        path = f"/vector_stores/{vector_store_id}/files"
+        return self._cursor(path, VectorStoreFile, order, page_size, filter=_status(status))
+
+    def retrieve_vector_store_file_content(
+        self, vector_store_id: str, file_id: str
+    ) -> FileContentPage:
+        """The text the store parsed out of ``file_id``."""
+        path = f"/vector_stores/{vector_store_id}/files/{file_id}/content"
+        return self._get(path, FileContentPage)
+
+    # --- file batches -------------------------------------------------------------------------
+
+    def create_file_batch(
+        self,
+        vector_store_id: str,
+        file_ids: Sequence[str] | None = None,
+        *,
+        files: Sequence[BatchFile] | None = None,
+        attributes: Attributes | None = None,
+        chunking_strategy: ChunkingStrategy | None = None,
+    ) -> FileBatch:
+        """Attach up to 2,000 files in one request: ``file_ids`` (sharing ``attributes`` and
+        ``chunking_strategy``) or ``files`` (each with its own), not both.
+
+        One batch counts once against the store's 300 attach requests a minute, where one
+        request per file would count 2,000 times. Retried like any call: a batch sent twice
+        attaches the same files, which the store holds once.
+        """
+        if (file_ids is None) == (files is None):
+            raise ValueError("give file_ids or files, not both and not neither")
+        count = len(file_ids if file_ids is not None else files or ())
+        if not 1 <= count <= MAX_BATCH_FILES:
+            raise ValueError(f"a batch holds 1 to {MAX_BATCH_FILES} files, not {count}")
+        body: dict[str, Any]
+        if file_ids is not None:
+            body = {"file_ids": list(file_ids)}
+            if attributes is not None:
+                body["attributes"] = attributes
+            if chunking_strategy is not None:
+                body["chunking_strategy"] = _dump(chunking_strategy)
+        else:
+            if attributes is not None or chunking_strategy is not None:
+                raise ValueError("with files, give attributes and chunking_strategy per file")
+            body = {"files": [_dump(f) for f in files or ()]}
+        return self._call(
+            "POST", f"/vector_stores/{vector_store_id}/file_batches", FileBatch, json=body
+        )
+
+    def retrieve_file_batch(self, vector_store_id: str, batch_id: str) -> FileBatch:
+        """The batch ``batch_id``: its status and file counts."""
+        return self._get(f"/vector_stores/{vector_store_id}/file_batches/{batch_id}", FileBatch)
+
+    def wait_file_batch(
+        self, vector_store_id: str, batch_id: str, *, timeout: float = 300.0
+    ) -> FileBatch:
+        """Poll the batch until it leaves ``in_progress`` or ``timeout`` seconds pass, and
+        return the last state seen (see :meth:`wait_vector_store_file`)."""
+        path = f"/vector_stores/{vector_store_id}/file_batches/{batch_id}"
+        return self._poll(path, FileBatch, timeout)
+
+    def cancel_file_batch(self, vector_store_id: str, batch_id: str) -> FileBatch:
+        """Cancel the batch: files not yet ingested end ``cancelled``."""
+        path = f"/vector_stores/{vector_store_id}/file_batches/{batch_id}/cancel"
+        return self._call("POST", path, FileBatch)
+
+    def iter_file_batch_files(
+        self,
+        vector_store_id: str,
+        batch_id: str,
+        *,
+        status: FileStatus | None = None,
+        order: Order = "desc",
+        page_size: int = 100,
+    ) -> Iterator[VectorStoreFile]:
+        """Every file of the batch (only those in ``status`` when given), following the
+        cursor to the end."""
+        path = f"/vector_stores/{vector_store_id}/file_batches/{batch_id}/files"
+        return self._cursor(path, VectorStoreFile, order, page_size, filter=_status(status))
+
+    # --- search -------------------------------------------------------------------------------
+
+    def search_vector_store(
+        self,
+        vector_store_id: str,
+        query: str | Sequence[str],
+        *,
+        filters: ComparisonFilter | CompoundFilter | None = None,
+        max_num_results: int | None = None,
+        rewrite_query: bool | None = None,
+    ) -> SearchResults:
+        """The store's files that match ``query`` (and ``filters`` on their attributes), best
+        first, at most ``max_num_results`` (1–50; the service's default is 10)."""
+        if max_num_results is not None and not 1 <= max_num_results <= 50:
+            raise ValueError(f"max_num_results must be between 1 and 50, not {max_num_results}")
+        body: dict[str, Any] = {"query": query if isinstance(query, str) else list(query)}
+        if filters is not None:
+            body["filters"] = _dump(filters)
+        if max_num_results is not None:
+            body["max_num_results"] = max_num_results
+        if rewrite_query is not None:
+            body["rewrite_query"] = rewrite_query
+        path = f"/vector_stores/{vector_store_id}/search"
+        return self._call("POST", path, SearchResults, json=body)
+
     # --- assistant files ----------------------------------------------------------------------
 
     def iter_assistant_files(
@@ -349,16 +713,12 @@ class Client:
         If an earlier attempt of this call may have been applied and the retry is refused, the
         attachment is looked up: finding it means the first attempt succeeded.
         """
-        path = f"/assistants/{assistant_id}/files"
-        trace = _CallTrace()
-        try:
-            return self._call("POST", path, AssistantFile, json={"file_id": file_id}, trace=trace)
-        except BadRequestError:
-            if not trace.maybe_applied:
-                raise
-            with contextlib.suppress(NotFoundError):
-                return self.get_assistant_file(assistant_id, file_id)
-            raise
+        return self._create_or_find(
+            f"/assistants/{assistant_id}/files",
+            AssistantFile,
+            {"file_id": file_id},
+            lambda: self.get_assistant_file(assistant_id, file_id),
+        )
 
     def get_assistant_file(self, assistant_id: str, file_id: str) -> AssistantFile:
         """The attachment of ``file_id`` to ``assistant_id``."""
@@ -424,6 +784,40 @@ class Client:
 
     # --- plumbing -----------------------------------------------------------------------------
 
+    def _post_file(
+        self, path: Path, purpose: str, filename: str, expires_after: int | None
+    ) -> FileObject:
+        """``POST /files``: the file in one request, streamed from disk.
+
+        Retried only while nothing can have been stored (no connection made, 408, 409, 429).
+        """
+        data = {"purpose": purpose, **_file_expiry_form(expires_after)}
+        with path.open("rb") as fh:
+            size = os.fstat(fh.fileno()).st_size
+
+            def attempt() -> FileObject:
+                sent_at = time.time()
+                try:
+                    response = self._exchange(
+                        "POST",
+                        "/files",
+                        files={"file": (filename, fh)},
+                        data=data,
+                    )
+                except APIError as error:
+                    if _may_have_reached_service(error):
+                        raise UploadOutcomeUnknown(
+                            filename=filename,
+                            size=size,
+                            purpose=purpose,
+                            sent_at=sent_at,
+                            cause=error,
+                        ) from error
+                    raise
+                return self._parse(response, FileObject)
+
+            return self._retrying(attempt, "POST /files")
+
     def _retrying(
         self,
         attempt: Callable[[], T],
@@ -451,11 +845,50 @@ class Client:
         json: Any = None,
         trace: _CallTrace | None = None,
     ) -> ModelT:
-        def attempt() -> ModelT:
+        return self._call_with_hint(method, path, model, params=params, json=json, trace=trace)[0]
+
+    def _call_with_hint(
+        self,
+        method: str,
+        path: str,
+        model: type[ModelT],
+        *,
+        params: dict[str, Any] | None = None,
+        json: Any = None,
+        trace: _CallTrace | None = None,
+    ) -> tuple[ModelT, float | None]:
+        """:meth:`_call`, also returning the answer's ``openai-poll-after-ms`` in seconds."""
+
+        def attempt() -> tuple[ModelT, float | None]:
             response = self._exchange(method, path, params=params, json=json)
-            return self._parse(response, model)
+            return self._parse(response, model), poll_after(response.headers)
 
         return self._retrying(attempt, f"{method} {path}", trace)
+
+    def _create_or_find(
+        self, path: str, model: type[ModelT], body: dict[str, Any], find: Callable[[], ModelT]
+    ) -> ModelT:
+        """POST an attachment; if a retry is refused after an attempt that may have been
+        applied, ``find`` the attachment that attempt made (re-raising if there is none)."""
+        trace = _CallTrace()
+        try:
+            return self._call("POST", path, model, json=body, trace=trace)
+        except BadRequestError:
+            if not trace.maybe_applied:
+                raise
+            with contextlib.suppress(NotFoundError):
+                return find()
+            raise
+
+    def _poll(self, path: str, model: type[PolledT], timeout: float) -> PolledT:
+        """GET ``path`` until its ``status`` is not ``in_progress``, as :func:`poll_until`."""
+        return poll_until(
+            lambda: self._call_with_hint("GET", path, model),
+            lambda state: state.status != "in_progress",
+            timeout=timeout,
+            clock=self._clock,
+            sleep=self._sleep,
+        )
 
     def _get(self, path: str, model: type[ModelT]) -> ModelT:
         return self._call("GET", path, model)
@@ -474,7 +907,9 @@ class Client:
         return True
 
     def _pages(self, path: str, model: type[ModelT], params: dict[str, Any]) -> Iterator[ModelT]:
-        """Items of a list, following ``after`` while ``has_more`` and the page is not empty."""
+        """Items of a list, following ``after`` while ``has_more`` and the page is not empty.
+        Parameters that are ``None`` are not sent."""
+        params = {key: value for key, value in params.items() if value is not None}
         after: str | None = None
         while True:
             query = {**params, "after": after} if after else params
@@ -490,13 +925,12 @@ class Client:
             after = cursor
 
     def _cursor(
-        self, path: str, model: type[ModelT], order: str, page_size: int
+        self, path: str, model: type[ModelT], order: str, page_size: int, **params: Any
     ) -> Iterator[ModelT]:
-        if order not in ("asc", "desc"):
-            raise ValueError(f"order must be 'asc' or 'desc', not {order!r}")
+        """A list of the assistants and vector-store families: ``limit`` 1–100."""
         if not 1 <= page_size <= 100:
             raise ValueError(f"page_size must be between 1 and 100, not {page_size}")
-        return self._pages(path, model, {"limit": page_size, "order": order})
+        return self._pages(path, model, {"limit": page_size, "order": _order(order), **params})
 
     def _download(self, path: str, out: IO[bytes]) -> int:
         try:
@@ -554,15 +988,47 @@ class Client:
 
     @contextlib.contextmanager
     def _exchange_stream(self, method: str, path: str, **kwargs: Any) -> Iterator[httpx2.Response]:
-        """Send one request; yield the 2xx response with its body unread, or raise."""
+        """Send one request, paced if the service limits it; yield the 2xx response with its
+        body unread, or raise."""
+        bucket = bucket_of(method, path)
+        if bucket is None:
+            with self._send(method, path, **kwargs) as response:
+                yield response
+            return
+        self.pacer.acquire(bucket)
+        answer: list[httpx2.Headers] = []
+        retry_after: float | None = None
+        try:
+            with self._send(method, path, on_answer=answer.append, **kwargs) as response:
+                yield response
+        except APIError as error:
+            if error.status == 429 and error.retry_after is not None:
+                retry_after = min(error.retry_after, self.retry.retry_after_cap)
+            raise
+        finally:
+            self.pacer.release(bucket, answer[0] if answer else None, retry_after=retry_after)
+
+    @contextlib.contextmanager
+    def _send(
+        self,
+        method: str,
+        path: str,
+        *,
+        on_answer: Callable[[httpx2.Headers], None] | None = None,
+        **kwargs: Any,
+    ) -> Iterator[httpx2.Response]:
+        """Send one request; yield the 2xx response with its body unread, or raise.
+        ``on_answer`` is given the headers of any answer, whatever its status."""
         request = self._http.build_request(method, path, headers=_beta_header(path), **kwargs)
         started = self._clock()
         try:
             response = self._http.send(request, stream=True)
         except httpx2.TransportError as exc:
-            error = self._transport_error(exc, method, path)
-            self._record(method, path, None, started, None, str(error))
-            raise error from exc
+            failure = self._transport_error(exc, method, path)
+            self._record(method, path, None, started, None, str(failure))
+            raise failure from exc
+        if on_answer is not None:
+            on_answer(response.headers)
         try:
             request_id = response.headers.get("x-request-id")
             if response.is_success:

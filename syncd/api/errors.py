@@ -118,10 +118,11 @@ class UploadOutcomeUnknown(APIError):
     """An upload went out but its outcome is unknown: the service may have stored it.
 
     Raised instead of retrying when the body was sent and then the connection dropped, timed
-    out, or the service answered 5xx. The API has no idempotency key, so re-sending could store
-    the file twice; the caller should look for it with ``Client.find_upload(filename, size,
-    purpose, not_before=sent_at)`` and upload again only if it is not there. ``cause`` is the
-    error that made the outcome unknown.
+    out, or the service answered 5xx — or when an Upload's completion was refused after an
+    attempt whose answer was lost. The API has no idempotency key, so re-sending could store
+    the file twice; the caller should look for it in the file list (``filename``, ``size``,
+    ``purpose``, created since ``sent_at``) and upload again only if it is not there.
+    ``cause`` is the error that made the outcome unknown.
     """
 
     def __init__(

@@ -8,7 +8,9 @@ service's ``x-should-retry`` header overrides that both ways, as in the official
 that 401/403 are never retried, because hammering with a bad key helps nobody. The wait is
 exponential backoff with full jitter (uniform between 0 and ``min(max_delay, base_delay·2ⁿ)``),
 unless the service said how long to wait (``retry-after-ms`` / ``Retry-After``): then that, up
-to ``retry_after_cap``. Retrying stops after ``max_attempts`` or when the next wait would end
+to ``retry_after_cap``. A service that asks for more than :data:`RETRY_AFTER_LIMIT` (120 s) is
+not retried at all, as the official SDK does: such a wait belongs to the caller's next pass,
+not to a call in progress. Retrying stops after ``max_attempts`` or when the next wait would end
 past ``deadline`` seconds from the first attempt; the last error is raised as it was.
 """
 
@@ -26,6 +28,8 @@ from syncd.api.errors import APIError, AuthenticationError, TransportError, Uplo
 log = logging.getLogger("syncd.api")
 
 RETRYABLE_STATUSES = frozenset({408, 409, 429})
+#: The longest ``Retry-After`` a call waits for; a longer one ends the call (service facts).
+RETRY_AFTER_LIMIT = 120.0
 
 
 @dataclass(frozen=True)
@@ -39,7 +43,7 @@ class RetryPolicy:
     base_delay: float = 0.5
     max_delay: float = 30.0
     deadline: float = 300.0
-    retry_after_cap: float = 60.0
+    retry_after_cap: float = RETRY_AFTER_LIMIT
     rng: random.Random | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -94,6 +98,10 @@ def retrying(
 
     def stop(state: tenacity.RetryCallState) -> bool:
         if state.attempt_number >= policy.max_attempts:
+            return True
+        error = state.outcome.exception() if state.outcome else None
+        hint = getattr(error, "retry_after", None)
+        if hint is not None and hint > RETRY_AFTER_LIMIT:
             return True
         return clock() - start + state.upcoming_sleep > policy.deadline
 

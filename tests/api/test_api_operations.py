@@ -128,28 +128,6 @@ def test_wait_processed_polls_until_a_fine_tune_file_is_processed(
         assert done.id == created.id
 
 
-# --- find_upload --------------------------------------------------------------------------------
-
-
-def test_find_upload_finds_the_newest_match_and_honours_exclude(client, make_file):
-    sent_at = time.time()
-    path = make_file("doc.md", b"x" * 10)
-    first = client.create_file(path, "assistants")
-    second = client.create_file(path, "assistants")
-    client.create_file(make_file("doc.md", b"y" * 11), "assistants")  # other size
-    client.create_file(make_file("other.md", b"x" * 10), "assistants")  # other name
-
-    found = client.find_upload("doc.md", 10, "assistants", sent_at)
-    assert found is not None
-    # Same second: either may be the newest by created_at; both match, and exclude picks the other.
-    assert found.id in (first.id, second.id)
-    other = client.find_upload("doc.md", 10, "assistants", sent_at, exclude={found.id})
-    assert other is not None and other.id != found.id
-    assert client.find_upload("doc.md", 10, "assistants", sent_at, {first.id, second.id}) is None
-    assert client.find_upload("doc.md", 10, "fine-tune", sent_at) is None
-    assert client.find_upload("doc.md", 10, "assistants", time.time() + 60) is None
-
-
 # --- assistant files ----------------------------------------------------------------------------
 
 

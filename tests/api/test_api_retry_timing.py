@@ -30,6 +30,8 @@ from syncd.api import (
     UploadOutcomeUnknown,
 )
 
+from .fakes import FakeTime
+
 FILE = {
     "id": "file-abc",
     "object": "file",
@@ -39,21 +41,6 @@ FILE = {
     "purpose": "assistants",
     "status": "processed",
 }
-
-
-class FakeTime:
-    """A monotonic clock that only moves when something sleeps."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-        self.sleeps: list[float] = []
-
-    def clock(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
 
 
 Step = httpx2.Response | Exception
@@ -131,15 +118,31 @@ def test_full_jitter_backoff_grows_exponentially_up_to_max_delay(make_client, fa
             7.0,
         ),
         ({"retry-after": "Wed, 21 Oct 2015 07:28:00 GMT"}, 0.0),  # in the past: go now
-        ({"retry-after": "600"}, 60.0),  # capped at retry_after_cap
-        ({"retry-after-ms": "600000"}, 60.0),
+        ({"retry-after": "120"}, 120.0),  # the longest the service may ask to be waited for
     ],
 )
-def test_retry_after_is_honoured_up_to_the_cap(make_client, fake, headers, expected):
+def test_retry_after_is_honoured(make_client, fake, headers, expected):
     client, seen = make_client([error(429, headers), ok()])
     client.retrieve_file("file-abc")
     assert len(seen) == 2
     assert fake.sleeps == [pytest.approx(expected)]
+
+
+def test_retry_after_is_waited_for_at_most_the_cap(make_client, fake):
+    client, seen = make_client([error(429, {"retry-after": "90"}), ok()], retry_after_cap=30.0)
+    client.retrieve_file("file-abc")
+    assert len(seen) == 2
+    assert fake.sleeps == [30.0]
+
+
+@pytest.mark.parametrize("headers", [{"retry-after": "121"}, {"retry-after-ms": "600000"}])
+def test_a_retry_after_beyond_two_minutes_is_not_waited_for(make_client, fake, headers):
+    client, seen = make_client([error(429, headers), ok()])
+    with pytest.raises(RateLimitError) as caught:
+        client.retrieve_file("file-abc")
+    assert caught.value.retry_after is not None and caught.value.retry_after > 120
+    assert len(seen) == 1
+    assert fake.sleeps == []
 
 
 def test_unparseable_retry_after_falls_back_to_backoff(make_client, fake):
