@@ -31,6 +31,7 @@ import os
 import sqlite3
 import threading
 import time
+import uuid
 from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -41,15 +42,20 @@ from syncd.engine.model import Entry, Manifest, Retired, State
 
 __all__ = [
     "FILENAME",
+    "INSTANCE_FILENAME",
     "MIGRATIONS",
     "PASS_HISTORY",
     "SCHEMA_VERSION",
     "ManifestDB",
     "ManifestError",
     "PassInfo",
+    "instance_id",
 ]
 
 FILENAME = "manifest.sqlite"
+#: The file in the state directory that keeps this syncd's instance id. Beside the manifest,
+#: not in it: a lost manifest is rebuilt from the store files that carry the id.
+INSTANCE_FILENAME = "instance-id"
 
 #: How many passes per folder ``record_pass`` keeps.
 PASS_HISTORY = 50
@@ -68,6 +74,29 @@ class PassInfo:
     finished_at: float
     counts: dict[str, int]
     error: str | None = None  # why the folder was skipped or the pass stopped, if it was
+
+
+def instance_id(state_dir: Path, configured: str | None = None, *, create: bool = True) -> str:
+    """This syncd's instance id: ``configured`` (``sync.instance_id``) when set, else the one
+    kept in ``state_dir``, generated there the first time (unless not ``create``: then
+    ``""``, for a dry run that must not write)."""
+    if configured:
+        return configured
+    path = Path(state_dir).expanduser() / INSTANCE_FILENAME
+    try:
+        kept = path.read_text(encoding="ascii").strip()
+    except FileNotFoundError:
+        kept = ""
+    except (OSError, UnicodeDecodeError) as e:
+        raise ManifestError(f"cannot read the instance id in {path}: {e}") from e
+    if kept or not create:
+        return kept
+    new = f"syncd-{uuid.uuid4().hex[:12]}"
+    _secure_dir(path.parent)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(new + "\n", encoding="ascii")
+    os.replace(tmp, path)
+    return new
 
 
 # --- schema --------------------------------------------------------------------------------------
@@ -127,8 +156,17 @@ def _v2(db: sqlite_utils.Database) -> None:
     db.table("entries").add_column("updated_at", float)
 
 
+def _stores(db: sqlite_utils.Database) -> None:
+    """Vector stores: each attachment's ingestion (``status``, the service's ``last_error``)
+    and when syncd last learnt it, so that ``syncd status`` can show it without the service."""
+    attachments = db.table("attachments")
+    attachments.add_column("status", str)
+    attachments.add_column("last_error", str)
+    attachments.add_column("checked_at", float)
+
+
 #: ``MIGRATIONS[n]`` upgrades a version-``n`` file (0 = empty) to version ``n + 1``.
-MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (_v1, _v2)
+MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (_v1, _v2, _stores)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 _SELECT_ENTRIES = (
@@ -376,7 +414,7 @@ class ManifestDB:
             )
 
     def assistants_of(self, file_id: str) -> set[str]:
-        """The assistants syncd recorded attaching ``file_id`` to."""
+        """The targets (assistants and stores) syncd recorded attaching ``file_id`` to."""
         with self._lock:
             rows = self._db.execute(
                 "SELECT assistant_id FROM attachments WHERE file_id = ?", [file_id]
@@ -511,13 +549,45 @@ class ManifestDB:
         with self.transaction():
             self._db.execute("DELETE FROM entries WHERE folder = ? AND path = ?", [folder, path])
 
-    def add_attachment(self, file_id: str, assistant_id: str) -> None:
-        """Remember that syncd attached ``file_id`` to ``assistant_id`` (so it may detach it)."""
+    def add_attachment(self, file_id: str, target: str, *, status: str | None = None) -> None:
+        """Remember that syncd attached ``file_id`` to ``target`` (so it may detach it); for a
+        store, with its ingestion ``status``."""
         with self.transaction():
             self._db.execute(
-                "INSERT OR IGNORE INTO attachments (file_id, assistant_id) VALUES (?, ?)",
-                [file_id, assistant_id],
+                "INSERT INTO attachments (file_id, assistant_id, status, checked_at)"
+                " VALUES (?, ?, ?, ?) ON CONFLICT DO UPDATE SET status = excluded.status,"
+                " last_error = NULL, checked_at = excluded.checked_at",
+                [file_id, target, status, time.time()],
             )
+
+    def set_ingestion(
+        self, file_id: str, store: str, status: str, last_error: str | None = None
+    ) -> None:
+        """Record how the ingestion of syncd's attachment of ``file_id`` to ``store`` stands."""
+        self.set_ingestions([(file_id, store, status, last_error)])
+
+    def set_ingestions(self, rows: Collection[tuple[str, str, str, str | None]]) -> None:
+        """:meth:`set_ingestion` for many (file id, store, status, last error) at once: what
+        a pass's listing of the stores showed. Attachments syncd did not make are ignored."""
+        now = time.time()
+        with self.transaction():
+            self._db.conn.executemany(
+                "UPDATE attachments SET status = ?, last_error = ?, checked_at = ?"
+                " WHERE file_id = ? AND assistant_id = ?"
+                " AND (status IS NOT ? OR last_error IS NOT ?)",
+                [(st, err, now, f, store, st, err) for f, store, st, err in rows],
+            )
+
+    def ingestion(self) -> list[tuple[str, str, str, str | None, str | None]]:
+        """(folder, store, path, status, last error) of every store attachment of an entry's
+        file, by folder, store and path."""
+        with self._lock:
+            return self._db.execute(
+                "SELECT e.folder, a.assistant_id, e.path, coalesce(a.status, 'in_progress'),"
+                " a.last_error FROM attachments a JOIN entries e ON e.file_id = a.file_id"
+                " WHERE a.assistant_id LIKE 'vs\\_%' ESCAPE '\\'"
+                " ORDER BY e.folder, a.assistant_id, e.path"
+            ).fetchall()
 
     def remove_attachment(self, file_id: str, assistant_id: str) -> None:
         with self.transaction():

@@ -24,9 +24,11 @@ from syncd.engine.model import (
     FolderProblem,
     Forget,
     LocalFile,
+    Move,
     Plan,
     Reject,
     Restat,
+    Retag,
     Retire,
     Upload,
 )
@@ -74,6 +76,9 @@ Outcome = Literal[
     "skipped",
     "forgotten",
     "restat",
+    "moved",
+    "retagged",
+    "ingesting",
 ]
 
 #: Why a pass stopped before it was done: the key was refused, the service could not be
@@ -95,7 +100,7 @@ class Done:
     folder: str | None = None
     path: str | None = None
     file_id: str | None = None
-    assistant_id: str | None = None
+    target: str | None = None  # the assistant or vector store
     previous: str | None = None  # the file id an upload replaced
     replaced_by: str | None = None  # for a deleted old version: the file that replaced it
     detail: str | None = None  # the error, the reason, or size and time
@@ -117,9 +122,9 @@ class Done:
             case "resynced":
                 return f"{self.where} is synced again with {self.file_id}{detail}"
             case "attached":
-                return f"attached {self.where} to {self.assistant_id}"
+                return f"attached {self.where} to {self.target}"
             case "detached":
-                return f"detached {self.file_id} from {self.assistant_id}{detail}"
+                return f"detached {self.file_id} from {self.target}{detail}"
             case "deleted":
                 return f"deleted remote {self.file_id}{detail}"
             case "released":
@@ -132,6 +137,12 @@ class Done:
                 return f"forgot {self.where}{detail}"
             case "restat":
                 return f"noted the new timestamps of {self.where}"
+            case "moved":
+                return f"moved {self.where} ({self.file_id}){detail}"
+            case "retagged":
+                return f"updated the attributes of {self.where} in {self.target}"
+            case "ingesting":
+                return f"{self.where}: {self.target}: {self.detail}"
             case _:
                 return f"{self.what} {self.where}{detail}"
 
@@ -183,8 +194,11 @@ class PassReport:
 
     def exit_code(self) -> ExitStatus:
         """OK in sync; DIFFERS finished with failed or rejected files or a skipped folder;
-        STOPPED before acting (credentials refused, service unreachable, delete guard)."""
-        if self.stopped_reason is not None:
+        STOPPED before acting (credentials refused, service unreachable, delete guard), or a
+        target skipped because the service no longer offers it (the Assistants API)."""
+        if self.stopped_reason is not None or any(
+            p.kind == "target_unavailable" for p in self.problems
+        ):
             return ExitStatus.STOPPED
         if self.counts["failed"] or self.counts["rejected"] or self.problems or self.errors:
             return ExitStatus.DIFFERS
@@ -296,11 +310,9 @@ def plan_line(action: Action) -> str:
         case Adopt():
             return f"adopt {action.file_id} for {action.folder}/{action.path}"
         case Attach():
-            return (
-                f"attach {action.folder}/{action.path} ({action.file_id}) to {action.assistant_id}"
-            )
+            return f"attach {action.folder}/{action.path} ({action.file_id}) to {action.target}"
         case Detach():
-            return f"detach {action.file_id} from {action.assistant_id} ({action.reason})"
+            return f"detach {action.file_id} from {action.target} ({action.reason})"
         case Retire():
             return (
                 f"let go of {action.file_id}: {action.folder}/{action.path} was removed "
@@ -317,4 +329,8 @@ def plan_line(action: Action) -> str:
             return f"forget {action.file_id or f'{action.folder}/{action.path}'}"
         case Restat():
             return f"note the new timestamps of {action.folder}/{action.path}"
+        case Move():
+            return f"rename {action.folder}/{action.src} to {action.dst} (no upload)"
+        case Retag():
+            return f"update the attributes of {action.folder}/{action.path} in {action.target}"
     raise TypeError(action)

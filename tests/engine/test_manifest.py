@@ -79,7 +79,7 @@ def test_a_v1_file_migrates_forward_keeping_its_rows(tmp_path: Path) -> None:
     v1.close()
 
     with ManifestDB.open(tmp_path) as db:
-        assert db.schema_version() == SCHEMA_VERSION == 2
+        assert db.schema_version() == SCHEMA_VERSION == 3
         snap = db.snapshot()
         assert snap.entries[("docs", "a.md")].file_id == "file-1"
         assert snap.entries[("docs", "a.md")].state is State.SYNCED
@@ -89,6 +89,12 @@ def test_a_v1_file_migrates_forward_keeping_its_rows(tmp_path: Path) -> None:
         # v2's additions work on the migrated file.
         db.record_pass("docs", started_at=1.0, finished_at=2.0, counts={"unchanged": 1})
         assert db.last_pass()["docs"].counts == {"unchanged": 1}
+        # The stores' migration: the old attachment has no ingestion; a store's is recorded.
+        db.add_attachment("file-1", "vs_1", status="in_progress")
+        db.set_ingestion("file-1", "vs_1", "failed", "The file could not be parsed.")
+        assert db.ingestion() == [
+            ("docs", "vs_1", "a.md", "failed", "The file could not be parsed.")
+        ]
 
 
 def test_a_file_from_a_newer_syncd_is_refused(tmp_path: Path) -> None:

@@ -52,15 +52,15 @@ Adopt(folder, path, file_id, sha256, attach_to, replaces)
     is another id: retired[replaces] = Retired(replaces, folder, delete=True,
     replaced_by=file_id) in the same commit. Then steps 4 and 5 of Upload.
 
-Attach(folder, path, file_id, assistant_id)
+Attach(folder, path, file_id, target)
     Skip unless the row's file id is ``file_id``. createAssistantFile; attaching an attached
     file answers the attachment, so this also claims an attachment whose answer was lost.
-    Answered: record (file_id, assistant_id). Refused (the assistant is full, say): nothing
+    Answered: record (file_id, target). Refused (the assistant is full, say): nothing
     is recorded; the next plan decides again.
 
-Detach(file_id, assistant_id, reason)
+Detach(file_id, target, reason)
     Skip unless ``file_id`` is syncd's (an entry's file id or retired). deleteAssistantFile
-    (404 = done), then drop the record (file_id, assistant_id).
+    (404 = done), then drop the record (file_id, target).
 
 Retire(folder, path, file_id, mode)
     Skip unless the row's file id is ``file_id``. One commit, no request: drop the row; for
@@ -483,13 +483,13 @@ class Executor:
         row = self._row(action.folder, action.path)
         if row is None or row.file_id != action.file_id:
             return
-        self.service.attach(action.assistant_id, action.file_id, syncd=True)
-        self.records.attachments.add((action.file_id, action.assistant_id))
+        self.service.attach(action.target, action.file_id, syncd=True)
+        self.records.attachments.add((action.file_id, action.target))
 
     def _detach(self, action: Detach) -> None:
         if not self.records.owns(action.file_id):
             return
-        self._detach_one(action.file_id, action.assistant_id)
+        self._detach_one(action.file_id, action.target)
 
     def _detach_one(self, file_id: str, assistant: str) -> None:
         try:

@@ -269,7 +269,7 @@ class SyncMachine(RuleBasedStateMachine):
             assert folder not in unavailable, action
             if isinstance(action, Detach | Cleanup):
                 pairs = (
-                    [action.assistant_id]
+                    [action.target]
                     if isinstance(action, Detach)
                     else list(action.detach_from)
                 )
