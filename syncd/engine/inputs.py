@@ -187,8 +187,6 @@ class Inputs:
             raise PassStopped("auth", f"the service refused the API key: {e}") from e
         except APIError as e:
             raise PassStopped("service", f"cannot list the service's files: {e}") from e
-        if unavailable:
-            log.warning("%s", RETIRED_ASSISTANTS)
         return Remote(files, attachments, store_files, unavailable), missing
 
     def _store_files(self, store: str) -> dict[str, StoreFile]:

@@ -268,11 +268,7 @@ class SyncMachine(RuleBasedStateMachine):
             )
             assert folder not in unavailable, action
             if isinstance(action, Detach | Cleanup):
-                pairs = (
-                    [action.target]
-                    if isinstance(action, Detach)
-                    else list(action.detach_from)
-                )
+                pairs = [action.target] if isinstance(action, Detach) else list(action.detach_from)
                 targets = world.specs[folder].assistants if folder else ()
                 for assistant in pairs:
                     ours = (action.file_id, assistant) in manifest.attachments
