@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -20,7 +21,7 @@ def store_files(ws: Workspace, store: str) -> dict[str, VectorStoreFile]:
     return {f.id: f for f in ws.client.iter_vector_store_files(store)}
 
 
-def with_store(ws: Workspace, name: str = "docs", **options: object) -> tuple[str, Path]:
+def with_store(ws: Workspace, name: str = "docs", **options: Any) -> tuple[str, Path]:
     store = ws.client.create_vector_store(name).id
     drop = ws.add_folder(name, vector_stores=[store], **options)
     return store, drop
@@ -91,6 +92,7 @@ def test_a_rename_updates_the_path_attribute_without_an_upload(ws: Workspace) ->
     (drop / "draft.md").write_text("the plan\n")
     ws.run()
     file_id = ws.entry("docs", "draft.md").file_id
+    assert file_id is not None
     sent = requests(ws)
     (drop / "draft.md").rename(drop / "final.md")
     report = ws.run()
