@@ -32,8 +32,8 @@ from hypothesis.stateful import (
 
 from syncd.engine.model import (
     Adopt,
-    AttributeValue,
     Attach,
+    AttributeValue,
     Cleanup,
     Detach,
     FolderSpec,
