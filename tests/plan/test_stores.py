@@ -96,7 +96,7 @@ def test_failed_ingestion_rejects_the_file_and_deletes_its_upload() -> None:
 
 
 def test_a_rejected_file_is_not_uploaded_again_until_it_changes() -> None:
-    rejected = kb_entry(file_id=None, state=State.REJECTED, last_error="could not ingest")  # type: ignore[arg-type]
+    rejected = kb_entry(file_id=None, state=State.REJECTED, last_error="could not ingest")
     touched = local("a.md", stat=2)  # rehashed after a touch: the same content
     plan = run(folder(KB, touched), [rejected], stores={S: {}})
     assert not [a for a in plan.actions if isinstance(a, Upload)]
