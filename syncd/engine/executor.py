@@ -124,6 +124,11 @@ class _FileChanged(_Skip):
     """The file is not the one the plan was made from, or changed while it was read."""
 
 
+class _Unresolved(Exception):
+    """An upload's outcome is unknown: until a listing resolves it, no other upload that
+    could be mistaken for it is sent (invariant 2)."""
+
+
 class Executor:
     """Runs actions against ``client``, recording results in ``manifest``.
 
@@ -208,12 +213,29 @@ class Executor:
             with self._lock:
                 self._auth = self._auth or e
 
+    def _upload_key(self, action: Upload) -> tuple[str, int, str]:
+        """What the service's copy of ``action``'s file would be recognised by."""
+        return (posixpath.basename(action.path), action.size, self._purposes[action.folder])
+
     def _run_chain(self, group: list[Action]) -> None:
+        unresolved: set[tuple[str, int, str]] = set()  # keys of this chain's unanswered uploads
         for action in group:
             if self._halted():
                 return
+            if isinstance(action, Upload) and self._upload_key(action) in unresolved:
+                detail = (
+                    "waits until an upload with the same name and size, whose answer was lost, "
+                    "is found on the service"
+                )
+                self._emit(Done("waiting", action.folder, action.path, detail=detail))
+                if self.on_action is not None:
+                    self.on_action(action)
+                continue
             try:
                 self._apply(action)
+            except _Unresolved:
+                assert isinstance(action, Upload)
+                unresolved.add(self._upload_key(action))
             except _Skip as e:
                 self._skip(action, str(e))
             except AuthenticationError as e:
@@ -244,7 +266,8 @@ class Executor:
     def _emit(self, done: Done) -> None:
         with self._lock:
             self._done.append(done)
-        level = logging.DEBUG if done.what in ("forgotten", "restat", "skipped") else logging.INFO
+        quiet = ("forgotten", "restat", "skipped", "waiting")
+        level = logging.DEBUG if done.what in quiet else logging.INFO
         if done.what in ("failed", "unresolved", "rejected"):
             level = logging.WARNING
         log.log(level, "%s", done.message())
@@ -335,7 +358,7 @@ class Executor:
                     "syncd looks for it before uploading again",
                 )
             )
-            return
+            raise _Unresolved from e
         except BadRequestError as e:
             self._refused_content(row, sha256, stat, e.message)
             return

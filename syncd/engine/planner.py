@@ -191,6 +191,11 @@ class _Holding:
     assistants: tuple[str, ...]
 
 
+#: What a lost upload is recognised by: the name as sent, the size and the purpose (``None``:
+#: the purpose of a folder not planned in this pass, which matches any).
+_UploadKey = tuple[str, int, str | None]
+
+
 @dataclass(slots=True)
 class _Context:
     """The snapshots, indexed once for the whole pass."""
@@ -203,6 +208,8 @@ class _Context:
     targets: dict[str, tuple[str, ...]]  # planned folder -> targets its files belong on
     live: set[str]  # file ids of the entries of the planned folders
     orphans: dict[tuple[str, str], RemoteFile]  # (folder, path) -> its lost upload
+    # (sent name, size, purpose) -> the path whose unresolved upload holds that key
+    held: dict[_UploadKey, tuple[str, str]] = field(default_factory=dict)
     # Retired ids that wait for their replacement (invariant 4), by id.
     holding: dict[str, _Holding] = field(default_factory=dict)
 
@@ -246,6 +253,15 @@ class _Context:
                 if t not in self.remote.unavailable and not self.foreign(file_id, t)
             )
         )
+
+    def held_by_another(self, folder: str, path: str, name: str, size: int, purpose: str) -> bool:
+        """Whether another path's unresolved upload could be mistaken for this one's: then
+        this one waits until a listing resolves it (invariant 2)."""
+        for key in ((name, size, purpose), (name, size, None)):
+            holder = self.held.get(key)
+            if holder is not None and holder != (folder, path):
+                return True
+        return False
 
 
 @dataclass(slots=True)
@@ -345,7 +361,8 @@ def _context(
     }
     owned = manifest.owned_ids() | _other_instances(remote, instance)
     orphans = _find_lost_uploads(planned, available, entries, owned, remote)
-    return _Context(remote, now, instance, entries, recorded, targets, live, orphans)
+    held = _unresolved_uploads(planned, manifest, orphans)
+    return _Context(remote, now, instance, entries, recorded, targets, live, orphans, held)
 
 
 def _other_instances(remote: Remote, instance: str) -> set[str]:
@@ -402,6 +419,39 @@ def _find_lost_uploads(
                 found[(entry.folder, entry.path)] = files.pop(i)
                 break
     return found
+
+
+def _unresolved_uploads(
+    planned: Mapping[str, LocalFolder],
+    manifest: Manifest,
+    orphans: Mapping[tuple[str, str], RemoteFile],
+) -> dict[_UploadKey, tuple[str, str]]:
+    """The upload intents this listing did not resolve, by what their file would be known
+    by, each key held by its oldest intent.
+
+    Two unresolved uploads with one key could not be told apart when their files turn up
+    (``created_at`` has whole seconds), so while one is unresolved no other upload with its
+    key is sent — in any folder, planned in this pass or not.
+    """
+    held: dict[_UploadKey, tuple[str, str]] = {}
+    unresolved = sorted(
+        (
+            entry
+            for key, entry in manifest.entries.items()
+            if entry.state is State.UPLOADING
+            and entry.intent_at is not None
+            and entry.intent_size is not None
+            and key not in orphans
+        ),
+        key=lambda e: (e.intent_at, e.folder, e.path),
+    )
+    for entry in unresolved:
+        assert entry.intent_size is not None  # filtered above; narrows the type
+        folder = planned.get(entry.folder)
+        purpose = folder.spec.purpose if folder is not None else None
+        key = (posixpath.basename(entry.path), entry.intent_size, purpose)
+        held.setdefault(key, (entry.folder, entry.path))
+    return held
 
 
 # --- one folder ---------------------------------------------------------------------------------
@@ -475,7 +525,7 @@ def _plan_path(
         if local.problem is not None:
             out.add(_Phase.NOTE, path, Reject(name, path, local.sha256, local.problem))
         else:
-            out.add(_Phase.ADD, path, Upload(name, path, local.sha256, local.size, out.targets))
+            _upload(out, path, local, None, ctx)
         return
     orphan = ctx.orphans.get((name, path))
     if orphan is not None:
@@ -515,8 +565,20 @@ def _plan_path(
         # another purpose. The old id, if any, is always passed on as ``replaces``: the
         # executor retires it (a vanished one is then forgotten), so no id syncd owns is
         # ever dropped silently.
-        upload = Upload(name, path, local.sha256, local.size, out.targets, entry.file_id)
-        out.add(_Phase.ADD, path, upload)
+        _upload(out, path, local, entry.file_id, ctx)
+
+
+def _upload(
+    out: _FolderSteps, path: str, local: LocalFile, replaces: str | None, ctx: _Context
+) -> None:
+    """Upload ``local`` — unless another path's unresolved upload holds its key: then it
+    waits (see :func:`_unresolved_uploads`)."""
+    name = posixpath.basename(path)
+    if ctx.held_by_another(out.spec.name, path, name, local.size, out.spec.purpose):
+        out.waiting += 1
+        return
+    upload = Upload(out.spec.name, path, local.sha256, local.size, out.targets, replaces)
+    out.add(_Phase.ADD, path, upload)
 
 
 def _adopt_lost_upload(

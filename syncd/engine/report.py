@@ -73,6 +73,7 @@ Outcome = Literal[
     "rejected",
     "failed",
     "unresolved",
+    "waiting",
     "skipped",
     "forgotten",
     "restat",
@@ -131,7 +132,7 @@ class Done:
                 return f"left remote {self.file_id} in place{detail}"
             case "rejected":
                 return f"rejected {self.where}: {self.detail}"
-            case "failed" | "unresolved" | "skipped":
+            case "failed" | "unresolved" | "waiting" | "skipped":
                 return f"{self.where}: {self.detail}"
             case "forgotten":
                 return f"forgot {self.where}{detail}"

@@ -38,7 +38,10 @@ Upload(folder, path, sha256, size, attach_to, replaces)
        Refused: commit row FAILED, attempts + 1, next_attempt_at = now + backoff, last_error,
        intent cleared; sha256, stat and file id unchanged. Stop.
        No answer: leave the intent for the next plan to resolve; never send createFile again
-       before a plan has looked for the lost file. Stop.
+       before a plan has looked for the lost file. Stop. Until then no other Upload of this
+       run with the same (filename, bytes, purpose) is sent either: it is skipped, and the
+       plan after the listing decides again (two unresolved uploads with one key could not be
+       told apart when their files turn up).
     4. Attach N to each of ``attach_to`` (as Attach does).
     5. If ``replaces``, every attach succeeded and ``attach_to`` covers every assistant
        recorded for ``replaces``: clean ``replaces`` up now (as Cleanup, detaching it from
@@ -493,17 +496,28 @@ class Executor:
     def run(self, actions: tuple[Action, ...], *, stop_after: int | None = None) -> None:
         """Run ``actions`` stage by stage; stop after ``stop_after`` of them, or at a crash."""
         done = 0
+        unresolved: set[tuple[str, int, str]] = set()
         for stage in stages(actions):
             for action in stage:
                 if stop_after is not None and done >= stop_after:
                     return
                 done += 1
+                key = self._key(action) if isinstance(action, Upload) else None
+                if key in unresolved:
+                    continue
                 try:
                     self.apply(action)
                 except Crash:
                     return
-                except (Refused, NoAnswer):
+                except NoAnswer:
+                    if key is not None:
+                        unresolved.add(key)
+                except Refused:
                     pass  # this action stops; the next plan looks again
+
+    def _key(self, action: Upload) -> tuple[str, int, str]:
+        purpose = self.world.specs[action.folder].purpose
+        return (posixpath.basename(action.path), action.size, purpose)
 
     def apply(self, action: Action) -> None:
         handler = getattr(self, f"_{type(action).__name__.lower()}")
@@ -598,8 +612,6 @@ class Executor:
         name = posixpath.basename(action.path)
         try:
             new = self.service.create_file(name, local.content, purpose, syncd=True)
-        except NoAnswer:
-            return
         except Refused as refused:
             attempts = row.attempts + 1
             delay = min(BACKOFF * 2 ** (attempts - 1), MAX_BACKOFF)

@@ -326,6 +326,37 @@ def test_intents_sharing_a_name_and_size_take_lost_uploads_in_order() -> None:
     )
 
 
+def test_an_unresolved_upload_holds_back_others_with_its_name_and_size() -> None:
+    # x/a.md's upload was never answered and nothing matches it yet: y/a.md (same name as
+    # sent, same size, same purpose) waits, or the two files could not be told apart.
+    held = uploading("x/a.md", "v2", NOW - 10, file_id=None)
+    plan = run(folder(DOCS, local("x/a.md", "v2"), local("y/a.md", "v3")), [held])
+    assert plan.actions == (Upload("docs", "x/a.md", V2, 2, (A,)),)
+    assert plan.waiting == 1
+
+
+def test_an_unresolved_upload_holds_back_its_key_across_folders_planned_or_not() -> None:
+    other = FolderSpec("other", "assistants", (A,))
+    held = uploading("a.md", "v2", NOW - 10, file_id=None, folder="other")
+    plan = run(folder(DOCS, local("a.md", "v3")), [held])  # "other" not planned
+    assert plan == Plan((), waiting=1)
+    both = run([folder(DOCS, local("a.md", "v3")), folder(other, local("a.md", "v2"))], [held])
+    assert both.actions == (Upload("other", "a.md", V2, 2, (A,)),)
+    assert both.waiting == 1
+
+
+def test_a_resolved_upload_no_longer_holds_its_key() -> None:
+    held = uploading("x/a.md", "v2", NOW - 10, file_id=None)
+    found = remote_file("file-2", created_at=int(NOW) - 9)
+    plan = run(folder(DOCS, local("x/a.md", "v2"), local("y/a.md", "v3")), [held], [found])
+    assert plan.actions == (
+        Adopt("docs", "x/a.md", "file-2", V2, (A,)),
+        Upload("docs", "y/a.md", sha("v3"), 2, (A,)),
+    )
+    other_size = run(folder(DOCS, local("x/a.md", "v2"), local("y/a.md", "v33")), [held])
+    assert Upload("docs", "y/a.md", sha("v33"), 3, (A,)) in other_size.actions
+
+
 def test_intent_for_content_the_remote_file_already_holds_just_syncs_the_row() -> None:
     row = uploading(content="v1")  # e.g. a re-upload after someone deleted the remote file
     plan = synced(entries=[row])
