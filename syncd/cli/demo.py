@@ -5,7 +5,7 @@ Everything lives under one directory (``./demo`` by default)::
     demo/syncd.toml   the configuration (written on the first run, yours to edit after)
     demo/drop/        the drop folder: copy files in, edit them, remove them
     demo/state/       syncd's manifest and lock
-    demo/emulator/    the emulator's files and assistants, so a second run carries on
+    demo/emulator/    the emulator's files and vector store, so a second run carries on
 
 The emulator runs in this process on a loopback port and accepts only a fixed demo key, which
 this command sets for itself: whatever ``OPENAI_API_KEY`` holds never reaches it.
@@ -29,16 +29,15 @@ from syncd.engine.report import ExitStatus
 from syncd.service.daemon import Daemon
 from syncd.service.logs import setup_logging
 
-__all__ = ["ASSISTANT_PLACEHOLDER", "CONFIG_TEMPLATE", "DEMO_KEY", "SAMPLES", "demo_command"]
+__all__ = ["CONFIG_TEMPLATE", "DEMO_KEY", "SAMPLES", "demo_command"]
 
 DEMO_KEY = "sk-demo-emulator-only-0000000000"
-ASSISTANT_PLACEHOLDER = "asst_DEMO"
 
 CONFIG_TEMPLATE = """\
 # Written by `syncd demo`: the daemon on ./drop, against the emulator that `syncd demo` starts.
 #
 # To use the real API with this folder: set OPENAI_API_KEY in your environment, set base_url
-# to "https://api.openai.com/v1", assistants to your own assistant ids and state_dir to a new
+# to "https://api.openai.com/v1", vector_stores to your own store ids and state_dir to a new
 # directory, then run `syncd run --config {config}` (`syncd demo` itself only ever talks to
 # its emulator).
 
@@ -54,14 +53,16 @@ rescan_interval_seconds = 300
 name = "demo"
 path = "drop"
 purpose = "assistants"
-assistants = ["{assistant}"]
+vector_stores = ["{store}"]
+attributes = {{ source = "syncd demo" }}
 """
 
 SAMPLES = {
     "welcome.md": "# Welcome\n\nThis file was synced by syncd's demo. Edit it and watch the log.\n",
     "guides/getting-started.md": "# Getting started\n\n1. Copy a file into demo/drop.\n"
-    "2. Watch syncd upload it and attach it to the demo assistant.\n"
-    "3. Remove it, and watch syncd clean up.\n",
+    "2. Watch syncd upload it and add it to the demo vector store.\n"
+    "3. Search for it with `syncd search`.\n"
+    "4. Remove it, and watch syncd clean up.\n",
 }
 
 
@@ -103,11 +104,9 @@ def _prepare(directory: Path, server: EmulatorServer) -> Path:
     drop = directory / "drop"
     with Client(server.base_url, DEMO_KEY) as client:
         if not config_path.exists():
-            assistant = client.create_assistant(name="syncd demo").id
+            store = client.create_vector_store("syncd demo").id
             config_path.write_text(
-                CONFIG_TEMPLATE.format(
-                    base_url=server.base_url, assistant=assistant, config=config_path
-                )
+                CONFIG_TEMPLATE.format(base_url=server.base_url, store=store, config=config_path)
             )
             for relpath, text in SAMPLES.items():
                 (drop / relpath).parent.mkdir(parents=True, exist_ok=True)
@@ -125,8 +124,22 @@ def _prepare(directory: Path, server: EmulatorServer) -> Path:
                 except NotFoundError:
                     # The emulator's data was removed: give the folder a new demo assistant.
                     text = text.replace(assistant, client.create_assistant(name="syncd demo").id)
+            for store in folder.get("vector_stores", []):
+                try:
+                    client.retrieve_vector_store(store)
+                except NotFoundError:
+                    # Likewise: a new demo store.
+                    text = text.replace(store, client.create_vector_store("syncd demo").id)
         config_path.write_text(text)
     return config_path
+
+
+def _first_store(config_path: Path) -> str | None:
+    """The first vector store of the demo configuration, for the banner's search example."""
+    for folder in tomllib.loads(config_path.read_text()).get("folders", []):
+        for store in folder.get("vector_stores", []):
+            return str(store)
+    return None
 
 
 @click.command("demo")
@@ -152,11 +165,20 @@ def demo_command(directory: Path) -> None:
         shown = os.path.relpath(directory)
         if shown.startswith(os.pardir):
             shown = str(directory)
+        store = _first_store(config_path)
+        search = (
+            f"  Find what you dropped: OPENAI_API_KEY={DEMO_KEY} syncd search {store} "
+            f'"getting started" --config {shown}/syncd.toml\n'
+            if store
+            else ""
+        )
         click.echo(
             f"syncd demo: the emulator listens on {server.base_url} (data in {shown}/emulator).\n"
             f"  Copy files into {shown}/drop, edit them, rename them, remove them: each line\n"
-            "  below says what syncd did. Ctrl-C stops syncd and the emulator.\n"
+            f"  below says what syncd did; each file goes into the vector store {store}.\n"
+            "  Ctrl-C stops syncd and the emulator.\n"
             f"  In another terminal: syncd status --config {shown}/syncd.toml\n"
+            f"{search}"
             "  To use the real API, see the comment at the top of "
             f"{shown}/syncd.toml.\n",
             err=True,

@@ -578,13 +578,14 @@ class ManifestDB:
                 [(st, err, now, f, store, st, err) for f, store, st, err in rows],
             )
 
-    def ingestion(self) -> list[tuple[str, str, str, str | None, str | None]]:
-        """(folder, store, path, status, last error) of every store attachment of an entry's
-        file, by folder, store and path."""
+    def ingestion(self) -> list[tuple[str, str, str, str, str | None, float | None]]:
+        """(folder, store, path, status, last error, since) of every store attachment of an
+        entry's file, by folder, store and path; ``since``: when the status was learnt."""
         with self._lock:
             return self._db.execute(
                 "SELECT e.folder, a.assistant_id, e.path, coalesce(a.status, 'in_progress'),"
-                " a.last_error FROM attachments a JOIN entries e ON e.file_id = a.file_id"
+                " a.last_error, a.checked_at"
+                " FROM attachments a JOIN entries e ON e.file_id = a.file_id"
                 " WHERE a.assistant_id LIKE 'vs\\_%' ESCAPE '\\'"
                 " ORDER BY e.folder, a.assistant_id, e.path"
             ).fetchall()
