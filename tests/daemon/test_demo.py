@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import os
+import re
+import shlex
 import signal
 import subprocess
 import sys
@@ -31,7 +35,23 @@ def test_the_demo_syncs_a_dropped_file_and_stops_on_ctrl_c(tmp_path: Path) -> No
         demo.wait_for_line(r"ready: watching 1 folder · 2 synced", timeout=30)
         (demo_dir / "drop" / "mine.txt").write_text("dropped by the test")
         demo.wait_for_line(r"uploaded demo/mine\.txt → file-")
-        demo.wait_for_line(r"attached demo/mine\.txt to asst_")
+        demo.wait_for_line(r"attached demo/mine\.txt to vs_")
+        search = re.search(
+            r"Find what you dropped: (OPENAI_API_KEY=\S+) (syncd search .*)", demo.log
+        )
+        assert search, demo.log
+        key = search[1].split("=", 1)[1]
+        argv = search[2].split()[2:]  # after "syncd search"
+        found = subprocess.run(
+            [sys.executable, "-m", "syncd", "search", *shlex.split(" ".join(argv)), "--json"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            cwd=tmp_path,
+            env={**os.environ, "OPENAI_API_KEY": key},
+        )
+        assert found.returncode == 0, found.stderr
+        assert "demo/guides/getting-started.md" in [h["path"] for h in json.loads(found.stdout)]
         (demo_dir / "drop" / "mine.txt").unlink()
         demo.wait_for_line(r"deleted remote file-.* \(demo/mine\.txt was removed\)")
         demo.signal(signal.SIGINT)
@@ -43,7 +63,7 @@ def test_the_demo_syncs_a_dropped_file_and_stops_on_ctrl_c(tmp_path: Path) -> No
 
     config = tomllib.loads((demo_dir / "syncd.toml").read_text())
     assert config["api"]["base_url"].startswith("http://127.0.0.1:")
-    assert config["folders"][0]["assistants"][0].startswith("asst_")
+    assert config["folders"][0]["vector_stores"][0].startswith("vs_")
 
     # A second run picks up where the first left off: nothing to upload again.
     again = DemoProcess(demo_dir)
