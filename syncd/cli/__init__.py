@@ -27,6 +27,7 @@ COMMANDS: dict[str, str] = {
     "verify": "syncd.cli.verify:verify_command",
     "check": "syncd.cli.check:check_command",
     "remote": "syncd.cli.remote:remote_command",
+    "repair": "syncd.cli.repair:repair_command",
     "search": "syncd.cli.search:search_command",
     "run": "syncd.cli.run:run_command",
     "demo": "syncd.cli.demo:demo_command",

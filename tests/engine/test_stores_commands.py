@@ -135,3 +135,38 @@ def test_search_prints_the_local_path_score_and_snippet(
     assert nothing.returncode == 1 and "nothing in" in nothing.stderr
     bad = syncd(ws, "search", store, "x", "--filter", "no-equals-sign")
     assert bad.returncode == 2
+
+
+def test_repair_rebuilds_a_lost_manifest_from_the_stores_without_uploading(
+    ws: Workspace, synced_store: tuple[str, Path]
+) -> None:
+    store, drop = synced_store
+    before = {p: ws.entry("docs", p).file_id for p in ("setup.md", "faq.md")}
+    (drop / "faq.md").write_text("changed while the manifest was lost\n")
+    ws.manifest.close()
+    ws._manifest = None
+    for name in ("manifest.sqlite", "manifest.sqlite-wal", "manifest.sqlite-shm"):
+        (ws.state_dir / name).unlink(missing_ok=True)
+    # Another instance's file in the same store is never adopted.
+    theirs = ws.client.create_file(drop / "setup.md", "assistants", filename="theirs.md")
+    ws.client.create_vector_store_file(
+        store,
+        theirs.id,
+        attributes={
+            "syncd_instance": "syncd-other",
+            "syncd_folder": "docs",
+            "syncd_path": "setup.md",
+        },
+    )
+    repaired = as_json(ws, "repair", "--from-stores")
+    assert repaired["adopted"] == [
+        {"folder": "docs", "path": "setup.md", "file_id": before["setup.md"]}
+    ]
+    assert repaired["retired"] == [before["faq.md"]]  # its local content changed
+    report = json.loads(syncd(ws, "reconcile", "--json").stdout)
+    uploaded = [a["path"] for a in report["actions"] if a["what"] == "uploaded"]
+    # The changed file, and the unreadable one: a rejection lives only in the manifest.
+    assert sorted(uploaded) == ["faq.md", "scan.pdf"]
+    assert ws.entry("docs", "setup.md").file_id == before["setup.md"]
+    assert before["faq.md"] not in {f.id for f in ws.client.list_files()}
+    assert theirs.id in {f.id for f in ws.client.list_files()}
