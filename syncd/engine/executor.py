@@ -78,7 +78,7 @@ from syncd.engine.model import (
 )
 from syncd.engine.planner import chains, stages
 from syncd.engine.report import Done, human_size
-from syncd.engine.stores import Attachment, Outcome, StoreAttacher
+from syncd.engine.stores import Attachment, Ingestion, StoreAttacher
 from syncd.engine.validate import validate_file
 
 __all__ = [
@@ -555,7 +555,7 @@ class Executor:
         """The store holds the attachment: it is syncd's from now on (ingesting)."""
         self.manifest.add_attachment(item.file_id, item.store, status="in_progress")
 
-    def _store_result(self, item: Attachment, outcome: Outcome) -> None:
+    def _store_result(self, item: Attachment, outcome: Ingestion) -> None:
         """Record how an attachment's ingestion ended."""
         where = (item.folder, item.path, item.file_id, item.store)
         with self._lock:

@@ -35,7 +35,7 @@ from syncd.api import (
 )
 from syncd.engine.model import AttributeValue
 
-__all__ = ["LINGER", "MAX_BATCH", "Attachment", "Outcome", "StoreAttacher"]
+__all__ = ["LINGER", "MAX_BATCH", "Attachment", "Ingestion", "StoreAttacher"]
 
 log = logging.getLogger("syncd.executor")
 
@@ -60,7 +60,7 @@ class Attachment:
 
 
 @dataclass(frozen=True, slots=True)
-class Outcome:
+class Ingestion:
     """How an attachment ended: ``status`` is the store file's (``completed``, ``failed``,
     ``cancelled`` or ``in_progress`` when its time ran out), or ``refused`` / ``error`` when the
     attach request itself was refused (400: the service will not take this file) or failed."""
@@ -81,7 +81,7 @@ class StoreAttacher:
 
     ``on_sent`` is called once the service holds an attachment (it answered the attach), so
     the caller can record the claim before ingestion ends; ``on_result`` once with each
-    attachment's :class:`Outcome`. Both may be called from the sending thread.
+    attachment's :class:`Ingestion`. Both may be called from the sending thread.
     """
 
     def __init__(
@@ -89,7 +89,7 @@ class StoreAttacher:
         client: Client,
         *,
         on_sent: Callable[[Attachment], None],
-        on_result: Callable[[Attachment, Outcome], None],
+        on_result: Callable[[Attachment, Ingestion], None],
         stop: threading.Event,
         linger: float = LINGER,
     ) -> None:
@@ -188,7 +188,7 @@ class StoreAttacher:
             return
         except APIError as e:
             for item in items:
-                self.on_result(item, Outcome("error", f"could not attach to {store}: {e}"))
+                self.on_result(item, Ingestion("error", f"could not attach to {store}: {e}"))
             return
         now = time.monotonic()
         for item in items:
@@ -208,10 +208,10 @@ class StoreAttacher:
             self._auth = self._auth or e
             return
         except BadRequestError as e:
-            self.on_result(item, Outcome("refused", e.message))
+            self.on_result(item, Ingestion("refused", e.message))
             return
         except APIError as e:
-            self.on_result(item, Outcome("error", f"could not attach to {item.store}: {e}"))
+            self.on_result(item, Ingestion("error", f"could not attach to {item.store}: {e}"))
             return
         item.sent_at = time.monotonic()
         self.on_sent(item)
@@ -257,4 +257,4 @@ class StoreAttacher:
                 # Left the batch (detached or deleted meanwhile): the next plan decides.
                 continue
             detail = final.last_error.message if final.last_error is not None else None
-            self.on_result(item, Outcome(final.status, detail))
+            self.on_result(item, Ingestion(final.status, detail))
