@@ -78,7 +78,7 @@ from syncd.engine.model import (
 )
 from syncd.engine.planner import chains, stages
 from syncd.engine.report import Done, human_size
-from syncd.engine.stores import Attachment, Ingestion, StoreAttacher
+from syncd.engine.stores import FOLLOW_LIMIT, Attachment, Ingestion, StoreAttacher
 from syncd.engine.validate import validate_file
 
 __all__ = [
@@ -183,16 +183,21 @@ class Executor:
         if the service refused the credentials.
         """
         with ThreadPoolExecutor(self.concurrency, thread_name_prefix="syncd-exec") as pool:
-            for stage in stages(tuple(actions)):
-                if self._halted():
-                    break
-                groups = chains(stage, self._purposes)
-                if len(groups) == 1 or self.concurrency == 1:
-                    for group in groups:
-                        self._run_chain(group)
-                else:
-                    for future in [pool.submit(self._run_chain, g) for g in groups]:
-                        future.result()
+            try:
+                for stage in stages(tuple(actions)):
+                    if self._halted():
+                        break
+                    groups = chains(stage, self._purposes)
+                    if len(groups) == 1 or self.concurrency == 1:
+                        for group in groups:
+                            self._run_chain(group)
+                    else:
+                        for future in [pool.submit(self._run_chain, g) for g in groups]:
+                            future.result()
+                    self._finish_stores()
+            finally:
+                # Stopping: the attacher sends nothing new, but its thread must be done
+                # before the pass returns.
                 self._finish_stores()
         if self._auth is not None:
             raise PassStopped(
@@ -547,7 +552,7 @@ class Executor:
                 store,
                 attributes,
                 config.chunking(),
-                config.ingestion_timeout_seconds,
+                min(config.ingestion_timeout_seconds, FOLLOW_LIMIT),
             )
         )
 
@@ -590,8 +595,8 @@ class Executor:
                 Done(
                     "ingesting",
                     *where,
-                    detail=f"still ingesting after {item.timeout:g} s "
-                    "(ingestion_timeout_seconds); syncd waits for it and does not upload it again",
+                    detail=f"still ingesting after {item.timeout:g} s; syncd waits for it "
+                    "and does not upload it again",
                 )
             )
         elif outcome.status == "cancelled":

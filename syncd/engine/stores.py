@@ -35,7 +35,7 @@ from syncd.api import (
 )
 from syncd.engine.model import AttributeValue
 
-__all__ = ["LINGER", "MAX_BATCH", "Attachment", "Ingestion", "StoreAttacher"]
+__all__ = ["FOLLOW_LIMIT", "LINGER", "MAX_BATCH", "Attachment", "Ingestion", "StoreAttacher"]
 
 log = logging.getLogger("syncd.executor")
 
@@ -43,6 +43,12 @@ log = logging.getLogger("syncd.executor")
 MAX_BATCH = 2000
 #: How long the first waiting item waits for others before a batch goes out.
 LINGER = 0.25
+#: The longest a pass follows an ingestion: one still in progress then is left to the next
+#: pass (which waits for it too, and reports it once past the folder's timeout), so that a
+#: stuck file does not hold up the daemon's other work.
+FOLLOW_LIMIT = 120.0
+#: How often following checks whether the pass is stopping.
+_SLICE = 1.0
 
 
 @dataclass(slots=True)
@@ -55,7 +61,7 @@ class Attachment:
     store: str
     attributes: dict[str, AttributeValue]
     chunking: ChunkingStrategy
-    timeout: float  # the folder's ingestion_timeout_seconds
+    timeout: float  # how long to follow its ingestion (see FOLLOW_LIMIT)
     sent_at: float = 0.0  # monotonic
 
 
@@ -231,17 +237,24 @@ class StoreAttacher:
         """Wait for the group's ingestion to end (each item's timeout counted from when it was
         sent), then report every item."""
         deadline = max(i.sent_at + i.timeout for i in group.items)
-        remaining = max(0.0, deadline - time.monotonic())
         statuses: dict[str, VectorStoreFile] = {}
         try:
-            if group.batch_id is None:
-                item = group.items[0]
-                found = self.client.wait_vector_store_file(
-                    group.store, item.file_id, timeout=remaining
-                )
-                statuses[found.id] = found
-            else:
-                self.client.wait_file_batch(group.store, group.batch_id, timeout=remaining)
+            # In slices, so that a stopping pass does not wait out a slow ingestion.
+            while True:
+                remaining = max(0.0, deadline - time.monotonic())
+                wait = min(remaining, _SLICE)
+                if group.batch_id is None:
+                    single = self.client.wait_vector_store_file(
+                        group.store, group.items[0].file_id, timeout=wait
+                    )
+                    statuses = {single.id: single}
+                    status = single.status
+                else:
+                    batch = self.client.wait_file_batch(group.store, group.batch_id, timeout=wait)
+                    status = batch.status
+                if status != "in_progress" or remaining <= wait or self.stop.is_set():
+                    break
+            if group.batch_id is not None:
                 for found in self.client.iter_file_batch_files(group.store, group.batch_id):
                     statuses[found.id] = found
         except AuthenticationError as e:
