@@ -233,6 +233,9 @@ class SyncSettings(BaseModel):
     rescan_interval_seconds: float = Field(900, gt=0)
     max_delete_fraction: float = Field(0.5, ge=0, le=1)
     shutdown_grace_seconds: float = Field(30, ge=0)
+    # After an upload whose answer was lost finds nothing on the service, how long to wait
+    # and list again before sending it again: the service may still be storing it.
+    unresolved_grace_seconds: float = Field(10, ge=0, le=60)
     metrics_address: str | None = None
     # Written on every store file syncd attaches; unset: generated once and kept in state_dir.
     instance_id: str | None = None

@@ -94,14 +94,15 @@ def reconcile_command(
     \b
     Exit status:
       0  everything is in sync
-      1  finished, but some files failed or were rejected, or a folder was skipped
+      1  finished, but some files failed, were rejected or are unresolved (the
+         service has not shown whether an upload was stored), or a folder was skipped
       2  usage or configuration error
       3  stopped before acting: API key refused, service unreachable, another syncd
          holds the state directory, or the delete guard tripped (see --force)
 
     \b
     --json prints one object: the counts (uploaded, replaced, deleted, attached,
-    detached, unchanged, rejected, failed, adopted), dry_run, waiting, stopped,
+    detached, unchanged, rejected, failed, adopted, unresolved), dry_run, waiting, stopped,
     exit_status, an "actions" list (what happened, or with --dry-run what would)
     and an "errors" list.
     """

@@ -59,8 +59,10 @@ from syncd.engine.model import (
     Action,
     Adopt,
     Attach,
+    Attempt,
     Cleanup,
     Detach,
+    Duplicate,
     Entry,
     Forget,
     LocalFile,
@@ -145,6 +147,7 @@ class Executor:
         *,
         local: Mapping[tuple[str, str], LocalFile],
         max_attempts: int,
+        grace: float = 10.0,
         concurrency: int = 4,
         stop: threading.Event | None = None,
         on_done: Callable[[Done], None] | None = None,
@@ -158,6 +161,7 @@ class Executor:
         self.folders = folders
         self.local = local
         self.max_attempts = max_attempts
+        self.grace = grace
         self.concurrency = max(1, concurrency)
         self.stop = stop or threading.Event()
         self.on_done = on_done
@@ -291,6 +295,8 @@ class Executor:
                 self._detach(action)
             case Retire():
                 self._retire(action)
+            case Duplicate():
+                self._duplicate(action)
             case Cleanup():
                 self._cleanup(action)
             case Forget():
@@ -333,14 +339,21 @@ class Executor:
 
         stat = (st.st_size, st.st_mtime_ns, st.st_ino)
         before = row
+        sent_at = self.clock()
+        again = row is not None and row.state is State.UPLOADING and row.intent_sha256 == sha256
         row = replace(
             row or Entry(action.folder, action.path, *stat, sha256, State.UPLOADING),
             state=State.UPLOADING,
+            next_attempt_at=None,
             intent_sha256=sha256,
             intent_size=st.st_size,
-            intent_at=self.clock(),
+            # Sent again after an unknown outcome: still the same intent.
+            intent_at=row.intent_at if again and row and row.intent_at else sent_at,
         )
-        self.manifest.put_entry(row, durable=True)  # on disk before the request leaves
+        attempt = Attempt(
+            action.folder, action.path, name, st.st_size, folder.purpose, sha256, sent_at
+        )
+        self.manifest.put_intent(row, attempt)  # on disk before the request leaves
 
         started = time.monotonic()
         try:
@@ -348,12 +361,17 @@ class Executor:
         except (AuthenticationError, OSError):
             # Refused, or the file could not be opened: nothing went out, so the intent is
             # taken back and no attempt is counted.
-            if before is None:
-                self.manifest.delete_entry(action.folder, action.path)
-            else:
-                self.manifest.put_entry(before)
+            with self.manifest.transaction():
+                self.manifest.close_attempt(action.folder, action.path, sent_at)
+                if before is None:
+                    self.manifest.delete_entry(action.folder, action.path)
+                else:
+                    self.manifest.put_entry(before)
             raise
         except UploadOutcomeUnknown as e:
+            # The service may still store it: give it a grace period, and look again, before
+            # this content is sent again.
+            self.manifest.put_entry(replace(row, next_attempt_at=self.clock() + self.grace))
             self._emit(
                 Done(
                     "unresolved",
@@ -365,9 +383,11 @@ class Executor:
             )
             raise _Unresolved from e
         except BadRequestError as e:
+            self.manifest.close_attempt(action.folder, action.path, sent_at)
             self._refused_content(row, sha256, stat, e.message)
             return
         except APIError as e:
+            self.manifest.close_attempt(action.folder, action.path, sent_at)
             self._upload_failed(row, str(e))
             return
         elapsed = time.monotonic() - started
@@ -378,6 +398,7 @@ class Executor:
             # scan hash the file again, and attach nothing.
             stat = (st.st_size, 0, 0)
         with self.manifest.transaction():
+            self.manifest.close_attempt(action.folder, action.path, sent_at)
             self.manifest.put_entry(
                 Entry(action.folder, action.path, *stat, sha256, State.SYNCED, new.id)
             )
@@ -622,6 +643,8 @@ class Executor:
         else:
             stat = (row.size, 0, 0)  # the next scan hashes the file again
         with self.manifest.transaction():
+            if action.sent_at is not None:
+                self.manifest.close_attempt(action.folder, action.path, action.sent_at)
             self.manifest.put_entry(
                 Entry(
                     action.folder, action.path, *stat, action.sha256, State.SYNCED, action.file_id
@@ -697,6 +720,18 @@ class Executor:
             )
         else:
             self._why[action.file_id] = f"{where} was removed"
+
+    def _duplicate(self, action: Duplicate) -> None:
+        if self.manifest.owns(action.file_id):
+            raise _Skip(f"{action.file_id} is already one of syncd's files")
+        with self.manifest.transaction():
+            self.manifest.put_retired(Retired(action.file_id, action.folder, delete=True))
+            self.manifest.close_attempt(action.folder, action.path, action.sent_at)
+        at = time.strftime("%H:%M:%S", time.localtime(action.sent_at))
+        self._why[action.file_id] = (
+            f"a second copy of {action.folder}/{action.path}: syncd's upload sent at {at} "
+            "was stored after syncd had given up on its answer; one copy is kept"
+        )
 
     def _cleanup(self, action: Cleanup) -> None:
         retired = self.manifest.retired(action.file_id)

@@ -11,7 +11,7 @@ import logging
 import math
 import os
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from syncd.api import APIError, AuthenticationError, BadRequestError, Client, NotFoundError
 from syncd.config import Config, FolderConfig
@@ -60,6 +60,7 @@ class Round:
     local: list[LocalFolder]
     files: dict[tuple[str, str], LocalFile]
     devices: dict[str, int]
+    bad_names: list[tuple[str, str]] = field(default_factory=list)  # (folder, escaped path)
 
 
 class Inputs:
@@ -93,6 +94,7 @@ class Inputs:
         local: list[LocalFolder] = []
         files: dict[tuple[str, str], LocalFile] = {}
         devices: dict[str, int] = {}
+        bad_names: list[tuple[str, str]] = []
         known_by_folder: dict[str, dict[str, Entry]] = {f.name: {} for f in selected}
         for (name, path), entry in recorded.entries.items():
             if name in known_by_folder:
@@ -115,12 +117,13 @@ class Inputs:
                     folder, paths.get(folder.name, ()), known, expected_dev
                 )
             local.append(folder_scan)
+            bad_names += [(folder.name, name) for name in scan.bad_names]
             if folder_scan.error is None:
                 if scan.root_dev is not None:
                     devices[folder.name] = scan.root_dev
                 for path, file in folder_scan.files.items():
                     files[(folder.name, path)] = file
-        return Round(local, files, devices)
+        return Round(local, files, devices, bad_names)
 
     def _scan_dirty(
         self,

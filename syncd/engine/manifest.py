@@ -38,7 +38,7 @@ from pathlib import Path
 
 import sqlite_utils
 
-from syncd.engine.model import Entry, Manifest, Retired, State
+from syncd.engine.model import Attempt, Entry, Manifest, Retired, State
 
 __all__ = [
     "FILENAME",
@@ -156,7 +156,37 @@ def _v2(db: sqlite_utils.Database) -> None:
     db.table("entries").add_column("updated_at", float)
 
 
-def _stores(db: sqlite_utils.Database) -> None:
+def _v3(db: sqlite_utils.Database) -> None:
+    """Every unanswered upload attempt (so that a late copy is known for syncd's own), and
+    each entry's ctime (an edit that keeps size and mtime still changes it).
+
+    An intent recorded by an older syncd becomes its one attempt; its purpose was not kept
+    (``NULL``: the folder's). The ctime of existing rows is unknown (0): the next scan hashes
+    each file once and records it."""
+    db.table("attempts").create(
+        {
+            "folder": str,
+            "path": str,
+            "filename": str,
+            "size": int,
+            "purpose": str,
+            "sha256": str,
+            "sent_at": float,
+        },
+        pk=("folder", "path", "sent_at"),
+        not_null={"filename", "size", "sha256"},
+    )
+    db.execute(
+        "INSERT INTO attempts (folder, path, filename, size, purpose, sha256, sent_at)"
+        " SELECT folder, path, replace(path, rtrim(path, replace(path, '/', '')), ''),"
+        " intent_size, NULL, intent_sha256, intent_at FROM entries"
+        " WHERE state = 'uploading' AND intent_at IS NOT NULL"
+        " AND intent_size IS NOT NULL AND intent_sha256 IS NOT NULL"
+    )
+    db.table("entries").add_column("ctime_ns", int, not_null_default=0)
+
+
+def _v4(db: sqlite_utils.Database) -> None:
     """Vector stores: each attachment's ingestion (``status``, the service's ``last_error``)
     and when syncd last learnt it, so that ``syncd status`` can show it without the service."""
     attachments = db.table("attachments")
@@ -166,7 +196,7 @@ def _stores(db: sqlite_utils.Database) -> None:
 
 
 #: ``MIGRATIONS[n]`` upgrades a version-``n`` file (0 = empty) to version ``n + 1``.
-MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (_v1, _v2, _stores)
+MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (_v1, _v2, _v3, _v4)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 _SELECT_ENTRIES = (
@@ -177,6 +207,10 @@ _PUT_ENTRY = (
     "INSERT OR REPLACE INTO entries (folder, path, size, mtime_ns, inode, sha256, state, file_id,"
     " attempts, next_attempt_at, last_error, intent_sha256, intent_size, intent_at, updated_at)"
     " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+_PUT_ATTEMPT = (
+    "INSERT OR REPLACE INTO attempts (folder, path, filename, size, purpose, sha256, sent_at)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?)"
 )
 # A folder filter binds one JSON array, so the SQL text never varies with the input.
 _IN_FOLDERS = " WHERE folder IN (SELECT value FROM json_each(?))"
@@ -189,6 +223,30 @@ _STATES = {state.value: state for state in State}
 def _entry(row: tuple) -> Entry:
     folder, path, size, mtime_ns, inode, sha256, state, *rest = row
     return Entry(folder, path, size, mtime_ns, inode, sha256, _STATES[state], *rest)
+
+
+def _row(e: Entry, now: float) -> tuple:
+    return (
+        e.folder,
+        e.path,
+        e.size,
+        e.mtime_ns,
+        e.inode,
+        e.sha256,
+        e.state.value,
+        e.file_id,
+        e.attempts,
+        e.next_attempt_at,
+        e.last_error,
+        e.intent_sha256,
+        e.intent_size,
+        e.intent_at,
+        now,
+    )
+
+
+def _attempt_row(a: Attempt) -> tuple:
+    return (a.folder, a.path, a.filename, a.size, a.purpose, a.sha256, a.sent_at)
 
 
 def _secure_file(path: Path) -> None:
@@ -211,6 +269,7 @@ class _Batch:
     """Rows waiting for one durable commit, and how it went."""
 
     rows: list[tuple] = field(default_factory=list)
+    attempts: list[tuple] = field(default_factory=list)
     done: bool = False
     error: BaseException | None = None
 
@@ -343,6 +402,7 @@ class ManifestDB:
             manifest = Manifest(
                 entries={(e.folder, e.path): e for e in self._entries(folders)},
                 retired={r.file_id: r for r in self._retired(folders)},
+                attempts=tuple(self.attempts()),
             )
             owned = manifest.owned_ids()
             attachments = frozenset(
@@ -385,6 +445,16 @@ class ManifestDB:
         for file_id, folder, delete, replaced_by in rows:
             yield Retired(file_id, folder, bool(delete), replaced_by)
 
+    def attempts(self) -> list[Attempt]:
+        """Every unanswered upload attempt, oldest first (all folders: each one holds back
+        uploads that could be mistaken for it, wherever they are)."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT folder, path, filename, size, purpose, sha256, sent_at FROM attempts"
+                " ORDER BY sent_at, folder, path"
+            ).fetchall()
+        return [Attempt(*row) for row in rows]
+
     def retired(self, file_id: str) -> Retired | None:
         """The retired record of ``file_id``, if it is retired."""
         with self._lock:
@@ -422,11 +492,13 @@ class ManifestDB:
         return {assistant for (assistant,) in rows}
 
     def next_retry_at(self, max_attempts: int) -> float | None:
-        """When the earliest failed entry that has attempts left may be tried again."""
+        """When the earliest failed entry that has attempts left may be tried again, or an
+        unanswered upload's grace period is over."""
         with self._lock:
             return self._db.execute(
-                "SELECT min(next_attempt_at) FROM entries WHERE state = ? AND attempts < ?",
-                [State.FAILED.value, max_attempts],
+                "SELECT min(next_attempt_at) FROM entries WHERE (state = ? AND attempts < ?)"
+                " OR state = ?",
+                [State.FAILED.value, max_attempts, State.UPLOADING.value],
             ).fetchone()[0]
 
     def folder_dev(self, folder: str) -> int | None:
@@ -457,6 +529,15 @@ class ManifestDB:
             ).fetchall()
         return [_entry(row) for row in rows]
 
+    def unanswered(self) -> list[Entry]:
+        """Entries whose upload's outcome is not known yet (state ``uploading``)."""
+        with self._lock:
+            rows = self._db.execute(
+                _SELECT_ENTRIES + " WHERE state = ? ORDER BY folder, path",
+                [State.UPLOADING.value],
+            ).fetchall()
+        return [_entry(row) for row in rows]
+
     def retired_count(self) -> int:
         """Remote files syncd still has to detach or delete."""
         with self._lock:
@@ -480,6 +561,11 @@ class ManifestDB:
         """Insert or replace the row for ``(entry.folder, entry.path)``."""
         self.put_entries([entry], durable=durable)
 
+    def put_intent(self, entry: Entry, attempt: Attempt) -> None:
+        """Record an upload's intent and its attempt durably, before the request leaves
+        (invariant 2)."""
+        self._put_durably([_row(entry, time.time())], [_attempt_row(attempt)])
+
     def put_entries(self, entries: Collection[Entry], *, durable: bool = False) -> None:
         """Insert or replace many rows in one transaction (a bulk restat, a test's setup).
 
@@ -488,33 +574,14 @@ class ManifestDB:
         if not entries:
             return
         now = time.time()
-        rows = [
-            (
-                e.folder,
-                e.path,
-                e.size,
-                e.mtime_ns,
-                e.inode,
-                e.sha256,
-                e.state.value,
-                e.file_id,
-                e.attempts,
-                e.next_attempt_at,
-                e.last_error,
-                e.intent_sha256,
-                e.intent_size,
-                e.intent_at,
-                now,
-            )
-            for e in entries
-        ]
+        rows = [_row(e, now) for e in entries]
         if durable and self._owner != threading.get_ident():
             self._put_durably(rows)
             return
         with self.transaction(durable=durable):
             self._db.conn.executemany(_PUT_ENTRY, rows)
 
-    def _put_durably(self, rows: list[tuple]) -> None:
+    def _put_durably(self, rows: list[tuple], attempts: list[tuple] | None = None) -> None:
         """Write ``rows`` in a durable commit shared with every durable write that arrives
         while the one before is being synced (group commit): each sync to disk costs
         milliseconds, and concurrent uploads would otherwise queue for one each.
@@ -524,6 +591,7 @@ class ManifestDB:
         with self._group:
             batch = self._open_batch
             batch.rows.extend(rows)
+            batch.attempts.extend(attempts or ())
             while not batch.done:
                 if self._committing:
                     self._group.wait()
@@ -535,6 +603,7 @@ class ManifestDB:
                 try:
                     with self.transaction(durable=True):
                         self._db.conn.executemany(_PUT_ENTRY, batch.rows)
+                        self._db.conn.executemany(_PUT_ATTEMPT, batch.attempts)
                 except BaseException as e:
                     batch.error = e
                 finally:
@@ -544,6 +613,36 @@ class ManifestDB:
                     self._group.notify_all()
         if batch.error is not None:
             raise batch.error
+
+    def close_attempt(self, folder: str, path: str, sent_at: float) -> None:
+        """An attempt was answered, or its file found: it is no longer outstanding."""
+        with self.transaction():
+            self._db.execute(
+                "DELETE FROM attempts WHERE folder = ? AND path = ? AND sent_at = ?",
+                [folder, path, sent_at],
+            )
+
+    def prune_attempts(self, before: float) -> None:
+        """Forget attempts sent before ``before`` whose entry no longer waits for them: past
+        the planner's horizon, nothing will be taken for them any more."""
+        with self.transaction():
+            self._db.execute(
+                "DELETE FROM attempts WHERE sent_at < ? AND NOT EXISTS (SELECT 1 FROM entries"
+                " e WHERE e.folder = attempts.folder AND e.path = attempts.path"
+                " AND e.state = ? AND e.intent_sha256 = attempts.sha256)",
+                [before, State.UPLOADING.value],
+            )
+
+    def defer_unanswered(self, until: float, folders: Collection[str]) -> int:
+        """Give the uploads a previous process left unanswered a grace period before they
+        are sent again (their outcome was never learnt). Returns how many."""
+        with self.transaction():
+            cursor = self._db.execute(
+                "UPDATE entries SET next_attempt_at = ? WHERE state = ?"
+                " AND next_attempt_at IS NULL AND folder IN (SELECT value FROM json_each(?))",
+                [until, State.UPLOADING.value, json.dumps(list(folders))],
+            )
+            return cursor.rowcount
 
     def delete_entry(self, folder: str, path: str) -> None:
         with self.transaction():

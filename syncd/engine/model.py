@@ -32,9 +32,11 @@ __all__ = [
     "Action",
     "Adopt",
     "Attach",
+    "Attempt",
     "AttributeValue",
     "Cleanup",
     "Detach",
+    "Duplicate",
     "Entry",
     "FolderProblem",
     "FolderSpec",
@@ -193,10 +195,25 @@ class Retired:
 
 
 @dataclass(frozen=True, slots=True)
+class Attempt:
+    """One upload request syncd sent whose answer never came: a file the service stores for
+    it, however late, is syncd's own (invariant 2). Answered attempts are not kept."""
+
+    folder: str
+    path: str
+    filename: str  # the name as sent (see ``syncd.api.sent_filename``)
+    size: int
+    purpose: str | None  # None: recorded before syncd kept it (then the folder's)
+    sha256: str
+    sent_at: float  # unix seconds, taken before the request was sent
+
+
+@dataclass(frozen=True, slots=True)
 class Manifest:
     entries: Mapping[tuple[str, str], Entry]  # (folder, path) -> entry
     attachments: frozenset[tuple[str, str]] = frozenset()  # (file_id, target) syncd made
     retired: Mapping[str, Retired] = field(default_factory=dict)  # file_id -> retired
+    attempts: tuple[Attempt, ...] = ()  # unanswered upload requests, oldest first
 
     def owned_ids(self) -> set[str]:
         """Every remote file id syncd may touch (invariant 1)."""
@@ -274,6 +291,19 @@ class Adopt:
     sha256: str  # the content the intent was for
     attach_to: tuple[str, ...] = ()
     replaces: str | None = None
+    sent_at: float | None = None  # the attempt whose file this is, now answered
+
+
+@dataclass(frozen=True, slots=True)
+class Duplicate:
+    """A second copy of one of syncd's own uploads (an attempt answered late, after another
+    copy was adopted or sent again): it becomes a retired id to delete, and the attempt is
+    closed. The ``Cleanup`` the plan puts right after it deletes it."""
+
+    folder: str
+    path: str
+    file_id: str
+    sent_at: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -375,7 +405,18 @@ class Restat:
 
 
 Action = (
-    Upload | Adopt | Attach | Detach | Retire | Cleanup | Reject | Forget | Restat | Move | Retag
+    Upload
+    | Adopt
+    | Attach
+    | Detach
+    | Retire
+    | Duplicate
+    | Cleanup
+    | Reject
+    | Forget
+    | Restat
+    | Move
+    | Retag
 )
 
 

@@ -9,6 +9,7 @@ executor may run a plan's actions. The invariants it implements are those of the
 
 from __future__ import annotations
 
+import math
 import posixpath
 from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -19,8 +20,10 @@ from syncd.engine.model import (
     Action,
     Adopt,
     Attach,
+    Attempt,
     Cleanup,
     Detach,
+    Duplicate,
     Entry,
     FolderProblem,
     FolderSpec,
@@ -44,7 +47,7 @@ from syncd.engine.model import (
     target_kind,
 )
 
-__all__ = ["CLOCK_SLACK", "chains", "plan", "stages"]
+__all__ = ["ATTEMPT_HORIZON", "CLOCK_SLACK", "chains", "plan", "stages"]
 
 # --- the planner --------------------------------------------------------------------------------
 
@@ -52,17 +55,24 @@ __all__ = ["CLOCK_SLACK", "chains", "plan", "stages"]
 #: intent's time (our clock) and still be taken for that upload.
 CLOCK_SLACK = 2.0
 
-_REMOVALS = (Retire, Cleanup, Detach)
+#: How long after it was sent an unanswered upload may still land and be known for syncd's
+#: own, once its entry no longer waits for it (it was sent again, or the file changed). A
+#: file someone else uploads under the same name and size within that time would be taken
+#: for it: the API has no idempotency key.
+ATTEMPT_HORIZON = 600.0
+
+_REMOVALS = (Retire, Duplicate, Cleanup, Detach)
 _ADDITIONS = (Upload, Adopt, Attach, Move, Retag)
 
 
 def stages(actions: Sequence[Action]) -> list[tuple[Action, ...]]:
     """Split a plan's actions into the stages an executor must run one after another.
 
-    A stage is a maximal run of actions of one group: removals (Retire, Cleanup, Detach),
-    additions (Upload, Adopt, Attach, Move, Retag) or records (Forget, Reject, Restat). Finish a
-    stage before starting the next. Inside a stage actions may run concurrently, except that
-    actions on the same remote file id or the same local path run in plan order.
+    A stage is a maximal run of actions of one group: removals (Retire, Duplicate, Cleanup,
+    Detach), additions (Upload, Adopt, Attach, Move, Retag) or records (Forget, Reject,
+    Restat). Finish a stage before starting the next. Inside a stage actions may run
+    concurrently, except that actions on the same remote file id or the same local path run in
+    plan order.
     """
     result: list[list[Action]] = []
     last: int | None = None
@@ -103,6 +113,8 @@ def _keys(action: Action, purposes: Mapping[str, str]) -> Iterable[Hashable]:
         case Move():
             yield ("path", action.folder, action.src)
             yield ("path", action.folder, action.dst)
+            yield ("file", action.file_id)
+        case Duplicate():
             yield ("file", action.file_id)
         case Detach() | Cleanup():
             yield ("file", action.file_id)
@@ -155,7 +167,20 @@ class _Phase(IntEnum):
 _KIND_ORDER: dict[type, int] = {
     kind: i
     for i, kind in enumerate(
-        (Forget, Retire, Cleanup, Detach, Move, Upload, Adopt, Attach, Retag, Reject, Restat)
+        (
+            Forget,
+            Retire,
+            Duplicate,
+            Cleanup,
+            Detach,
+            Move,
+            Upload,
+            Adopt,
+            Attach,
+            Retag,
+            Reject,
+            Restat,
+        )
     )
 }
 
@@ -207,7 +232,9 @@ class _Context:
     recorded: dict[str, set[str]]  # file id -> targets syncd attached it to
     targets: dict[str, tuple[str, ...]]  # planned folder -> targets its files belong on
     live: set[str]  # file ids of the entries of the planned folders
-    orphans: dict[tuple[str, str], RemoteFile]  # (folder, path) -> its lost upload
+    # (folder, path) -> its lost upload, and the time of the attempt that made it
+    orphans: dict[tuple[str, str], tuple[RemoteFile, float]]
+    duplicates: list[tuple[Attempt, RemoteFile]]  # late copies of syncd's own uploads
     # (sent name, size, purpose) -> the path whose unresolved upload holds that key
     held: dict[_UploadKey, tuple[str, str]] = field(default_factory=dict)
     # Retired ids that wait for their replacement (invariant 4), by id.
@@ -329,6 +356,7 @@ def plan(
         steps += decided.steps
         waiting += decided.waiting
     steps += _plan_retired(manifest, available, ctx)
+    steps += _plan_duplicates(ctx)
     problems += _fit_assistant_limits(steps, ctx, assistant_file_limit)
     steps.sort(key=_Step.sort_key)
     problems.sort(key=lambda p: (p.folder, p.kind, p.message))
@@ -359,10 +387,14 @@ def _context(
         for entry in entries.get(name, {}).values()
         if entry.file_id
     }
-    owned = manifest.owned_ids() | _other_instances(remote, instance)
-    orphans = _find_lost_uploads(planned, available, entries, owned, remote)
-    held = _unresolved_uploads(planned, manifest, orphans)
-    return _Context(remote, now, instance, entries, recorded, targets, live, orphans, held)
+    foreign = _other_instances(remote, instance)
+    orphans, duplicates = _find_lost_uploads(planned, available, manifest, remote, foreign)
+    resolved = {(path, at) for (_, path), (_, at) in orphans.items()}
+    resolved |= {(attempt.path, attempt.sent_at) for attempt, _ in duplicates}
+    held = _unresolved_uploads(planned, manifest, resolved, now)
+    return _Context(
+        remote, now, instance, entries, recorded, targets, live, orphans, duplicates, held
+    )
 
 
 def _other_instances(remote: Remote, instance: str) -> set[str]:
@@ -375,82 +407,117 @@ def _other_instances(remote: Remote, instance: str) -> set[str]:
     }
 
 
+def _attempts(
+    planned: Mapping[str, LocalFolder], available: set[str], manifest: Manifest
+) -> list[Attempt]:
+    """The unanswered attempts of the available planned folders, oldest first, with each
+    one's purpose filled in; an intent with no attempt recorded stands for its one attempt."""
+    recorded = [a for a in manifest.attempts if a.folder in available]
+    with_attempts = {(a.folder, a.path) for a in recorded}
+    for key, entry in manifest.entries.items():
+        if (
+            entry.folder in available
+            and key not in with_attempts
+            and entry.state is State.UPLOADING
+            and entry.intent_at is not None
+            and entry.intent_size is not None
+            and entry.intent_sha256 is not None
+        ):
+            name = posixpath.basename(entry.path)
+            recorded.append(
+                Attempt(
+                    entry.folder,
+                    entry.path,
+                    name,
+                    entry.intent_size,
+                    None,
+                    entry.intent_sha256,
+                    entry.intent_at,
+                )
+            )
+    attempts = [replace(a, purpose=a.purpose or planned[a.folder].spec.purpose) for a in recorded]
+    return sorted(attempts, key=lambda a: (a.sent_at, a.folder, a.path))
+
+
 def _find_lost_uploads(
     planned: Mapping[str, LocalFolder],
     available: set[str],
-    entries: Mapping[str, Mapping[str, Entry]],
-    owned: set[str],
+    manifest: Manifest,
     remote: Remote,
-) -> dict[tuple[str, str], RemoteFile]:
-    """Match upload intents to the files their lost requests left behind (invariant 2).
+    foreign: set[str],
+) -> tuple[dict[tuple[str, str], tuple[RemoteFile, float]], list[tuple[Attempt, RemoteFile]]]:
+    """Match syncd's unanswered upload attempts to the files they left behind (invariant 2).
 
-    A match has the intent's filename, size and purpose, was created no earlier than the
-    intent (less :data:`CLOCK_SLACK`) and belongs to nobody. Intents are served oldest first,
-    each taking the oldest file that fits; files left over are someone else's. The executor
-    never has two uploads with the same filename, size and purpose in flight, so the order
-    of the files is the order of the intents.
+    A match has the attempt's filename (as sent), size and purpose, was created no earlier
+    than the attempt (less :data:`CLOCK_SLACK`) and belongs to nobody (``foreign``: files a
+    store lists as another syncd instance's belong to it). Attempts are served
+    oldest first, each taking the oldest file that fits; files left over are someone else's.
+    No two unresolved uploads share a key (see :func:`_unresolved_uploads`), so the order of
+    the files is the order of the attempts.
+
+    Returns the lost uploads to adopt — an entry's first matched attempt of the content its
+    intent is for, by (folder, path), with that attempt's time — and the other matches: late
+    copies of syncd's own uploads, to delete. For an attempt whose entry no longer waits
+    for it, only a file created within :data:`ATTEMPT_HORIZON` seconds of it counts.
     """
     candidates: dict[tuple[str, int, str], list[RemoteFile]] = {}
+    owned = manifest.owned_ids() | foreign
     for file in remote.files.values():
         if file.id not in owned:
             candidates.setdefault((file.filename, file.bytes, file.purpose), []).append(file)
     for files in candidates.values():
         files.sort(key=lambda f: (f.created_at, f.id))
-    intents = sorted(
-        (
-            entry
-            for name in available
-            for entry in entries.get(name, {}).values()
-            if entry.state is State.UPLOADING
-            and entry.intent_at is not None
-            and entry.intent_size is not None
-            and entry.intent_sha256 is not None
-        ),
-        key=lambda e: (e.intent_at, e.folder, e.path),
-    )
-    found: dict[tuple[str, str], RemoteFile] = {}
-    for entry in intents:
-        # Filtered above; narrows the types.
-        assert entry.intent_at is not None and entry.intent_size is not None
-        purpose = planned[entry.folder].spec.purpose
-        files = candidates.get((posixpath.basename(entry.path), entry.intent_size, purpose), [])
+    found: dict[tuple[str, str], tuple[RemoteFile, float]] = {}
+    duplicates: list[tuple[Attempt, RemoteFile]] = []
+    for attempt in _attempts(planned, available, manifest):
+        key = (attempt.folder, attempt.path)
+        entry = manifest.entries.get(key)
+        wanted = (
+            entry is not None
+            and entry.state is State.UPLOADING
+            and entry.intent_sha256 == attempt.sha256
+            and key not in found
+        )
+        assert attempt.purpose is not None  # filled in by _attempts
+        files = candidates.get((attempt.filename, attempt.size, attempt.purpose), [])
+        latest = math.inf if wanted else attempt.sent_at + ATTEMPT_HORIZON
         for i, file in enumerate(files):
-            if file.created_at >= entry.intent_at - CLOCK_SLACK:
-                found[(entry.folder, entry.path)] = files.pop(i)
+            if attempt.sent_at - CLOCK_SLACK <= file.created_at <= latest:
+                if wanted:
+                    found[key] = (files.pop(i), attempt.sent_at)
+                else:
+                    duplicates.append((attempt, files.pop(i)))
                 break
-    return found
+    return found, duplicates
 
 
 def _unresolved_uploads(
     planned: Mapping[str, LocalFolder],
     manifest: Manifest,
-    orphans: Mapping[tuple[str, str], RemoteFile],
+    resolved: set[tuple[str, float]],
+    now: float,
 ) -> dict[_UploadKey, tuple[str, str]]:
-    """The upload intents this listing did not resolve, by what their file would be known
-    by, each key held by its oldest intent.
+    """The upload attempts this listing did not resolve, by what their file would be known
+    by, each key held by the path of its oldest attempt.
 
     Two unresolved uploads with one key could not be told apart when their files turn up
     (``created_at`` has whole seconds), so while one is unresolved no other upload with its
-    key is sent — in any folder, planned in this pass or not.
+    key is sent — in any folder, planned in this pass or not. ``resolved``: the (path, time)
+    of the attempts matched in this plan.
     """
     held: dict[_UploadKey, tuple[str, str]] = {}
-    unresolved = sorted(
-        (
-            entry
-            for key, entry in manifest.entries.items()
-            if entry.state is State.UPLOADING
-            and entry.intent_at is not None
-            and entry.intent_size is not None
-            and key not in orphans
-        ),
-        key=lambda e: (e.intent_at, e.folder, e.path),
-    )
-    for entry in unresolved:
-        assert entry.intent_size is not None  # filtered above; narrows the type
-        folder = planned.get(entry.folder)
-        purpose = folder.spec.purpose if folder is not None else None
-        key = (posixpath.basename(entry.path), entry.intent_size, purpose)
-        held.setdefault(key, (entry.folder, entry.path))
+    every = _attempts(planned, set(planned), manifest) + [
+        a for a in manifest.attempts if a.folder not in planned
+    ]
+    for attempt in sorted(every, key=lambda a: (a.sent_at, a.folder, a.path)):
+        if (attempt.path, attempt.sent_at) in resolved:
+            continue
+        entry = manifest.entries.get((attempt.folder, attempt.path))
+        waited_for = entry is not None and entry.state is State.UPLOADING
+        if not waited_for and attempt.sent_at < now - ATTEMPT_HORIZON:
+            continue
+        key = (attempt.filename, attempt.size, attempt.purpose)
+        held.setdefault(key, (attempt.folder, attempt.path))
     return held
 
 
@@ -529,7 +596,7 @@ def _plan_path(
         return
     orphan = ctx.orphans.get((name, path))
     if orphan is not None:
-        _adopt_lost_upload(out, path, local, entry, orphan)
+        _adopt_lost_upload(out, path, local, entry, *orphan)
     elif local is None:
         if entry.file_id is not None:
             _retire(out, path, entry, kept, ctx)
@@ -555,7 +622,9 @@ def _plan_path(
         else:
             _in_sync(out, path, local, entry, ctx)
     elif (
-        entry.state is State.FAILED
+        # A failed upload in its backoff, or an unanswered one in its grace period: the
+        # service may still store it, and the next listing may show it.
+        entry.state in (State.FAILED, State.UPLOADING)
         and entry.next_attempt_at is not None
         and entry.next_attempt_at > ctx.now
     ):
@@ -582,7 +651,12 @@ def _upload(
 
 
 def _adopt_lost_upload(
-    out: _FolderSteps, path: str, local: LocalFile | None, entry: Entry, orphan: RemoteFile
+    out: _FolderSteps,
+    path: str,
+    local: LocalFile | None,
+    entry: Entry,
+    orphan: RemoteFile,
+    sent_at: float,
 ) -> None:
     """Take the file an unanswered upload left behind as the entry's file (invariant 2).
 
@@ -593,7 +667,9 @@ def _adopt_lost_upload(
     assert entry.intent_sha256 is not None  # only complete intents are matched
     current = local is not None and local.problem is None and local.sha256 == entry.intent_sha256
     attach_to = out.targets if current else ()
-    adopt = Adopt(out.spec.name, path, orphan.id, entry.intent_sha256, attach_to, entry.file_id)
+    adopt = Adopt(
+        out.spec.name, path, orphan.id, entry.intent_sha256, attach_to, entry.file_id, sent_at
+    )
     out.add(_Phase.ADD, path, adopt)
 
 
@@ -788,6 +864,18 @@ def _plan_retired(manifest: Manifest, available: set[str], ctx: _Context) -> lis
             continue
         cleanup = Cleanup(file_id, detach_from, retired.delete)
         steps.append(_Step(_Phase.LATE, retired.folder, "", cleanup))
+    return steps
+
+
+def _plan_duplicates(ctx: _Context) -> list[_Step]:
+    """Late copies of syncd's own uploads: claim each (so it is syncd's to delete) and
+    delete it. Nothing is attached to them: nobody was told of them."""
+    steps = []
+    for attempt, file in ctx.duplicates:
+        claim = Duplicate(attempt.folder, attempt.path, file.id, attempt.sent_at)
+        steps.append(_Step(_Phase.LATE, attempt.folder, attempt.path, claim))
+        cleanup = Cleanup(file.id, (), delete=True)
+        steps.append(_Step(_Phase.LATE, attempt.folder, attempt.path, cleanup))
     return steps
 
 

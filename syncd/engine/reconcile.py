@@ -39,8 +39,9 @@ from syncd.engine.model import (
     State,
     Upload,
 )
-from syncd.engine.planner import plan
+from syncd.engine.planner import ATTEMPT_HORIZON, plan
 from syncd.engine.report import COUNTS, Done, PassReport, errors, predict
+from syncd.engine.scan import BAD_NAME
 
 __all__ = ["MAX_ROUNDS", "Engine", "Event"]
 
@@ -115,14 +116,24 @@ class Engine:
         dones: list[Done] = []
         touched: set[tuple[str, str]] = set()  # paths an upload, attach or reject was planned for
         unchanged: set[tuple[str, str]] = set()  # valid local files at the start
+        bad_names: list[Done] = []  # files rejected for their names, which have no row
+        if not dry_run:
+            self._settle_attempts([f.name for f in selected])
         try:
-            for number in range(MAX_ROUNDS):
+            number = 0
+            while number < MAX_ROUNDS:
                 if stop.is_set():
                     break
-                report.rounds = number + 1
-                current, decided = self._plan_round(selected, paths, force, first=number == 0)
-                if number == 0:
+                number += 1
+                report.rounds = number
+                current, decided = self._plan_round(selected, paths, force, first=number == 1)
+                report.waiting = decided.waiting
+                if number == 1:
                     unchanged = {key for key, f in current.files.items() if f.problem is None}
+                    bad_names = [
+                        Done("rejected", name, path, detail=f"{BAD_NAME}; rename it to sync it")
+                        for name, path in current.bad_names
+                    ]
                     self._first_round(report, current, decided)
                 touched |= {
                     (a.folder, a.path)
@@ -133,6 +144,9 @@ class Engine:
                     predict(report, current.files, decided)
                     break
                 if not decided.actions:
+                    if self._wait_for_unanswered(selected, stop):
+                        number -= 1  # a look after the wait, not a round of work
+                        continue
                     break
                 first = len(dones)
                 self._execute(decided.actions, current, stop, dones)
@@ -144,7 +158,7 @@ class Engine:
             log.error("%s", e)
         finally:
             report.finished_at = self.clock()
-        self._finish(report, dones, selected, unchanged - touched)
+        self._finish(report, dones, selected, unchanged - touched, bad_names)
         return report
 
     def _plan_round(
@@ -186,11 +200,42 @@ class Engine:
             )
         return current, decided
 
+    def _settle_attempts(self, folders: list[str]) -> None:
+        """Before a pass: forget attempts past the planner's horizon, and give uploads a
+        previous process left unanswered (it stopped or died with them in flight) a grace
+        period, since the service may still be storing them."""
+        now = self.clock()
+        self.manifest.prune_attempts(now - ATTEMPT_HORIZON)
+        grace = self.config.sync.unresolved_grace_seconds
+        if self.manifest.defer_unanswered(now + grace, folders):
+            log.info(
+                "uploads left unanswered by the last run are looked for in %g s before "
+                "being sent again",
+                grace,
+            )
+
+    def _wait_for_unanswered(self, selected: list[FolderConfig], stop: threading.Event) -> bool:
+        """Wait out the grace period of unanswered uploads (at most once per upload, since
+        each grace is set once per attempt), so that the pass can look for them once more
+        rather than end with them unresolved. False when none is waiting."""
+        names = {f.name for f in selected}
+        now = self.clock()
+        grace = self.config.sync.unresolved_grace_seconds
+        due = [
+            e.next_attempt_at
+            for e in self.manifest.unanswered()
+            if e.folder in names and e.next_attempt_at is not None
+        ]
+        due = [at for at in due if now < at <= now + grace + 1]
+        if not due:
+            return False
+        stop.wait(min(due) - now + 0.1)
+        return not stop.is_set()
+
     def _first_round(self, report: PassReport, current: Round, decided: Plan) -> None:
         """What the pass reports from its first plan: the folders' problems and the files
         held back by their backoff; and (unless a dry run) the roots' devices, now known."""
         report.problems = list(decided.problems)
-        report.waiting = decided.waiting
         if any(p.kind == "target_unavailable" for p in decided.problems):
             log.warning("%s", RETIRED_ASSISTANTS)  # once a pass, whatever the folders
         self._log_problems(decided.problems)
@@ -203,6 +248,7 @@ class Engine:
         dones: list[Done],
         selected: list[FolderConfig],
         unchanged: set[tuple[str, str]],
+        bad_names: list[Done],
     ) -> None:
         guarded = [p.message for p in report.problems if p.kind == "delete_guard"]
         if guarded and report.stopped_reason is None:
@@ -214,9 +260,17 @@ class Engine:
             report.counts["failed"] = sum(
                 states.get(f.name, {}).get(State.FAILED, 0) for f in selected
             )
+            unresolved: list[tuple[str, str]] = []
         else:
             self._tally(report, dones, selected)
-        report.errors = errors(report, dones)
+            names = {f.name for f in selected}
+            unresolved = [
+                (e.folder, e.path) for e in self.manifest.unanswered() if e.folder in names
+            ]
+            report.counts["unresolved"] = len(unresolved)
+        report.counts["rejected"] += len(bad_names)
+        report.actions += [d.to_json() for d in bad_names]
+        report.errors = errors(report, dones, unresolved)
         if not report.dry_run:
             self._record_pass(report, dones, selected)
 
@@ -253,6 +307,7 @@ class Engine:
             self._inputs.folders,
             local=current.files,
             max_attempts=self.config.api.max_attempts,
+            grace=self.config.sync.unresolved_grace_seconds,
             concurrency=self.config.sync.concurrency,
             stop=stop,
             on_done=on_done,

@@ -173,6 +173,7 @@ COUNTS = (
     "rejected",
     "failed",
     "adopted",
+    "unresolved",
 )
 
 
@@ -194,14 +195,18 @@ class PassReport:
     finished_at: float = 0.0
 
     def exit_code(self) -> ExitStatus:
-        """OK in sync; DIFFERS finished with failed or rejected files or a skipped folder;
-        STOPPED before acting (credentials refused, service unreachable, delete guard), or a
-        target skipped because the service no longer offers it (the Assistants API)."""
+        """OK in sync; DIFFERS finished with failed, rejected or unresolved files or a
+        skipped folder; STOPPED before acting (credentials refused, service unreachable,
+        delete guard), or a target skipped because the service no longer offers it (the
+        Assistants API)."""
         if self.stopped_reason is not None or any(
             p.kind == "target_unavailable" for p in self.problems
         ):
             return ExitStatus.STOPPED
-        if self.counts["failed"] or self.counts["rejected"] or self.problems or self.errors:
+        counts = self.counts
+        if counts["failed"] or counts["rejected"] or counts["unresolved"]:
+            return ExitStatus.DIFFERS
+        if self.problems or self.errors:
             return ExitStatus.DIFFERS
         return ExitStatus.OK
 
@@ -260,8 +265,11 @@ def predicted_counts(actions: Collection[Action]) -> Counter[str]:
     return counts
 
 
-def errors(report: PassReport, dones: list[Done]) -> list[dict[str, Any]]:
-    """A report's ``errors``: why it stopped, the folders' problems, each failed action."""
+def errors(
+    report: PassReport, dones: list[Done], unresolved: Sequence[tuple[str, str]] = ()
+) -> list[dict[str, Any]]:
+    """A report's ``errors``: why it stopped, the folders' problems, each failed action, and
+    each upload whose outcome is still unknown (``unresolved``: folder, path)."""
     found: list[dict[str, Any]] = []
     if report.stopped_message:
         found.append({"kind": report.stopped_reason, "message": report.stopped_message})
@@ -273,6 +281,12 @@ def errors(report: PassReport, dones: list[Done]) -> list[dict[str, Any]]:
     for done in dones:
         if done.what == "failed":
             found.append({"kind": "failed", **done.to_json(), "message": done.message()})
+    for folder, path in unresolved:
+        message = (
+            f"{folder}/{path}: the service has not shown whether its upload was stored; "
+            "the next pass looks for it again"
+        )
+        found.append({"kind": "unresolved", "folder": folder, "path": path, "message": message})
     return found
 
 

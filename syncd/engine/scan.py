@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from syncd.config import FolderConfig
 
 __all__ = [
+    "BAD_NAME",
     "CHANGED",
     "EXCLUDED",
     "LINK_BROKEN",
@@ -47,6 +48,7 @@ __all__ = [
     "LINK_TO_EXCLUDED",
     "NOT_REGULAR",
     "FolderScan",
+    "escaped",
     "known_file",
     "scan_folder",
     "scan_paths",
@@ -61,6 +63,22 @@ CHANGED = "changed while hashing"
 LINK_TO_DIRECTORY = "symlink to a directory"
 LINK_BROKEN = "broken symlink"
 LINK_TO_EXCLUDED = "symlink to an excluded file"
+BAD_NAME = "its name is not valid UTF-8"
+
+
+def _utf8(name: str) -> bool:
+    """Whether ``name`` (as ``os`` decodes it, undecodable bytes as surrogates) is UTF-8."""
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def escaped(name: str) -> str:
+    """A file name fit to show, store and send: undecodable bytes as ``\\xff``."""
+    return name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
 
 # Links (and unreadable paths) already warned about by this process, when the caller keeps
 # no set of its own.
@@ -79,6 +97,9 @@ class FolderScan:
     # scan_paths only: the normalised paths examined. A known path that is covered but absent
     # from local.files no longer exists (or is no longer eligible). None for a full scan.
     looked_at: frozenset[str] | None = None
+    # Files whose name is not valid UTF-8, shown escaped: rejected without a manifest row
+    # (SQLite, the service and JSON all need UTF-8 names).
+    bad_names: list[str] = field(default_factory=list)
 
     def covers(self, relpath: str) -> bool:
         """Whether this scan speaks for ``relpath`` (a full scan speaks for every path)."""
@@ -149,6 +170,7 @@ class _Scanner:
         self.skipped: list[tuple[str, str]] = []
         self.hashed = 0
         self.bytes_hashed = 0
+        self.bad_names: list[str] = []
 
     def warn_once(self, key: str, message: str, *args: object) -> None:
         if key not in self.warned:
@@ -180,7 +202,9 @@ class _Scanner:
             for entry in listing:
                 name = entry.name
                 rel = rel_dir + name
-                if excludes(name, rel):
+                if not name.isascii() and not _utf8(name):
+                    self.bad_name(rel)
+                elif excludes(name, rel):
                     skipped.append((rel, EXCLUDED))
                 elif entry.is_dir(follow_symlinks=False):
                     if recursive:
@@ -272,6 +296,8 @@ class _Scanner:
             self.regular(target, rel, st)
 
     def unreadable(self, rel: str, error: OSError, *, directory: bool = False) -> None:
+        """``rel`` exists (or may) but could not be read: say so once, and keep the last
+        known state of everything at and below it, so that nothing is taken for deleted."""
         reason = f"unreadable: {error.strerror or errno.errorcode.get(error.errno or 0, error)}"
         what = "directory" if directory else "file"
         self.warn_once(
@@ -282,14 +308,28 @@ class _Scanner:
             rel,
             error.strerror,
         )
-        if directory:
-            prefix = rel + "/"
-            self.skipped.append((rel, reason))
-            for path in self.known:
-                if path.startswith(prefix):
-                    self.keep_known(path, None)
-        else:
-            self.keep_known(rel, reason)
+        # Whatever ``rel`` is — a file, a directory, or a path that could not even be
+        # stat'ed because a directory above it is unreadable — every known entry at and
+        # below it still exists as far as anyone can tell: keep them all.
+        self.keep_known(rel, reason)
+        prefix = rel + "/"
+        for path in self.known:
+            if path.startswith(prefix):
+                self.keep_known(path, None)
+
+    def bad_name(self, rel: str) -> None:
+        """A name that is not valid UTF-8: reject that one path (a directory: everything in
+        it), say so once, and go on with the rest."""
+        shown = escaped(rel)
+        self.bad_names.append(shown)
+        self.skipped.append((shown, BAD_NAME))
+        self.warn_once(
+            f"{self.root}/{shown}\0{BAD_NAME}",
+            "rejected %s/%s: %s; rename it to sync it",
+            self.folder.name,
+            shown,
+            BAD_NAME,
+        )
 
     def keep_known(self, rel: str, reason: str | None) -> None:
         """The path exists but was not read this pass: report its last known state, so the
@@ -308,6 +348,7 @@ class _Scanner:
             hashed=self.hashed,
             bytes_hashed=self.bytes_hashed,
             looked_at=looked_at,
+            bad_names=self.bad_names,
         )
 
 
@@ -438,6 +479,9 @@ def _outermost(paths: set[str]) -> list[str]:
 
 def _scan_one(scanner: _Scanner, rel: str) -> None:
     folder = scanner.folder
+    if not rel.isascii() and not _utf8(rel):
+        scanner.bad_name(rel)
+        return
     parts = rel.split("/")
     if not folder.recursive and len(parts) > 1:
         return

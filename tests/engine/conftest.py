@@ -37,6 +37,7 @@ class Workspace:
     api_key: str
     folders: dict[str, dict[str, Any]] = field(default_factory=dict)
     sync: dict[str, Any] = field(default_factory=dict)
+    api: dict[str, Any] = field(default_factory=dict)
     _client: Client | None = None
     _manifest: ManifestDB | None = None
 
@@ -59,7 +60,12 @@ class Workspace:
     def write_config(self) -> Path:
         return write_config(
             self.config_path,
-            api={"base_url": self.emulator.base_url, "max_attempts": 3, "timeout_seconds": 10},
+            api={
+                "base_url": self.emulator.base_url,
+                "max_attempts": 3,
+                "timeout_seconds": 10,
+                **self.api,
+            },
             sync={"state_dir": self.state_dir, **self.sync},
             folders=self.folders.values(),
         )

@@ -41,7 +41,7 @@ def test_sync_then_nothing_to_do(ws: Workspace) -> None:
     assert first.returncode == 0, first.stderr
     assert first.stdout.strip() == (
         "uploaded 2, replaced 0, deleted 0, attached 2, detached 0, unchanged 0, "
-        "rejected 0, failed 0, adopted 0"
+        "rejected 0, failed 0, adopted 0, unresolved 0"
     )
     file_id = ws.entry("docs", "guides/setup.md").file_id
     assert f"uploaded docs/guides/setup.md → {file_id} (12 KB, " in first.stderr

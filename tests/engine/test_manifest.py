@@ -11,7 +11,7 @@ import pytest
 import sqlite_utils
 
 from syncd.engine.manifest import FILENAME, MIGRATIONS, SCHEMA_VERSION, ManifestDB, ManifestError
-from syncd.engine.model import Entry, Retired, State
+from syncd.engine.model import Attempt, Entry, Retired, State
 
 
 def entry(folder: str, path: str, state: State = State.SYNCED, **kw: object) -> Entry:
@@ -79,7 +79,7 @@ def test_a_v1_file_migrates_forward_keeping_its_rows(tmp_path: Path) -> None:
     v1.close()
 
     with ManifestDB.open(tmp_path) as db:
-        assert db.schema_version() == SCHEMA_VERSION == 3
+        assert db.schema_version() == SCHEMA_VERSION == 4
         snap = db.snapshot()
         assert snap.entries[("docs", "a.md")].file_id == "file-1"
         assert snap.entries[("docs", "a.md")].state is State.SYNCED
@@ -95,6 +95,48 @@ def test_a_v1_file_migrates_forward_keeping_its_rows(tmp_path: Path) -> None:
         assert [row[:5] for row in db.ingestion()] == [
             ("docs", "vs_1", "a.md", "failed", "The file could not be parsed.")
         ]
+
+
+def test_a_v2_file_migrates_to_v3_turning_intents_into_attempts(tmp_path: Path) -> None:
+    path = tmp_path / FILENAME
+    v2 = sqlite_utils.Database(path)
+    for migration in MIGRATIONS[:2]:
+        migration(v2)
+    v2.execute("PRAGMA user_version = 2")
+    row = {"size": 3, "mtime_ns": 5, "inode": 7, "sha256": "b" * 64, "attempts": 0}
+    v2.table("entries").insert_all(
+        [
+            {"folder": "docs", "path": "a.md", "state": "synced", "file_id": "file-1", **row},
+            {
+                "folder": "docs",
+                "path": "sub/dir/b.md",
+                "state": "uploading",
+                "intent_sha256": "c" * 64,
+                "intent_size": 9,
+                "intent_at": 1000.5,
+                **row,
+            },
+        ]
+    )
+    v2.conn.commit()
+    v2.close()
+
+    with ManifestDB.open(tmp_path) as db:
+        assert db.schema_version() == SCHEMA_VERSION  # v3, then the later ones
+        assert db.attempts() == [Attempt("docs", "sub/dir/b.md", "b.md", 9, None, "c" * 64, 1000.5)]
+        assert db.snapshot().attempts == tuple(db.attempts())
+        assert db.entry("docs", "a.md") is not None
+
+
+def test_an_intent_and_its_attempt_are_written_together_and_closed(tmp_path: Path) -> None:
+    with ManifestDB.open(tmp_path) as db:
+        intent = entry("docs", "a.md", State.UPLOADING, intent_sha256="c" * 64, intent_at=5.0)
+        attempt = Attempt("docs", "a.md", "a.md", 3, "assistants", "c" * 64, 5.0)
+        db.put_intent(intent, attempt)
+        assert db.entry("docs", "a.md") == intent
+        assert db.attempts() == [attempt]
+        db.close_attempt("docs", "a.md", 5.0)
+        assert db.attempts() == []
 
 
 def test_a_file_from_a_newer_syncd_is_refused(tmp_path: Path) -> None:

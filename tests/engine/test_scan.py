@@ -448,6 +448,23 @@ def test_unreadable_file_and_directory_keep_their_last_state(shared_tmp: Path) -
 
 
 @pytest.mark.timeout(20)
+def test_a_dirty_path_under_an_unreadable_directory_keeps_everything_below_it(
+    shared_tmp: Path,
+) -> None:
+    # The daemon's dirty paths name a directory whose parent cannot be entered: it cannot
+    # even be stat'ed. Every known entry at and below it must be kept, or the planner would
+    # take them for deleted (only the delete guard stood in the way).
+    make(shared_tmp, {"private/sub/a.md": "a", "private/sub/deeper/b.md": "b", "c.md": "c"})
+    config = folder(shared_tmp)
+    known = known_from(scan_folder(config, {}))
+    (shared_tmp / "private").chmod(0)
+
+    result = unprivileged(scan_paths, config, ["private/sub", "c.md"], known)
+    assert set(result.local.files) == {"private/sub/a.md", "private/sub/deeper/b.md", "c.md"}
+    assert skipped(result) == {"private/sub": "unreadable: Permission denied"}
+
+
+@pytest.mark.timeout(20)
 def test_unreadable_root(shared_tmp: Path) -> None:
     root = make(shared_tmp / "root", {"a.md": "a"})
     root.chmod(0o700)

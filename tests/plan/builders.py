@@ -6,6 +6,7 @@ from collections.abc import Iterable, Mapping
 
 from syncd.engine.model import (
     Action,
+    Attempt,
     Cleanup,
     Detach,
     Entry,
@@ -73,6 +74,7 @@ def run(
     *,
     recorded: Iterable[tuple[str, str]] = (),
     retired: Iterable[Retired] = (),
+    attempts: Iterable[Attempt] = (),
     now: float = NOW,
     stores: Mapping[str, Mapping[str, StoreFile]] | None = None,
     unavailable: Mapping[str, str] | None = None,
@@ -92,6 +94,7 @@ def run(
         {(e.folder, e.path): e for e in entries},
         frozenset(recorded),
         {r.file_id: r for r in retired},
+        tuple(attempts),
     )
     return plan(
         folders if isinstance(folders, list) else [folders],

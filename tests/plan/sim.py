@@ -37,8 +37,11 @@ Upload(folder, path, sha256, size, attach_to, replaces)
        Retired(replaces, folder, delete=True, replaced_by=N) in the same commit.
        Refused: commit row FAILED, attempts + 1, next_attempt_at = now + backoff, last_error,
        intent cleared; sha256, stat and file id unchanged. Stop.
-       No answer: leave the intent for the next plan to resolve; never send createFile again
-       before a plan has looked for the lost file. Stop. Until then no other Upload of this
+       Every request is recorded as an attempt (folder, path, filename, size, purpose,
+       sha256, sent_at = now) before it is sent; an answer, either way, closes it.
+       No answer: keep the attempt, set next_attempt_at = now + GRACE (the service may still
+       store it), and leave the intent for the next plan to resolve; never send createFile
+       again before a plan has looked for the lost file. Stop. Until then no other Upload of this
        run with the same (filename, bytes, purpose) is sent either: it is skipped, and the
        plan after the listing decides again (two unresolved uploads with one key could not be
        told apart when their files turn up).
@@ -54,6 +57,13 @@ Adopt(folder, path, file_id, sha256, attach_to, replaces)
     mtime_ns and inode set to 0 so that the next scan hashes the file again. If ``replaces``
     is another id: retired[replaces] = Retired(replaces, folder, delete=True,
     replaced_by=file_id) in the same commit. Then steps 4 and 5 of Upload.
+
+Adopt closes the attempt it names (``sent_at``).
+
+Duplicate(folder, path, file_id, sent_at)
+    Skip if ``file_id`` is already syncd's. One commit, no request: retired[file_id] =
+    Retired(file_id, folder, delete=True), and the attempt closed. The Cleanup after it
+    deletes the file.
 
 Attach(folder, path, file_id, target)
     Skip unless the row's file id is ``file_id``. createAssistantFile; attaching an attached
@@ -122,9 +132,11 @@ from syncd.engine.model import (
     Action,
     Adopt,
     Attach,
+    Attempt,
     AttributeValue,
     Cleanup,
     Detach,
+    Duplicate,
     Entry,
     FolderSpec,
     Forget,
@@ -149,6 +161,8 @@ from syncd.engine.model import (
 )
 from syncd.engine.planner import plan, stages
 
+#: Seconds an unanswered upload waits before it is sent again (the service may still store it).
+GRACE = 10.0
 #: Seconds before a failed upload is tried again: BACKOFF * 2 ** (attempts - 1), capped.
 BACKOFF = 30.0
 MAX_BACKOFF = 3600.0
@@ -185,6 +199,7 @@ class Fault(enum.Enum):
     OK = "ok"
     FAIL = "fail"  # refused before it had any effect
     LOST = "lost"  # it had its effect, but the answer never arrived
+    LATE = "late"  # no answer, and its effect comes later (an upload stored after a timeout)
     CRASH = "crash"  # the process dies before sending it
 
 
@@ -242,6 +257,9 @@ class Service:
         self.unanswered: set[tuple[str, str]] = set()  # (assistant, file id) attached unanswered
         self._next_id = 0
         self.violations: list[str] = []  # things syncd did to what is not its own
+        self.late: list[
+            tuple[str, str, str]
+        ] = []  # uploads to be stored later: name, content, purpose
 
     def _request(self, syncd: bool) -> Fault:
         if not syncd or not self.faults:
@@ -255,11 +273,21 @@ class Service:
 
     @staticmethod
     def _answer(fault: Fault) -> None:
-        if fault is Fault.LOST:
+        if fault in (Fault.LOST, Fault.LATE):
             raise NoAnswer
+
+    def land_late(self) -> None:
+        """The uploads the service was still storing are stored now."""
+        late, self.late = self.late, []
+        for filename, content, purpose in late:
+            self.create_file(filename, content, purpose, syncd=False)
+            self.files[f"file-{self._next_id:04d}"].by_syncd = True
 
     def create_file(self, filename: str, content: str, purpose: str, *, syncd: bool) -> str:
         fault = self._request(syncd)
+        if fault is Fault.LATE:
+            self.late.append((filename, content, purpose))
+            raise NoAnswer
         self._next_id += 1
         file_id = f"file-{self._next_id:04d}"
         created_at = int(self._world.clock)
@@ -380,9 +408,20 @@ class Records:
     entries: dict[tuple[str, str], Entry] = field(default_factory=dict)
     attachments: set[tuple[str, str]] = field(default_factory=set)
     retired: dict[str, Retired] = field(default_factory=dict)
+    attempts: list[Attempt] = field(default_factory=list)
 
     def snapshot(self) -> Manifest:
-        return Manifest(dict(self.entries), frozenset(self.attachments), dict(self.retired))
+        return Manifest(
+            dict(self.entries),
+            frozenset(self.attachments),
+            dict(self.retired),
+            tuple(sorted(self.attempts, key=lambda a: (a.sent_at, a.folder, a.path))),
+        )
+
+    def close_attempt(self, folder: str, path: str, sent_at: float) -> None:
+        self.attempts = [
+            a for a in self.attempts if (a.folder, a.path, a.sent_at) != (folder, path, sent_at)
+        ]
 
     def owns(self, file_id: str) -> bool:
         return file_id in self.retired or any(e.file_id == file_id for e in self.entries.values())
@@ -600,19 +639,37 @@ class Executor:
         if (row.file_id if row else None) != action.replaces:
             return
         stat = (len(local.content), local.mtime_ns, local.inode)
+        again = (
+            row is not None and row.state is State.UPLOADING and row.intent_sha256 == action.sha256
+        )
         row = replace(
             row or Entry(action.folder, action.path, *stat, action.sha256, State.UPLOADING),
             state=State.UPLOADING,
+            next_attempt_at=None,
             intent_sha256=action.sha256,
             intent_size=len(local.content),
-            intent_at=world.clock,
+            intent_at=row.intent_at if again and row and row.intent_at else world.clock,
         )
         self._put(row)
         purpose = world.specs[action.folder].purpose
         name = posixpath.basename(action.path)
+        sent = Attempt(
+            action.folder,
+            action.path,
+            name,
+            len(local.content),
+            purpose,
+            action.sha256,
+            world.clock,
+        )
+        self.records.attempts.append(sent)
         try:
             new = self.service.create_file(name, local.content, purpose, syncd=True)
+        except NoAnswer:
+            self._put(replace(row, next_attempt_at=world.clock + GRACE))
+            raise
         except Refused as refused:
+            self.records.close_attempt(action.folder, action.path, sent.sent_at)
             attempts = row.attempts + 1
             delay = min(BACKOFF * 2 ** (attempts - 1), MAX_BACKOFF)
             self._put(
@@ -628,6 +685,7 @@ class Executor:
                 )
             )
             return
+        self.records.close_attempt(action.folder, action.path, sent.sent_at)
         self._put(Entry(action.folder, action.path, *stat, action.sha256, State.SYNCED, new))
         if action.replaces is not None:
             self.records.retired[action.replaces] = Retired(
@@ -642,6 +700,8 @@ class Executor:
         stat = (
             (row.size, row.mtime_ns, row.inode) if row.sha256 == action.sha256 else (row.size, 0, 0)
         )
+        if action.sent_at is not None:
+            self.records.close_attempt(action.folder, action.path, action.sent_at)
         self._put(
             Entry(action.folder, action.path, *stat, action.sha256, State.SYNCED, action.file_id)
         )
@@ -691,6 +751,12 @@ class Executor:
             self.records.retired[action.file_id] = Retired(
                 action.file_id, action.folder, action.mode == "delete"
             )
+
+    def _duplicate(self, action: Duplicate) -> None:
+        if self.records.owns(action.file_id):
+            return
+        self.records.retired[action.file_id] = Retired(action.file_id, action.folder, True)
+        self.records.close_attempt(action.folder, action.path, action.sent_at)
 
     def _cleanup(self, action: Cleanup) -> None:
         if action.file_id not in self.records.retired:

@@ -36,6 +36,7 @@ from syncd.engine.model import (
     AttributeValue,
     Cleanup,
     Detach,
+    Duplicate,
     FolderSpec,
     Forget,
     Move,
@@ -93,7 +94,9 @@ changes = st.one_of(
     ),
 )
 faults = st.lists(
-    st.sampled_from([Fault.OK, Fault.OK, Fault.OK, Fault.FAIL, Fault.LOST, Fault.CRASH]),
+    st.sampled_from(
+        [Fault.OK, Fault.OK, Fault.OK, Fault.FAIL, Fault.LOST, Fault.LATE, Fault.CRASH]
+    ),
     max_size=8,
 )
 
@@ -282,8 +285,14 @@ class SyncMachine(RuleBasedStateMachine):
     def toggle_mount(self, folder: str) -> None:
         self.world.unavailable ^= {folder}
 
+    @rule()
+    def late_uploads_land(self) -> None:
+        self.world.service.land_late()
+
     @rule(seconds=st.sampled_from([1, 5, 60, 600, 4000]))
     def time_passes(self, seconds: int) -> None:
+        # A late upload lands well within the planner's horizon of its request.
+        self.world.service.land_late()
         self.world.clock += seconds
 
     # --- passes -----------------------------------------------------------------------------
@@ -328,11 +337,13 @@ class SyncMachine(RuleBasedStateMachine):
                 if attached.status == "in_progress":
                     content = world.service.files[file_id].content
                     attached.status = "failed" if content == UNREADABLE else "completed"
-        for _ in range(SETTLE_ROUNDS):
-            world.clock += 10_000
+        world.service.land_late()
+        for i in range(SETTLE_ROUNDS):
+            # The first look comes soon after the late uploads landed, as it would.
+            world.clock += 10_000 if i else 1
             plan = world.plan(force=True)
             self.check_plan(plan, force=True)
-            if not plan.actions:
+            if not plan.actions and not plan.waiting:
                 break
             Executor(world).run(plan.actions)
         assert plan.actions == () and plan.waiting == 0, f"not settled in {SETTLE_ROUNDS}: {plan}"
@@ -363,12 +374,16 @@ class SyncMachine(RuleBasedStateMachine):
         remote = world.service.snapshot()
         listed = remote.attachments
         retires: dict[str, int] = {}
+        taken: set[str] = set()  # syncd's own files this plan takes up
         for action in plan.actions:
             if isinstance(action, Upload):
                 self._check_no_upload_loop(action)
             ids = {getattr(action, "file_id", None), getattr(action, "replaces", None)} - {None}
-            if isinstance(action, Adopt) and action.file_id not in owned:
+            if isinstance(action, Adopt | Duplicate) and action.file_id not in owned:
                 assert world.service.files[action.file_id].by_syncd, action
+                ids.discard(action.file_id)
+                taken.add(action.file_id)
+            if isinstance(action, Cleanup) and action.file_id in taken:
                 ids.discard(action.file_id)
             assert ids <= owned, action
             folder = (
@@ -412,6 +427,7 @@ class SyncMachine(RuleBasedStateMachine):
             Attach,
             Detach,
             Retire,
+            Duplicate,
             Cleanup,
             Forget,
             Reject,

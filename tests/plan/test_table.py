@@ -15,8 +15,10 @@ from syncd.engine.model import (
     ASSISTANT_FILE_LIMIT,
     Adopt,
     Attach,
+    Attempt,
     Cleanup,
     Detach,
+    Duplicate,
     Entry,
     FolderProblem,
     FolderSpec,
@@ -243,7 +245,9 @@ def test_lost_upload_is_adopted() -> None:
         entries=[uploading()],
         files=["file-1", lost],
     )
-    assert plan.actions == (Adopt("docs", "a.md", "file-2", V2, (A,), replaces="file-1"),)
+    assert plan.actions == (
+        Adopt("docs", "a.md", "file-2", V2, (A,), replaces="file-1", sent_at=NOW - 10),
+    )
 
 
 @pytest.mark.parametrize(
@@ -259,7 +263,9 @@ def test_lost_upload_of_outdated_content_is_adopted_unattached(scanned) -> None:
     lost = remote_file("file-2", created_at=int(NOW) - 9)
     files = [scanned] if scanned else []
     plan = synced(folders=folder(DOCS, *files), entries=[uploading()], files=["file-1", lost])
-    assert plan.actions == (Adopt("docs", "a.md", "file-2", V2, (), replaces="file-1"),)
+    assert plan.actions == (
+        Adopt("docs", "a.md", "file-2", V2, (), replaces="file-1", sent_at=NOW - 10),
+    )
 
 
 @pytest.mark.parametrize(
@@ -290,7 +296,9 @@ def test_lost_upload_may_be_stamped_up_to_the_clock_slack_before_the_intent() ->
         entries=[uploading()],
         files=["file-1", lost],
     )
-    assert plan.actions == (Adopt("docs", "a.md", "file-2", V2, (A,), replaces="file-1"),)
+    assert plan.actions == (
+        Adopt("docs", "a.md", "file-2", V2, (A,), replaces="file-1", sent_at=NOW - 10),
+    )
 
 
 def test_a_file_owned_by_another_row_is_never_adopted() -> None:
@@ -309,7 +317,7 @@ def test_a_file_owned_by_another_row_is_never_adopted() -> None:
 def test_of_several_matches_the_oldest_is_adopted_and_the_others_left_alone() -> None:
     files = [remote_file(f"file-{n}", created_at=int(NOW) - 10 + n) for n in (3, 2, 4)]
     plan = run(folder(DOCS, local("a.md", "v2")), [uploading(file_id=None)], files)
-    assert plan.actions == (Adopt("docs", "a.md", "file-2", V2, (A,)),)
+    assert plan.actions == (Adopt("docs", "a.md", "file-2", V2, (A,), sent_at=NOW - 10),)
 
 
 def test_intents_sharing_a_name_and_size_take_lost_uploads_in_order() -> None:
@@ -321,8 +329,8 @@ def test_intents_sharing_a_name_and_size_take_lost_uploads_in_order() -> None:
     ]
     plan = run(folder(DOCS, local("x/a.md", "v2"), local("y/a.md", "v3")), [older, newer], files)
     assert plan.actions == (
-        Adopt("docs", "x/a.md", "file-9", V2, (A,)),
-        Adopt("docs", "y/a.md", "file-8", sha("v3"), (A,)),
+        Adopt("docs", "x/a.md", "file-9", V2, (A,), sent_at=NOW - 20),
+        Adopt("docs", "y/a.md", "file-8", sha("v3"), (A,), sent_at=NOW - 10),
     )
 
 
@@ -338,9 +346,11 @@ def test_an_unresolved_upload_holds_back_others_with_its_name_and_size() -> None
 def test_an_unresolved_upload_holds_back_its_key_across_folders_planned_or_not() -> None:
     other = FolderSpec("other", "assistants", (A,))
     held = uploading("a.md", "v2", NOW - 10, file_id=None, folder="other")
-    plan = run(folder(DOCS, local("a.md", "v3")), [held])  # "other" not planned
+    sent = [Attempt("other", "a.md", "a.md", 2, "assistants", V2, NOW - 10)]
+    plan = run(folder(DOCS, local("a.md", "v3")), [held], attempts=sent)  # "other" not planned
     assert plan == Plan((), waiting=1)
-    both = run([folder(DOCS, local("a.md", "v3")), folder(other, local("a.md", "v2"))], [held])
+    planned = [folder(DOCS, local("a.md", "v3")), folder(other, local("a.md", "v2"))]
+    both = run(planned, [held], attempts=sent)
     assert both.actions == (Upload("other", "a.md", V2, 2, (A,)),)
     assert both.waiting == 1
 
@@ -350,11 +360,54 @@ def test_a_resolved_upload_no_longer_holds_its_key() -> None:
     found = remote_file("file-2", created_at=int(NOW) - 9)
     plan = run(folder(DOCS, local("x/a.md", "v2"), local("y/a.md", "v3")), [held], [found])
     assert plan.actions == (
-        Adopt("docs", "x/a.md", "file-2", V2, (A,)),
+        Adopt("docs", "x/a.md", "file-2", V2, (A,), sent_at=NOW - 10),
         Upload("docs", "y/a.md", sha("v3"), 2, (A,)),
     )
     other_size = run(folder(DOCS, local("x/a.md", "v2"), local("y/a.md", "v33")), [held])
     assert Upload("docs", "y/a.md", sha("v33"), 3, (A,)) in other_size.actions
+
+
+def test_an_unanswered_upload_in_its_grace_period_waits_then_is_sent_again() -> None:
+    row = uploading(next_attempt_at=NOW + 5)
+    inputs = {"folders": folder(DOCS, local("a.md", "v2", stat=2)), "entries": [row]}
+    assert synced(**inputs) == Plan((), waiting=1)
+    later = synced(**inputs, now=NOW + 6)
+    assert later.actions == (Upload("docs", "a.md", V2, 2, (A,), replaces="file-1"),)
+
+
+def test_late_copies_matching_syncds_attempts_are_claimed_and_deleted() -> None:
+    # Sent twice (the first answer lost, the second answered): both landed. The row already
+    # holds the answered one; the other copy matches the first attempt and is syncd's own.
+    first = Attempt("docs", "a.md", "a.md", 2, "assistants", V1, NOW - 30)
+    late = remote_file("file-2", created_at=int(NOW) - 29)
+    plan = synced(files=["file-1", late], attempts=[first])
+    assert plan.actions == (
+        Duplicate("docs", "a.md", "file-2", NOW - 30),
+        Cleanup("file-2", (), delete=True),
+    )
+    # Past the horizon, a same-named file is not taken for syncd's any more.
+    stale = remote_file("file-2", created_at=int(NOW) - 30 + 700)
+    assert synced(files=["file-1", stale], attempts=[first], now=NOW + 700).actions == ()
+
+
+def test_of_two_copies_of_one_intent_the_first_is_adopted_the_other_deleted() -> None:
+    attempts = [
+        Attempt("docs", "a.md", "a.md", 2, "assistants", V2, NOW - 20),
+        Attempt("docs", "a.md", "a.md", 2, "assistants", V2, NOW - 10),
+    ]
+    copies = [
+        remote_file("file-2", created_at=int(NOW) - 19),
+        remote_file("file-3", created_at=int(NOW) - 9),
+    ]
+    plan = synced(
+        folders=folder(DOCS, local("a.md", "v2", stat=2)),
+        entries=[uploading(at=NOW - 20)],
+        files=["file-1", *copies],
+        attempts=attempts,
+    )
+    assert Adopt("docs", "a.md", "file-2", V2, (A,), "file-1", NOW - 20) in plan.actions
+    assert Duplicate("docs", "a.md", "file-3", NOW - 10) in plan.actions
+    assert Cleanup("file-3", (), delete=True) in plan.actions
 
 
 def test_intent_for_content_the_remote_file_already_holds_just_syncs_the_row() -> None:
