@@ -47,6 +47,7 @@ from syncd.api.models import (
     VectorStore,
     VectorStoreFile,
 )
+from syncd.api.names import sent_filename
 from syncd.api.pacing import Pacer
 from syncd.api.retry import RetryPolicy, is_retryable
 from syncd.api.uploads import PartSettings
@@ -95,4 +96,5 @@ __all__ = [
     "VectorStoreFile",
     "is_loopback",
     "is_retryable",
+    "sent_filename",
 ]

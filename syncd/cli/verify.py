@@ -18,7 +18,7 @@ import hashlib
 import io
 from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import IO, Literal, cast
 
 import click
@@ -44,6 +44,7 @@ from syncd.engine.model import (
     State,
     store_attributes,
 )
+from syncd.engine.planner import upload_name
 from syncd.engine.report import ExitStatus, human_size
 
 __all__ = [
@@ -166,8 +167,9 @@ class HashingSink(io.RawIOBase):
 
 
 def expected_filename(entry: Entry) -> str:
-    """The filename syncd uploads an entry under: the last part of its relative path."""
-    return PurePosixPath(entry.path).name
+    """The filename the service lists an entry's upload under: the last part of its
+    relative path, as sent."""
+    return upload_name(entry.path)
 
 
 def compare(client: Client, config: Config, manifest: Manifest, *, content: bool) -> Report:

@@ -78,7 +78,7 @@ from syncd.engine.model import (
     store_attributes,
     target_kind,
 )
-from syncd.engine.planner import chains, stages
+from syncd.engine.planner import chains, stages, upload_name
 from syncd.engine.report import Done, human_size
 from syncd.engine.stores import FOLLOW_LIMIT, Attachment, Ingestion, StoreAttacher
 from syncd.engine.validate import validate_file
@@ -224,7 +224,7 @@ class Executor:
 
     def _upload_key(self, action: Upload) -> tuple[str, int, str]:
         """What the service's copy of ``action``'s file would be recognised by."""
-        return (posixpath.basename(action.path), action.size, self._purposes[action.folder])
+        return (upload_name(action.path), action.size, self._purposes[action.folder])
 
     def _run_chain(self, group: list[Action]) -> None:
         unresolved: set[tuple[str, int, str]] = set()  # keys of this chain's unanswered uploads
@@ -351,7 +351,13 @@ class Executor:
             intent_at=row.intent_at if again and row and row.intent_at else sent_at,
         )
         attempt = Attempt(
-            action.folder, action.path, name, st.st_size, folder.purpose, sha256, sent_at
+            action.folder,
+            action.path,
+            upload_name(action.path),
+            st.st_size,
+            folder.purpose,
+            sha256,
+            sent_at,
         )
         self.manifest.put_intent(row, attempt)  # on disk before the request leaves
 

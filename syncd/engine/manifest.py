@@ -176,12 +176,20 @@ def _v3(db: sqlite_utils.Database) -> None:
         pk=("folder", "path", "sent_at"),
         not_null={"filename", "size", "sha256"},
     )
-    db.execute(
-        "INSERT INTO attempts (folder, path, filename, size, purpose, sha256, sent_at)"
-        " SELECT folder, path, replace(path, rtrim(path, replace(path, '/', '')), ''),"
-        " intent_size, NULL, intent_sha256, intent_at FROM entries"
+    # Here, not at the top: reading the manifest (``syncd status``) loads no HTTP client.
+    from syncd.engine.planner import upload_name
+
+    intents = db.execute(
+        "SELECT folder, path, intent_size, intent_sha256, intent_at FROM entries"
         " WHERE state = 'uploading' AND intent_at IS NOT NULL"
         " AND intent_size IS NOT NULL AND intent_sha256 IS NOT NULL"
+    ).fetchall()
+    db.conn.executemany(
+        _PUT_ATTEMPT,
+        [
+            (folder, path, upload_name(path), size, None, sha256, at)
+            for folder, path, size, sha256, at in intents
+        ],
     )
     db.table("entries").add_column("ctime_ns", int, not_null_default=0)
 

@@ -15,6 +15,7 @@ from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from enum import IntEnum
 
+from syncd.api.names import sent_filename
 from syncd.engine.model import (
     ASSISTANT_FILE_LIMIT,
     Action,
@@ -47,7 +48,7 @@ from syncd.engine.model import (
     target_kind,
 )
 
-__all__ = ["ATTEMPT_HORIZON", "CLOCK_SLACK", "chains", "plan", "stages"]
+__all__ = ["ATTEMPT_HORIZON", "CLOCK_SLACK", "chains", "plan", "stages", "upload_name"]
 
 # --- the planner --------------------------------------------------------------------------------
 
@@ -60,6 +61,12 @@ CLOCK_SLACK = 2.0
 #: file someone else uploads under the same name and size within that time would be taken
 #: for it: the API has no idempotency key.
 ATTEMPT_HORIZON = 600.0
+
+
+def upload_name(path: str) -> str:
+    """The name the service lists an upload of ``path`` under: its last part, as sent."""
+    return sent_filename(posixpath.basename(path))
+
 
 _REMOVALS = (Retire, Duplicate, Cleanup, Detach)
 _ADDITIONS = (Upload, Adopt, Attach, Move, Retag)
@@ -97,7 +104,7 @@ def _keys(action: Action, purposes: Mapping[str, str]) -> Iterable[Hashable]:
     """What an action must not share with a concurrently running one."""
     match action:
         case Upload():
-            name = posixpath.basename(action.path)
+            name = upload_name(action.path)
             yield ("upload", name, action.size, purposes[action.folder])
             yield ("path", action.folder, action.path)
             if action.replaces:
@@ -423,7 +430,7 @@ def _attempts(
             and entry.intent_size is not None
             and entry.intent_sha256 is not None
         ):
-            name = posixpath.basename(entry.path)
+            name = upload_name(entry.path)
             recorded.append(
                 Attempt(
                     entry.folder,
@@ -642,7 +649,7 @@ def _upload(
 ) -> None:
     """Upload ``local`` — unless another path's unresolved upload holds its key: then it
     waits (see :func:`_unresolved_uploads`)."""
-    name = posixpath.basename(path)
+    name = upload_name(path)
     if ctx.held_by_another(out.spec.name, path, name, local.size, out.spec.purpose):
         out.waiting += 1
         return

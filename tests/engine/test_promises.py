@@ -163,3 +163,25 @@ def test_a_name_that_is_not_utf8_is_rejected_and_the_pass_goes_on(ws: Workspace)
     assert "rejected docs/bad\\xff.md: its name is not valid UTF-8" in result.stderr
     assert len(ws.remote()) == 1  # b.md's remote copy is gone
     assert reconcile(ws).returncode == 1  # still rejected, still no crash
+
+
+# --- 3: names with ", CR, LF or TAB ------------------------------------------------------------
+
+
+def test_names_the_client_encodes_are_compared_as_sent(ws: Workspace) -> None:
+    docs = ws.add_folder("docs")
+    names = ['say "hi".md', "tab\there.md", "line\nbreak.md", "cr\r.md"]
+    for name in names:
+        (docs / name).write_text(f"content of {name!r}")
+    # Every answer is lost after the upload was stored: each must be found and adopted, not
+    # sent again.
+    ws.emulator.set_faults(drop_rate=1.0, drop_phase="after", match=r"^POST /v1/files$")
+    ws.sync["unresolved_grace_seconds"] = 0
+    ws.write_config()
+    reconcile(ws)
+    ws.emulator.clear_faults()
+    result = reconcile(ws)
+    assert result.returncode == 0, result.stderr
+    assert len(ws.remote()) == len(names)  # none sent twice
+    verify = syncd(ws, "verify")
+    assert verify.returncode == 0, verify.stdout
