@@ -66,4 +66,6 @@ def test_the_daemon_syncs_into_a_store_under_faults(
         {name: 1 for name in names - {"moved.md"}} | {"note0.md": 1}
     )
     assert daemon.count(r"rejected docs/broken\.pdf") == 1
+    # Sent once at most (a lost answer is adopted, not sent again), never after its rejection.
+    assert daemon.count(r"uploaded docs/broken\.pdf") <= 1
     assert daemon.count(r"uploaded docs/moved\.md") == 0
