@@ -36,6 +36,7 @@ from syncd.service.lock import ensure_state_dir
 
 __all__ = [
     "EPILOG",
+    "SHARED_ORGANISATION",
     "Check",
     "check_command",
     "check_folder",
@@ -52,11 +53,22 @@ Assistants API no longer offered).
 
 \b
 --json prints:
-{"ok": bool, "checks": [{"name": str, "ok": bool, "detail": str}, ...]}
+{"ok": bool, "checks": [{"name": str, "ok": bool, "detail": str}, ...],
+ "warnings": [str, ...]}
 names: "config", "state dir", "folder NAME", "api key", "service",
 "authentication", "assistant ASSISTANT_ID", "assistants API" (when the service no longer
 offers it), "vector store STORE_ID" (only those that could be run)
 """
+
+
+#: What ``syncd check`` warns about until files carry an instance attribute (issue #13): no
+#: check can see another syncd, so it is said every time.
+SHARED_ORGANISATION = (
+    "two syncd instances (two state directories) on one OpenAI organisation can take each "
+    "other's lost uploads for their own and then delete them: give each instance its own "
+    "organisation or project, or make sure no two of them upload files with the same name "
+    "and size"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -224,9 +236,11 @@ def check_command(config_path: Path | None, as_json: bool) -> None:
     checks = list(run_checks(config_path))
     failed = [c for c in checks if not c.ok]
     if as_json:
-        print_json({"ok": not failed, "checks": [c.to_json() for c in checks]})
+        checked = [c.to_json() for c in checks]
+        print_json({"ok": not failed, "checks": checked, "warnings": [SHARED_ORGANISATION]})
     else:
         _print_human(checks, failed)
+        click.echo(f"warning: {SHARED_ORGANISATION}", err=True)
     statuses = {c.status for c in failed}
     sys.exit(min(statuses) if statuses else ExitStatus.OK)
 

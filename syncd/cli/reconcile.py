@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -17,7 +18,7 @@ from syncd.cli.output import (
     open_client,
     print_json,
 )
-from syncd.engine.manifest import FILENAME, ManifestDB, ManifestError
+from syncd.engine.manifest import FILENAME, ManifestDB, ManifestError, StateFull
 from syncd.engine.reconcile import Engine, Event
 from syncd.engine.report import ExitStatus, PassReport, plan_lines
 from syncd.service.lock import LockHeld, StateLock
@@ -134,9 +135,13 @@ def reconcile_command(
                 manifest = ManifestDB.open(state_dir)
         except LockHeld as e:
             fail(str(e), ExitStatus.STOPPED)
+        except StateFull as e:
+            fail(str(e), ExitStatus.STOPPED)
         except ManifestError as e:
             fail(str(e), ExitStatus.CONFIG)
         except OSError as e:
+            if e.errno == errno.ENOSPC:
+                fail(str(StateFull(state_dir)), ExitStatus.STOPPED)
             fail(f"cannot use the state directory {state_dir}: {e}", ExitStatus.CONFIG)
         stack.callback(manifest.close)
         show_bar = sys.stderr.isatty() and not dry_run

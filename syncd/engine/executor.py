@@ -54,7 +54,7 @@ from syncd.api import (
 )
 from syncd.config import FolderConfig
 from syncd.engine.files import FileChanged, identity, sha256_file
-from syncd.engine.manifest import ManifestDB
+from syncd.engine.manifest import ManifestDB, StateFull
 from syncd.engine.model import (
     Action,
     Adopt,
@@ -169,6 +169,7 @@ class Executor:
         self.clock = clock
         self._purposes = {name: folder.purpose for name, folder in folders.items()}
         self._auth: AuthenticationError | None = None
+        self._full: StateFull | None = None  # nothing can be recorded: stop starting work
         self._lock = threading.Lock()
         self._done: list[Done] = []
         # Why a file id is going away, for the line that says it went.
@@ -183,7 +184,8 @@ class Executor:
     def run(self, actions: Sequence[Action]) -> list[Done]:
         """Run ``actions`` stage by stage; return what happened.
 
-        Raises :class:`PassStopped` (reason ``auth``) once in-flight actions have finished
+        Raises :class:`StateFull` if the manifest could not be written, and
+        :class:`PassStopped` (reason ``auth``) once in-flight actions have finished
         if the service refused the credentials.
         """
         with ThreadPoolExecutor(self.concurrency, thread_name_prefix="syncd-exec") as pool:
@@ -203,6 +205,8 @@ class Executor:
                 # Stopping: the attacher sends nothing new, but its thread must be done
                 # before the pass returns.
                 self._finish_stores()
+        if self._full is not None:
+            raise self._full
         if self._auth is not None:
             raise PassStopped(
                 "auth", f"the service refused the API key, stopping: {self._auth}"
@@ -212,7 +216,7 @@ class Executor:
     # --- plumbing --------------------------------------------------------------------------------
 
     def _halted(self) -> bool:
-        return self.stop.is_set() or self._auth is not None
+        return self.stop.is_set() or self._auth is not None or self._full is not None
 
     def _finish_stores(self) -> None:
         """The stage's store attachments: send the rest, follow their ingestion."""
@@ -250,6 +254,10 @@ class Executor:
             except AuthenticationError as e:
                 with self._lock:
                     self._auth = self._auth or e
+                return
+            except StateFull as e:
+                with self._lock:
+                    self._full = self._full or e
                 return
             except APIError as e:
                 self._emit(self._failure(action, str(e)))
@@ -406,7 +414,15 @@ class Executor:
         with self.manifest.transaction():
             self.manifest.close_attempt(action.folder, action.path, sent_at)
             self.manifest.put_entry(
-                Entry(action.folder, action.path, *stat, sha256, State.SYNCED, new.id)
+                Entry(
+                    action.folder,
+                    action.path,
+                    *stat,
+                    sha256,
+                    State.SYNCED,
+                    new.id,
+                    ctime_ns=0 if changed else st.st_ctime_ns,
+                )
             )
             if action.replaces is not None:
                 self.manifest.put_retired(
@@ -645,15 +661,21 @@ class Executor:
         if row is None or row.file_id != action.replaces:
             raise _Skip("the manifest changed since the plan")
         if row.sha256 == action.sha256:
-            stat = (row.size, row.mtime_ns, row.inode)
+            stat = (row.size, row.mtime_ns, row.inode, row.ctime_ns)
         else:
-            stat = (row.size, 0, 0)  # the next scan hashes the file again
+            stat = (row.size, 0, 0, 0)  # the next scan hashes the file again
         with self.manifest.transaction():
             if action.sent_at is not None:
                 self.manifest.close_attempt(action.folder, action.path, action.sent_at)
             self.manifest.put_entry(
                 Entry(
-                    action.folder, action.path, *stat, action.sha256, State.SYNCED, action.file_id
+                    action.folder,
+                    action.path,
+                    *stat[:3],
+                    action.sha256,
+                    State.SYNCED,
+                    action.file_id,
+                    ctime_ns=stat[3],
                 )
             )
             if action.replaces is not None and action.replaces != action.file_id:
@@ -788,17 +810,18 @@ class Executor:
             raise _Skip("the manifest changed since the plan")
         local = self.local.get((action.folder, action.path))
         if local is not None and local.sha256 == action.sha256:
-            stat = (local.size, local.mtime_ns, local.inode)
+            stat = (local.size, local.mtime_ns, local.inode, local.ctime_ns)
         else:
-            stat = (0, 0, 0)
+            stat = (0, 0, 0, 0)
         self.manifest.put_entry(
             Entry(
                 action.folder,
                 action.path,
-                *stat,
+                *stat[:3],
                 action.sha256,
                 State.REJECTED,
                 last_error=action.reason,
+                ctime_ns=stat[3],
             )
         )
         self._emit(Done("rejected", action.folder, action.path, detail=action.reason))
@@ -841,6 +864,12 @@ class Executor:
         if row is None:
             return
         self.manifest.put_entry(
-            replace(row, size=action.size, mtime_ns=action.mtime_ns, inode=action.inode)
+            replace(
+                row,
+                size=action.size,
+                mtime_ns=action.mtime_ns,
+                inode=action.inode,
+                ctime_ns=action.ctime_ns,
+            )
         )
         self._emit(Done("restat", action.folder, action.path, row.file_id))

@@ -206,7 +206,11 @@ class Inputs:
 
     def skip_folders_of(
         self, missing: Mapping[str, str], selected: list[FolderConfig], current: Round
-    ) -> None:
+    ) -> list[str]:
+        """Make the folders configured with a target that does not exist (or a store that
+        expired) unavailable for the round; return why, one message per folder (naming the
+        targets)."""
+        messages = []
         for folder in selected:
             gone = sorted(set(missing) & set(folder.spec().targets))
             if not gone:
@@ -214,11 +218,13 @@ class Inputs:
             message = "; ".join(missing[t] for t in gone) + (
                 "; fix the folder's assistants or vector_stores list"
             )
+            messages.append(f"{folder.name}: {message}")
             for i, scanned in enumerate(current.local):
                 if scanned.spec.name == folder.name:
                     current.local[i] = LocalFolder(scanned.spec, error=message)
             for key in [k for k in current.files if k[0] == folder.name]:
                 del current.files[key]
+        return messages
 
     def retry_schedule(
         self,

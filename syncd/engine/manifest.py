@@ -26,6 +26,7 @@ can share one connection (``check_same_thread=False``), each write a short trans
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import sqlite3
@@ -41,18 +42,24 @@ import sqlite_utils
 from syncd.engine.model import Attempt, Entry, Manifest, Retired, State
 
 __all__ = [
+    "BACKUP_FILENAME",
     "FILENAME",
     "INSTANCE_FILENAME",
     "MIGRATIONS",
     "PASS_HISTORY",
     "SCHEMA_VERSION",
     "ManifestDB",
+    "ManifestDamaged",
     "ManifestError",
     "PassInfo",
+    "StateFull",
     "instance_id",
+    "integrity_problem",
 ]
 
 FILENAME = "manifest.sqlite"
+#: The verified copy kept after each pass that changed something (see :meth:`ManifestDB.backup`).
+BACKUP_FILENAME = "manifest.backup.sqlite"
 #: The file in the state directory that keeps this syncd's instance id. Beside the manifest,
 #: not in it: a lost manifest is rebuilt from the store files that carry the id.
 INSTANCE_FILENAME = "instance-id"
@@ -63,6 +70,61 @@ PASS_HISTORY = 50
 
 class ManifestError(Exception):
     """The manifest cannot be opened or used as it is; the message says why and what to do."""
+
+
+class ManifestDamaged(ManifestError):
+    """The manifest failed SQLite's integrity check: nothing may be decided from it."""
+
+    def __init__(self, path: Path, detail: str) -> None:
+        backup = path.with_name(BACKUP_FILENAME)
+        super().__init__(
+            f"the manifest at {path} is damaged ({detail}). Nothing was changed. Run "
+            f"`syncd repair` to restore the verified copy {backup} and take back what syncd "
+            "uploaded since; do not delete the manifest (everything would be uploaded again, "
+            "and the copies already there would not be syncd's)"
+        )
+
+
+def integrity_problem(conn: sqlite3.Connection) -> str | None:
+    """What SQLite's quick check finds wrong with the database, or None when it is sound."""
+    try:
+        rows = conn.execute("PRAGMA quick_check").fetchall()
+    except sqlite3.DatabaseError as e:
+        if "malformed" not in str(e):
+            raise  # not a verdict on the file: I/O, a full disk, a lock
+        return str(e)
+    found = [str(row[0]) for row in rows]
+    return None if found == ["ok"] else "; ".join(found[:3])
+
+
+class StateFull(ManifestError):
+    """The state directory's disk is full: nothing more can be recorded, so nothing more may
+    be done. What was committed stays; the next pass carries on from there."""
+
+    def __init__(self, state_dir: Path) -> None:
+        super().__init__(
+            f"the state directory {state_dir} is full (no space left on device): syncd "
+            "cannot record what it does, so it stopped; free some space there, and it "
+            "carries on where it stopped"
+        )
+
+
+def _full(error: BaseException, directory: Path) -> bool:
+    """Whether a database or file error means the disk under ``directory`` is full. SQLite
+    says so itself when a write does not fit, but a shared-memory file it cannot grow shows
+    as a plain I/O error: then the free space decides."""
+    if isinstance(error, OSError):
+        return error.errno == errno.ENOSPC
+    if not isinstance(error, sqlite3.Error):
+        return False
+    if getattr(error, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL:
+        return True
+    if "disk I/O error" not in str(error):
+        return False
+    try:
+        return os.statvfs(directory).f_bavail == 0
+    except OSError:
+        return False
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,12 +271,12 @@ SCHEMA_VERSION = len(MIGRATIONS)
 
 _SELECT_ENTRIES = (
     "SELECT folder, path, size, mtime_ns, inode, sha256, state, file_id, attempts,"
-    " next_attempt_at, last_error, intent_sha256, intent_size, intent_at FROM entries"
+    " next_attempt_at, last_error, intent_sha256, intent_size, intent_at, ctime_ns FROM entries"
 )
 _PUT_ENTRY = (
     "INSERT OR REPLACE INTO entries (folder, path, size, mtime_ns, inode, sha256, state, file_id,"
-    " attempts, next_attempt_at, last_error, intent_sha256, intent_size, intent_at, updated_at)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    " attempts, next_attempt_at, last_error, intent_sha256, intent_size, intent_at, ctime_ns,"
+    " updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 _PUT_ATTEMPT = (
     "INSERT OR REPLACE INTO attempts (folder, path, filename, size, purpose, sha256, sent_at)"
@@ -249,6 +311,7 @@ def _row(e: Entry, now: float) -> tuple:
         e.intent_sha256,
         e.intent_size,
         e.intent_at,
+        e.ctime_ns,
         now,
     )
 
@@ -325,9 +388,16 @@ class ManifestDB:
         try:
             db = sqlite_utils.Database(conn)
             manifest = cls(db, path, readonly=readonly)
+            problem = integrity_problem(conn) if path.stat().st_size else None
+            if problem is not None and "not a database" not in problem:
+                raise ManifestDamaged(path, problem)
             manifest._prepare()
         except sqlite3.DatabaseError as e:
             conn.close()
+            if _full(e, state_dir):
+                raise StateFull(state_dir) from e
+            if "malformed" in str(e):
+                raise ManifestDamaged(path, str(e)) from e
             raise ManifestError(f"cannot use the manifest at {path}: {e}") from e
         except ManifestError:
             conn.close()
@@ -377,6 +447,34 @@ class ManifestDB:
         with self._lock:
             self._db.close()
 
+    def backup(self) -> Path:
+        """Keep a verified copy of the manifest beside it (``manifest.backup.sqlite``, 0600),
+        for ``syncd repair``. The copy is made with SQLite's backup API (consistent while
+        the writer works), checked, then moved over the previous one, so a good copy is
+        there at every moment."""
+        target = self.path.with_name(BACKUP_FILENAME)
+        partial = target.with_name(BACKUP_FILENAME + ".part")
+        _secure_file(partial)
+        copy = sqlite3.connect(partial)
+        try:
+            with self._lock:
+                self._db.conn.backup(copy)
+            # The copy is one plain file: no -wal beside it to lose when it is moved.
+            copy.execute("PRAGMA journal_mode=DELETE")
+            problem = integrity_problem(copy)
+        except sqlite3.Error as e:
+            copy.close()
+            partial.unlink(missing_ok=True)
+            if _full(e, self.path.parent):
+                raise StateFull(self.path.parent) from e
+            raise
+        copy.close()
+        if problem is not None:
+            partial.unlink(missing_ok=True)
+            raise ManifestDamaged(self.path, problem)
+        os.replace(partial, target)
+        return target
+
     def __enter__(self) -> ManifestDB:
         return self
 
@@ -397,6 +495,10 @@ class ManifestDB:
             try:
                 with self._db.atomic():
                     yield
+            except (sqlite3.Error, OSError) as e:
+                if _full(e, self.path.parent):
+                    raise StateFull(self.path.parent) from e
+                raise
             finally:
                 if durable and outermost:
                     self._db.execute("PRAGMA synchronous=NORMAL")

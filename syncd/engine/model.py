@@ -111,6 +111,8 @@ class LocalFile:
     inode: int
     sha256: str
     problem: str | None = None  # why validation rejected it; None when it may be uploaded
+    # Changes with every write, and cannot be set back (unlike mtime: ``cp -p``, ``touch -r``).
+    ctime_ns: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,6 +184,7 @@ class Entry:
     intent_sha256: str | None = None
     intent_size: int | None = None
     intent_at: float | None = None  # unix seconds, taken before the request was sent
+    ctime_ns: int = 0  # with size, mtime and inode: the stat the hash was taken at
 
 
 @dataclass(frozen=True, slots=True)
@@ -395,13 +398,14 @@ class Forget:
 
 @dataclass(frozen=True, slots=True)
 class Restat:
-    """Same content, new stat triple (a touch, a copy over itself): remember the new stat."""
+    """Same content, new stat (a touch, a copy over itself, a chmod): remember the new stat."""
 
     folder: str
     path: str
     size: int
     mtime_ns: int
     inode: int
+    ctime_ns: int = 0
 
 
 Action = (

@@ -810,8 +810,9 @@ def _check_store_file(
 
 
 def _restat_if_moved(out: _FolderSteps, path: str, local: LocalFile, entry: Entry) -> None:
-    if (local.size, local.mtime_ns, local.inode) != (entry.size, entry.mtime_ns, entry.inode):
-        restat = Restat(out.spec.name, path, local.size, local.mtime_ns, local.inode)
+    now = (local.size, local.mtime_ns, local.inode, local.ctime_ns)
+    if now != (entry.size, entry.mtime_ns, entry.inode, entry.ctime_ns):
+        restat = Restat(out.spec.name, path, *now)
         out.add(_Phase.NOTE, path, restat)
 
 

@@ -13,6 +13,7 @@ A round's inputs are gathered by :mod:`syncd.engine.inputs`; what the pass did i
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import logging
 import threading
@@ -28,7 +29,7 @@ from syncd.api import Client
 from syncd.config import Config, FolderConfig
 from syncd.engine.executor import Executor, PassStopped
 from syncd.engine.inputs import RETIRED_ASSISTANTS, Inputs, Round
-from syncd.engine.manifest import ManifestDB, instance_id
+from syncd.engine.manifest import ManifestDB, ManifestError, StateFull, instance_id
 from syncd.engine.model import (
     Action,
     Adopt,
@@ -48,6 +49,22 @@ __all__ = ["MAX_ROUNDS", "Engine", "Event"]
 log = logging.getLogger("syncd.reconcile")
 
 MAX_ROUNDS = 4
+
+#: What, having happened in a pass, changed the manifest: then a copy of it is kept.
+_CHANGES = frozenset(
+    {
+        "uploaded",
+        "replaced",
+        "adopted",
+        "resynced",
+        "attached",
+        "detached",
+        "deleted",
+        "released",
+        "rejected",
+        "forgotten",
+    }
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,9 +134,9 @@ class Engine:
         touched: set[tuple[str, str]] = set()  # paths an upload, attach or reject was planned for
         unchanged: set[tuple[str, str]] = set()  # valid local files at the start
         bad_names: list[Done] = []  # files rejected for their names, which have no row
-        if not dry_run:
-            self._settle_attempts([f.name for f in selected])
         try:
+            if not dry_run:
+                self._settle_attempts([f.name for f in selected])
             number = 0
             while number < MAX_ROUNDS:
                 if stop.is_set():
@@ -156,6 +173,10 @@ class Engine:
             report.stopped_reason = e.reason
             report.stopped_message = str(e)
             log.error("%s", e)
+        except StateFull as e:
+            report.stopped_reason = "state"
+            report.stopped_message = str(e)
+            log.error("%s", e)
         finally:
             report.finished_at = self.clock()
         self._finish(report, dones, selected, unchanged - touched, bad_names)
@@ -180,7 +201,12 @@ class Engine:
             current = self._inputs.scan(selected, paths, recorded, force=force and first)
             remote, missing = listing.result()
             if missing:
-                self._inputs.skip_folders_of(missing, selected, current)
+                messages = self._inputs.skip_folders_of(missing, selected, current)
+                if first:
+                    # Once per pass: the folder stops syncing until it is fixed, which
+                    # must not happen in silence.
+                    for message in messages:
+                        log.error("%s", message)
             decided = plan(
                 current.local,
                 self._inputs.retry_schedule(recorded, paths, first_round=first),
@@ -199,6 +225,14 @@ class Engine:
                 ]
             )
         return current, decided
+
+    def _backup(self) -> None:
+        """Keep a verified copy of the manifest for ``syncd repair``; a pass that could not
+        keep one says so and goes on (the previous copy stays)."""
+        try:
+            self.manifest.backup()
+        except (ManifestError, OSError) as e:
+            log.warning("could not keep a copy of the manifest: %s", e)
 
     def _settle_attempts(self, folders: list[str]) -> None:
         """Before a pass: forget attempts past the planner's horizon, and give uploads a
@@ -272,7 +306,11 @@ class Engine:
         report.actions += [d.to_json() for d in bad_names]
         report.errors = errors(report, dones, unresolved)
         if not report.dry_run:
-            self._record_pass(report, dones, selected)
+            # A full disk was said already, or is said by whoever runs into it next.
+            with contextlib.suppress(StateFull):
+                self._record_pass(report, dones, selected)
+            if any(d.what in _CHANGES for d in dones):
+                self._backup()
 
     # --- doing -----------------------------------------------------------------------------------
 

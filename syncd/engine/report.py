@@ -83,8 +83,9 @@ Outcome = Literal[
 ]
 
 #: Why a pass stopped before it was done: the key was refused, the service could not be
-#: listed, or the delete guard tripped.
-StopReason = Literal["auth", "service", "delete_guard"]
+#: listed, the state directory could not be written (its disk is full), or the delete guard
+#: tripped.
+StopReason = Literal["auth", "service", "state", "delete_guard"]
 
 #: A pass over whole folders, or over the paths the daemon saw change.
 PassScope = Literal["full", "paths"]

@@ -9,7 +9,9 @@ A scan turns one configured folder into the planner's :class:`~syncd.engine.mode
   inside the folder that is itself eligible; anything else is skipped, with one warning per
   link per process. Directory symlinks are never followed (no loops, no double counting).
   FIFOs, sockets and devices are skipped.
-* **Hashing.** SHA-256, only when (size, mtime_ns, inode) differ from the manifest's entry.
+* **Hashing.** SHA-256, only when (size, mtime_ns, inode, ctime_ns) differ from the manifest's
+  entry. The ctime catches an edit that keeps size and mtime (``cp -p``, ``rsync -t``,
+  ``touch -r``): every write sets it, and nobody can set it back.
   A file whose stat changes while it is read is left for the next pass.
 * **Validation.** Only for files hashed in this pass; a file the manifest rejected keeps its
   reason until it changes.
@@ -118,7 +120,15 @@ def known_file(entry: Entry) -> LocalFile:
     problem = None
     if entry.state is State.REJECTED:
         problem = entry.last_error or "rejected earlier; change the file to retry"
-    return LocalFile(entry.path, entry.size, entry.mtime_ns, entry.inode, entry.sha256, problem)
+    return LocalFile(
+        entry.path,
+        entry.size,
+        entry.mtime_ns,
+        entry.inode,
+        entry.sha256,
+        problem,
+        entry.ctime_ns,
+    )
 
 
 def _root_problem(
@@ -229,12 +239,15 @@ class _Scanner:
         return listed_here
 
     def reuse(self, rel: str, st: os.stat_result) -> bool:
-        """Take the manifest's hash (and verdict) when (size, mtime_ns, inode) are unchanged."""
+        """Take the manifest's hash (and verdict) when (size, mtime_ns, inode, ctime_ns) are
+        unchanged."""
         entry = self.known.get(rel)
         if entry is None or not entry.sha256:
             return False
         size, mtime_ns, inode = st.st_size, st.st_mtime_ns, st.st_ino
         if entry.inode != inode or entry.mtime_ns != mtime_ns or entry.size != size:
+            return False
+        if entry.ctime_ns != st.st_ctime_ns:
             return False
         self.files[rel] = known_file(entry)
         return True
@@ -258,7 +271,9 @@ class _Scanner:
         except OSError as e:
             self.unreadable(rel, e)
             return
-        self.files[rel] = LocalFile(rel, st.st_size, st.st_mtime_ns, st.st_ino, sha256, problem)
+        self.files[rel] = LocalFile(
+            rel, st.st_size, st.st_mtime_ns, st.st_ino, sha256, problem, st.st_ctime_ns
+        )
 
     def symlink(self, path: str, rel: str, name: str) -> None:
         """Follow a link only to an eligible regular file inside the folder."""

@@ -254,8 +254,11 @@ class Daemon:
             report = self._engine.run_pass(folders=folders, paths=paths, stop=self._stop)
         except Exception:
             # A bug or an unexpected failure must not end the watching: say so, carry on,
-            # and the next pass tries again.
-            log.exception("the pass failed unexpectedly; the next one will try again")
+            # and a full pass (which covers the paths this one had) comes soon.
+            log.exception(
+                "the pass failed unexpectedly; a full pass follows in %s",
+                _duration(self._schedule.pass_failed()),
+            )
             return
         finally:
             self._status.end_pass()
@@ -280,13 +283,12 @@ class Daemon:
             elapsed,
             what,
         )
-        if report.stopped_reason == "service":
-            # Paths handed to this pass are not pending any more: a full pass finds them.
-            log.warning(
-                "a full pass follows in %s", _duration(self._schedule.service_unreachable())
-            )
+        if report.stopped_reason in ("service", "state"):
+            # Paths handed to this pass are not pending any more: a full pass, which covers
+            # them, comes forward, backing off while the failure lasts.
+            log.warning("a full pass follows in %s", _duration(self._schedule.pass_failed()))
         else:
-            self._schedule.service_reachable()
+            self._schedule.pass_succeeded()
         if report.stopped_reason == "auth":
             self._schedule.key_refused()
             log.error(
@@ -428,9 +430,9 @@ class Daemon:
 
 
 def _duration(seconds: float) -> str:
-    """900 -> '15 min'; 45 -> '45 s'; 7200 -> '2 h'."""
+    """900 -> '15 min'; 45 -> '45 s'; 80 -> '80 s'; 7200 -> '2 h'."""
     if seconds >= 3600 and seconds % 3600 == 0:
         return f"{seconds / 3600:g} h"
-    if seconds >= 60:
+    if seconds >= 60 and seconds % 60 == 0:
         return f"{seconds / 60:g} min"
-    return f"{seconds:g} s"
+    return f"{seconds:.0f} s"

@@ -55,10 +55,14 @@ class Schedule:
         self.next_retry: float | None = None  # failed uploads are due again
         self.idle_until: float | None = None  # after the API key was refused
         self._service_retry = SERVICE_RETRY_SECONDS
+        self._started = False
 
     def start(self) -> None:
-        """The first full pass is done: the next one comes an interval later."""
-        self.next_full = self._next_interval()
+        """The first full pass is done: the next one comes an interval later — or sooner,
+        if that pass failed and brought it forward (:meth:`pass_failed`)."""
+        interval = self._next_interval()
+        self.next_full = interval if not self._started else min(self.next_full, interval)
+        self._started = True
 
     def reconfigure(self, rescan_interval: float) -> None:
         """A new configuration: a shorter interval takes effect at once, and a refused key
@@ -111,16 +115,18 @@ class Schedule:
         else:
             self.next_retry = self._clock() + max(RETRY_MIN_WAIT, due - self._wall_clock())
 
-    def service_unreachable(self) -> float:
-        """A pass could not reach the service: the next full pass comes forward. Returns the
-        wait, which doubles each time, up to the rescan interval."""
+    def pass_failed(self) -> float:
+        """A pass failed (the service unreachable, the state directory full, …) and what it
+        was to do is not done: the next full pass, which covers it, comes forward. Returns
+        the wait, which doubles each time, up to the rescan interval."""
         wait = self._service_retry
-        self.next_full = min(self.next_full, self._clock() + wait)
+        self._started = True  # the first pass's failure: start() keeps this time
+        self.next_full = min(self.next_full if self.next_full else math.inf, self._clock() + wait)
         self._service_retry = min(2 * wait, self.interval)
         return wait
 
-    def service_reachable(self) -> None:
-        """A pass reached the service: the back-off starts over."""
+    def pass_succeeded(self) -> None:
+        """A pass did its work: the back-off starts over."""
         self._service_retry = SERVICE_RETRY_SECONDS
 
     def key_refused(self) -> None:

@@ -150,3 +150,13 @@ def test_configuration_problems_win_over_service_problems(
         "folder",
         "service",
     ]
+
+
+def test_check_warns_about_two_instances_on_one_organisation(workspace: Workspace) -> None:
+    # Until store files carry an instance attribute (#13), two syncd instances on one
+    # organisation can adopt and then delete each other's lost uploads: say so.
+    result = workspace.run("check")
+    assert "warning: two syncd instances" in result.stderr
+    assert "organisation" in result.stderr
+    report = json.loads(workspace.run("check", "--json").stdout)
+    assert any("two syncd instances" in w for w in report["warnings"])

@@ -99,7 +99,7 @@ def test_an_unreachable_service_brings_the_full_pass_forward_doubling_the_wait(
     schedule: Schedule, clock: FakeClock
 ) -> None:
     schedule.start()
-    waits = [schedule.service_unreachable() for _ in range(9)]
+    waits = [schedule.pass_failed() for _ in range(9)]
     assert waits[:4] == [SERVICE_RETRY_SECONDS, 20.0, 40.0, 80.0]
     assert max(waits) == INTERVAL  # capped at the rescan interval
     assert schedule.next_full == clock.now + SERVICE_RETRY_SECONDS
@@ -109,10 +109,10 @@ def test_an_unreachable_service_brings_the_full_pass_forward_doubling_the_wait(
 
 def test_the_back_off_starts_over_once_the_service_answers(schedule: Schedule) -> None:
     schedule.start()
-    schedule.service_unreachable()
-    schedule.service_unreachable()
-    schedule.service_reachable()
-    assert schedule.service_unreachable() == SERVICE_RETRY_SECONDS
+    schedule.pass_failed()
+    schedule.pass_failed()
+    schedule.pass_succeeded()
+    assert schedule.pass_failed() == SERVICE_RETRY_SECONDS
 
 
 def test_a_refused_key_idles_for_an_interval_then_a_full_pass_is_due(
@@ -163,3 +163,23 @@ def test_wake_at_is_the_earliest_of_the_full_pass_and_the_retry(
     assert schedule.wake_at() == clock.now + INTERVAL
     schedule.retry_at(wall.now + 30)
     assert schedule.wake_at() == clock.now + 30
+
+
+def test_a_failed_first_pass_keeps_its_full_pass_forward_when_the_loop_starts(
+    schedule: Schedule, clock: FakeClock
+) -> None:
+    # The first pass (before the loop) could not reach the service: the log says a full
+    # pass follows in 10 s, and starting the loop must not push it an interval away.
+    assert schedule.pass_failed() == SERVICE_RETRY_SECONDS
+    schedule.start()
+    assert schedule.next_full == clock.now + SERVICE_RETRY_SECONDS
+    clock.advance(SERVICE_RETRY_SECONDS)
+    assert schedule.full_pass(writing=False) == "due"
+
+
+def test_after_a_good_first_pass_the_next_full_pass_is_an_interval_away(
+    schedule: Schedule, clock: FakeClock
+) -> None:
+    schedule.pass_succeeded()
+    schedule.start()
+    assert schedule.next_full == clock.now + INTERVAL

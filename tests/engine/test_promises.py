@@ -3,11 +3,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
 import subprocess
 import time
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -185,3 +188,160 @@ def test_names_the_client_encodes_are_compared_as_sent(ws: Workspace) -> None:
     assert len(ws.remote()) == len(names)  # none sent twice
     verify = syncd(ws, "verify")
     assert verify.returncode == 0, verify.stdout
+
+
+# --- 4: an edit that keeps size and mtime -------------------------------------------------
+
+
+def keep_size_and_mtime(path: Path, text: str) -> None:
+    """Write ``text`` (the same size) over ``path`` and set its mtime back, as ``cp -p``,
+    ``rsync -t`` and ``touch -r`` do."""
+    before = path.stat()
+    assert len(text.encode()) == before.st_size
+    path.write_text(text)
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+    after = path.stat()
+    assert (after.st_size, after.st_mtime_ns, after.st_ino) == (
+        before.st_size,
+        before.st_mtime_ns,
+        before.st_ino,
+    )
+
+
+def test_an_edit_keeping_size_and_mtime_is_synced(ws: Workspace) -> None:
+    train = ws.add_folder("train", "fine-tune")
+    path = train / "t.jsonl"
+    path.write_text(example("version one"))
+    assert reconcile(ws).returncode == 0
+    keep_size_and_mtime(path, example("version two"))
+
+    result = reconcile(ws)
+    assert result.returncode == 0, result.stderr
+    assert "replaced 1" in result.stdout
+    assert content(ws, ws.entry("train", "t.jsonl").file_id or "") == path.read_bytes()
+    again = reconcile(ws)
+    assert "unchanged 1" in again.stdout and again.stderr == ""
+
+
+# --- 9: a configured assistant that no longer exists -------------------------------------
+
+
+def test_a_missing_assistant_is_an_error_naming_it_once_per_pass(ws: Workspace) -> None:
+    docs = ws.add_folder("docs", assistants=["asst_gone0000000000000000"])
+    (docs / "a.md").write_text("a")
+    result = reconcile(ws)
+    assert result.returncode == 1
+    lines = [line for line in result.stderr.splitlines() if "asst_gone0000000000000000" in line]
+    assert len(lines) == 1, result.stderr
+    assert "error" in lines[0] and "does not exist" in lines[0]
+
+
+# --- 8: the state directory's disk is full ---------------------------------------------------
+
+
+@pytest.fixture
+def small_state_disk(ws: Workspace) -> Iterator[Path]:
+    """The workspace's state directory on its own tiny tmpfs (a real full disk)."""
+    ws.state_dir.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=4m,mode=0700", "tmpfs", str(ws.state_dir)],
+        capture_output=True,
+    )
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.decode().strip()}")
+    try:
+        yield ws.state_dir
+    finally:
+        ws.close()
+        subprocess.run(["umount", "-l", str(ws.state_dir)], check=True)
+
+
+def fill(directory: Path) -> Path:
+    """Fill the disk under ``directory`` to the last byte; returns the filler file."""
+    filler = directory / "filler"
+    fd = os.open(filler, os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        for block in (65536, 4096, 1):
+            with contextlib.suppress(OSError):
+                while True:
+                    os.write(fd, b"\0" * block)
+    finally:
+        os.close(fd)
+    return filler
+
+
+def test_a_full_state_disk_is_a_named_error_and_nothing_is_lost(
+    ws: Workspace, small_state_disk: Path
+) -> None:
+    docs = ws.add_folder("docs")
+    (docs / "a.md").write_text("a")
+    assert reconcile(ws).returncode == 0
+    filler = fill(small_state_disk)
+    # One page back: room for the lock file, none for the manifest's changes.
+    os.truncate(filler, filler.stat().st_size - 4096)
+    for name in ("b.md", "c.md", "d.md"):
+        (docs / name).write_text(name)
+
+    full = reconcile(ws)
+    assert full.returncode == 3, full.stderr
+    assert "Traceback" not in full.stderr
+    assert f"the state directory {ws.state_dir} is full" in full.stderr
+    assert "free some space there" in full.stderr
+
+    filler.unlink()
+    again = reconcile(ws)
+    assert again.returncode == 0, again.stderr
+    assert sorted(f.filename for f in ws.remote().values()) == ["a.md", "b.md", "c.md", "d.md"]
+
+
+# --- 7: a damaged manifest ----------------------------------------------------------------
+
+
+def damage(path: Path) -> None:
+    """Overwrite a run of pages in the middle of a database file, as a bad disk would."""
+    size = path.stat().st_size
+    assert size >= 3 * 4096
+    with open(path, "r+b") as f:
+        f.seek(4096)
+        f.write(b"\xa5" * min(size - 4096, 3 * 4096))
+
+
+def test_a_damaged_manifest_is_named_and_repair_neither_duplicates_nor_orphans(
+    ws: Workspace,
+) -> None:
+    docs = ws.add_folder("docs")
+    for i in range(40):
+        (docs / f"f{i:02}.md").write_text(f"file {i} " + "x" * 200)
+    assert reconcile(ws).returncode == 0
+    backup = ws.state_dir / "manifest.backup.sqlite"
+    assert backup.stat().st_mode & 0o777 == 0o600
+    older = backup.read_bytes()
+    # More uploads after that copy was made; then the disk damages the manifest (and the
+    # copy is the older one: as if the damage came before the next copy was kept).
+    time.sleep(2.1)
+    for i in range(3):
+        (docs / f"new{i}.md").write_text(f"new {i}")
+    (docs / "f00.md").write_text("changed since the copy")
+    assert reconcile(ws).returncode == 0
+    ws.close()
+    backup.write_bytes(older)
+    damage(ws.state_dir / "manifest.sqlite")
+
+    for command in ("status", "reconcile"):
+        result = syncd(ws, command)
+        assert result.returncode == 2, (command, result.stderr)
+        assert "is damaged" in result.stderr and "syncd repair" in result.stderr
+        assert "Traceback" not in result.stderr
+
+    repaired = syncd(ws, "repair")
+    assert repaired.returncode == 0, repaired.stderr
+    assert "run `syncd reconcile`" in repaired.stdout
+    result = reconcile(ws, "--json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["uploaded"] == 0 and report["adopted"] == 4
+    names = sorted(f.filename for f in ws.remote().values())
+    assert names == sorted([f"f{i:02}.md" for i in range(40)] + [f"new{i}.md" for i in range(3)])
+    verify = syncd(ws, "verify")
+    assert verify.returncode == 0, verify.stdout
+    assert "not syncd's" not in verify.stdout

@@ -51,6 +51,7 @@ def entry(file: LocalFile, state: State = State.SYNCED, **fields: Any) -> Entry:
         inode=file.inode,
         sha256=fields.pop("sha256", file.sha256),
         state=state,
+        ctime_ns=fields.pop("ctime_ns", file.ctime_ns),
         **fields,
     )
 
@@ -160,6 +161,18 @@ def test_special_files_are_skipped(tmp_path: Path) -> None:
 
 
 # --- hashing only what changed ------------------------------------------------------------------
+
+
+def test_an_edit_keeping_size_mtime_and_inode_is_hashed_again(tmp_path: Path) -> None:
+    make(tmp_path, {"a.md": "alpha"})
+    known = known_from(scan_folder(folder(tmp_path), {}))
+    path = tmp_path / "a.md"
+    before = path.stat()
+    path.write_text("gamma")
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+    again = scan_folder(folder(tmp_path), known)
+    assert again.hashed == 1
+    assert again.local.files["a.md"].sha256 != known["a.md"].sha256
 
 
 def test_unchanged_files_reuse_the_manifest_hash(tmp_path: Path) -> None:
@@ -444,6 +457,7 @@ def test_unreadable_file_and_directory_keep_their_last_state(shared_tmp: Path) -
     assert result.local.files["locked.md"] == LocalFile(
         "locked.md", known["locked.md"].size, known["locked.md"].mtime_ns,
         known["locked.md"].inode, known["locked.md"].sha256,
+        ctime_ns=known["locked.md"].ctime_ns,
     )  # fmt: skip
 
 
