@@ -318,7 +318,7 @@ class Service:
             if len(attached) >= self.limit:
                 raise Refused("limit")
             attached[file_id] = syncd
-            if fault is Fault.LOST:
+            if fault in (Fault.LOST, Fault.LATE):  # attached; the answer never came
                 self.unanswered.add((assistant, file_id))
         self._answer(fault)
 
@@ -349,7 +349,7 @@ class Service:
                 status = "in_progress"
             created = int(self._world.clock)
             files[file_id] = StoredAttachment(status, created, dict(attributes), syncd)
-            if fault is Fault.LOST:
+            if fault in (Fault.LOST, Fault.LATE):
                 self.unanswered.add((store, file_id))
         self._answer(fault)
         return files[file_id].status
