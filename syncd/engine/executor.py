@@ -412,7 +412,7 @@ class Executor:
             # scan hash the file again, and attach nothing.
             stat = (st.st_size, 0, 0)
         with self.manifest.transaction():
-            self.manifest.close_attempt(action.folder, action.path, sent_at)
+            self.manifest.answer_attempt(action.folder, action.path, sent_at, new.id)
             self.manifest.put_entry(
                 Entry(
                     action.folder,

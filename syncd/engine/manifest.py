@@ -234,6 +234,7 @@ def _v3(db: sqlite_utils.Database) -> None:
             "purpose": str,
             "sha256": str,
             "sent_at": float,
+            "file_id": str,
         },
         pk=("folder", "path", "sent_at"),
         not_null={"filename", "size", "sha256"},
@@ -560,7 +561,8 @@ class ManifestDB:
         uploads that could be mistaken for it, wherever they are)."""
         with self._lock:
             rows = self._db.execute(
-                "SELECT folder, path, filename, size, purpose, sha256, sent_at FROM attempts"
+                "SELECT folder, path, filename, size, purpose, sha256, sent_at, file_id"
+                " FROM attempts"
                 " ORDER BY sent_at, folder, path"
             ).fetchall()
         return [Attempt(*row) for row in rows]
@@ -723,6 +725,14 @@ class ManifestDB:
                     self._group.notify_all()
         if batch.error is not None:
             raise batch.error
+
+    def answer_attempt(self, folder: str, path: str, sent_at: float, file_id: str) -> None:
+        """An attempt was answered with ``file_id``."""
+        with self.transaction():
+            self._db.execute(
+                "UPDATE attempts SET file_id = ? WHERE folder = ? AND path = ? AND sent_at = ?",
+                [file_id, folder, path, sent_at],
+            )
 
     def close_attempt(self, folder: str, path: str, sent_at: float) -> None:
         """An attempt was answered, or its file found: it is no longer outstanding."""

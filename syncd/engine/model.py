@@ -199,8 +199,10 @@ class Retired:
 
 @dataclass(frozen=True, slots=True)
 class Attempt:
-    """One upload request syncd sent whose answer never came: a file the service stores for
-    it, however late, is syncd's own (invariant 2). Answered attempts are not kept."""
+    """One upload request syncd sent. While its answer has not come (``file_id`` None), a
+    file the service stores for it, however late, is syncd's own (invariant 2). An answered
+    one is kept for a while with the id it was answered with, so that file — released later,
+    say — is never taken for another attempt's late copy."""
 
     folder: str
     path: str
@@ -209,6 +211,7 @@ class Attempt:
     purpose: str | None  # None: recorded before syncd kept it (then the folder's)
     sha256: str
     sent_at: float  # unix seconds, taken before the request was sent
+    file_id: str | None = None  # the answer, once it came
 
 
 @dataclass(frozen=True, slots=True)
@@ -439,4 +442,7 @@ class FolderProblem:
 class Plan:
     actions: tuple[Action, ...]
     problems: tuple[FolderProblem, ...] = ()
-    waiting: int = 0  # entries held back by their retry backoff
+    waiting: int = 0  # entries held back by their retry backoff, grace period or another upload
+    # (folder, path) of the files waiting for another path's upload to be resolved: nothing in
+    # the manifest says so, so whoever runs passes must bring them up again.
+    held: frozenset[tuple[str, str]] = frozenset()

@@ -243,7 +243,8 @@ class _Context:
     orphans: dict[tuple[str, str], tuple[RemoteFile, float]]
     duplicates: list[tuple[Attempt, RemoteFile]]  # late copies of syncd's own uploads
     # (sent name, size, purpose) -> the path whose unresolved upload holds that key
-    held: dict[_UploadKey, tuple[str, str]] = field(default_factory=dict)
+    # (sent name, size, purpose) -> the (folder, path, sha256) of its unresolved attempts
+    held: dict[_UploadKey, set[tuple[str, str, str]]] = field(default_factory=dict)
     # Retired ids that wait for their replacement (invariant 4), by id.
     holding: dict[str, _Holding] = field(default_factory=dict)
 
@@ -288,12 +289,13 @@ class _Context:
             )
         )
 
-    def held_by_another(self, folder: str, path: str, name: str, size: int, purpose: str) -> bool:
-        """Whether another path's unresolved upload could be mistaken for this one's: then
-        this one waits until a listing resolves it (invariant 2)."""
-        for key in ((name, size, purpose), (name, size, None)):
-            holder = self.held.get(key)
-            if holder is not None and holder != (folder, path):
+    def held_by_another(self, folder: str, path: str, local: LocalFile, purpose: str) -> bool:
+        """Whether an unresolved upload of other content — another path's, or an earlier
+        version of this one — could be mistaken for this one's: then this one waits until a
+        listing resolves it (invariant 2). The same content sent again is the same intent."""
+        name = upload_name(path)
+        for key in ((name, local.size, purpose), (name, local.size, None)):
+            if self.held.get(key, set()) - {(folder, path, local.sha256)}:
                 return True
         return False
 
@@ -309,6 +311,7 @@ class _FolderSteps:
     losses: list[str] = field(default_factory=list)
     problems: list[FolderProblem] = field(default_factory=list)
     waiting: int = 0
+    held: list[str] = field(default_factory=list)  # paths waiting for another's upload
 
     def add(self, phase: _Phase, path: str, action: Action) -> None:
         self.steps.append(_Step(phase, self.spec.name, path, action))
@@ -342,6 +345,7 @@ def plan(
     steps: list[_Step] = []
     problems: list[FolderProblem] = []
     waiting = 0
+    held: set[tuple[str, str]] = set()
     for name in sorted(planned):
         folder = planned[name]
         if folder.error is not None:
@@ -362,12 +366,13 @@ def plan(
                 problems.append(problem)
         steps += decided.steps
         waiting += decided.waiting
+        held |= {(name, path) for path in decided.held}
     steps += _plan_retired(manifest, available, ctx)
     steps += _plan_duplicates(ctx)
     problems += _fit_assistant_limits(steps, ctx, assistant_file_limit)
     steps.sort(key=_Step.sort_key)
     problems.sort(key=lambda p: (p.folder, p.kind, p.message))
-    return Plan(tuple(step.action for step in steps), tuple(problems), waiting)
+    return Plan(tuple(step.action for step in steps), tuple(problems), waiting, frozenset(held))
 
 
 def _context(
@@ -419,7 +424,7 @@ def _attempts(
 ) -> list[Attempt]:
     """The unanswered attempts of the available planned folders, oldest first, with each
     one's purpose filled in; an intent with no attempt recorded stands for its one attempt."""
-    recorded = [a for a in manifest.attempts if a.folder in available]
+    recorded = [a for a in manifest.attempts if a.folder in available and a.file_id is None]
     with_attempts = {(a.folder, a.path) for a in recorded}
     for key, entry in manifest.entries.items():
         if (
@@ -468,7 +473,8 @@ def _find_lost_uploads(
     for it, only a file created within :data:`ATTEMPT_HORIZON` seconds of it counts.
     """
     candidates: dict[tuple[str, int, str], list[RemoteFile]] = {}
-    owned = manifest.owned_ids() | foreign
+    # An answered attempt's file is known for what it is, owned or let go since.
+    owned = manifest.owned_ids() | {a.file_id for a in manifest.attempts if a.file_id} | foreign
     for file in remote.files.values():
         if file.id not in owned:
             candidates.setdefault((file.filename, file.bytes, file.purpose), []).append(file)
@@ -503,28 +509,27 @@ def _unresolved_uploads(
     manifest: Manifest,
     resolved: set[tuple[str, float]],
     now: float,
-) -> dict[_UploadKey, tuple[str, str]]:
+) -> dict[_UploadKey, set[tuple[str, str, str]]]:
     """The upload attempts this listing did not resolve, by what their file would be known
-    by, each key held by the path of its oldest attempt.
+    by: (folder, path, sha256) of each.
 
     Two unresolved uploads with one key could not be told apart when their files turn up
     (``created_at`` has whole seconds), so while one is unresolved no other upload with its
-    key is sent — in any folder, planned in this pass or not. ``resolved``: the (path, time)
-    of the attempts matched in this plan.
+    key is sent — in any folder, planned in this pass or not — for at most
+    :data:`ATTEMPT_HORIZON` after the attempt. ``resolved``: the (path, time) of the attempts
+    matched in this plan.
     """
-    held: dict[_UploadKey, tuple[str, str]] = {}
+    held: dict[_UploadKey, set[tuple[str, str, str]]] = {}
     every = _attempts(planned, set(planned), manifest) + [
-        a for a in manifest.attempts if a.folder not in planned
+        a for a in manifest.attempts if a.folder not in planned and a.file_id is None
     ]
     for attempt in sorted(every, key=lambda a: (a.sent_at, a.folder, a.path)):
-        if (attempt.path, attempt.sent_at) in resolved:
-            continue
-        entry = manifest.entries.get((attempt.folder, attempt.path))
-        waited_for = entry is not None and entry.state is State.UPLOADING
-        if not waited_for and attempt.sent_at < now - ATTEMPT_HORIZON:
+        # Past the horizon an attempt holds nothing back, even one that is still waited for
+        # (a request that never left, cut off by a crash, would otherwise hold for ever).
+        if (attempt.path, attempt.sent_at) in resolved or attempt.sent_at < now - ATTEMPT_HORIZON:
             continue
         key = (attempt.filename, attempt.size, attempt.purpose)
-        held.setdefault(key, (attempt.folder, attempt.path))
+        held.setdefault(key, set()).add((attempt.folder, attempt.path, attempt.sha256))
     return held
 
 
@@ -649,9 +654,9 @@ def _upload(
 ) -> None:
     """Upload ``local`` — unless another path's unresolved upload holds its key: then it
     waits (see :func:`_unresolved_uploads`)."""
-    name = upload_name(path)
-    if ctx.held_by_another(out.spec.name, path, name, local.size, out.spec.purpose):
+    if ctx.held_by_another(out.spec.name, path, local, out.spec.purpose):
         out.waiting += 1
+        out.held.append(path)
         return
     upload = Upload(out.spec.name, path, local.sha256, local.size, out.targets, replaces)
     out.add(_Phase.ADD, path, upload)

@@ -145,6 +145,7 @@ class Engine:
                 report.rounds = number
                 current, decided = self._plan_round(selected, paths, force, first=number == 1)
                 report.waiting = decided.waiting
+                report.held = decided.held
                 if number == 1:
                     unchanged = {key for key, f in current.files.items() if f.problem is None}
                     bad_names = [

@@ -190,7 +190,8 @@ class PassReport:
     stopped_reason: StopReason | None = None
     stopped_message: str | None = None
     dry_run: bool = False
-    waiting: int = 0  # failed files held back by their retry backoff
+    waiting: int = 0  # files held back by their retry backoff, grace period or another upload
+    held: frozenset[tuple[str, str]] = frozenset()  # (folder, path) waiting for another upload
     rounds: int = 0
     started_at: float = 0.0
     finished_at: float = 0.0

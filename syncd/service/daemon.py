@@ -78,6 +78,8 @@ class Daemon:
         self._reload = threading.Event()
         self._beat = time.monotonic()
         self._grace_timer: threading.Timer | None = None
+        # (folder, path) that waited for another path's upload to be resolved
+        self._held: set[tuple[str, str]] = set()
         # Exists from the start, so that a signal arriving at any moment can wake it.
         self._debouncer = Debouncer(debounce=2.0)
         self._watchers = Watchers(self._debouncer, self._on_folder_change, poll_interval=2.0)
@@ -199,9 +201,14 @@ class Daemon:
             if self._status.metrics is not None:
                 self._status.metrics.pending.set(self._debouncer.pending)
             if schedule.retry_due():
-                # A pass over no changed path still takes up every entry whose backoff is over.
+                # A pass over no changed path still takes up every entry whose backoff is over,
+                # and the paths that waited for another upload to be resolved.
                 live = self._watchers.available()
-                self._pass(paths={name: set() for name in live}, activity="retrying failed files")
+                paths: dict[str, set[str]] = {name: set() for name in live}
+                for name, path in self._held:
+                    if name in paths:
+                        paths[name].add(path)
+                self._pass(paths=paths, activity="retrying failed files")
             if self._stop.is_set():
                 continue
             due = schedule.full_pass(writing=self._debouncer.pending > 0)
@@ -264,7 +271,14 @@ class Daemon:
             self._status.end_pass()
             self._touch()
         elapsed = time.monotonic() - started
-        self._schedule.retry_at(self._manifest.next_retry_at(self.config.api.max_attempts))
+        due = self._manifest.next_retry_at(self.config.api.max_attempts)
+        # Files that waited for another path's upload come up again with the next retry
+        # (soon: the upload they wait for is resolved by a listing).
+        planned = set(folders if folders is not None else paths or ())
+        self._held = {h for h in self._held if h[0] not in planned} | set(report.held)
+        if self._held:
+            due = time.time() if due is None else min(due, time.time())
+        self._schedule.retry_at(due)
         counts = self._status.counts()
         if self._status.metrics is not None:
             self._status.metrics.observe_pass(scope, elapsed)

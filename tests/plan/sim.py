@@ -38,7 +38,8 @@ Upload(folder, path, sha256, size, attach_to, replaces)
        Refused: commit row FAILED, attempts + 1, next_attempt_at = now + backoff, last_error,
        intent cleared; sha256, stat and file id unchanged. Stop.
        Every request is recorded as an attempt (folder, path, filename, size, purpose,
-       sha256, sent_at = now) before it is sent; an answer, either way, closes it.
+       sha256, sent_at = now) before it is sent; a refusal closes it; an answer with id N
+       keeps it, answered (file_id = N), so that N is never taken for another attempt's copy.
        No answer: keep the attempt, set next_attempt_at = now + GRACE (the service may still
        store it), and leave the intent for the next plan to resolve; never send createFile
        again before a plan has looked for the lost file. Stop. Until then no other Upload of this
@@ -318,7 +319,8 @@ class Service:
             if len(attached) >= self.limit:
                 raise Refused("limit")
             attached[file_id] = syncd
-            if fault in (Fault.LOST, Fault.LATE):  # attached; the answer never came
+            # LATE is an upload's fault; for any other request it is a lost answer.
+            if fault in (Fault.LOST, Fault.LATE):
                 self.unanswered.add((assistant, file_id))
         self._answer(fault)
 
@@ -685,7 +687,9 @@ class Executor:
                 )
             )
             return
-        self.records.close_attempt(action.folder, action.path, sent.sent_at)
+        self.records.attempts = [
+            replace(a, file_id=new) if a == sent else a for a in self.records.attempts
+        ]
         self._put(Entry(action.folder, action.path, *stat, action.sha256, State.SYNCED, new))
         if action.replaces is not None:
             self.records.retired[action.replaces] = Retired(

@@ -341,6 +341,8 @@ def test_an_unresolved_upload_holds_back_others_with_its_name_and_size() -> None
     plan = run(folder(DOCS, local("x/a.md", "v2"), local("y/a.md", "v3")), [held])
     assert plan.actions == (Upload("docs", "x/a.md", V2, 2, (A,)),)
     assert plan.waiting == 1
+    # Nothing in the manifest says y/a.md waits: the plan names it, for the daemon.
+    assert plan.held == {("docs", "y/a.md")}
 
 
 def test_an_unresolved_upload_holds_back_its_key_across_folders_planned_or_not() -> None:
@@ -348,7 +350,7 @@ def test_an_unresolved_upload_holds_back_its_key_across_folders_planned_or_not()
     held = uploading("a.md", "v2", NOW - 10, file_id=None, folder="other")
     sent = [Attempt("other", "a.md", "a.md", 2, "assistants", V2, NOW - 10)]
     plan = run(folder(DOCS, local("a.md", "v3")), [held], attempts=sent)  # "other" not planned
-    assert plan == Plan((), waiting=1)
+    assert plan == Plan((), waiting=1, held=frozenset({("docs", "a.md")}))
     planned = [folder(DOCS, local("a.md", "v3")), folder(other, local("a.md", "v2"))]
     both = run(planned, [held], attempts=sent)
     assert both.actions == (Upload("other", "a.md", V2, 2, (A,)),)
