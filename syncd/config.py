@@ -51,9 +51,23 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
-from syncd.api import DEFAULT_BASE_URL, Client, ClientConfigError, RetryPolicy, is_loopback
+from syncd.api import (
+    DEFAULT_BASE_URL,
+    ChunkingStrategy,
+    Client,
+    ClientConfigError,
+    RetryPolicy,
+    is_loopback,
+)
 from syncd.engine.filters import is_excluded
-from syncd.engine.model import FolderSpec
+from syncd.engine.model import (
+    INGESTION_TIMEOUT,
+    MAX_ATTRIBUTE_CHARS,
+    MAX_ATTRIBUTES,
+    SYNCD_ATTRIBUTES,
+    AttributeValue,
+    FolderSpec,
+)
 
 __all__ = [
     "CREDENTIAL_NAME",
@@ -84,6 +98,10 @@ CREDENTIAL_NAME = "openai-api-key"
 
 _FOLDER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 _ASSISTANT_ID = re.compile(r"asst_[A-Za-z0-9_-]+")
+_STORE_ID = re.compile(r"vs_[A-Za-z0-9_-]+")
+_INSTANCE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+#: The longest attribute key the service takes.
+_MAX_KEY_CHARS = 64
 
 
 class ConfigError(Exception):
@@ -276,6 +294,19 @@ class SyncSettings(BaseModel):
     # and list again before sending it again: the service may still be storing it.
     unresolved_grace_seconds: UnresolvedGraceSeconds = 10
     metrics_address: str | None = None
+    # Written on every store file syncd attaches; unset: generated once and kept in state_dir.
+    instance_id: str | None = None
+
+    @field_validator("instance_id", mode="before")
+    @classmethod
+    def _check_instance_id(cls, value: Any) -> Any:
+        value = _empty_to_none(value)
+        if isinstance(value, str) and not _INSTANCE_ID.fullmatch(value):
+            raise ValueError(
+                "must be 1-64 letters, digits, '.', '_' or '-', starting with a letter or "
+                f"digit, got {value!r}"
+            )
+        return value
 
     @field_validator("state_dir", mode="before")
     @classmethod
@@ -314,6 +345,10 @@ class FolderConfig(BaseModel):
     exclude: list[str] = Field(default_factory=list)
     recursive: bool = True
     assistants: list[str] = Field(default_factory=list)
+    vector_stores: list[str] = Field(default_factory=list)
+    attributes: dict[str, AttributeValue] = Field(default_factory=dict)
+    chunking_strategy: Literal["auto"] | dict[str, Any] = "auto"
+    ingestion_timeout_seconds: float = Field(INGESTION_TIMEOUT, gt=0)
     on_delete: Literal["delete", "detach", "keep"] = "delete"
 
     @field_validator("name")
@@ -365,6 +400,81 @@ class FolderConfig(BaseModel):
             raise ValueError(f"{', '.join(duplicates)} listed more than once")
         return ids
 
+    @field_validator("vector_stores")
+    @classmethod
+    def _check_vector_stores(cls, ids: list[str], info: ValidationInfo) -> list[str]:
+        if ids and info.data.get("purpose") == "fine-tune":
+            raise ValueError(
+                "a fine-tune folder cannot have vector stores (only files with purpose "
+                '"assistants" can be searched); remove the list or use purpose = "assistants"'
+            )
+        for store_id in ids:
+            if not _STORE_ID.fullmatch(store_id):
+                raise ValueError(f'must be vector store ids like "vs_abc123", got {store_id!r}')
+        duplicates = sorted({i for i in ids if ids.count(i) > 1})
+        if duplicates:
+            raise ValueError(f"{', '.join(duplicates)} listed more than once")
+        return ids
+
+    @field_validator("attributes", mode="before")
+    @classmethod
+    def _check_attributes(cls, value: Any) -> Any:
+        """As the service checks a store file's attributes, counting syncd's own within its
+        16 keys, so that a bad one is named now rather than refused at every attach."""
+        if not isinstance(value, dict):
+            return value
+        room = MAX_ATTRIBUTES - len(SYNCD_ATTRIBUTES)
+        if len(value) > room:
+            raise ValueError(
+                f"at most {room} keys ({MAX_ATTRIBUTES} per file, {len(SYNCD_ATTRIBUTES)} of "
+                f"them syncd's own), got {len(value)}"
+            )
+        for key, item in value.items():
+            if key in SYNCD_ATTRIBUTES or key.startswith("syncd_"):
+                raise ValueError(f"{key!r}: names starting with syncd_ are syncd's own")
+            if not 1 <= len(key) <= _MAX_KEY_CHARS:
+                raise ValueError(f"{key[:20]!r}...: a key is 1 to {_MAX_KEY_CHARS} characters")
+            if isinstance(item, str):
+                if len(item) > MAX_ATTRIBUTE_CHARS:
+                    raise ValueError(
+                        f"{key!r}: a text value is at most {MAX_ATTRIBUTE_CHARS} characters, "
+                        f"got {len(item)}"
+                    )
+            elif not isinstance(item, bool | int | float):
+                raise ValueError(f"{key!r}: must be a string, a number or true/false")
+        return value
+
+    @field_validator("chunking_strategy", mode="before")
+    @classmethod
+    def _check_chunking(cls, value: Any) -> Any:
+        if isinstance(value, str) and value != "auto":
+            raise ValueError(
+                'must be "auto" or a table { max_chunk_size_tokens = 800, '
+                f"chunk_overlap_tokens = 400 }}, got {value!r}"
+            )
+        if isinstance(value, dict):
+            unknown = sorted(set(value) - {"type", "max_chunk_size_tokens", "chunk_overlap_tokens"})
+            if unknown:
+                raise ValueError(
+                    f"unknown key {unknown[0]!r} (known: type, max_chunk_size_tokens, "
+                    "chunk_overlap_tokens)"
+                )
+            if value.get("type", "static") != "static":
+                raise ValueError(f'a table is a "static" strategy, got type = {value["type"]!r}')
+            sizes = {k: v for k, v in value.items() if k != "type"}
+            if not all(isinstance(v, int) and not isinstance(v, bool) for v in sizes.values()):
+                raise ValueError("max_chunk_size_tokens and chunk_overlap_tokens are whole numbers")
+            ChunkingStrategy.fixed(**sizes)  # its ValueError names the size and its bounds
+        return value
+
+    def chunking(self) -> ChunkingStrategy:
+        """The chunking strategy sent with each attach to a store (a store's own is not applied
+        to files added later)."""
+        if isinstance(self.chunking_strategy, dict):
+            sizes = {k: v for k, v in self.chunking_strategy.items() if k != "type"}
+            return ChunkingStrategy.fixed(**sizes)
+        return ChunkingStrategy.auto()
+
     def spec(self) -> FolderSpec:
         """The part of this folder's configuration that the planner decides with."""
         return FolderSpec(
@@ -372,6 +482,9 @@ class FolderConfig(BaseModel):
             purpose=self.purpose,
             assistants=tuple(self.assistants),
             on_delete=self.on_delete,
+            vector_stores=tuple(self.vector_stores),
+            attributes=tuple(sorted(self.attributes.items())),
+            ingestion_timeout=self.ingestion_timeout_seconds,
         )
 
 
@@ -773,8 +886,8 @@ def write_config(
 ) -> Path:
     """Write a configuration file that :func:`load_config` reads: an ``[api]`` and a ``[sync]``
     table and one ``[[folders]]`` table per folder, for tests, benchmarks and scripts that set
-    syncd up. Values are strings, paths, numbers, booleans or lists of them; ``None`` is left
-    out (the default applies)."""
+    syncd up. Values are strings, paths, numbers, booleans, lists of them or tables; ``None``
+    is left out (the default applies)."""
     lines: list[str] = []
     for header, table in (("[api]", api or {}), ("[sync]", sync or {})):
         lines += [header, *_toml_pairs(table), ""]
@@ -789,11 +902,15 @@ def _toml_pairs(table: Mapping[str, object]) -> list[str]:
 
 
 def _toml_value(value: object) -> str:
-    # A JSON string, number, boolean or array of them is the same TOML value.
+    # A JSON string, number, boolean or array of them is the same TOML value; a table is
+    # written inline, its keys quoted.
     if isinstance(value, Path):
         value = str(value)
     elif isinstance(value, tuple | list):
         return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    elif isinstance(value, Mapping):
+        pairs = (f"{json.dumps(str(k))} = {_toml_value(v)}" for k, v in value.items())
+        return "{" + ", ".join(pairs) + "}"
     return json.dumps(value)
 
 

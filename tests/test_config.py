@@ -451,3 +451,80 @@ def test_load_config_searches_when_no_path_is_given(
     assert config.source == tmp_path / "syncd.toml"
     assert config.folders[0].path == tmp_path / "docs"
     assert os.path.isabs(config.sync.state_dir)
+
+
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        (
+            'vector_stores = ["asst_x"]',
+            "folders[0].vector_stores: must be vector store ids like \"vs_abc123\", got 'asst_x'",
+        ),
+        (
+            'vector_stores = ["vs_a", "vs_a"]',
+            "folders[0].vector_stores: vs_a listed more than once",
+        ),
+        (
+            'attributes = { syncd_path = "x" }',
+            "folders[0].attributes: 'syncd_path': names starting with syncd_ are syncd's own",
+        ),
+        (
+            "attributes = { " + ", ".join(f"k{i} = {i}" for i in range(12)) + " }",
+            "folders[0].attributes: at most 11 keys (16 per file, 5 of them syncd's own), got 12",
+        ),
+        (
+            f'attributes = {{ note = "{"x" * 513}" }}',
+            "folders[0].attributes: 'note': a text value is at most 512 characters, got 513",
+        ),
+        (
+            "attributes = { tags = [1, 2] }",
+            "folders[0].attributes: 'tags': must be a string, a number or true/false",
+        ),
+        (
+            'chunking_strategy = "fast"',
+            'folders[0].chunking_strategy: must be "auto" or a table',
+        ),
+        (
+            "chunking_strategy = { max_chunk_size_tokens = 800, chunk_overlap_tokens = 500 }",
+            "folders[0].chunking_strategy: chunk_overlap_tokens must be between 0 and half",
+        ),
+        (
+            "chunking_strategy = { size = 800 }",
+            "folders[0].chunking_strategy: unknown key 'size'",
+        ),
+        (
+            "ingestion_timeout_seconds = 0",
+            "folders[0].ingestion_timeout_seconds: must be more than 0, got 0",
+        ),
+    ],
+)
+def test_vector_store_settings_are_checked_as_the_service_checks_them(
+    tmp_path: Path, value: str, reason: str
+) -> None:
+    [line] = errors(tmp_path, folder("a", "a", extra=value))
+    assert line.startswith(reason), line
+
+
+def test_vector_store_settings_reach_the_planner_and_the_attach(tmp_path: Path) -> None:
+    text = folder(
+        "a",
+        "a",
+        extra='vector_stores = ["vs_1"]\nattributes = { team = "x", n = 2 }\n'
+        "chunking_strategy = { max_chunk_size_tokens = 400, chunk_overlap_tokens = 100 }",
+    )
+    config = load(tmp_path, text)
+    spec = config.folders[0].spec()
+    assert spec.targets == ("vs_1",)
+    assert spec.attributes == (("n", 2), ("team", "x"))
+    chunking = config.folders[0].chunking()
+    assert chunking.static is not None and chunking.static.max_chunk_size_tokens == 400
+
+
+def test_a_fine_tune_folder_cannot_have_vector_stores(tmp_path: Path) -> None:
+    [line] = errors(tmp_path, folder("ft", "ft", "fine-tune", 'vector_stores = ["vs_1"]'))
+    assert line.startswith("folders[0].vector_stores: a fine-tune folder cannot have vector")
+
+
+def test_a_bad_instance_id_is_named(tmp_path: Path) -> None:
+    [line] = errors(tmp_path, '[sync]\ninstance_id = "has space"\n' + FOLDER)
+    assert line.startswith("sync.instance_id: must be 1-64 letters")

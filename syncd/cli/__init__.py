@@ -28,6 +28,7 @@ COMMANDS: dict[str, str] = {
     "check": "syncd.cli.check:check_command",
     "repair": "syncd.cli.repair:repair_command",
     "remote": "syncd.cli.remote:remote_command",
+    "search": "syncd.cli.search:search_command",
     "run": "syncd.cli.run:run_command",
     "demo": "syncd.cli.demo:demo_command",
 }

@@ -2,8 +2,8 @@
 
 The checks run in the order a pass would need them and stop where the rest could not be
 judged: no valid configuration, nothing else; no API key or no answer from the service, no
-authentication or assistant checks. Every problem is one line. It changes nothing, locally
-or remotely: a missing state directory is only checked to be creatable.
+authentication, assistant or vector store checks. Every problem is one line. It changes
+nothing, locally or remotely: a missing state directory is only checked to be creatable.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from syncd.cli.output import (
     print_table,
 )
 from syncd.config import Config, ConfigError, FolderConfig, load_config, make_client
+from syncd.engine.inputs import RETIRED_ASSISTANTS, assistants_retired
 from syncd.engine.model import ASSISTANT_FILE_LIMIT
 from syncd.engine.report import ExitStatus
 
@@ -46,14 +47,16 @@ __all__ = [
 EPILOG = """\b
 Exit status: 0 everything is in place; 2 a configuration problem (invalid file,
 no API key, state directory not writable, folder missing); 3 a service problem
-(unreachable, key refused, assistant not found).
+(unreachable, key refused, assistant or vector store not found, store expired, the
+Assistants API no longer offered).
 
 \b
 --json prints:
 {"ok": bool, "checks": [{"name": str, "ok": bool, "detail": str}, ...],
  "warnings": [str, ...]}
 names: "config", "state dir", "folder NAME", "api key", "service",
-"authentication", "assistant ASSISTANT_ID" (only those that could be run)
+"authentication", "assistant ASSISTANT_ID", "assistants API" (when the service no longer
+offers it), "vector store STORE_ID" (only those that could be run)
 """
 
 
@@ -177,16 +180,58 @@ def check_service(client: Client, config: Config) -> Iterator[Check]:
         name = f"assistant {assistant_id}"
         try:
             assistant = client.retrieve_assistant(assistant_id)
-        except NotFoundError as e:
+        except APIError as e:
+            if assistants_retired(e):
+                # Said once, whatever the number of assistants configured.
+                yield _service_problem("assistants API", RETIRED_ASSISTANTS)
+                break
+            if not isinstance(e, NotFoundError):
+                yield _service_problem(name, describe(e))
+                continue
             used_by = ", ".join(folders)
             yield _service_problem(name, f"not found (used by {used_by}): {e}")
-            continue
-        except APIError as e:
-            yield _service_problem(name, describe(e))
             continue
         label = f'"{assistant.name}"' if assistant.name else "(unnamed)"
         attached = len(assistant.file_ids)
         yield _passed(name, f"{label}, {attached} of {ASSISTANT_FILE_LIMIT} files attached")
+    yield from _check_stores(client, config)
+
+
+def _check_stores(client: Client, config: Config) -> Iterator[Check]:
+    """Each configured vector store exists and has not expired."""
+    users: dict[str, list[str]] = {}
+    for folder in config.folders:
+        for store_id in folder.vector_stores:
+            users.setdefault(store_id, []).append(folder.name)
+    for store_id, folders in users.items():
+        name = f"vector store {store_id}"
+        try:
+            store = client.retrieve_vector_store(store_id)
+        except NotFoundError as e:
+            yield _service_problem(name, f"not found (used by {', '.join(folders)}): {e}")
+            continue
+        except APIError as e:
+            yield _service_problem(name, describe(e))
+            continue
+        label = f'"{store.name}"' if store.name else "(unnamed)"
+        if store.status == "expired":
+            yield _service_problem(
+                name,
+                f"{label} has expired (used by {', '.join(folders)}): create a new store "
+                "and put its id in vector_stores",
+            )
+            continue
+        counts = store.file_counts
+        expiry = ""
+        if store.expires_at is not None:
+            expiry = (
+                f"; expires {time.strftime('%Y-%m-%d %H:%M', time.localtime(store.expires_at))}"
+            )
+        yield _passed(
+            name,
+            f"{label}, {counts.completed} file(s) ready, {counts.in_progress} ingesting, "
+            f"{counts.failed} failed{expiry}",
+        )
 
 
 @click.command("check", epilog=EPILOG)
@@ -194,7 +239,8 @@ def check_service(client: Client, config: Config) -> Iterator[Check]:
 @json_option
 def check_command(config_path: Path | None, as_json: bool) -> None:
     """Check that a pass can run: configuration valid, state directory writable, folders
-    readable, service reachable, API key accepted, each configured assistant found."""
+    readable, service reachable, API key accepted, each configured assistant found and each
+    vector store there and not expired."""
     checks = list(run_checks(config_path))
     failed = [c for c in checks if not c.ok]
     if as_json:

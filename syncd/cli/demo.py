@@ -6,7 +6,7 @@ Everything lives under one directory (``./demo`` by default)::
     demo/api-key      the emulator's key (mode 0600), named by ``api_key_file``
     demo/drop/        the drop folder: copy files in, edit them, remove them
     demo/state/       syncd's manifest and lock
-    demo/emulator/    the emulator's files and assistants, so a second run carries on
+    demo/emulator/    the emulator's files and vector store, so a second run carries on
 
 The emulator runs in this process on a loopback port and accepts only a fixed demo key, which
 the configuration names through ``api_key_file``: whatever ``OPENAI_API_KEY`` holds never reaches
@@ -35,17 +35,16 @@ from syncd.service.daemon import Daemon
 from syncd.service.logs import setup_logging
 
 __all__ = [
-    "ASSISTANT_PLACEHOLDER",
     "CONFIG_TEMPLATE",
     "DEMO_KEY",
     "KEY_FILE",
     "SAMPLES",
     "demo_command",
     "follow_up_commands",
+    "search_command",
 ]
 
 DEMO_KEY = "sk-demo-emulator-only-0000000000"
-ASSISTANT_PLACEHOLDER = "asst_DEMO"
 #: The file, next to the configuration, that holds the emulator's key.
 KEY_FILE = "api-key"
 
@@ -54,7 +53,7 @@ CONFIG_TEMPLATE = """\
 #
 # To use the real API with this folder: put your key in a file of its own (chmod 600) and
 # point api_key_file at it (or remove api_key_file and set OPENAI_API_KEY), set base_url
-# to "https://api.openai.com/v1", assistants to your own assistant ids and state_dir to a new
+# to "https://api.openai.com/v1", vector_stores to your own store ids and state_dir to a new
 # directory, then run `syncd run --config {config}` (`syncd demo` itself only ever talks to
 # its emulator).
 
@@ -73,14 +72,16 @@ rescan_interval_seconds = 300
 name = "demo"
 path = "drop"
 purpose = "assistants"
-assistants = ["{assistant}"]
+vector_stores = ["{store}"]
+attributes = {{ source = "syncd demo" }}
 """
 
 SAMPLES = {
     "welcome.md": "# Welcome\n\nThis file was synced by syncd's demo. Edit it and watch the log.\n",
     "guides/getting-started.md": "# Getting started\n\n1. Copy a file into demo/drop.\n"
-    "2. Watch syncd upload it and attach it to the demo assistant.\n"
-    "3. Remove it, and watch syncd clean up.\n",
+    "2. Watch syncd upload it and add it to the demo vector store.\n"
+    "3. Search for it with `syncd search`.\n"
+    "4. Remove it, and watch syncd clean up.\n",
 }
 
 
@@ -144,6 +145,12 @@ def follow_up_commands(config: Path) -> list[str]:
     ]
 
 
+def search_command(config: Path, store: str) -> str:
+    """The banner's ``syncd search`` line: finds the sample guide in the demo's store."""
+    option = f"--config {shlex.quote(str(config))}"
+    return f'{_syncd_invocation()} search {store} "getting started" {option}'
+
+
 def _start_emulator(data_dir: Path, port: int) -> EmulatorServer:
     """The demo's emulator, on ``port`` when it is free, else on any free port."""
     try:
@@ -170,11 +177,11 @@ def _prepare(directory: Path, server: EmulatorServer) -> Path:
     _write_key(directory / KEY_FILE)
     with Client(server.base_url, DEMO_KEY) as client:
         if not config_path.exists():
-            assistant = client.create_assistant(name="syncd demo").id
+            store = client.create_vector_store("syncd demo").id
             config_path.write_text(
                 CONFIG_TEMPLATE.format(
                     base_url=server.base_url,
-                    assistant=assistant,
+                    store=store,
                     config=config_path,
                     key_file=KEY_FILE,
                 )
@@ -202,8 +209,22 @@ def _prepare(directory: Path, server: EmulatorServer) -> Path:
                 except NotFoundError:
                     # The emulator's data was removed: give the folder a new demo assistant.
                     text = text.replace(assistant, client.create_assistant(name="syncd demo").id)
+            for store in folder.get("vector_stores", []):
+                try:
+                    client.retrieve_vector_store(store)
+                except NotFoundError:
+                    # Likewise: a new demo store.
+                    text = text.replace(store, client.create_vector_store("syncd demo").id)
         config_path.write_text(text)
     return config_path
+
+
+def _first_store(config_path: Path) -> str | None:
+    """The first vector store of the demo configuration, for the banner's search example."""
+    for folder in tomllib.loads(config_path.read_text()).get("folders", []):
+        for store in folder.get("vector_stores", []):
+            return str(store)
+    return None
 
 
 @click.command("demo")
@@ -227,12 +248,18 @@ def demo_command(directory: Path) -> None:
     try:
         config_path = _prepare(directory, server)
         shown = _shown_path(directory)
-        commands = "\n".join(f"    {c}" for c in follow_up_commands(Path(shown) / "syncd.toml"))
+        config = Path(shown) / "syncd.toml"
+        store = _first_store(config_path)
+        commands = follow_up_commands(config)
+        if store:
+            commands.append(search_command(config, store))
+        listed = "\n".join(f"    {c}" for c in commands)
         click.echo(
             f"syncd demo: the emulator listens on {server.base_url} (data in {shown}/emulator).\n"
             f"  Copy files into {shown}/drop, edit them, rename them, remove them: each line\n"
-            "  below says what syncd did. Ctrl-C stops syncd and the emulator.\n"
-            f"  In another terminal, while this runs:\n{commands}\n"
+            f"  below says what syncd did; each file goes into the vector store {store}.\n"
+            "  Ctrl-C stops syncd and the emulator.\n"
+            f"  In another terminal, while this runs (the last finds what you dropped):\n{listed}\n"
             "  To use the real API, see the comment at the top of "
             f"{shown}/syncd.toml.\n",
             err=True,

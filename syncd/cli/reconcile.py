@@ -99,7 +99,9 @@ def reconcile_command(
          service has not shown whether an upload was stored), or a folder was skipped
       2  usage or configuration error
       3  stopped before acting: API key refused, service unreachable, another syncd
-         holds the state directory, or the delete guard tripped (see --force)
+         holds the state directory, or the delete guard tripped (see --force);
+         also when a folder's assistants were skipped because the service no
+         longer offers the Assistants API (its vector stores were synced)
 
     \b
     --json prints one object: the counts (uploaded, replaced, deleted, attached,

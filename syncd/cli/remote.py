@@ -12,7 +12,14 @@ from pathlib import Path
 
 import click
 
-from syncd.api import APIError, AssistantFile, BadRequestError, FileObject, MessageFile
+from syncd.api import (
+    APIError,
+    AssistantFile,
+    BadRequestError,
+    FileObject,
+    MessageFile,
+    VectorStoreFile,
+)
 from syncd.cli.output import (
     config_option,
     fail,
@@ -36,6 +43,8 @@ __all__ = [
     "message_files",
     "remote_command",
     "show",
+    "store_files",
+    "vector_stores",
 ]
 
 EXIT_STATUSES = """\b
@@ -54,7 +63,8 @@ def _epilog(shape: str, what: str = "the service's objects as they came") -> str
 
 @click.group("remote")
 def remote_command() -> None:
-    """Inspect files, assistant files and message files on the service (read-only)."""
+    """Inspect files, vector stores, assistant files and message files on the service
+    (read-only)."""
 
 
 @remote_command.command("files", epilog=_epilog(f"[{FILE_SHAPE}, ...]"))
@@ -206,6 +216,100 @@ def message_files(
     print_fields(
         [("file", one.id), ("message", one.message_id), ("attached", local_time(one.created_at))]
     )
+
+
+@remote_command.command(
+    "vector-stores",
+    epilog=_epilog(
+        '[{"id": str, "object": "vector_store", "name": str | null, "status": str,\n'
+        '  "file_counts": {"in_progress": int, "completed": int, "failed": int,\n'
+        '  "cancelled": int, "total": int}, "usage_bytes": int, "expires_at": int | null,\n'
+        '  "created_at": unix seconds, ...}, ...]'
+    ),
+)
+@config_option
+@json_option
+def vector_stores(config_path: Path | None, as_json: bool) -> None:
+    """List the organization's vector stores, newest first, with their files by ingestion
+    state."""
+    with open_client(load(config_path)) as client:
+        try:
+            found = list(client.iter_vector_stores())
+        except APIError as e:
+            service_failure(e, "listing vector stores")
+    if as_json:
+        print_json([v.model_dump(mode="json") for v in found])
+        return
+    print_table(
+        ["id", "name", "status", "completed", "in progress", "failed", "size", "expires"],
+        [
+            [
+                v.id,
+                v.name or "",
+                v.status,
+                str(v.file_counts.completed),
+                str(v.file_counts.in_progress),
+                str(v.file_counts.failed),
+                human_size(v.usage_bytes),
+                local_time(v.expires_at) or "never",
+            ]
+            for v in found
+        ],
+    )
+    click.echo(f"{len(found)} vector store(s)")
+
+
+@remote_command.command(
+    "store-files",
+    epilog=_epilog(
+        '[{"id": file id, "object": "vector_store.file", "status": str,\n'
+        '  "last_error": {"code": str, "message": str} | null, "attributes": {...} | null,\n'
+        '  "usage_bytes": int, "created_at": unix seconds, ...}, ...]'
+    ),
+)
+@click.argument("store_id")
+@click.option(
+    "--filter",
+    "status",
+    type=click.Choice(["in_progress", "completed", "failed", "cancelled"]),
+    help="Only files in this ingestion state.",
+)
+@config_option
+@json_option
+def store_files(store_id: str, status: str | None, config_path: Path | None, as_json: bool) -> None:
+    """List the files of a vector store: ingestion state, the local path syncd wrote in their
+    attributes, and why a failed one failed."""
+    with open_client(load(config_path)) as client:
+        try:
+            found = list(client.iter_vector_store_files(store_id, status=status))  # type: ignore[arg-type]
+        except APIError as e:
+            service_failure(e, f"listing the files of {store_id}")
+    if as_json:
+        print_json([f.model_dump(mode="json") for f in found])
+        return
+    print_table(
+        ["file", "status", "attached", "path", "error"],
+        [
+            [f.id, f.status, local_time(f.created_at), _store_path(f), _store_error(f)]
+            for f in found
+        ],
+    )
+    click.echo(f"{len(found)} file(s)")
+
+
+def _store_path(found: VectorStoreFile) -> str:
+    """The local path syncd wrote on a store file (folder/path), or "" for another's file."""
+    attributes = found.attributes or {}
+    path = attributes.get("syncd_path")
+    folder = attributes.get("syncd_folder")
+    if path is None:
+        return ""
+    return f"{folder}/{path}" if folder else str(path)
+
+
+def _store_error(found: VectorStoreFile) -> str:
+    error = found.last_error
+    return f"{error.code}: {error.message}" if error is not None else ""
 
 
 def _print_attachments(found: list[AssistantFile] | list[MessageFile], as_json: bool) -> None:

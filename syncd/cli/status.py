@@ -7,6 +7,7 @@ never blocks the writer.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,7 +26,7 @@ from syncd.cli.output import (
     print_table,
 )
 from syncd.config import Config
-from syncd.engine.manifest import FILENAME, ManifestDB, ManifestError, PassInfo
+from syncd.engine.manifest import FILENAME, ManifestDB, ManifestError, PassInfo, instance_id
 from syncd.engine.model import ASSISTANT_FILE_LIMIT, Entry, State
 from syncd.engine.names import escape, where
 from syncd.engine.report import ExitStatus
@@ -33,10 +34,13 @@ from syncd.service.activity import read_activity
 
 __all__ = [
     "EPILOG",
+    "INGESTION_STATES",
     "SUMMARY_ORDER",
     "FolderStatus",
+    "StoreStatus",
     "open_manifest",
     "read_status",
+    "read_stores",
     "status_command",
     "summarize",
 ]
@@ -53,6 +57,11 @@ cannot be read.
            {"pid": int, "started_at": ISO 8601 UTC, "status": str, "activity": str,
             "progress": str | null, "pending_paths": int,
             "folders": {name: {"watch": "inotify" | "polling" | "paused", "problem": str | null}}},
+ "instance": str (the id syncd writes on its store files; "" before the first pass),
+ "stores": [{"folder": str, "store": str,
+             "counts": {"in_progress": n, "completed": n, "failed": n, "cancelled": n},
+             "failed": [{"path": str, "error": str | null}],
+             "slow": [{"path": str, "since": ISO 8601 UTC}]}],
  "folders": [{"name": str, "path": str | null (null: in the manifest, no longer configured),
               "counts": {"pending": n, "uploading": n, "synced": n,
                          "failed": n, "rejected": n, "deleting": n},
@@ -110,6 +119,54 @@ class FolderStatus:
             ],
             "unattached": self.unattached,
         }
+
+
+@dataclass(frozen=True, slots=True)
+class StoreStatus:
+    """One folder's files in one vector store, by ingestion state."""
+
+    folder: str
+    store: str
+    counts: dict[str, int]
+    failed: list[tuple[str, str | None]]  # (path, the service's last_error)
+    slow: list[tuple[str, float]]  # (path, ingesting since), past ingestion_timeout_seconds
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "folder": self.folder,
+            "store": self.store,
+            "counts": self.counts,
+            "failed": [{"path": p, "error": e} for p, e in self.failed],
+            "slow": [{"path": p, "since": iso_time(t)} for p, t in self.slow],
+        }
+
+
+#: A store file's ingestion states, in the order they are shown.
+INGESTION_STATES = ("completed", "in_progress", "failed", "cancelled")
+
+
+def read_stores(config: Config, db: ManifestDB | None, now: float) -> list[StoreStatus]:
+    """Per configured folder and vector store: its files by ingestion state as the last pass
+    saw them, the failed ones with the service's reason, and those ingesting for longer than
+    the folder's ``ingestion_timeout_seconds``."""
+    found: dict[tuple[str, str], StoreStatus] = {
+        (folder.name, store): StoreStatus(
+            folder.name, store, dict.fromkeys(INGESTION_STATES, 0), [], []
+        )
+        for folder in config.folders
+        for store in folder.vector_stores
+    }
+    timeouts = {f.name: f.ingestion_timeout_seconds for f in config.folders}
+    for folder, store, path, status, error, since in db.ingestion() if db else []:
+        entry = found.get((folder, store))
+        if entry is None:
+            continue
+        entry.counts[status] = entry.counts.get(status, 0) + 1
+        if status == "failed":
+            entry.failed.append((path, error))
+        elif status == "in_progress" and since is not None and now - since > timeouts[folder]:
+            entry.slow.append((path, since))
+    return list(found.values())
 
 
 def read_status(config: Config, db: ManifestDB | None) -> list[FolderStatus]:
@@ -186,10 +243,12 @@ def status_command(config_path: Path | None, as_json: bool, verbose: bool) -> No
     db = open_manifest(state_dir)
     try:
         folders = read_status(config, db)
+        stores = read_stores(config, db, time.time())
         retired = db.retired_count() if db else 0
     finally:
         if db:
             db.close()
+    instance = instance_id(state_dir, config.sync.instance_id, create=False)
 
     daemon = read_activity(state_dir)
 
@@ -201,6 +260,8 @@ def status_command(config_path: Path | None, as_json: bool, verbose: bool) -> No
                 "manifest": db is not None,
                 "retired": retired,
                 "daemon": _daemon_json(daemon),
+                "instance": instance,
+                "stores": [s.to_json() for s in stores],
                 "folders": [f.to_json() for f in folders],
             }
         )
@@ -210,6 +271,29 @@ def status_command(config_path: Path | None, as_json: bool, verbose: bool) -> No
         click.echo(f"no pass has run yet (no manifest in {state_dir})")
     _print_daemon(daemon)
     _print_human(folders, retired, verbose=verbose)
+    _print_stores(stores, instance)
+
+
+def _print_stores(stores: list[StoreStatus], instance: str) -> None:
+    """The vector stores: files by ingestion state, then the ones that need attention."""
+    if not stores:
+        return
+    click.echo()
+    print_table(
+        ["folder", "vector store", *(state.replace("_", " ") for state in INGESTION_STATES)],
+        [[s.folder, s.store, *(str(s.counts[k]) for k in INGESTION_STATES)] for s in stores],
+        title=f"Vector stores (syncd instance {instance or 'not assigned yet'})",
+    )
+    for s in stores:
+        for path, error in s.failed:
+            click.echo(
+                f"{where(s.folder, path)}: {s.store} could not ingest it: {error or 'no reason'}"
+            )
+        for path, since in s.slow:
+            click.echo(
+                f"{where(s.folder, path)}: ingesting in {s.store} since {local_time(since)} "
+                "(longer than ingestion_timeout_seconds); syncd waits for it"
+            )
 
 
 def _daemon_json(daemon: dict[str, Any] | None) -> dict[str, Any] | None:

@@ -1,7 +1,10 @@
 """``syncd verify``: does the service hold what the manifest says syncd put there?
 
 For every synced entry: the remote file exists, has the recorded size and the expected
-filename, and is attached to each assistant its folder is configured with; for fine-tune files
+filename (in a folder with vector stores the path lives in the store file's attributes instead,
+so a renamed file keeps its first name), is attached to each assistant its folder is configured
+with, and is in each of its vector stores, ingested (``completed``), with the attributes syncd
+writes (path, content hash, instance id, the folder's own); for fine-tune files
 (the only purpose the service lets anyone download) the content is streamed through SHA-256,
 never kept, and compared with the recorded hash. Retired files must not still be attached.
 Files and attachments syncd does not own are listed for information and never count as errors.
@@ -20,7 +23,7 @@ from typing import IO, Literal, cast
 
 import click
 
-from syncd.api import APIError, Client, FileObject, NotFoundError
+from syncd.api import APIError, Client, FileObject, NotFoundError, VectorStoreFile
 from syncd.cli.output import (
     config_option,
     json_option,
@@ -32,7 +35,15 @@ from syncd.cli.output import (
 )
 from syncd.cli.status import open_manifest
 from syncd.config import Config
-from syncd.engine.model import Entry, Manifest, State
+from syncd.engine.manifest import instance_id
+from syncd.engine.model import (
+    AttributeValue,
+    Entry,
+    FolderSpec,
+    Manifest,
+    State,
+    store_attributes,
+)
 from syncd.engine.planner import upload_name
 from syncd.engine.report import ExitStatus, human_size
 
@@ -56,9 +67,10 @@ or manifest error; 3 service unreachable or key refused.
 --json prints:
 {"ok": bool, "checked": int (synced files compared),
  "discrepancies": [{"kind": "missing" | "bytes" | "filename" | "content" | "not_attached"
-                            | "retired_attached" | "assistant_missing",
+                            | "retired_attached" | "assistant_missing" | "store_missing"
+                            | "not_in_store" | "not_ingested" | "attributes",
                     "folder": str | null, "path": str | null, "file_id": str | null,
-                    "assistant_id": str | null, "detail": str}],
+                    "assistant_id": str | null, "detail": str, "store_id": str | null}],
  "foreign": [{"kind": "file" | "attachment", "file_id": str,
               "assistant_id": str | null, "detail": str}]}
 """
@@ -71,6 +83,10 @@ Kind = Literal[
     "not_attached",
     "retired_attached",
     "assistant_missing",
+    "store_missing",
+    "not_in_store",
+    "not_ingested",
+    "attributes",
 ]
 
 
@@ -84,6 +100,7 @@ class Discrepancy:
     file_id: str | None
     assistant_id: str | None
     detail: str
+    store_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,8 +180,10 @@ def compare(client: Client, config: Config, manifest: Manifest, *, content: bool
         key=lambda e: (e.folder, e.path),
     )
     found: list[Discrepancy] = []
+    named = {f.name for f in config.folders if not f.vector_stores}
     for entry in synced:
-        found.extend(_check_file(client, entry, remote.get(entry.file_id or ""), content=content))
+        file = remote.get(entry.file_id or "")
+        found.extend(_check_file(client, entry, file, content=content, named=entry.folder in named))
 
     attached = _attachments(client, config)
     found.extend(
@@ -183,11 +202,13 @@ def compare(client: Client, config: Config, manifest: Manifest, *, content: bool
     present = [e for e in synced if e.file_id in remote]
     found.extend(_check_attachments(config, present, attached))
     found.extend(_check_retired(manifest, attached))
+    instance = instance_id(config.sync.state_dir, config.sync.instance_id, create=False)
+    found.extend(_check_stores(client, config, manifest, present, instance))
     return Report(len(synced), found, _foreign(config, manifest, remote, attached))
 
 
 def _check_file(
-    client: Client, entry: Entry, file: FileObject | None, *, content: bool
+    client: Client, entry: Entry, file: FileObject | None, *, content: bool, named: bool = True
 ) -> Iterator[Discrepancy]:
     def differs(kind: Kind, detail: str) -> Discrepancy:
         return Discrepancy(kind, entry.folder, entry.path, entry.file_id, None, detail)
@@ -197,7 +218,7 @@ def _check_file(
         return
     if file.bytes != entry.size:
         yield differs("bytes", f"{file.bytes} bytes on the service, {entry.size} recorded")
-    if file.filename != expected_filename(entry):
+    if named and file.filename != expected_filename(entry):
         yield differs(
             "filename", f"named {file.filename!r} on the service, {expected_filename(entry)!r} here"
         )
@@ -215,6 +236,70 @@ def _check_file(
                 "content",
                 f"sha256 {sink.hexdigest()[:12]}… on the service, {entry.sha256[:12]}… recorded",
             )
+
+
+def _check_stores(
+    client: Client, config: Config, manifest: Manifest, present: list[Entry], instance: str
+) -> Iterator[Discrepancy]:
+    """Each synced file is in each of its folder's vector stores, ingested, with the attributes
+    syncd writes; no retired file is still in one."""
+    for folder in config.folders:
+        spec = folder.spec()
+
+        def wanted_for(entry: Entry, spec: FolderSpec = spec) -> dict[str, AttributeValue]:
+            return store_attributes(spec, instance, entry.path, entry.sha256, entry.mtime_ns)
+
+        for store in folder.vector_stores:
+            try:
+                listed = {f.id: f for f in client.iter_vector_store_files(store)}
+            except NotFoundError:
+                yield Discrepancy(
+                    "store_missing",
+                    folder.name,
+                    None,
+                    None,
+                    None,
+                    "the vector store does not exist: no file of this folder can be searched",
+                    store,
+                )
+                continue
+            for entry in present:
+                if entry.folder == folder.name:
+                    found = listed.get(entry.file_id or "")
+                    yield from _check_store_file(entry, store, found, wanted_for(entry))
+            for file_id, retired in sorted(manifest.retired.items()):
+                if retired.folder == folder.name and file_id in listed:
+                    yield Discrepancy(
+                        "retired_attached",
+                        retired.folder,
+                        None,
+                        file_id,
+                        None,
+                        "replaced or removed locally, still in the store (the next pass "
+                        "takes it out)",
+                        store,
+                    )
+
+
+def _check_store_file(
+    entry: Entry,
+    store: str,
+    found: VectorStoreFile | None,
+    wanted: Mapping[str, AttributeValue],
+) -> Iterator[Discrepancy]:
+    def differs(kind: Kind, detail: str) -> Discrepancy:
+        return Discrepancy(kind, entry.folder, entry.path, entry.file_id, None, detail, store)
+
+    if found is None:
+        yield differs("not_in_store", "configured for this store but not in it")
+        return
+    if found.status != "completed":
+        why = f": {found.last_error.message}" if found.last_error else ""
+        yield differs("not_ingested", f"ingestion {found.status}{why}")
+    actual = found.attributes or {}
+    wrong = sorted(k for k in wanted.keys() | actual.keys() if wanted.get(k) != actual.get(k))
+    if wrong:
+        yield differs("attributes", f"differ from syncd's: {', '.join(wrong)}")
 
 
 def _attachments(client: Client, config: Config) -> dict[str, set[str] | None]:
@@ -331,7 +416,7 @@ def _print_human(report: Report, *, manifest_exists: bool) -> None:
                     d.path or "",
                     d.file_id or "",
                     d.assistant_id or "",
-                    d.detail,
+                    f"{d.store_id}: {d.detail}" if d.store_id else d.detail,
                 ]
                 for d in report.discrepancies
             ],

@@ -2,9 +2,10 @@
 
 ``model`` (the snapshot and action types), ``planner`` (``plan()``, the pure decision function;
 ``stages()`` and ``chains()``), ``filters``, ``files``, ``names`` (file names as people read
-them), ``scan``, ``validate``, ``manifest``
-(the SQLite status database), ``executor``, and a pass: ``inputs`` (a round's inputs),
-``reconcile`` (``Engine``: the rounds) and ``report`` (what a pass did, in words). Every public
+them), ``scan``, ``validate``, ``manifest`` (the SQLite status database), ``executor`` with
+``stores`` (attaching to vector stores in batches, following ingestion), a pass: ``inputs`` (a
+round's inputs), ``reconcile`` (``Engine``: the rounds) and ``report`` (what a pass did, in
+words), and ``rebuild`` (a lost manifest taken back from the stores' attributes). Every public
 name of these modules is importable from here; see ARCHITECTURE.md for the layout.
 """
 
@@ -22,9 +23,11 @@ _MODULES = (
     "validate",
     "manifest",
     "executor",
+    "stores",
     "inputs",
     "reconcile",
     "report",
+    "rebuild",
 )
 
 

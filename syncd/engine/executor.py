@@ -22,6 +22,13 @@ in short:
 Two things go beyond the model, which has no such answers: a ``createFile`` refused with a 4xx
 (the service will not take this content) and a file whose processing ends in ``error`` make
 the row ``rejected`` with the service's words, like a file the local validator rejects.
+
+Vector stores: attachments to stores go through a :class:`~syncd.engine.stores.StoreAttacher`
+(file batches sent while the stage's uploads still run); at the end of each stage their
+ingestion is followed to its end. ``completed`` counts as attached, and only then is a replaced
+version cleaned up (invariant 4: a search never stops finding the document); ``failed`` makes
+the row ``rejected`` with the service's ``last_error``; one still ``in_progress`` when its time
+runs out is reported and left to the planner.
 """
 
 from __future__ import annotations
@@ -41,6 +48,7 @@ from syncd.api import (
     BadRequestError,
     Client,
     FileObject,
+    NotFoundError,
     TimeoutError,
     UploadOutcomeUnknown,
 )
@@ -58,17 +66,22 @@ from syncd.engine.model import (
     Entry,
     Forget,
     LocalFile,
+    Move,
     OnDelete,
     Reject,
     Restat,
+    Retag,
     Retire,
     Retired,
     State,
     Upload,
+    store_attributes,
+    target_kind,
 )
 from syncd.engine.names import where
 from syncd.engine.planner import chains, stages, upload_name
 from syncd.engine.report import Done, human_size, what_became_of
+from syncd.engine.stores import FOLLOW_LIMIT, Attachment, Ingestion, StoreAttacher
 from syncd.engine.validate import validate_file
 
 __all__ = [
@@ -141,8 +154,10 @@ class Executor:
         on_done: Callable[[Done], None] | None = None,
         on_action: Callable[[Action], None] | None = None,
         clock: Callable[[], float] = time.time,
+        instance: str = "",
     ) -> None:
         self.client = client
+        self.instance = instance
         self.manifest = manifest
         self.folders = folders
         self.local = local
@@ -160,6 +175,12 @@ class Executor:
         self._done: list[Done] = []
         # Why a file id is going away, for the line that says it went.
         self._why: dict[str, str] = {}
+        self._stores = StoreAttacher(
+            client, on_sent=self._store_sent, on_result=self._store_result, stop=self.stop
+        )
+        # New files whose ingestion in these stores must complete before the version they
+        # replace is cleaned up (None: the planner cleans it up later).
+        self._replacing: dict[str, tuple[str | None, set[str]]] = {}
 
     def run(self, actions: Sequence[Action]) -> list[Done]:
         """Run ``actions`` stage by stage; return what happened.
@@ -169,16 +190,22 @@ class Executor:
         if the service refused the credentials.
         """
         with ThreadPoolExecutor(self.concurrency, thread_name_prefix="syncd-exec") as pool:
-            for stage in stages(tuple(actions)):
-                if self._halted():
-                    break
-                groups = chains(stage, self._purposes)
-                if len(groups) == 1 or self.concurrency == 1:
-                    for group in groups:
-                        self._run_chain(group)
-                else:
-                    for future in [pool.submit(self._run_chain, g) for g in groups]:
-                        future.result()
+            try:
+                for stage in stages(tuple(actions)):
+                    if self._halted():
+                        break
+                    groups = chains(stage, self._purposes)
+                    if len(groups) == 1 or self.concurrency == 1:
+                        for group in groups:
+                            self._run_chain(group)
+                    else:
+                        for future in [pool.submit(self._run_chain, g) for g in groups]:
+                            future.result()
+                    self._finish_stores()
+            finally:
+                # Stopping: the attacher sends nothing new, but its thread must be done
+                # before the pass returns.
+                self._finish_stores()
         if self._full is not None:
             raise self._full
         if self._auth is not None:
@@ -191,6 +218,14 @@ class Executor:
 
     def _halted(self) -> bool:
         return self.stop.is_set() or self._auth is not None or self._full is not None
+
+    def _finish_stores(self) -> None:
+        """The stage's store attachments: send the rest, follow their ingestion."""
+        try:
+            self._stores.finish()
+        except AuthenticationError as e:
+            with self._lock:
+                self._auth = self._auth or e
 
     def _upload_key(self, action: Upload) -> tuple[str, int, str]:
         """What the service's copy of ``action``'s file would be recognised by."""
@@ -242,7 +277,7 @@ class Executor:
             folder,
             path,
             getattr(action, "file_id", None),
-            getattr(action, "assistant_id", None),
+            getattr(action, "target", None),
             detail=f"could not {verb}: {error}",
         )
 
@@ -279,6 +314,10 @@ class Executor:
                 self._reject(action)
             case Restat():
                 self._restat(action)
+            case Move():
+                self._move(action)
+            case Retag():
+                self._retag(action)
 
     def _skip(self, action: Action, why: str) -> None:
         folder = getattr(action, "folder", None)
@@ -470,22 +509,28 @@ class Executor:
             if file.status != "error":
                 return True
         reason = file.status_details or "the service could not process the file"
+        self._reject_remote(folder, path, file.id, reason)
+        return False
+
+    def _reject_remote(self, folder: str, path: str, file_id: str, reason: str) -> None:
+        """The service cannot use the uploaded file (processing or ingestion failed, a store
+        refused it): the row becomes rejected — not uploaded again until the file changes —
+        and the file is retired to be deleted."""
         with self.manifest.transaction():
             row = self.manifest.entry(folder, path)
-            if row is None or row.file_id != file.id:
-                return False
+            if row is None or row.file_id != file_id:
+                return
             # The versions it was to replace no longer wait for it: they go as if the local
             # file had been rejected before upload.
             on_delete = self.folders[folder].on_delete
-            for old in self.manifest.replaced_by(file.id):
+            for old in self.manifest.replaced_by(file_id):
                 self._let_go(folder, old, on_delete)
-            self.manifest.put_retired(Retired(file.id, folder, delete=True))
+            self.manifest.put_retired(Retired(file_id, folder, delete=True))
             self.manifest.put_entry(
                 replace(row, state=State.REJECTED, file_id=None, last_error=reason)
             )
-        self._why[file.id] = "the service could not process it"
-        self._emit(Done("rejected", folder, path, file.id, detail=reason))
-        return False
+        self._why[file_id] = "the service could not use it"
+        self._emit(Done("rejected", folder, path, file_id, detail=reason))
 
     def _after_new_file(
         self,
@@ -497,14 +542,17 @@ class Executor:
         file: FileObject | None = None,
     ) -> None:
         """Steps 4 and 5 of an upload: attach the new file once processed, then clean the old
-        one up at once if nothing can go missing by that (invariant 4); otherwise it stays
-        retired and the planner waits for the new file to be attached where the old one is."""
-        if attach_to:
+        one up as soon as nothing can go missing by that (invariant 4) — at once, or once its
+        ingestion in every store completed; otherwise it stays retired and the planner waits
+        for the new file to serve wherever the old one is."""
+        assistants = tuple(t for t in attach_to if target_kind(t) == "assistant")
+        stores = tuple(t for t in attach_to if target_kind(t) == "store")
+        if assistants:
             file = file or self.client.retrieve_file(file_id)
             if not self._processed(folder, path, file):
                 return
         attached = True
-        for assistant in attach_to:
+        for assistant in assistants:
             try:
                 self._attach_one(folder, path, file_id, assistant)
             except AuthenticationError:
@@ -513,11 +561,96 @@ class Executor:
                 attached = False
                 detail = f"could not attach to {assistant}: {e}"
                 self._emit(Done("failed", folder, path, file_id, assistant, detail=detail))
-        if replaces is None or replaces == file_id or not attached:
-            return
+        cleanup = (
+            replaces is not None
+            and replaces != file_id
+            and attached
+            and self.manifest.assistants_of(replaces) <= set(attach_to)
+        )
+        if stores:
+            with self._lock:
+                self._replacing[file_id] = (replaces if cleanup else None, set(stores))
+            for store in stores:
+                self._queue_store(folder, path, file_id, store)
+        elif cleanup:
+            assert replaces is not None
+            self._cleanup_replaced(replaces)
+
+    def _cleanup_replaced(self, replaces: str) -> None:
         recorded = self.manifest.assistants_of(replaces)
-        if recorded <= set(attach_to):
-            self._cleanup(Cleanup(replaces, tuple(sorted(recorded)), True))
+        self._cleanup(Cleanup(replaces, tuple(sorted(recorded)), True))
+
+    # --- vector stores ---------------------------------------------------------------------------
+
+    def _queue_store(self, folder: str, path: str, file_id: str, store: str) -> None:
+        """Hand an attachment to the store attacher, with the file's attributes as the
+        manifest row says them now."""
+        row = self.manifest.entry(folder, path)
+        if row is None or row.file_id != file_id:
+            return
+        config = self.folders[folder]
+        attributes = store_attributes(config.spec(), self.instance, path, row.sha256, row.mtime_ns)
+        self._stores.add(
+            Attachment(
+                folder,
+                path,
+                file_id,
+                store,
+                attributes,
+                config.chunking(),
+                min(config.ingestion_timeout_seconds, FOLLOW_LIMIT),
+            )
+        )
+
+    def _store_sent(self, item: Attachment) -> None:
+        """The store holds the attachment: it is syncd's from now on (ingesting)."""
+        self.manifest.add_attachment(item.file_id, item.store, status="in_progress")
+
+    def _store_result(self, item: Attachment, outcome: Ingestion) -> None:
+        """Record how an attachment's ingestion ended."""
+        where = (item.folder, item.path, item.file_id, item.store)
+        with self._lock:
+            replacing = self._replacing.get(item.file_id)
+        if outcome.status == "completed":
+            self.manifest.set_ingestion(item.file_id, item.store, "completed")
+            self._emit(Done("attached", *where))
+            if replacing is not None:
+                replaces, waiting = replacing
+                waiting.discard(item.store)
+                if replaces is not None and not waiting:
+                    with self._lock:
+                        self._replacing.pop(item.file_id, None)
+                    try:
+                        self._cleanup_replaced(replaces)
+                    except AuthenticationError:
+                        raise
+                    except (APIError, _Skip) as e:
+                        self._emit(self._failure(Cleanup(replaces, (), True), str(e)))
+            return
+        with self._lock:
+            self._replacing.pop(item.file_id, None)  # the planner decides for the old one
+        if outcome.status in ("failed", "refused"):
+            if outcome.status == "failed":
+                self.manifest.set_ingestion(item.file_id, item.store, "failed", outcome.detail)
+                reason = f"{item.store} could not ingest it: {outcome.detail or 'no reason given'}"
+            else:
+                reason = f"{item.store} refused it: {outcome.detail}"
+            self._reject_remote(item.folder, item.path, item.file_id, reason)
+        elif outcome.status == "in_progress":
+            self._emit(
+                Done(
+                    "ingesting",
+                    *where,
+                    detail=f"still ingesting after {item.timeout:g} s; syncd waits for it "
+                    "and does not upload it again",
+                )
+            )
+        elif outcome.status == "cancelled":
+            self.manifest.set_ingestion(item.file_id, item.store, "cancelled")
+            detail = f"its ingestion in {item.store} was cancelled; it is attached again"
+            self._emit(Done("skipped", *where, detail=detail))
+        else:
+            self._emit(Done("failed", *where, detail=outcome.detail))
 
     def _attach_one(self, folder: str, path: str, file_id: str, assistant: str) -> None:
         self.client.create_assistant_file(assistant, file_id)
@@ -580,19 +713,25 @@ class Executor:
         row = self.manifest.entry(action.folder, action.path)
         if row is None or row.file_id != action.file_id:
             raise _Skip("the manifest changed since the plan")
+        if target_kind(action.target) == "store":
+            self._queue_store(action.folder, action.path, action.file_id, action.target)
+            return
         file = self.client.retrieve_file(action.file_id)
         if self._processed(action.folder, action.path, file):
-            self._attach_one(action.folder, action.path, action.file_id, action.assistant_id)
+            self._attach_one(action.folder, action.path, action.file_id, action.target)
 
     def _detach(self, action: Detach) -> None:
         if not self.manifest.owns(action.file_id):
             raise _Skip(f"{action.file_id} is not syncd's")
-        self._detach_one(action.file_id, action.assistant_id, action.reason)
+        self._detach_one(action.file_id, action.target, action.reason)
 
-    def _detach_one(self, file_id: str, assistant: str, reason: str | None = None) -> None:
-        self.client.delete_assistant_file(assistant, file_id, missing_ok=True)
-        self.manifest.remove_attachment(file_id, assistant)
-        self._emit(Done("detached", file_id=file_id, assistant_id=assistant, detail=reason))
+    def _detach_one(self, file_id: str, target: str, reason: str | None = None) -> None:
+        if target_kind(target) == "store":
+            self.client.delete_vector_store_file(target, file_id, missing_ok=True)
+        else:
+            self.client.delete_assistant_file(target, file_id, missing_ok=True)
+        self.manifest.remove_attachment(file_id, target)
+        self._emit(Done("detached", file_id=file_id, target=target, detail=reason))
 
     def _retire(self, action: Retire) -> None:
         row = self.manifest.entry(action.folder, action.path)
@@ -629,8 +768,10 @@ class Executor:
             why = (
                 f"replaced by {retired.replaced_by}" if retired.replaced_by else "no longer needed"
             )
-        for assistant in action.detach_from:
-            self._detach_one(action.file_id, assistant, why)
+        for target in action.detach_from:
+            if action.delete and target_kind(target) == "store":
+                continue  # deleting the file takes it out of every store: one request saved
+            self._detach_one(action.file_id, target, why)
         # False: someone else deleted it first (the count stays: the file is gone either way).
         deleted_here = action.delete and self.client.delete_file(action.file_id, missing_ok=True)
         self.manifest.forget_file(action.file_id)
@@ -684,6 +825,39 @@ class Executor:
             )
         )
         self._emit(Done("rejected", action.folder, action.path, detail=action.reason))
+
+    def _move(self, action: Move) -> None:
+        with self.manifest.transaction():
+            row = self.manifest.entry(action.folder, action.src)
+            if row is None or row.file_id != action.file_id:
+                raise _Skip("the manifest changed since the plan")
+            if self.manifest.entry(action.folder, action.dst) is not None:
+                raise _Skip(f"{action.dst} has a row of its own now")
+            self.manifest.delete_entry(action.folder, action.src)
+            self.manifest.put_entry(
+                replace(
+                    row,
+                    path=action.dst,
+                    size=action.size,
+                    mtime_ns=action.mtime_ns,
+                    inode=action.inode,
+                )
+            )
+        detail = f"renamed from {action.src}; nothing uploaded"
+        self._emit(Done("moved", action.folder, action.dst, action.file_id, detail=detail))
+
+    def _retag(self, action: Retag) -> None:
+        row = self.manifest.entry(action.folder, action.path)
+        if row is None or row.file_id != action.file_id:
+            raise _Skip("the manifest changed since the plan")
+        try:
+            self.client.update_vector_store_file(
+                action.target, action.file_id, dict(action.attributes)
+            )
+        except NotFoundError:
+            raise _Skip(f"it is no longer in {action.target}") from None
+        where = (action.folder, action.path, action.file_id, action.target)
+        self._emit(Done("retagged", *where))
 
     def _restat(self, action: Restat) -> None:
         row = self.manifest.entry(action.folder, action.path)

@@ -13,7 +13,7 @@ import os
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field, replace
 
-from syncd.api import APIError, AuthenticationError, Client, NotFoundError
+from syncd.api import APIError, AuthenticationError, BadRequestError, Client, NotFoundError
 from syncd.config import Config, FolderConfig
 from syncd.engine.executor import PassStopped
 from syncd.engine.manifest import ManifestDB
@@ -25,13 +25,33 @@ from syncd.engine.model import (
     Remote,
     RemoteFile,
     State,
+    StoreFile,
+    target_kind,
 )
 from syncd.engine.names import where
 from syncd.engine.scan import FolderScan, known_file, scan_folder, scan_paths
 
-__all__ = ["Inputs", "Round"]
+__all__ = ["RETIRED_ASSISTANTS", "Inputs", "Round", "assistants_retired"]
 
 log = logging.getLogger("syncd.reconcile")
+
+#: What syncd says, once a pass and in ``syncd check``, when the service answers the
+#: Assistants calls as retired.
+RETIRED_ASSISTANTS = (
+    "the service no longer offers the Assistants API (v1 was switched off in December 2024, "
+    "the whole API in August 2026), so files are not attached to assistants any more; "
+    "vector stores are the way now: list the folder's stores in vector_stores (see the "
+    'README, "Moving from assistants to vector_stores")'
+)
+
+
+def assistants_retired(error: APIError) -> bool:
+    """Whether ``error``, the answer to an Assistants call, says the API is switched off: 400
+    ``invalid_beta`` (v1), or 404 for the path itself (the whole API) rather than for an
+    assistant that does not exist."""
+    if isinstance(error, BadRequestError) and error.code == "invalid_beta":
+        return True
+    return isinstance(error, NotFoundError) and error.message.startswith("Invalid URL")
 
 
 @dataclass
@@ -139,9 +159,10 @@ class Inputs:
             files[path] = known_file(entry)
         return scan, replace(scan.local, files=files)
 
-    def remote(self, selected: list[FolderConfig]) -> tuple[Remote, set[str]]:
-        """List the service: every file, and what is attached to each configured assistant of
-        a folder being planned; and the assistants that do not exist (their folders are to be
+    def remote(self, selected: list[FolderConfig]) -> tuple[Remote, dict[str, str]]:
+        """List the service: every file, and what is attached to each configured target of a
+        folder being planned (a store's files with their ingestion and attributes); and the
+        targets that do not exist, or whose store expired, with why (their folders are to be
         skipped)."""
         try:
             files = {
@@ -149,35 +170,60 @@ class Inputs:
                 for f in self.client.list_files()
             }
             attachments: dict[str, frozenset[str]] = {}
-            missing: set[str] = set()
-            for folder in selected:
-                for assistant in folder.assistants:
-                    if assistant in attachments or assistant in missing:
-                        continue
-                    try:
-                        listed = self.client.iter_assistant_files(assistant)
-                        attachments[assistant] = frozenset(a.id for a in listed)
-                    except NotFoundError:
-                        missing.add(assistant)
+            store_files: dict[str, dict[str, StoreFile]] = {}
+            missing: dict[str, str] = {}
+            unavailable: dict[str, str] = {}
+            for target in sorted({t for f in selected for t in f.spec().targets}):
+                try:
+                    if target_kind(target) == "store":
+                        store_files[target] = self._store_files(target)
+                        attachments[target] = frozenset(store_files[target])
+                    else:
+                        listed = self.client.iter_assistant_files(target)
+                        attachments[target] = frozenset(a.id for a in listed)
+                except _StoreExpired:
+                    missing[target] = f"vector store {target} has expired; create a new one"
+                except APIError as e:
+                    if target_kind(target) == "assistant" and assistants_retired(e):
+                        unavailable[target] = "the service no longer offers the Assistants API"
+                    elif isinstance(e, NotFoundError):
+                        kind = "vector store" if target_kind(target) == "store" else "assistant"
+                        missing[target] = (
+                            f"{kind} {target} does not exist, or this API key cannot see it"
+                        )
+                    else:
+                        raise
         except AuthenticationError as e:
             raise PassStopped("auth", f"the service refused the API key: {e}") from e
         except APIError as e:
             raise PassStopped("service", f"cannot list the service's files: {e}") from e
-        return Remote(files, attachments), missing
+        return Remote(files, attachments, store_files, unavailable), missing
+
+    def _store_files(self, store: str) -> dict[str, StoreFile]:
+        """The store's files with their ingestion and attributes; :class:`_StoreExpired` for
+        an expired store (the service no longer serves it)."""
+        if self.client.retrieve_vector_store(store).status == "expired":
+            raise _StoreExpired(store)
+        found: dict[str, StoreFile] = {}
+        for f in self.client.iter_vector_store_files(store):
+            status = f.status if f.status in _STATUSES else "in_progress"
+            error = f.last_error.message if f.last_error is not None else None
+            found[f.id] = StoreFile(status, f.created_at, f.attributes or {}, error)  # type: ignore[arg-type]
+        return found
 
     def skip_folders_of(
-        self, missing: set[str], selected: list[FolderConfig], current: Round
+        self, missing: Mapping[str, str], selected: list[FolderConfig], current: Round
     ) -> list[str]:
-        """Make the folders configured with an assistant that does not exist unavailable for
-        the round; return why, one message per folder (naming the assistants)."""
+        """Make the folders configured with a target that does not exist (or a store that
+        expired) unavailable for the round; return why, one message per folder (naming the
+        targets)."""
         messages = []
         for folder in selected:
-            gone = sorted(missing & set(folder.assistants))
+            gone = sorted(set(missing) & set(folder.spec().targets))
             if not gone:
                 continue
-            message = (
-                f"assistant {', '.join(gone)} does not exist, or this API key cannot see it; "
-                "fix the folder's assistants list"
+            message = "; ".join(missing[t] for t in gone) + (
+                "; fix the folder's assistants or vector_stores list"
             )
             messages.append(f"{folder.name}: {message}")
             for i, scanned in enumerate(current.local):
@@ -211,6 +257,13 @@ class Inputs:
             elif entry.attempts >= limit:
                 entries[key] = replace(entry, next_attempt_at=math.inf)
         return replace(snapshot, entries=entries)
+
+
+class _StoreExpired(Exception):
+    """A configured vector store has expired."""
+
+
+_STATUSES = ("in_progress", "completed", "failed", "cancelled")
 
 
 def _root_dev(folder: FolderConfig) -> int | None:

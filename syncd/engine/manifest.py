@@ -33,6 +33,7 @@ import os
 import sqlite3
 import threading
 import time
+import uuid
 from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -44,6 +45,7 @@ from syncd.engine.model import Attempt, Entry, Manifest, Retired, State
 __all__ = [
     "BACKUP_FILENAME",
     "FILENAME",
+    "INSTANCE_FILENAME",
     "MIGRATIONS",
     "PASS_HISTORY",
     "SCHEMA_VERSION",
@@ -52,6 +54,7 @@ __all__ = [
     "ManifestError",
     "PassInfo",
     "StateFull",
+    "instance_id",
     "integrity_problem",
 ]
 
@@ -60,6 +63,9 @@ log = logging.getLogger("syncd.manifest")
 FILENAME = "manifest.sqlite"
 #: The verified copy kept after each pass that changed something (see :meth:`ManifestDB.backup`).
 BACKUP_FILENAME = "manifest.backup.sqlite"
+#: The file in the state directory that keeps this syncd's instance id. Beside the manifest,
+#: not in it: a lost manifest is rebuilt from the store files that carry the id.
+INSTANCE_FILENAME = "instance-id"
 
 #: The key under which a pass's unreadable paths ride in its ``counts`` JSON.
 _UNREADABLE_KEY = "unreadable_paths"
@@ -138,6 +144,29 @@ class PassInfo:
     error: str | None = None  # why the folder was skipped or the pass stopped, if it was
     #: path -> why: files the pass found but could not read (they need attention)
     unreadable: dict[str, str] = field(default_factory=dict)
+
+
+def instance_id(state_dir: Path, configured: str | None = None, *, create: bool = True) -> str:
+    """This syncd's instance id: ``configured`` (``sync.instance_id``) when set, else the one
+    kept in ``state_dir``, generated there the first time (unless not ``create``: then
+    ``""``, for a dry run that must not write)."""
+    if configured:
+        return configured
+    path = Path(state_dir).expanduser() / INSTANCE_FILENAME
+    try:
+        kept = path.read_text(encoding="ascii").strip()
+    except FileNotFoundError:
+        kept = ""
+    except (OSError, UnicodeDecodeError) as e:
+        raise ManifestError(f"cannot read the instance id in {path}: {e}") from e
+    if kept or not create:
+        return kept
+    new = f"syncd-{uuid.uuid4().hex[:12]}"
+    _secure_dir(path.parent)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(new + "\n", encoding="ascii")
+    os.replace(tmp, path)
+    return new
 
 
 # --- schema --------------------------------------------------------------------------------------
@@ -236,8 +265,17 @@ def _v3(db: sqlite_utils.Database) -> None:
     db.table("entries").add_column("ctime_ns", int, not_null_default=0)
 
 
+def _v4(db: sqlite_utils.Database) -> None:
+    """Vector stores: each attachment's ingestion (``status``, the service's ``last_error``)
+    and when syncd last learnt it, so that ``syncd status`` can show it without the service."""
+    attachments = db.table("attachments")
+    attachments.add_column("status", str)
+    attachments.add_column("last_error", str)
+    attachments.add_column("checked_at", float)
+
+
 #: ``MIGRATIONS[n]`` upgrades a version-``n`` file (0 = empty) to version ``n + 1``.
-MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (_v1, _v2, _v3)
+MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (_v1, _v2, _v3, _v4)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 _SELECT_ENTRIES = (
@@ -593,7 +631,7 @@ class ManifestDB:
             )
 
     def assistants_of(self, file_id: str) -> set[str]:
-        """The assistants syncd recorded attaching ``file_id`` to."""
+        """The targets (assistants and stores) syncd recorded attaching ``file_id`` to."""
         with self._lock:
             rows = self._db.execute(
                 "SELECT assistant_id FROM attachments WHERE file_id = ?", [file_id]
@@ -768,13 +806,46 @@ class ManifestDB:
         with self.transaction():
             self._db.execute("DELETE FROM entries WHERE folder = ? AND path = ?", [folder, path])
 
-    def add_attachment(self, file_id: str, assistant_id: str) -> None:
-        """Remember that syncd attached ``file_id`` to ``assistant_id`` (so it may detach it)."""
+    def add_attachment(self, file_id: str, target: str, *, status: str | None = None) -> None:
+        """Remember that syncd attached ``file_id`` to ``target`` (so it may detach it); for a
+        store, with its ingestion ``status``."""
         with self.transaction():
             self._db.execute(
-                "INSERT OR IGNORE INTO attachments (file_id, assistant_id) VALUES (?, ?)",
-                [file_id, assistant_id],
+                "INSERT INTO attachments (file_id, assistant_id, status, checked_at)"
+                " VALUES (?, ?, ?, ?) ON CONFLICT DO UPDATE SET status = excluded.status,"
+                " last_error = NULL, checked_at = excluded.checked_at",
+                [file_id, target, status, time.time()],
             )
+
+    def set_ingestion(
+        self, file_id: str, store: str, status: str, last_error: str | None = None
+    ) -> None:
+        """Record how the ingestion of syncd's attachment of ``file_id`` to ``store`` stands."""
+        self.set_ingestions([(file_id, store, status, last_error)])
+
+    def set_ingestions(self, rows: Collection[tuple[str, str, str, str | None]]) -> None:
+        """:meth:`set_ingestion` for many (file id, store, status, last error) at once: what
+        a pass's listing of the stores showed. Attachments syncd did not make are ignored."""
+        now = time.time()
+        with self.transaction():
+            self._db.conn.executemany(
+                "UPDATE attachments SET status = ?, last_error = ?, checked_at = ?"
+                " WHERE file_id = ? AND assistant_id = ?"
+                " AND (status IS NOT ? OR last_error IS NOT ?)",
+                [(st, err, now, f, store, st, err) for f, store, st, err in rows],
+            )
+
+    def ingestion(self) -> list[tuple[str, str, str, str, str | None, float | None]]:
+        """(folder, store, path, status, last error, since) of every store attachment of an
+        entry's file, by folder, store and path; ``since``: when the status was learnt."""
+        with self._lock:
+            return self._db.execute(
+                "SELECT e.folder, a.assistant_id, e.path, coalesce(a.status, 'in_progress'),"
+                " a.last_error, a.checked_at"
+                " FROM attachments a JOIN entries e ON e.file_id = a.file_id"
+                " WHERE a.assistant_id LIKE 'vs\\_%' ESCAPE '\\'"
+                " ORDER BY e.folder, a.assistant_id, e.path"
+            ).fetchall()
 
     def remove_attachment(self, file_id: str, assistant_id: str) -> None:
         with self.transaction():

@@ -4,7 +4,12 @@ Three snapshots, plain immutable values built at the edges:
 
 * ``LocalFolder`` — what a scan found on disk for one configured folder,
 * ``Manifest`` — what syncd recorded (entries, attachments it made, retired remote ids),
-* ``Remote`` — what the service lists (files, and the files attached to each configured assistant).
+* ``Remote`` — what the service lists (files, and the files attached to each configured target).
+
+A *target* is something a file is attached to: a vector store (``vs_…``) or an assistant of
+the v1 contract (``asst_…``). Targets are named by their ids everywhere; the service's id
+prefix says the kind (:func:`target_kind`), so one set of rules serves both and only the few
+places where the kinds differ (ingestion, attributes, the assistant file limit) ask.
 
 and the actions (``Upload`` … ``Restat``) with the ``Plan`` that holds them. Every other module —
 scan, manifest, executor, daemon, CLI — speaks in these types; only the planner decides.
@@ -20,10 +25,15 @@ from typing import Literal
 
 __all__ = [
     "ASSISTANT_FILE_LIMIT",
+    "INGESTION_TIMEOUT",
+    "MAX_ATTRIBUTES",
+    "MAX_ATTRIBUTE_CHARS",
+    "SYNCD_ATTRIBUTES",
     "Action",
     "Adopt",
     "Attach",
     "Attempt",
+    "AttributeValue",
     "Cleanup",
     "Detach",
     "Duplicate",
@@ -34,6 +44,7 @@ __all__ = [
     "LocalFile",
     "LocalFolder",
     "Manifest",
+    "Move",
     "OnDelete",
     "Plan",
     "Purpose",
@@ -41,10 +52,15 @@ __all__ = [
     "Remote",
     "RemoteFile",
     "Restat",
+    "Retag",
     "Retire",
     "Retired",
     "State",
+    "StoreFile",
+    "TargetKind",
     "Upload",
+    "store_attributes",
+    "target_kind",
 ]
 
 Purpose = Literal["assistants", "fine-tune"]
@@ -52,6 +68,23 @@ OnDelete = Literal["delete", "detach", "keep"]
 
 #: The service's limit on files attached to one assistant (Assistants v1).
 ASSISTANT_FILE_LIMIT = 20
+#: The service's limits on a vector-store file's attributes: keys, and characters of a string
+#: value.
+MAX_ATTRIBUTES = 16
+MAX_ATTRIBUTE_CHARS = 512
+#: The attributes syncd writes on each store file it attaches; they count within the 16.
+SYNCD_ATTRIBUTES = ("syncd_instance", "syncd_folder", "syncd_path", "syncd_sha256", "syncd_mtime")
+#: Seconds a store file may stay ``in_progress`` before it is reported (by default).
+INGESTION_TIMEOUT = 3600.0
+
+TargetKind = Literal["store", "assistant"]
+AttributeValue = str | int | float | bool
+
+
+def target_kind(target: str) -> TargetKind:
+    """The kind of the target ``target`` (an id): ``vs_…`` is a vector store, anything else an
+    assistant (``asst_…``)."""
+    return "store" if target.startswith("vs_") else "assistant"
 
 
 class State(StrEnum):
@@ -90,6 +123,36 @@ class FolderSpec:
     purpose: Purpose
     assistants: tuple[str, ...] = ()
     on_delete: OnDelete = "delete"
+    vector_stores: tuple[str, ...] = ()
+    # The user's attributes for every store file of the folder, sorted by key (hashable).
+    attributes: tuple[tuple[str, AttributeValue], ...] = ()
+    ingestion_timeout: float = INGESTION_TIMEOUT
+
+    @property
+    def targets(self) -> tuple[str, ...]:
+        """Every target the folder's files belong on (none for fine-tune files), sorted."""
+        if self.purpose != "assistants":
+            return ()
+        return tuple(sorted(set(self.assistants) | set(self.vector_stores)))
+
+
+def store_attributes(
+    spec: FolderSpec, instance: str, path: str, sha256: str, mtime_ns: int
+) -> dict[str, AttributeValue]:
+    """The attributes a store file of ``spec``'s ``path`` carries: the user's, then syncd's own
+    (who attached it, for which folder and path, which content, modified when). The one place
+    they are made: the executor sends them, the planner compares the store's with them.
+
+    A path longer than the service takes keeps its last characters (the file name).
+    """
+    own: dict[str, AttributeValue] = {
+        "syncd_instance": instance,
+        "syncd_folder": spec.name,
+        "syncd_path": path[-MAX_ATTRIBUTE_CHARS:],
+        "syncd_sha256": sha256,
+        "syncd_mtime": mtime_ns // 1_000_000_000,
+    }
+    return {**dict(spec.attributes), **own}
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,7 +217,7 @@ class Attempt:
 @dataclass(frozen=True, slots=True)
 class Manifest:
     entries: Mapping[tuple[str, str], Entry]  # (folder, path) -> entry
-    attachments: frozenset[tuple[str, str]] = frozenset()  # (file_id, assistant_id) syncd made
+    attachments: frozenset[tuple[str, str]] = frozenset()  # (file_id, target) syncd made
     retired: Mapping[str, Retired] = field(default_factory=dict)  # file_id -> retired
     attempts: tuple[Attempt, ...] = ()  # unanswered upload requests, oldest first
 
@@ -177,9 +240,31 @@ class RemoteFile:
 
 
 @dataclass(frozen=True, slots=True)
+class StoreFile:
+    """A file attached to a vector store, as the store lists it."""
+
+    status: Literal["in_progress", "completed", "failed", "cancelled"]
+    created_at: int  # when it was attached (the service's clock)
+    attributes: Mapping[str, AttributeValue] = field(default_factory=dict)
+    last_error: str | None = None  # why ingestion failed, in the service's words
+
+    @property
+    def instance(self) -> str | None:
+        """The syncd instance that attached it, if one did."""
+        value = self.attributes.get("syncd_instance")
+        return value if isinstance(value, str) else None
+
+
+@dataclass(frozen=True, slots=True)
 class Remote:
     files: Mapping[str, RemoteFile]  # every file listFiles returned, by id
-    attachments: Mapping[str, frozenset[str]]  # assistant_id -> attached file ids (configured ones)
+    attachments: Mapping[str, frozenset[str]]  # target -> attached file ids (configured ones)
+    # store -> file id -> its ingestion and attributes (configured stores; their ids are also
+    # in ``attachments``).
+    store_files: Mapping[str, Mapping[str, StoreFile]] = field(default_factory=dict)
+    # Targets the service no longer serves (the retired Assistants API), with why: skipped,
+    # nothing attached to or detached from them.
+    unavailable: Mapping[str, str] = field(default_factory=dict)
 
 
 # --- outputs ------------------------------------------------------------------------------------
@@ -229,17 +314,51 @@ class Duplicate:
 
 @dataclass(frozen=True, slots=True)
 class Attach:
+    """Attach the entry's file to ``target``; to a store with the folder's chunking and the
+    file's attributes (a cancelled ingestion is attached afresh)."""
+
     folder: str
     path: str
     file_id: str
-    assistant_id: str
+    target: str
 
 
 @dataclass(frozen=True, slots=True)
 class Detach:
     file_id: str
-    assistant_id: str
+    target: str
     reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Move:
+    """The same content under another path (a rename) in a folder whose stores carry the path
+    as an attribute: the row moves to ``dst`` with its file, nothing is uploaded; the stores'
+    attributes follow with a ``Retag``."""
+
+    folder: str
+    src: str
+    dst: str
+    file_id: str
+    size: int
+    mtime_ns: int
+    inode: int
+
+    @property
+    def path(self) -> str:
+        return self.dst
+
+
+@dataclass(frozen=True, slots=True)
+class Retag:
+    """Write ``attributes`` on the entry's store file (renamed, touched, or changed by someone
+    else); the file is not ingested again."""
+
+    folder: str
+    path: str
+    file_id: str
+    target: str
+    attributes: tuple[tuple[str, AttributeValue], ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -292,7 +411,20 @@ class Restat:
     ctime_ns: int = 0
 
 
-Action = Upload | Adopt | Attach | Detach | Retire | Duplicate | Cleanup | Reject | Forget | Restat
+Action = (
+    Upload
+    | Adopt
+    | Attach
+    | Detach
+    | Retire
+    | Duplicate
+    | Cleanup
+    | Reject
+    | Forget
+    | Restat
+    | Move
+    | Retag
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -300,7 +432,9 @@ class FolderProblem:
     """Why (part of) a folder was not acted on in this pass."""
 
     folder: str
-    kind: Literal["unavailable", "delete_guard", "assistant_full"]
+    kind: Literal[
+        "unavailable", "delete_guard", "assistant_full", "target_unavailable", "ingestion_slow"
+    ]
     message: str
     # For "assistant_full": which assistant, and the file left unattached (one problem each).
     assistant: str | None = None

@@ -32,15 +32,20 @@ from syncd.engine.model import (
     LocalFile,
     LocalFolder,
     Manifest,
+    Move,
     Plan,
     Reject,
     Remote,
     RemoteFile,
     Restat,
+    Retag,
     Retire,
     Retired,
     State,
+    StoreFile,
     Upload,
+    store_attributes,
+    target_kind,
 )
 from syncd.engine.names import where
 
@@ -65,17 +70,17 @@ def upload_name(path: str) -> str:
 
 
 _REMOVALS = (Retire, Duplicate, Cleanup, Detach)
-_ADDITIONS = (Upload, Adopt, Attach)
+_ADDITIONS = (Upload, Adopt, Attach, Move, Retag)
 
 
 def stages(actions: Sequence[Action]) -> list[tuple[Action, ...]]:
     """Split a plan's actions into the stages an executor must run one after another.
 
     A stage is a maximal run of actions of one group: removals (Retire, Duplicate, Cleanup,
-    Detach),
-    additions (Upload, Adopt, Attach) or records (Forget, Reject, Restat). Finish a stage before
-    starting the next. Inside a stage actions may run concurrently, except that actions on the
-    same remote file id or the same local path run in plan order.
+    Detach), additions (Upload, Adopt, Attach, Move, Retag) or records (Forget, Reject,
+    Restat). Finish a stage before starting the next. Inside a stage actions may run
+    concurrently, except that actions on the same remote file id or the same local path run in
+    plan order.
     """
     result: list[list[Action]] = []
     last: int | None = None
@@ -110,8 +115,12 @@ def _keys(action: Action, purposes: Mapping[str, str]) -> Iterable[Hashable]:
             yield ("file", action.file_id)
             if action.replaces:
                 yield ("file", action.replaces)
-        case Attach() | Retire():
+        case Attach() | Retire() | Retag():
             yield ("path", action.folder, action.path)
+            yield ("file", action.file_id)
+        case Move():
+            yield ("path", action.folder, action.src)
+            yield ("path", action.folder, action.dst)
             yield ("file", action.file_id)
         case Duplicate():
             yield ("file", action.file_id)
@@ -166,7 +175,20 @@ class _Phase(IntEnum):
 _KIND_ORDER: dict[type, int] = {
     kind: i
     for i, kind in enumerate(
-        (Forget, Retire, Duplicate, Cleanup, Detach, Upload, Adopt, Attach, Reject, Restat)
+        (
+            Forget,
+            Retire,
+            Duplicate,
+            Cleanup,
+            Detach,
+            Move,
+            Upload,
+            Adopt,
+            Attach,
+            Retag,
+            Reject,
+            Restat,
+        )
     )
 }
 
@@ -182,7 +204,7 @@ class _Step:
 
     def sort_key(self) -> tuple[int, str, str, int, str, str]:
         file_id = getattr(self.action, "file_id", None) or ""
-        assistant = getattr(self.action, "assistant_id", "")
+        assistant = getattr(self.action, "target", "")
         return (
             self.phase,
             self.folder,
@@ -213,9 +235,10 @@ class _Context:
 
     remote: Remote
     now: float
+    instance: str  # this syncd's instance id, carried by the store files it attaches
     entries: dict[str, dict[str, Entry]]  # folder -> path -> entry
-    recorded: dict[str, set[str]]  # file id -> assistants syncd attached it to
-    targets: dict[str, tuple[str, ...]]  # planned folder -> assistants its files belong on
+    recorded: dict[str, set[str]]  # file id -> targets syncd attached it to
+    targets: dict[str, tuple[str, ...]]  # planned folder -> targets its files belong on
     live: set[str]  # file ids of the entries of the planned folders
     # (folder, path) -> its lost upload, and the time of the attempt that made it
     orphans: dict[tuple[str, str], tuple[RemoteFile, float]]
@@ -226,15 +249,32 @@ class _Context:
     # Retired ids that wait for their replacement (invariant 4), by id.
     holding: dict[str, _Holding] = field(default_factory=dict)
 
-    def listed(self, file_id: str, assistant: str) -> bool:
-        return file_id in self.remote.attachments.get(assistant, frozenset())
+    def listed(self, file_id: str, target: str) -> bool:
+        return file_id in self.remote.attachments.get(target, frozenset())
+
+    def store_file(self, file_id: str, store: str) -> StoreFile | None:
+        return self.remote.store_files.get(store, {}).get(file_id)
+
+    def ready(self, file_id: str, target: str) -> bool:
+        """Whether ``file_id`` serves at ``target``: attached to an assistant, ingested
+        (``completed``) in a store."""
+        if target_kind(target) == "assistant":
+            return self.listed(file_id, target)
+        found = self.store_file(file_id, target)
+        return found is not None and found.status == "completed"
+
+    def foreign(self, file_id: str, store: str) -> bool:
+        """Whether the store file carries another syncd instance's id: never touch it."""
+        found = self.store_file(file_id, store)
+        return found is not None and found.instance not in (None, self.instance)
 
     def detach_from(self, file_id: str, folder: str) -> tuple[str, ...]:
-        """The assistants to detach one of syncd's files from before it is let go.
+        """The targets to detach one of syncd's files from before it is let go.
 
         Those syncd recorded attaching it to (unless the listing shows it is no longer there),
         and those configured for its folder that list it: an attachment whose response was
         lost was made by syncd but never recorded, and must not outlive the file's entry.
+        Never a target the service no longer serves, nor a store file of another instance.
         """
         recorded = {
             a
@@ -242,7 +282,13 @@ class _Context:
             if a not in self.remote.attachments or self.listed(file_id, a)
         }
         claimed = {a for a in self.targets.get(folder, ()) if self.listed(file_id, a)}
-        return tuple(sorted(recorded | claimed))
+        return tuple(
+            sorted(
+                t
+                for t in recorded | claimed
+                if t not in self.remote.unavailable and not self.foreign(file_id, t)
+            )
+        )
 
     def held_by_another(self, folder: str, path: str, local: LocalFile, purpose: str) -> bool:
         """Whether an unresolved upload of other content — another path's, or an earlier
@@ -262,7 +308,9 @@ class _FolderSteps:
     spec: FolderSpec
     targets: tuple[str, ...]
     steps: list[_Step] = field(default_factory=list)
-    losses: list[str] = field(default_factory=list)  # paths whose Retire removes content
+    # Paths whose Retire, or whose Detach from a store, removes content (the delete guard).
+    losses: list[str] = field(default_factory=list)
+    problems: list[FolderProblem] = field(default_factory=list)
     waiting: int = 0
     held: list[str] = field(default_factory=list)  # paths waiting for another's upload
 
@@ -279,19 +327,22 @@ def plan(
     max_delete_fraction: float = 0.5,
     force: bool = False,
     assistant_file_limit: int = ASSISTANT_FILE_LIMIT,
+    instance: str = "",
 ) -> Plan:
     """Decide what to do. Pure: same inputs, same plan.
 
     ``folders`` are complete scans: a path missing from ``LocalFolder.files`` is taken for
     deleted. Only these folders are acted on; other folders' manifest rows are left as they
     are, but ``manifest`` must still hold them all, so that no file they own is ever adopted.
-    ``remote.attachments`` must list every assistant configured for a folder here.
+    ``remote.attachments`` must list every target configured for a folder here (and
+    ``remote.store_files`` every store), except those in ``remote.unavailable``. ``instance``
+    is this syncd's id: store files carrying another are never touched.
 
     Actions come in stages (see :func:`stages`), then by folder, then by path.
     """
     planned = {folder.spec.name: folder for folder in folders}
     available = {name for name, folder in planned.items() if folder.error is None}
-    ctx = _context(planned, available, manifest, remote, now)
+    ctx = _context(planned, available, manifest, remote, now, instance)
     steps: list[_Step] = []
     problems: list[FolderProblem] = []
     waiting = 0
@@ -309,6 +360,7 @@ def plan(
             )
             continue
         decided = _plan_folder(folder, ctx)
+        problems += decided.problems
         if not force:
             problem = _delete_guard(decided, ctx, max_delete_fraction)
             if problem is not None:
@@ -330,6 +382,7 @@ def _context(
     manifest: Manifest,
     remote: Remote,
     now: float,
+    instance: str,
 ) -> _Context:
     entries: dict[str, dict[str, Entry]] = {}
     for (folder, path), entry in manifest.entries.items():
@@ -337,23 +390,34 @@ def _context(
     recorded: dict[str, set[str]] = {}
     for file_id, assistant in manifest.attachments:
         recorded.setdefault(file_id, set()).add(assistant)
-    targets = {name: _targets(planned[name].spec) for name in sorted(available)}
+    targets = {
+        name: tuple(t for t in planned[name].spec.targets if t not in remote.unavailable)
+        for name in sorted(available)
+    }
     live = {
         entry.file_id
         for name in available
         for entry in entries.get(name, {}).values()
         if entry.file_id
     }
-    orphans, duplicates = _find_lost_uploads(planned, available, manifest, remote)
+    foreign = _other_instances(remote, instance)
+    orphans, duplicates = _find_lost_uploads(planned, available, manifest, remote, foreign)
     resolved = {(path, at) for (_, path), (_, at) in orphans.items()}
     resolved |= {(attempt.path, attempt.sent_at) for attempt, _ in duplicates}
     held = _unresolved_uploads(planned, manifest, resolved, now)
-    return _Context(remote, now, entries, recorded, targets, live, orphans, duplicates, held)
+    return _Context(
+        remote, now, instance, entries, recorded, targets, live, orphans, duplicates, held
+    )
 
 
-def _targets(spec: FolderSpec) -> tuple[str, ...]:
-    """The assistants a folder's files belong on (none for fine-tune files)."""
-    return tuple(sorted(set(spec.assistants))) if spec.purpose == "assistants" else ()
+def _other_instances(remote: Remote, instance: str) -> set[str]:
+    """The files a store lists as attached by another syncd instance: theirs, never adopted."""
+    return {
+        file_id
+        for files in remote.store_files.values()
+        for file_id, found in files.items()
+        if found.instance not in (None, instance)
+    }
 
 
 def _attempts(
@@ -393,11 +457,13 @@ def _find_lost_uploads(
     available: set[str],
     manifest: Manifest,
     remote: Remote,
+    foreign: set[str],
 ) -> tuple[dict[tuple[str, str], tuple[RemoteFile, float]], list[tuple[Attempt, RemoteFile]]]:
     """Match syncd's unanswered upload attempts to the files they left behind (invariant 2).
 
     A match has the attempt's filename (as sent), size and purpose, was created no earlier
-    than the attempt (less :data:`CLOCK_SLACK`) and belongs to nobody. Attempts are served
+    than the attempt (less :data:`CLOCK_SLACK`) and belongs to nobody (``foreign``: files a
+    store lists as another syncd instance's belong to it). Attempts are served
     oldest first, each taking the oldest file that fits; files left over are someone else's.
     No two unresolved uploads share a key (see :func:`_unresolved_uploads`), so the order of
     the files is the order of the attempts.
@@ -409,7 +475,7 @@ def _find_lost_uploads(
     """
     candidates: dict[tuple[str, int, str], list[RemoteFile]] = {}
     # An answered attempt's file is known for what it is, owned or let go since.
-    owned = manifest.owned_ids() | {a.file_id for a in manifest.attempts if a.file_id}
+    owned = manifest.owned_ids() | {a.file_id for a in manifest.attempts if a.file_id} | foreign
     for file in remote.files.values():
         if file.id not in owned:
             candidates.setdefault((file.filename, file.bytes, file.purpose), []).append(file)
@@ -477,9 +543,51 @@ def _plan_folder(folder: LocalFolder, ctx: _Context) -> _FolderSteps:
     entries = ctx.entries.get(spec.name, {})
     # A removed path whose content is still here under another name is a rename: no loss.
     kept = {f.sha256 for f in folder.files.values() if f.problem is None}
-    for path in sorted(set(folder.files) | set(entries)):
+    for target in spec.targets:
+        if target in ctx.remote.unavailable:
+            message = f"{spec.name}: {target} is skipped: {ctx.remote.unavailable[target]}"
+            decided.problems.append(FolderProblem(spec.name, "target_unavailable", message))
+    moves = _renames(folder, entries, ctx)
+    moved = set(moves) | {src for src, _ in moves.values()}
+    for dst, (src, entry) in sorted(moves.items()):
+        local = folder.files[dst]
+        assert entry.file_id is not None  # only synced entries move
+        move = Move(spec.name, src, dst, entry.file_id, local.size, local.mtime_ns, local.inode)
+        decided.add(_Phase.ADD, dst, move)
+    for path in sorted((set(folder.files) | set(entries)) - moved):
         _plan_path(decided, path, folder.files.get(path), entries.get(path), kept, ctx)
     return decided
+
+
+def _renames(
+    folder: LocalFolder, entries: Mapping[str, Entry], ctx: _Context
+) -> dict[str, tuple[str, Entry]]:
+    """Renames to carry out without an upload: new path -> (old path, its entry).
+
+    Only in a folder with a vector store, whose files carry their path as an attribute (an
+    assistant knows a file by the name it was uploaded with, so there a rename is uploaded
+    again). A new valid path takes the synced entry of a removed path with the same content
+    and a file still on the service; pairs are made in path order.
+    """
+    if not any(target_kind(t) == "store" for t in ctx.targets[folder.spec.name]):
+        return {}
+    name = folder.spec.name
+    gone: dict[str, list[tuple[str, Entry]]] = {}
+    for path in sorted(set(entries) - set(folder.files)):
+        entry = entries[path]
+        if (
+            entry.state is State.SYNCED
+            and entry.file_id in ctx.remote.files
+            and (name, path) not in ctx.orphans
+        ):
+            gone.setdefault(entry.sha256, []).append((path, entry))
+    moves: dict[str, tuple[str, Entry]] = {}
+    for path in sorted(set(folder.files) - set(entries)):
+        local = folder.files[path]
+        candidates = gone.get(local.sha256)
+        if local.problem is None and candidates:
+            moves[path] = candidates.pop(0)
+    return moves
 
 
 def _plan_path(
@@ -509,6 +617,10 @@ def _plan_path(
             out.add(_Phase.FORGET, path, Forget(name, path=path))
     elif local.problem is not None:
         _reject(out, path, local, entry, kept, ctx)
+    elif entry.state is State.REJECTED and entry.file_id is None and entry.sha256 == local.sha256:
+        # Refused content (by the service, or by its ingestion) is not sent again until it
+        # changes: a re-upload loop is what the tools people use today get wrong.
+        _restat_if_moved(out, path, local, entry)
     elif (
         entry.file_id is not None
         and entry.state is not State.REJECTED
@@ -517,7 +629,11 @@ def _plan_path(
         # A folder reconfigured to another purpose needs its files uploaded for it.
         and ctx.remote.files[entry.file_id].purpose == out.spec.purpose
     ):
-        _in_sync(out, path, local, entry, ctx)
+        failure = _ingestion_failure(out, entry.file_id, ctx)
+        if failure is not None:
+            _ingestion_failed(out, path, local, entry, failure, ctx)
+        else:
+            _in_sync(out, path, local, entry, ctx)
     elif (
         # A failed upload in its backoff, or an unanswered one in its grace period: the
         # service may still store it, and the next listing may show it.
@@ -612,6 +728,29 @@ def _reject(
     out.add(_Phase.NOTE, path, Reject(out.spec.name, path, local.sha256, local.problem))
 
 
+def _ingestion_failure(out: _FolderSteps, file_id: str, ctx: _Context) -> str | None:
+    """Why a store of the folder could not ingest the file, if one could not."""
+    for target in out.targets:
+        found = ctx.store_file(file_id, target)
+        if found is not None and found.status == "failed":
+            return f"{target} could not ingest it: {found.last_error or 'no reason given'}"
+    return None
+
+
+def _ingestion_failed(
+    out: _FolderSteps, path: str, local: LocalFile, entry: Entry, reason: str, ctx: _Context
+) -> None:
+    """A store could not read the file: it is rejected with the service's words and its
+    remote file deleted (it is syncd's, and no store can use it); it is not uploaded again
+    until its content changes."""
+    assert entry.file_id is not None
+    name = out.spec.name
+    out.add(_Phase.LATE, path, Retire(name, path, entry.file_id, "delete"))
+    detach_from = ctx.detach_from(entry.file_id, name)
+    out.add(_Phase.LATE, path, Cleanup(entry.file_id, detach_from, delete=True))
+    out.add(_Phase.NOTE, path, Reject(name, path, local.sha256, reason))
+
+
 def _in_sync(out: _FolderSteps, path: str, local: LocalFile, entry: Entry, ctx: _Context) -> None:
     """The remote file holds the local content: keep its attachments right."""
     assert entry.file_id is not None
@@ -621,15 +760,59 @@ def _in_sync(out: _FolderSteps, path: str, local: LocalFile, entry: Entry, ctx: 
         adopt = Adopt(out.spec.name, path, entry.file_id, entry.sha256, (), entry.file_id)
         out.add(_Phase.ADD, path, adopt)
     recorded = ctx.recorded.get(entry.file_id, set())
-    for assistant in out.targets:
+    for target in out.targets:
+        found = ctx.store_file(entry.file_id, target)
         # Attaching an attached file answers the attachment: that records a claim on one
-        # whose response was lost, so that syncd may detach it later.
-        if not ctx.listed(entry.file_id, assistant) or assistant not in recorded:
-            out.add(_Phase.ADD, path, Attach(out.spec.name, path, entry.file_id, assistant))
-    for assistant in sorted(recorded - set(out.targets)):
-        reason = f"{assistant} is no longer configured for {out.spec.name}"
-        out.add(_Phase.LATE, path, Detach(entry.file_id, assistant, reason))
+        # whose response was lost, so that syncd may detach it later. A cancelled ingestion
+        # is attached again.
+        if (
+            not ctx.listed(entry.file_id, target)
+            or target not in recorded
+            or (found is not None and found.status == "cancelled")
+        ):
+            out.add(_Phase.ADD, path, Attach(out.spec.name, path, entry.file_id, target))
+        elif found is not None:
+            _check_store_file(out, path, local, entry, target, found, ctx)
+    configured = set(out.spec.targets)
+    for target in sorted(recorded - set(out.targets)):
+        if target in ctx.remote.unavailable or ctx.foreign(entry.file_id, target):
+            continue
+        if target_kind(target) == "store" and target not in configured:
+            out.losses.append(path)
+        reason = f"{target} is no longer configured for {out.spec.name}"
+        out.add(_Phase.LATE, path, Detach(entry.file_id, target, reason))
     _restat_if_moved(out, path, local, entry)
+
+
+def _check_store_file(
+    out: _FolderSteps,
+    path: str,
+    local: LocalFile,
+    entry: Entry,
+    store: str,
+    found: StoreFile,
+    ctx: _Context,
+) -> None:
+    """An attached store file: its attributes say what they should (a rename, a touch, or
+    someone else's edit is put right without ingesting it again); one ingesting for longer
+    than the folder allows is reported, and waited for — never uploaded again."""
+    assert entry.file_id is not None
+    # The local stat: the row takes it with this plan's Restat, if it has one.
+    wanted = store_attributes(out.spec, ctx.instance, path, entry.sha256, local.mtime_ns)
+    if dict(found.attributes) != wanted:
+        retag = Retag(out.spec.name, path, entry.file_id, store, tuple(sorted(wanted.items())))
+        out.add(_Phase.ADD, path, retag)
+    waited = ctx.now - found.created_at
+    if found.status == "in_progress" and waited > out.spec.ingestion_timeout:
+        out.problems.append(
+            FolderProblem(
+                out.spec.name,
+                "ingestion_slow",
+                f"{out.spec.name}/{path} has been ingesting in {store} for {waited / 60:.0f} min "
+                f"(more than ingestion_timeout_seconds = {out.spec.ingestion_timeout:g}); "
+                "syncd waits for it and does not upload it again",
+            )
+        )
 
 
 def _restat_if_moved(out: _FolderSteps, path: str, local: LocalFile, entry: Entry) -> None:
@@ -643,10 +826,10 @@ def _delete_guard(decided: _FolderSteps, ctx: _Context, fraction: float) -> Fold
     """Hold back a folder's removals when they look like an accident (invariant 3).
 
     Removals are Retires that take content off the service (``delete`` or ``detach``, not a
-    rename). The guard trips when they exceed ``fraction`` of the folder's files with a remote
-    id; a single removal never trips it. Tripped, those Retires (with their Cleanups, and the
-    Rejects that come with a rejected file's retirement) are dropped; the rest of the folder
-    goes ahead.
+    rename), and Detaches from a vector store no longer configured. The guard trips when they
+    exceed ``fraction`` of the folder's files with a remote id; a single removal never trips
+    it. Tripped, those removals (with their Cleanups, and the Rejects that come with a
+    rejected file's retirement) are dropped; the rest of the folder goes ahead.
     """
     name = decided.spec.name
     managed = sum(1 for e in ctx.entries.get(name, {}).values() if e.file_id is not None)
@@ -657,7 +840,7 @@ def _delete_guard(decided: _FolderSteps, ctx: _Context, fraction: float) -> Fold
     decided.steps = [
         step
         for step in decided.steps
-        if not (step.path in held and isinstance(step.action, Retire | Cleanup | Reject))
+        if not (step.path in held and isinstance(step.action, Retire | Cleanup | Reject | Detach))
     ]
     return FolderProblem(
         name,
@@ -713,17 +896,19 @@ def _plan_duplicates(ctx: _Context) -> list[_Step]:
 def _replacement_missing(
     retired: Retired, detach_from: tuple[str, ...], ctx: _Context
 ) -> tuple[str, ...]:
-    """The assistants where a retired file must stay until its replacement is attached.
+    """The targets where a retired file must stay until its replacement serves there:
+    attached to an assistant, ingested (``completed``) in a store — so a search never stops
+    finding the document (invariant 4).
 
     Only a replacement that is still an entry's file and still exists is waited for, and
-    only on the folder's configured assistants that still hold the old file: anywhere else
+    only on the folder's configured targets that still hold the old file: anywhere else
     taking it away leaves no gap.
     """
     new = retired.replaced_by
     if new is None or new not in ctx.live or new not in ctx.remote.files:
         return ()
     configured = ctx.targets[retired.folder]
-    return tuple(a for a in detach_from if a in configured and not ctx.listed(new, a))
+    return tuple(a for a in detach_from if a in configured and not ctx.ready(new, a))
 
 
 # --- the assistant file limit -------------------------------------------------------------------
@@ -739,7 +924,15 @@ def _fit_assistant_limits(steps: list[_Step], ctx: _Context, limit: int) -> list
     do not fit are uploaded but not attached to it, with a problem that says so.
     """
     problems: list[FolderProblem] = []
-    assistants = sorted({a for s in steps if s.phase is _Phase.ADD for a in _attaches(s.action)})
+    assistants = sorted(
+        {
+            a
+            for s in steps
+            if s.phase is _Phase.ADD and isinstance(s.action, Upload | Adopt | Attach)
+            for a in _attaches(s.action)
+            if target_kind(a) == "assistant"
+        }
+    )
     for assistant in assistants:
         listed = ctx.remote.attachments.get(assistant, frozenset())
         adds = sorted(
@@ -767,9 +960,10 @@ def _fit_assistant_limits(steps: list[_Step], ctx: _Context, limit: int) -> list
 
 
 def _attaches(action: Action) -> tuple[str, ...]:
-    """The assistants an addition attaches its file to."""
-    assert isinstance(action, _ADDITIONS)
-    return (action.assistant_id,) if isinstance(action, Attach) else action.attach_to
+    """The targets an addition attaches its file to."""
+    if isinstance(action, Attach):
+        return (action.target,)
+    return action.attach_to if isinstance(action, Upload | Adopt) else ()
 
 
 def _adds(action: Action, assistant: str, listed: frozenset[str]) -> bool:
@@ -782,7 +976,7 @@ def _adds(action: Action, assistant: str, listed: frozenset[str]) -> bool:
 def _frees(action: Action, assistant: str, ctx: _Context) -> str | None:
     """The file whose slot at ``assistant`` the action frees, if it frees one."""
     if isinstance(action, Detach):
-        frees = action.assistant_id == assistant
+        frees = action.target == assistant
     elif isinstance(action, Cleanup):
         frees = assistant in action.detach_from
     else:

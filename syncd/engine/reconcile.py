@@ -28,8 +28,8 @@ from typing import Literal
 from syncd.api import Client
 from syncd.config import Config, FolderConfig
 from syncd.engine.executor import Executor, PassStopped
-from syncd.engine.inputs import Inputs, Round
-from syncd.engine.manifest import ManifestDB, ManifestError, StateFull
+from syncd.engine.inputs import RETIRED_ASSISTANTS, Inputs, Round
+from syncd.engine.manifest import ManifestDB, ManifestError, StateFull, instance_id
 from syncd.engine.model import (
     ASSISTANT_FILE_LIMIT,
     Action,
@@ -107,6 +107,8 @@ class Engine:
         self._inputs = Inputs(config, client, manifest)
         # Problems already logged, so that an unchanged state is not reported every pass.
         self._logged_problems: set[str] = set()
+        # Written on every store file; "" until a pass that may write makes one.
+        self.instance = instance_id(config.sync.state_dir, config.sync.instance_id, create=False)
 
     def run_pass(
         self,
@@ -126,6 +128,8 @@ class Engine:
         filesystem. ``stop``: once set, no new action starts; those in flight finish.
         """
         selected = self._inputs.select(folders, paths)
+        if not dry_run and not self.instance:
+            self.instance = instance_id(self.config.sync.state_dir, self.config.sync.instance_id)
         report = PassReport(dry_run=dry_run, started_at=self.clock())
         stop = stop or threading.Event()
         dones: list[Done] = []
@@ -213,6 +217,15 @@ class Engine:
                 now=self.clock(),
                 max_delete_fraction=self.config.sync.max_delete_fraction,
                 force=force,
+                instance=self.instance,
+            )
+        if not self.manifest.readonly:
+            self.manifest.set_ingestions(
+                [
+                    (file_id, store, found.status, found.last_error)
+                    for store, files in remote.store_files.items()
+                    for file_id, found in files.items()
+                ]
             )
         if paths is not None and any(p.kind == "delete_guard" for p in decided.problems):
             # The paths seen so far may hold one half of a move (a renamed directory's old
@@ -266,6 +279,8 @@ class Engine:
         held back by their backoff; and (unless a dry run) the roots' devices, now known."""
         report.problems = list(decided.problems)
         report.unreadable = dict(current.unreadable)
+        if any(p.kind == "target_unavailable" for p in decided.problems):
+            log.warning("%s", RETIRED_ASSISTANTS)  # once a pass, whatever the folders
         self._log_problems(decided.problems)
         if not report.dry_run:
             self._record_devices(current.devices)
@@ -345,6 +360,7 @@ class Engine:
             on_done=on_done,
             on_action=on_action,
             clock=self.clock,
+            instance=self.instance,
         )
         executor.run(actions)
 

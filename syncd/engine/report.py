@@ -24,9 +24,11 @@ from syncd.engine.model import (
     FolderProblem,
     Forget,
     LocalFile,
+    Move,
     Plan,
     Reject,
     Restat,
+    Retag,
     Retire,
     Upload,
 )
@@ -77,6 +79,9 @@ Outcome = Literal[
     "skipped",
     "forgotten",
     "restat",
+    "moved",
+    "retagged",
+    "ingesting",
 ]
 
 #: Why a pass stopped before it was done: the key was refused, the service could not be
@@ -99,7 +104,7 @@ class Done:
     folder: str | None = None
     path: str | None = None
     file_id: str | None = None
-    assistant_id: str | None = None
+    target: str | None = None  # the assistant or vector store
     previous: str | None = None  # the file id an upload replaced
     replaced_by: str | None = None  # for a deleted old version: the file that replaced it
     detail: str | None = None  # the error, the reason, or size and time
@@ -123,9 +128,9 @@ class Done:
             case "resynced":
                 return f"{self.where} is synced again with {self.file_id}{detail}"
             case "attached":
-                return f"attached {self.where} to {self.assistant_id}"
+                return f"attached {self.where} to {self.target}"
             case "detached":
-                return f"detached {self.file_id} from {self.assistant_id}{detail}"
+                return f"detached {self.file_id} from {self.target}{detail}"
             case "deleted" if self.already_gone:
                 return f"remote {self.file_id} was already gone{detail}"
             case "deleted":
@@ -140,6 +145,12 @@ class Done:
                 return f"forgot {self.where}{detail}"
             case "restat":
                 return f"noted the new timestamps of {self.where}"
+            case "moved":
+                return f"moved {self.where} ({self.file_id}){detail}"
+            case "retagged":
+                return f"updated the attributes of {self.where} in {self.target}"
+            case "ingesting":
+                return f"{self.where}: {self.target}: {self.detail}"
             case _:
                 return f"{self.what} {self.where}{detail}"
 
@@ -202,8 +213,11 @@ class PassReport:
     def exit_code(self) -> ExitStatus:
         """OK in sync; DIFFERS finished with failed, rejected, unresolved or unreadable files
         or a skipped folder; STOPPED before acting (credentials refused, service unreachable,
-        delete guard)."""
-        if self.stopped_reason is not None:
+        delete guard), or a target skipped because the service no longer offers it (the
+        Assistants API)."""
+        if self.stopped_reason is not None or any(
+            p.kind == "target_unavailable" for p in self.problems
+        ):
             return ExitStatus.STOPPED
         counts = self.counts
         if counts["failed"] or counts["rejected"] or counts["unresolved"]:
@@ -349,9 +363,9 @@ def plan_line(action: Action, local: LocalFile | None = None) -> str:
             return f"adopt {action.file_id} for {where(action.folder, action.path)}"
         case Attach():
             file = where(action.folder, action.path)
-            return f"attach {file} ({action.file_id}) to {action.assistant_id}"
+            return f"attach {file} ({action.file_id}) to {action.target}"
         case Detach():
-            return f"detach {action.file_id} from {action.assistant_id} ({action.reason})"
+            return f"detach {action.file_id} from {action.target} ({action.reason})"
         case Retire():
             why = what_became_of(action, local)
             return f"let go of {action.file_id}: {why} (on_delete = {action.mode})"
@@ -366,4 +380,9 @@ def plan_line(action: Action, local: LocalFile | None = None) -> str:
             return f"forget {action.file_id or where(action.folder, action.path)}"
         case Restat():
             return f"note the new timestamps of {where(action.folder, action.path)}"
+        case Move():
+            return f"rename {where(action.folder, action.src)} to {action.dst} (no upload)"
+        case Retag():
+            file = where(action.folder, action.path)
+            return f"update the attributes of {file} in {action.target}"
     raise TypeError(action)

@@ -63,6 +63,8 @@ def test_before_any_pass_it_says_so_and_creates_nothing(workspace: Workspace) ->
         "manifest": False,
         "retired": 0,
         "daemon": None,
+        "instance": "",
+        "stores": [],
         "folders": [
             {
                 "name": "docs",
@@ -92,6 +94,8 @@ def test_json_shape_after_a_pass(workspace: Workspace) -> None:
         "manifest": True,
         "retired": 1,
         "daemon": None,
+        "instance": "",
+        "stores": [],
         "folders": [
             {
                 "name": "docs",

@@ -191,6 +191,7 @@ def test_a_configured_assistant_that_does_not_exist(workspace: Workspace, synced
             "file_id": None,
             "assistant_id": "asst_gone",
             "detail": "the assistant does not exist: no file of this folder can be attached to it",
+            "store_id": None,
         }
     ]
 
@@ -223,4 +224,5 @@ def test_json_is_the_documented_shape(workspace: Workspace, synced: Synced, clie
         "file_id",
         "assistant_id",
         "detail",
+        "store_id",
     }

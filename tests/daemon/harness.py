@@ -32,6 +32,7 @@ class FolderDef:
     name: str
     path: Path
     assistants: list[str] = field(default_factory=list)
+    vector_stores: list[str] = field(default_factory=list)
 
     def table(self) -> dict[str, object]:
         return {
@@ -39,6 +40,7 @@ class FolderDef:
             "path": self.path,
             "purpose": "assistants",
             "assistants": self.assistants,
+            "vector_stores": self.vector_stores,
         }
 
 

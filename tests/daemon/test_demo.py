@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import shlex
 import signal
 import stat
@@ -34,7 +36,18 @@ def test_the_demo_syncs_a_dropped_file_and_stops_on_ctrl_c(tmp_path: Path) -> No
         demo.wait_for_line(r"ready: watching 1 folder · 2 synced", timeout=30)
         (demo_dir / "drop" / "mine.txt").write_text("dropped by the test")
         demo.wait_for_line(r"uploaded \[demo\] mine\.txt → file-")
-        demo.wait_for_line(r"attached \[demo\] mine\.txt to asst_")
+        demo.wait_for_line(r"attached \[demo\] mine\.txt to vs_")
+        search = re.search(r"^    (.+ search vs_.+)$", demo.log, re.MULTILINE)
+        assert search, demo.log
+        found = subprocess.run(
+            [*shlex.split(search[1]), "--json"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            env={**os.environ, "OPENAI_API_KEY": "sk-real-key-that-must-stay-home"},
+        )
+        assert found.returncode == 0, found.stderr
+        assert "demo/guides/getting-started.md" in [h["path"] for h in json.loads(found.stdout)]
         (demo_dir / "drop" / "mine.txt").unlink()
         demo.wait_for_line(r"deleted remote file-.* \(\[demo\] mine\.txt was removed\)")
         demo.signal(signal.SIGINT)
@@ -46,7 +59,7 @@ def test_the_demo_syncs_a_dropped_file_and_stops_on_ctrl_c(tmp_path: Path) -> No
 
     config = tomllib.loads((demo_dir / "syncd.toml").read_text())
     assert config["api"]["base_url"].startswith("http://127.0.0.1:")
-    assert config["folders"][0]["assistants"][0].startswith("asst_")
+    assert config["folders"][0]["vector_stores"][0].startswith("vs_")
 
     # A second run picks up where the first left off: nothing to upload again.
     again = DemoProcess(demo_dir)
@@ -63,20 +76,16 @@ def test_every_command_the_banner_prints_works_as_printed(tmp_path: Path) -> Non
     demo_dir = tmp_path / "demo"
     demo = DemoProcess(demo_dir)
     try:
-        start = demo.wait_for_line(r"In another terminal, while this runs:")
+        start = demo.wait_for_line(r"In another terminal, while this runs")
         demo.wait_for_line(r"ready: watching 1 folder · 2 synced", timeout=30)
         commands = []
         for line in demo.lines[start + 1 :]:
             if not line.startswith("    "):
                 break
             commands.append(line.strip())
-        assert [c.split(" --config ")[0].split(" syncd ")[-1] for c in commands] == [
-            "status",
-            "check",
-            "verify",
-            "remote files",
-            "reconcile --dry-run",
-        ]
+        names = [c.split(" --config ")[0].split(" syncd ")[-1] for c in commands]
+        assert names[:5] == ["status", "check", "verify", "remote files", "reconcile --dry-run"]
+        assert re.fullmatch(r'search vs_\S+ "getting started"', names[5]), names
         key_file = demo_dir / "api-key"
         assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
         # As a user would type them, in the same directory, with a key of their own in the

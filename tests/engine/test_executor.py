@@ -358,4 +358,4 @@ def test_chains_keep_related_actions_in_order() -> None:
 
 
 def test_done_never_prints_none() -> None:
-    assert "None" not in Done("detached", file_id="file-1", assistant_id="asst_1").message()
+    assert "None" not in Done("detached", file_id="file-1", target="asst_1").message()

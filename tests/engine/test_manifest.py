@@ -79,7 +79,7 @@ def test_a_v1_file_migrates_forward_keeping_its_rows(tmp_path: Path) -> None:
     v1.close()
 
     with ManifestDB.open(tmp_path) as db:
-        assert db.schema_version() == SCHEMA_VERSION == 3
+        assert db.schema_version() == SCHEMA_VERSION == 4
         snap = db.snapshot()
         assert snap.entries[("docs", "a.md")].file_id == "file-1"
         assert snap.entries[("docs", "a.md")].state is State.SYNCED
@@ -89,6 +89,12 @@ def test_a_v1_file_migrates_forward_keeping_its_rows(tmp_path: Path) -> None:
         # v2's additions work on the migrated file.
         db.record_pass("docs", started_at=1.0, finished_at=2.0, counts={"unchanged": 1})
         assert db.last_pass()["docs"].counts == {"unchanged": 1}
+        # The stores' migration: the old attachment has no ingestion; a store's is recorded.
+        db.add_attachment("file-1", "vs_1", status="in_progress")
+        db.set_ingestion("file-1", "vs_1", "failed", "The file could not be parsed.")
+        assert [row[:5] for row in db.ingestion()] == [
+            ("docs", "vs_1", "a.md", "failed", "The file could not be parsed.")
+        ]
 
 
 def test_a_v2_file_migrates_to_v3_turning_intents_into_attempts(tmp_path: Path) -> None:
@@ -116,7 +122,7 @@ def test_a_v2_file_migrates_to_v3_turning_intents_into_attempts(tmp_path: Path) 
     v2.close()
 
     with ManifestDB.open(tmp_path) as db:
-        assert db.schema_version() == 3
+        assert db.schema_version() == SCHEMA_VERSION  # v3, then the later ones
         assert db.attempts() == [Attempt("docs", "sub/dir/b.md", "b.md", 9, None, "c" * 64, 1000.5)]
         assert db.snapshot().attempts == tuple(db.attempts())
         assert db.entry("docs", "a.md") is not None

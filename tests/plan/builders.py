@@ -19,10 +19,11 @@ from syncd.engine.model import (
     RemoteFile,
     Retired,
     State,
+    StoreFile,
 )
 from syncd.engine.planner import plan
 
-from .sim import sha
+from .sim import INSTANCE, sha
 
 A, B, X = "asst_a", "asst_b", "asst_x"  # X is configured nowhere: someone else's
 NOW = 1_000_000.0
@@ -75,16 +76,20 @@ def run(
     retired: Iterable[Retired] = (),
     attempts: Iterable[Attempt] = (),
     now: float = NOW,
+    stores: Mapping[str, Mapping[str, StoreFile]] | None = None,
+    unavailable: Mapping[str, str] | None = None,
     **options: object,
 ) -> Plan:
     """Plan for these snapshots. A bare id in ``files`` is a remote file named ``a.md``;
-    ``attached`` lists each assistant's files (A, B and X are listed, empty, by default)."""
+    ``attached`` lists each assistant's files (A, B and X are listed, empty, by default);
+    ``stores`` each store's files (also listed as its attachments)."""
     remote_files = {}
     for f in files:
         f = remote_file(f) if isinstance(f, str) else f
         remote_files[f.id] = f
     listing: dict[str, frozenset[str]] = {A: frozenset(), B: frozenset(), X: frozenset()}
     listing |= {a: frozenset(ids) for a, ids in (attached or {}).items()}
+    listing |= {v: frozenset(found) for v, found in (stores or {}).items()}
     manifest = Manifest(
         {(e.folder, e.path): e for e in entries},
         frozenset(recorded),
@@ -94,8 +99,9 @@ def run(
     return plan(
         folders if isinstance(folders, list) else [folders],
         manifest,
-        Remote(remote_files, listing),
+        Remote(remote_files, listing, stores or {}, unavailable or {}),
         now=now,
+        instance=INSTANCE,
         **options,  # type: ignore[arg-type]
     )
 

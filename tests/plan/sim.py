@@ -66,15 +66,15 @@ Duplicate(folder, path, file_id, sent_at)
     Retired(file_id, folder, delete=True), and the attempt closed. The Cleanup after it
     deletes the file.
 
-Attach(folder, path, file_id, assistant_id)
+Attach(folder, path, file_id, target)
     Skip unless the row's file id is ``file_id``. createAssistantFile; attaching an attached
     file answers the attachment, so this also claims an attachment whose answer was lost.
-    Answered: record (file_id, assistant_id). Refused (the assistant is full, say): nothing
+    Answered: record (file_id, target). Refused (the assistant is full, say): nothing
     is recorded; the next plan decides again.
 
-Detach(file_id, assistant_id, reason)
+Detach(file_id, target, reason)
     Skip unless ``file_id`` is syncd's (an entry's file id or retired). deleteAssistantFile
-    (404 = done), then drop the record (file_id, assistant_id).
+    (404 = done), then drop the record (file_id, target).
 
 Retire(folder, path, file_id, mode)
     Skip unless the row's file id is ``file_id``. One commit, no request: drop the row; for
@@ -100,6 +100,26 @@ Reject(folder, path, sha256, reason)
 
 Restat(folder, path, size, mtime_ns, inode)
     Skip unless the row exists; set its stat.
+
+Move(folder, src, dst, file_id, size, mtime_ns, inode)
+    Skip unless the src row's file id is ``file_id`` and dst has no row. One commit, no request:
+    the row moves to dst with the given stat.
+
+Retag(folder, path, file_id, target, attributes)
+    Skip unless the row's file id is ``file_id``. updateVectorStoreFile with ``attributes``
+    (404: skip).
+
+Vector stores (targets ``vs_…``)
+    Attaching to a store (in Upload, Adopt or Attach) sends the file's attributes —
+    ``store_attributes`` of the row as it is then — and, answered, records (file_id, store) at
+    once. An attachment answered ``cancelled`` is detached and attached again. Ingestion is then
+    followed to its end; this model's service ends it at once unless it hangs. ``completed``:
+    for Upload and Adopt, once every store of ``attach_to`` completed (and every assistant is
+    attached), ``replaces`` is cleaned up as in step 5. ``failed``: the row becomes REJECTED
+    with the reason, its file id retired (delete) and the versions it replaced let go as its
+    folder's ``on_delete`` says. Still ``in_progress``: nothing more; the planner waits.
+    Detaching from a store is deleteVectorStoreFile (404 = done); a Cleanup that deletes the
+    file sends no store detach (deleting a file takes it out of every store).
 """
 
 from __future__ import annotations
@@ -114,6 +134,7 @@ from syncd.engine.model import (
     Adopt,
     Attach,
     Attempt,
+    AttributeValue,
     Cleanup,
     Detach,
     Duplicate,
@@ -123,15 +144,21 @@ from syncd.engine.model import (
     LocalFile,
     LocalFolder,
     Manifest,
+    Move,
+    OnDelete,
     Plan,
     Reject,
     Remote,
     RemoteFile,
     Restat,
+    Retag,
     Retire,
     Retired,
     State,
+    StoreFile,
     Upload,
+    store_attributes,
+    target_kind,
 )
 from syncd.engine.planner import plan, stages
 
@@ -146,9 +173,25 @@ def sha(content: str) -> str:
     return hashlib.sha256(content.encode()).hexdigest()
 
 
+#: This syncd's instance id in the model; store files carrying another are someone else's.
+INSTANCE = "syncd-sim"
+#: Content that uploads fine but that a store cannot ingest.
+UNREADABLE = "!!"
+
+
 def problem_of(content: str) -> str | None:
     """The model's validator: the service refuses empty files."""
     return "the file is empty" if not content else None
+
+
+@dataclass
+class StoredAttachment:
+    """A file in a vector store."""
+
+    status: str
+    created_at: int
+    attributes: dict[str, AttributeValue]
+    by_syncd: bool
 
 
 class Fault(enum.Enum):
@@ -196,12 +239,21 @@ class Service:
     attached file answers the attachment, as the real service (and the emulator) do.
     """
 
-    def __init__(self, world: World, assistants: tuple[str, ...], limit: int) -> None:
+    def __init__(
+        self,
+        world: World,
+        assistants: tuple[str, ...],
+        limit: int,
+        stores: tuple[str, ...] = (),
+    ) -> None:
         self._world = world
         self.limit = limit
         self.files: dict[str, StoredFile] = {}
         # assistant -> file id -> True when syncd made the attachment
         self.attachments: dict[str, dict[str, bool]] = {a: {} for a in assistants}
+        # store -> file id -> the store's file
+        self.stores: dict[str, dict[str, StoredAttachment]] = {v: {} for v in stores}
+        self.hanging = False  # new ingestions stay in_progress until this is cleared
         self.faults: list[Fault] = []
         self.unanswered: set[tuple[str, str]] = set()  # (assistant, file id) attached unanswered
         self._next_id = 0
@@ -254,6 +306,8 @@ class Service:
         del self.files[file_id]
         for attached in self.attachments.values():
             attached.pop(file_id, None)
+        for store in self.stores.values():
+            store.pop(file_id, None)
         self._answer(fault)
 
     def attach(self, assistant: str, file_id: str, *, syncd: bool) -> None:
@@ -280,13 +334,70 @@ class Service:
         del attached[file_id]
         self._answer(fault)
 
+    # vector stores
+    def attach_store(
+        self, store: str, file_id: str, attributes: dict[str, AttributeValue], *, syncd: bool
+    ) -> str:
+        """Attach; answers the store file's status once its ingestion ended (at once here,
+        unless ingestion hangs). An attached file is answered as it is."""
+        fault = self._request(syncd)
+        files = self.stores.get(store)
+        if files is None or file_id not in self.files:
+            raise Refused("not_found")
+        if file_id not in files:
+            content = self.files[file_id].content
+            status = "failed" if content == UNREADABLE else "completed"
+            if self.hanging:
+                status = "in_progress"
+            created = int(self._world.clock)
+            files[file_id] = StoredAttachment(status, created, dict(attributes), syncd)
+            if fault in (Fault.LOST, Fault.LATE):
+                self.unanswered.add((store, file_id))
+        self._answer(fault)
+        return files[file_id].status
+
+    def detach_store(self, store: str, file_id: str, *, syncd: bool) -> None:
+        fault = self._request(syncd)
+        files = self.stores.get(store)
+        if files is None or file_id not in files:
+            raise Refused("not_found")
+        if syncd and files[file_id].attributes.get("syncd_instance") != INSTANCE:
+            self.violations.append(f"detached someone else's store file {file_id} @ {store}")
+        del files[file_id]
+        self._answer(fault)
+
+    def update_attributes(
+        self, store: str, file_id: str, attributes: dict[str, AttributeValue], *, syncd: bool
+    ) -> None:
+        fault = self._request(syncd)
+        files = self.stores.get(store)
+        if files is None or file_id not in files:
+            raise Refused("not_found")
+        if syncd and not files[file_id].by_syncd:
+            self.violations.append(f"changed someone else's store file {file_id} @ {store}")
+        files[file_id].attributes = dict(attributes)
+        self._answer(fault)
+
     def snapshot(self) -> Remote:
         files = {
             f.id: RemoteFile(f.id, f.filename, len(f.content), f.purpose, f.created_at)
             for f in self.files.values()
         }
         attachments = {a: frozenset(ids) for a, ids in self.attachments.items()}
-        return Remote(files, attachments)
+        store_files = {
+            store: {
+                file_id: StoreFile(
+                    a.status,  # type: ignore[arg-type]
+                    a.created_at,
+                    dict(a.attributes),
+                    "The file could not be parsed." if a.status == "failed" else None,
+                )
+                for file_id, a in found.items()
+            }
+            for store, found in self.stores.items()
+        }
+        attachments |= {store: frozenset(found) for store, found in self.stores.items()}
+        return Remote(files, attachments, store_files)
 
 
 # --- the manifest and the local folders ---------------------------------------------------------
@@ -335,13 +446,19 @@ class LocalState:
 class World:
     """Folders on a fake disk, the manifest, the service and a clock, wired to the planner."""
 
-    def __init__(self, specs: list[FolderSpec], assistants: tuple[str, ...], limit: int) -> None:
+    def __init__(
+        self,
+        specs: list[FolderSpec],
+        assistants: tuple[str, ...],
+        limit: int,
+        stores: tuple[str, ...] = (),
+    ) -> None:
         self.clock = 1_000_000.0
         self.specs = {spec.name: spec for spec in specs}
         self.local: dict[str, dict[str, LocalState]] = {spec.name: {} for spec in specs}
         self.unavailable: set[str] = set()
         self.records = Records()
-        self.service = Service(self, assistants, limit)
+        self.service = Service(self, assistants, limit, stores)
         self.released: set[str] = set()  # ids syncd let go of on purpose (keep, detach)
         self._stamp = 0
 
@@ -376,6 +493,10 @@ class World:
             if name in self.unavailable:
                 folders.append(LocalFolder(spec, {}, error="the folder's disk is not mounted"))
                 continue
+            if any(v not in self.service.stores for v in spec.vector_stores):
+                # As the real pass: a configured store that is gone skips its folder.
+                folders.append(LocalFolder(spec, {}, error="a vector store does not exist"))
+                continue
             files = {path: self._scan_file(name, path, s) for path, s in self.local[name].items()}
             folders.append(LocalFolder(spec, files))
         return folders
@@ -398,6 +519,7 @@ class World:
             now=self.clock,
             force=force,
             assistant_file_limit=self.service.limit,
+            instance=INSTANCE,
         )
 
 
@@ -449,21 +571,59 @@ class Executor:
     def _put(self, entry: Entry) -> None:
         self.records.entries[(entry.folder, entry.path)] = entry
 
-    def _attach_all(self, file_id: str, assistants: tuple[str, ...]) -> bool:
+    def _attach_all(self, folder: str, path: str, file_id: str, targets: tuple[str, ...]) -> bool:
+        """Attach to every target; whether each ended attached (completed in a store)."""
         ok = True
-        for assistant in assistants:
+        for target in targets:
             try:
-                self.service.attach(assistant, file_id, syncd=True)
+                if target_kind(target) == "store":
+                    ok = self._attach_store(folder, path, file_id, target) and ok
+                    row = self._row(folder, path)
+                    if row is None or row.file_id != file_id:
+                        return False  # rejected: its ingestion failed
+                    continue
+                self.service.attach(target, file_id, syncd=True)
             except (Refused, NoAnswer):
                 ok = False
                 continue
-            self.records.attachments.add((file_id, assistant))
+            self.records.attachments.add((file_id, target))
         return ok
 
+    def _attach_store(self, folder: str, path: str, file_id: str, store: str) -> bool:
+        row = self._row(folder, path)
+        assert row is not None
+        spec = self.world.specs[folder]
+        attributes = store_attributes(spec, INSTANCE, path, row.sha256, row.mtime_ns)
+        status = self.service.attach_store(store, file_id, attributes, syncd=True)
+        if status == "cancelled":
+            self.service.detach_store(store, file_id, syncd=True)
+            status = self.service.attach_store(store, file_id, attributes, syncd=True)
+        self.records.attachments.add((file_id, store))
+        if status == "failed":
+            self._reject_remote(folder, path, file_id, f"{store} could not ingest it")
+        return status == "completed"
+
+    def _reject_remote(self, folder: str, path: str, file_id: str, reason: str) -> None:
+        row = self._row(folder, path)
+        if row is None or row.file_id != file_id:
+            return
+        on_delete: OnDelete = self.world.specs[folder].on_delete
+        for old in [r.file_id for r in self.records.retired.values() if r.replaced_by == file_id]:
+            self._let_go(folder, old, on_delete)
+        self.records.retired[file_id] = Retired(file_id, folder, True)
+        self._put(replace(row, state=State.REJECTED, file_id=None, last_error=reason))
+
+    def _let_go(self, folder: str, file_id: str, mode: OnDelete) -> None:
+        if mode == "keep":
+            self.records.forget(file_id)
+            self.world.released.add(file_id)
+        else:
+            self.records.retired[file_id] = Retired(file_id, folder, mode == "delete")
+
     def _after_new_file(
-        self, folder: str, new: str, attach_to: tuple[str, ...], replaces: str | None
+        self, folder: str, path: str, new: str, attach_to: tuple[str, ...], replaces: str | None
     ) -> None:
-        attached = self._attach_all(new, attach_to)
+        attached = self._attach_all(folder, path, new, attach_to)
         if replaces is None or replaces == new:
             return
         if attached and self.records.assistants_of(replaces) <= set(attach_to):
@@ -535,7 +695,7 @@ class Executor:
             self.records.retired[action.replaces] = Retired(
                 action.replaces, action.folder, True, replaced_by=new
             )
-        self._after_new_file(action.folder, new, action.attach_to, action.replaces)
+        self._after_new_file(action.folder, action.path, new, action.attach_to, action.replaces)
 
     def _adopt(self, action: Adopt) -> None:
         row = self._row(action.folder, action.path)
@@ -553,27 +713,35 @@ class Executor:
             self.records.retired[action.replaces] = Retired(
                 action.replaces, action.folder, True, replaced_by=action.file_id
             )
-        self._after_new_file(action.folder, action.file_id, action.attach_to, action.replaces)
+        self._after_new_file(
+            action.folder, action.path, action.file_id, action.attach_to, action.replaces
+        )
 
     def _attach(self, action: Attach) -> None:
         row = self._row(action.folder, action.path)
         if row is None or row.file_id != action.file_id:
             return
-        self.service.attach(action.assistant_id, action.file_id, syncd=True)
-        self.records.attachments.add((action.file_id, action.assistant_id))
+        if target_kind(action.target) == "store":
+            self._attach_store(action.folder, action.path, action.file_id, action.target)
+            return
+        self.service.attach(action.target, action.file_id, syncd=True)
+        self.records.attachments.add((action.file_id, action.target))
 
     def _detach(self, action: Detach) -> None:
         if not self.records.owns(action.file_id):
             return
-        self._detach_one(action.file_id, action.assistant_id)
+        self._detach_one(action.file_id, action.target)
 
-    def _detach_one(self, file_id: str, assistant: str) -> None:
+    def _detach_one(self, file_id: str, target: str) -> None:
         try:
-            self.service.detach(assistant, file_id, syncd=True)
+            if target_kind(target) == "store":
+                self.service.detach_store(target, file_id, syncd=True)
+            else:
+                self.service.detach(target, file_id, syncd=True)
         except Refused as refused:
             if refused.kind != "not_found":
                 raise
-        self.records.attachments.discard((file_id, assistant))
+        self.records.attachments.discard((file_id, target))
 
     def _retire(self, action: Retire) -> None:
         row = self._row(action.folder, action.path)
@@ -597,8 +765,10 @@ class Executor:
     def _cleanup(self, action: Cleanup) -> None:
         if action.file_id not in self.records.retired:
             return
-        for assistant in action.detach_from:
-            self._detach_one(action.file_id, assistant)
+        for target in action.detach_from:
+            if action.delete and target_kind(target) == "store":
+                continue
+            self._detach_one(action.file_id, target)
         if action.delete:
             try:
                 self.service.delete_file(action.file_id, syncd=True)
@@ -638,6 +808,33 @@ class Executor:
                 last_error=action.reason,
             )
         )
+
+    def _move(self, action: Move) -> None:
+        row = self._row(action.folder, action.src)
+        if row is None or row.file_id != action.file_id or self._row(action.folder, action.dst):
+            return
+        del self.records.entries[(action.folder, action.src)]
+        self._put(
+            replace(
+                row,
+                path=action.dst,
+                size=action.size,
+                mtime_ns=action.mtime_ns,
+                inode=action.inode,
+            )
+        )
+
+    def _retag(self, action: Retag) -> None:
+        row = self._row(action.folder, action.path)
+        if row is None or row.file_id != action.file_id:
+            return
+        try:
+            self.service.update_attributes(
+                action.target, action.file_id, dict(action.attributes), syncd=True
+            )
+        except Refused as refused:
+            if refused.kind != "not_found":
+                raise
 
     def _restat(self, action: Restat) -> None:
         row = self._row(action.folder, action.path)

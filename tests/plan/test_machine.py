@@ -1,14 +1,17 @@
 """The whole loop — scan, plan, execute — against the in-memory world of ``sim``.
 
 Hypothesis drives a user (creates, edits, deletes, renames, touches files), someone else
-(deletes and detaches syncd's files on the service, uploads and attaches their own files),
-the operator (reconfigures a folder's assistants, unmounts a folder) and the machinery
-(passes that suffer refused requests, lost answers and crashes, or stop half way).
+(deletes and detaches syncd's files on the service, takes them out of stores, changes their
+attributes, cancels their ingestion, deletes a whole store, uploads and attaches their own
+files, another syncd instance's among them), the operator (reconfigures a folder's targets,
+unmounts a folder), the service (ingestion that hangs, content a store cannot read) and the
+machinery (passes that suffer refused requests, lost answers and crashes, or stop half way).
 
 After every step nothing that is not syncd's has been touched, and every plan stays inside
-the rules (ownership, unavailable folders, the delete guard). Whenever the machine settles —
-fault-free passes until the plan is empty — the service holds exactly the eligible local
-files, once each, attached exactly to their folder's assistants.
+the rules (ownership, unavailable folders, the delete guard, no upload of content still
+ingesting or refused). Whenever the machine settles — fault-free passes until the plan is
+empty — the service holds exactly the eligible local files, once each, attached exactly to
+their folder's targets, ingested in every store with the attributes of their path.
 """
 
 from __future__ import annotations
@@ -30,27 +33,50 @@ from hypothesis.stateful import (
 from syncd.engine.model import (
     Adopt,
     Attach,
+    AttributeValue,
     Cleanup,
     Detach,
     Duplicate,
     FolderSpec,
     Forget,
+    Move,
     Plan,
     Reject,
     Restat,
+    Retag,
     Retire,
     Upload,
+    store_attributes,
+    target_kind,
 )
 
-from .sim import Executor, Fault, Refused, World, problem_of, sha
+from .sim import (
+    INSTANCE,
+    UNREADABLE,
+    Executor,
+    Fault,
+    Refused,
+    StoredAttachment,
+    World,
+    problem_of,
+    sha,
+)
 
 ASSISTANTS = ("asst_a", "asst_b", "asst_x")  # asst_x is someone else's
+STORES = ("vs_1", "vs_2")
 LIMIT = 7  # asst_a: 3 docs + 3 kb files + 1 foreign attachment fit exactly; 3 do not
 FOREIGN_PER_ASSISTANT = 3
 FOLDERS = ("docs", "kb", "ft")
 PATHS = ("a.md", "b.md", "sub/a.md")  # two share a basename
-CONTENTS = ("x", "yy", "zz", "www", "")  # "yy" and "zz" share a size; "" is rejected
-KB_ASSISTANTS = (("asst_b",), ("asst_a", "asst_b"), ())
+# "yy", "zz" and "!!" share a size; "" is rejected; "!!" uploads, but no store can read it.
+CONTENTS = ("x", "yy", "zz", "www", "", UNREADABLE)
+# kb's (assistants, vector stores).
+KB_TARGETS = (
+    (("asst_b",), ("vs_2",)),
+    (("asst_a", "asst_b"), ()),
+    ((), ("vs_1", "vs_2")),
+    ((), ()),
+)
 SETTLE_ROUNDS = 8
 
 changes = st.one_of(
@@ -76,10 +102,20 @@ faults = st.lists(
 )
 
 
-def specs(kb_assistants: tuple[str, ...] = ("asst_b",)) -> list[FolderSpec]:
+def specs(
+    kb: tuple[tuple[str, ...], tuple[str, ...]] = KB_TARGETS[0],
+) -> list[FolderSpec]:
     return [
-        FolderSpec("docs", "assistants", ("asst_a",), on_delete="delete"),
-        FolderSpec("kb", "assistants", kb_assistants, on_delete="detach"),
+        FolderSpec(
+            "docs",
+            "assistants",
+            ("asst_a",),
+            on_delete="delete",
+            vector_stores=("vs_1",),
+            attributes=(("team", "docs"),),
+            ingestion_timeout=30,
+        ),
+        FolderSpec("kb", "assistants", kb[0], on_delete="detach", vector_stores=kb[1]),
         FolderSpec("ft", "fine-tune", (), on_delete="keep"),
     ]
 
@@ -87,8 +123,9 @@ def specs(kb_assistants: tuple[str, ...] = ("asst_b",)) -> list[FolderSpec]:
 class SyncMachine(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
-        self.world = World(specs(), ASSISTANTS, LIMIT)
+        self.world = World(specs(), ASSISTANTS, LIMIT, STORES)
         self.foreign_attachments: set[tuple[str, str]] = set()
+        self.foreign_store_files: set[tuple[str, str]] = set()
         self.foreign_files = 0
 
     @initialize(full=st.booleans())
@@ -98,7 +135,7 @@ class SyncMachine(RuleBasedStateMachine):
             for i, path in enumerate(PATHS):
                 self.world.write(folder, path, CONTENTS[i])
         if full:
-            self.reconfigure(("asst_a", "asst_b"))
+            self.reconfigure(KB_TARGETS[1])
             self.someone_uploads("www", "assistants")
             self.someone_attaches_their_file("asst_a", 0)
         self.settle()
@@ -145,6 +182,64 @@ class SyncMachine(RuleBasedStateMachine):
             assistant, file_id = made[pick % len(made)]
             self.world.service.detach(assistant, file_id, syncd=False)
 
+    def _syncd_store_files(self) -> list[tuple[str, str]]:
+        return sorted(
+            (store, file_id)
+            for store, files in self.world.service.stores.items()
+            for file_id, found in files.items()
+            if found.by_syncd
+        )
+
+    @rule(pick=st.integers(0, 40))
+    def someone_takes_a_file_out_of_a_store(self, pick: int) -> None:
+        made = self._syncd_store_files()
+        if made:
+            store, file_id = made[pick % len(made)]
+            self.world.service.detach_store(store, file_id, syncd=False)
+
+    @rule(pick=st.integers(0, 40))
+    def someone_changes_a_store_files_attributes(self, pick: int) -> None:
+        made = self._syncd_store_files()
+        if made:
+            store, file_id = made[pick % len(made)]
+            found = self.world.service.stores[store][file_id]
+            changed = {**found.attributes, "syncd_path": "elsewhere.md", "note": "theirs"}
+            self.world.service.update_attributes(store, file_id, changed, syncd=False)
+
+    @rule(pick=st.integers(0, 40))
+    def someone_cancels_an_ingestion(self, pick: int) -> None:
+        made = self._syncd_store_files()
+        if made:
+            store, file_id = made[pick % len(made)]
+            self.world.service.stores[store][file_id].status = "cancelled"
+
+    @rule(store=st.sampled_from(STORES))
+    def someone_deletes_a_store(self, store: str) -> None:
+        self.world.service.stores.pop(store, None)
+        self.foreign_store_files = {(v, f) for v, f in self.foreign_store_files if v != store}
+
+    @rule(store=st.sampled_from(STORES), pick=st.integers(0, 20))
+    def another_instance_attaches_its_file(self, store: str, pick: int) -> None:
+        theirs = sorted(
+            f.id
+            for f in self.world.service.files.values()
+            if not f.by_syncd and f.purpose == "assistants"
+        )
+        files = self.world.service.stores.get(store)
+        if theirs and files is not None:
+            file_id = theirs[pick % len(theirs)]
+            if file_id not in files:
+                attributes: dict[str, AttributeValue] = {
+                    "syncd_instance": "syncd-other",
+                    "syncd_path": "a.md",
+                }
+                files[file_id] = StoredAttachment("completed", 0, attributes, False)
+                self.foreign_store_files.add((store, file_id))
+
+    @rule(hanging=st.booleans())
+    def ingestion_hangs(self, hanging: bool) -> None:
+        self.world.service.hanging = hanging
+
     @rule(
         content=st.sampled_from(CONTENTS[:4]), purpose=st.sampled_from(["assistants", "fine-tune"])
     )
@@ -175,15 +270,16 @@ class SyncMachine(RuleBasedStateMachine):
     # assistant is still configured for the folder; a reconfiguration inside that window
     # leaves it to whoever made it (invariant 1 cannot tell). Not exercised here.
     @precondition(lambda self: not self._unclaimed())
-    @rule(kb=st.sampled_from(KB_ASSISTANTS))
-    def reconfigure(self, kb: tuple[str, ...]) -> None:
+    @rule(kb=st.sampled_from(KB_TARGETS))
+    def reconfigure(self, kb: tuple[tuple[str, ...], tuple[str, ...]]) -> None:
         self.world.specs = {spec.name: spec for spec in specs(kb)}
 
     def _unclaimed(self) -> bool:
+        service = self.world.service
         return any(
-            (f, a) not in self.world.records.attachments
-            for a, f in self.world.service.unanswered
-            if f in self.world.service.attachments[a]
+            (f, t) not in self.world.records.attachments
+            for t, f in service.unanswered
+            if f in service.attachments.get(t, {}) or f in service.stores.get(t, {})
         )
 
     @rule(folder=st.sampled_from(FOLDERS))
@@ -233,6 +329,15 @@ class SyncMachine(RuleBasedStateMachine):
         """Mount everything, wait out every backoff, and pass until there is nothing to do."""
         world = self.world
         world.unavailable = set()
+        # The service recovers: deleted stores are made again (empty), hung ingestions end.
+        world.service.hanging = False
+        for store in STORES:
+            world.service.stores.setdefault(store, {})
+        for found in world.service.stores.values():
+            for file_id, attached in found.items():
+                if attached.status == "in_progress":
+                    content = world.service.files[file_id].content
+                    attached.status = "failed" if content == UNREADABLE else "completed"
         world.service.land_late()
         for i in range(SETTLE_ROUNDS):
             # The first look comes soon after the late uploads landed, as it would.
@@ -256,6 +361,8 @@ class SyncMachine(RuleBasedStateMachine):
         assert service.violations == []
         for assistant, file_id in self.foreign_attachments:
             assert file_id in service.attachments[assistant], (assistant, file_id)
+        for store, file_id in self.foreign_store_files:
+            assert file_id in service.stores[store], (store, file_id)
 
     def check_plan(self, plan: Plan, *, force: bool) -> None:
         world = self.world
@@ -265,10 +372,13 @@ class SyncMachine(RuleBasedStateMachine):
         unavailable = {name for name, f in folders.items() if f.error}
         folder_of = {e.file_id: e.folder for e in manifest.entries.values() if e.file_id}
         folder_of |= {r.file_id: r.folder for r in manifest.retired.values()}
-        listed = world.service.snapshot().attachments
+        remote = world.service.snapshot()
+        listed = remote.attachments
         retires: dict[str, int] = {}
         taken: set[str] = set()  # syncd's own files this plan takes up
         for action in plan.actions:
+            if isinstance(action, Upload):
+                self._check_no_upload_loop(action)
             ids = {getattr(action, "file_id", None), getattr(action, "replaces", None)} - {None}
             if isinstance(action, Adopt | Duplicate) and action.file_id not in owned:
                 assert world.service.files[action.file_id].by_syncd, action
@@ -284,16 +394,21 @@ class SyncMachine(RuleBasedStateMachine):
             )
             assert folder not in unavailable, action
             if isinstance(action, Detach | Cleanup):
-                pairs = (
-                    [action.assistant_id]
-                    if isinstance(action, Detach)
-                    else list(action.detach_from)
-                )
-                targets = world.specs[folder].assistants if folder else ()
-                for assistant in pairs:
-                    ours = (action.file_id, assistant) in manifest.attachments
-                    claimed = assistant in targets and action.file_id in listed[assistant]
+                pairs = [action.target] if isinstance(action, Detach) else list(action.detach_from)
+                targets = world.specs[folder].targets if folder else ()
+                for target in pairs:
+                    ours = (action.file_id, target) in manifest.attachments
+                    claimed = target in targets and action.file_id in listed[target]
                     assert ours or claimed, action
+                    found = remote.store_files.get(target, {}).get(action.file_id)
+                    assert found is None or found.instance in (None, INSTANCE), action
+                if (
+                    isinstance(action, Detach)
+                    and target_kind(action.target) == "store"
+                    and folder
+                    and action.target not in world.specs[folder].targets
+                ):
+                    retires[folder] = retires.get(folder, 0) + 1
             if isinstance(action, Retire) and action.mode != "keep":
                 entry = manifest.entries[(action.folder, action.path)]
                 kept = {
@@ -307,8 +422,31 @@ class SyncMachine(RuleBasedStateMachine):
                     1 for e in manifest.entries.values() if e.folder == folder and e.file_id
                 )
                 assert n <= max(1, 0.5 * managed), (folder, n, managed, plan)
-        kinds = (Upload, Adopt, Attach, Detach, Retire, Duplicate, Cleanup, Forget, Reject, Restat)
+        kinds = (
+            Upload,
+            Adopt,
+            Attach,
+            Detach,
+            Retire,
+            Duplicate,
+            Cleanup,
+            Forget,
+            Reject,
+            Restat,
+            Move,
+            Retag,
+        )
         assert all(isinstance(a, kinds) for a in plan.actions)
+
+    def _check_no_upload_loop(self, upload: Upload) -> None:
+        """Content the service refused, or a file still ingesting, is never uploaded again."""
+        entry = self.world.records.entries.get((upload.folder, upload.path))
+        if entry is None or entry.sha256 != upload.sha256:
+            return
+        assert not (entry.state == "rejected" and entry.file_id is None), (upload, entry)
+        for files in self.world.service.stores.values():
+            found = files.get(entry.file_id or "")
+            assert found is None or found.status != "in_progress", (upload, entry)
 
     def check_settled(self, unattached: set[tuple[str, str, str]]) -> None:
         """``unattached``: (folder, path, assistant) reported as not fitting the assistant."""
@@ -320,7 +458,7 @@ class SyncMachine(RuleBasedStateMachine):
         maybe_recorded = set()
         owned = set()
         for name, spec in world.specs.items():
-            targets = set(spec.assistants) if spec.purpose == "assistants" else set()
+            targets = set(spec.targets)
             local = world.local[name]
             rows = {path for (folder, path) in records.entries if folder == name}
             assert rows == set(local), (name, rows, set(local))
@@ -330,13 +468,26 @@ class SyncMachine(RuleBasedStateMachine):
                 if problem_of(state.content):
                     assert entry.state == "rejected" and entry.file_id is None, entry
                     continue
+                if state.content == UNREADABLE and (
+                    spec.vector_stores or entry.state == "rejected"
+                ):
+                    # Rejected once a store failed to read it; not uploaded again after that,
+                    # even where no store is configured any more (the content did not change).
+                    assert entry.state == "rejected" and entry.file_id is None, entry
+                    continue
                 assert entry.state == "synced" and entry.file_id is not None, entry
                 stored = service.files[entry.file_id]
                 assert stored.by_syncd and stored.content == state.content, entry
-                assert stored.filename == posixpath.basename(path)
+                if name == "ft":  # elsewhere a rename may keep the first upload's name
+                    assert stored.filename == posixpath.basename(path)
                 assert entry.file_id not in owned, "two entries share a remote file"
                 owned.add(entry.file_id)
-                on = {a for a, attached in service.attachments.items() if entry.file_id in attached}
+                on = self._targets_of(entry.file_id)
+                for store in spec.vector_stores:
+                    found = service.stores[store].get(entry.file_id)
+                    assert found is not None and found.status == "completed", (entry, store)
+                    wanted = store_attributes(spec, INSTANCE, path, entry.sha256, entry.mtime_ns)
+                    assert found.attributes == wanted, (entry, found)
                 full = {a for f, p, a in unattached if (f, p) == (name, path)}
                 assert on == targets - full, (entry, on, targets, full)
                 expected_attachments |= {(entry.file_id, a) for a in targets - full}
@@ -351,8 +502,13 @@ class SyncMachine(RuleBasedStateMachine):
             if stored.by_syncd and stored.id not in owned:
                 # Let go of on purpose (on_delete keep or detach); never a stray duplicate.
                 assert stored.id in world.released, f"stray upload {stored}"
-                on = {a for a, attached in service.attachments.items() if stored.id in attached}
+                on = self._targets_of(stored.id)
                 assert on == set(), (stored, on)
+
+    def _targets_of(self, file_id: str) -> set[str]:
+        service = self.world.service
+        on = {a for a, attached in service.attachments.items() if file_id in attached}
+        return on | {v for v, files in service.stores.items() if file_id in files}
 
 
 def _unattached(plan: Plan) -> set[tuple[str, str, str]]:

@@ -239,7 +239,7 @@ def test_only_syncd_files_and_attachments_are_touched(given: Inputs) -> None:
         replaces = getattr(action, "replaces", None)
         assert replaces is None or replaces in owned, action
         if isinstance(action, Detach | Cleanup):
-            assistants = [action.assistant_id] if isinstance(action, Detach) else action.detach_from
+            assistants = [action.target] if isinstance(action, Detach) else action.detach_from
             folder = given.folder_of(action.file_id)
             for assistant in assistants:
                 made_by_syncd = (action.file_id, assistant) in given.manifest.attachments
@@ -312,14 +312,14 @@ def test_no_assistant_goes_over_its_limit_while_the_additions_run(given: Inputs)
         freed = {
             a.file_id
             for a in before
-            if (isinstance(a, Detach) and a.assistant_id == assistant)
+            if (isinstance(a, Detach) and a.target == assistant)
             or (isinstance(a, Cleanup) and assistant in a.detach_from)
         } & listed
         added = [
             a
             for a in additions
             if (isinstance(a, Upload | Adopt) and assistant in a.attach_to)
-            or (isinstance(a, Attach) and a.assistant_id == assistant)
+            or (isinstance(a, Attach) and a.target == assistant)
         ]
         new = [a for a in added if isinstance(a, Upload) or a.file_id not in listed]
         assert len(listed) - len(freed) + len(new) <= given.limit, (assistant, result)
@@ -332,7 +332,7 @@ def test_no_assistant_goes_over_its_limit_while_the_additions_run(given: Inputs)
         }
         for action in before:
             if isinstance(action, Detach) and "limit" in action.reason:
-                assert action.assistant_id != assistant or action.file_id in successors, action
+                assert action.target != assistant or action.file_id in successors, action
 
 
 @PROPERTY

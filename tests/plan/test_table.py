@@ -83,7 +83,9 @@ def test_new_invalid_file_is_rejected() -> None:
             local("a.md", "v2"), (Upload("docs", "a.md", V2, 2, (A,)),), id="fixed: uploaded"
         ),
         pytest.param(
-            local("a.md"), (Upload("docs", "a.md", V1, 2, (A,)),), id="now valid: uploaded"
+            local("a.md", stat=2),
+            (Restat("docs", "a.md", 2, 2, 2),),
+            id="same content, valid now (the service refused it): not uploaded again",
         ),
         pytest.param(
             local("a.md", "v2", problem="worse"),
