@@ -84,7 +84,7 @@ def test_the_daemon_syncs_an_edit_that_keeps_size_and_mtime(
     before = path.stat()
     path.write_text("version two")  # the same size
     os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))  # as cp -p, touch -r
-    daemon.wait_for_line(r"replaced d/a\.md")
+    daemon.wait_for_line(r"replaced \[d\] a\.md")
     eventually(lambda: holds([f.id for f in client.list_files()] not in ([], [first.id])))
     eventually(lambda: holds(len(client.list_files()) == 1))
     assert daemon.stop() == 0

@@ -40,7 +40,7 @@ def test_the_daemon_syncs_into_a_store_under_faults(
         emulator.base_url,
         tmp_path / "state",
         [FolderDef("docs", drop, vector_stores=[store])],
-        sync={"rescan_interval_seconds": 5},
+        sync={"rescan_interval_seconds": 10},
     )
     emulator.set_faults(**FAULTS)
     daemon = DaemonProcess(config, api_key)
@@ -56,7 +56,7 @@ def test_the_daemon_syncs_into_a_store_under_faults(
         holds(paths == Counter(expected) and statuses == {"completed"})
 
     eventually(lambda: settled(names), timeout=120)
-    daemon.wait_for_line(r"rejected docs/broken\.pdf", timeout=60)
+    daemon.wait_for_line(r"rejected \[docs\] broken\.pdf", timeout=60)
     (drop / "note0.md").rename(drop / "moved.md")
     names = (names - {"note0.md"}) | {"moved.md"}
     eventually(lambda: settled(names), timeout=60)
@@ -65,7 +65,7 @@ def test_the_daemon_syncs_into_a_store_under_faults(
     assert Counter(f.filename for f in client.list_files()) == Counter(
         {name: 1 for name in names - {"moved.md"}} | {"note0.md": 1}
     )
-    assert daemon.count(r"rejected docs/broken\.pdf") == 1
+    assert daemon.count(r"rejected \[docs\] broken\.pdf") == 1
     # Sent once at most (a lost answer is adopted, not sent again), never after its rejection.
-    assert daemon.count(r"uploaded docs/broken\.pdf") <= 1
-    assert daemon.count(r"uploaded docs/moved\.md") == 0
+    assert daemon.count(r"uploaded \[docs\] broken\.pdf") <= 1
+    assert daemon.count(r"uploaded \[docs\] moved\.md") == 0

@@ -163,7 +163,7 @@ def test_a_name_that_is_not_utf8_is_rejected_and_the_pass_goes_on(ws: Workspace)
     [rejected] = [a for a in report["actions"] if a["what"] == "rejected"]
     assert rejected["path"] == "bad\\xff.md"
     assert "not valid UTF-8" in rejected["detail"]
-    assert "rejected docs/bad\\xff.md: its name is not valid UTF-8" in result.stderr
+    assert "rejected [docs] bad\\xff.md: its name is not valid UTF-8" in result.stderr
     assert len(ws.remote()) == 1  # b.md's remote copy is gone
     assert reconcile(ws).returncode == 1  # still rejected, still no crash
 
