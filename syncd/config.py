@@ -387,34 +387,12 @@ class FolderConfig(BaseModel):
     @field_validator("assistants")
     @classmethod
     def _check_assistants(cls, ids: list[str], info: ValidationInfo) -> list[str]:
-        if ids and info.data.get("purpose") == "fine-tune":
-            raise ValueError(
-                "a fine-tune folder cannot have assistants (only files with purpose "
-                '"assistants" can be attached); remove the list or use purpose = "assistants"'
-            )
-        for assistant_id in ids:
-            if not _ASSISTANT_ID.fullmatch(assistant_id):
-                raise ValueError(f'must be assistant ids like "asst_abc123", got {assistant_id!r}')
-        duplicates = sorted({i for i in ids if ids.count(i) > 1})
-        if duplicates:
-            raise ValueError(f"{', '.join(duplicates)} listed more than once")
-        return ids
+        return _target_ids(ids, info, "assistant", _ASSISTANT_ID, "asst_abc123", "attached")
 
     @field_validator("vector_stores")
     @classmethod
     def _check_vector_stores(cls, ids: list[str], info: ValidationInfo) -> list[str]:
-        if ids and info.data.get("purpose") == "fine-tune":
-            raise ValueError(
-                "a fine-tune folder cannot have vector stores (only files with purpose "
-                '"assistants" can be searched); remove the list or use purpose = "assistants"'
-            )
-        for store_id in ids:
-            if not _STORE_ID.fullmatch(store_id):
-                raise ValueError(f'must be vector store ids like "vs_abc123", got {store_id!r}')
-        duplicates = sorted({i for i in ids if ids.count(i) > 1})
-        if duplicates:
-            raise ValueError(f"{', '.join(duplicates)} listed more than once")
-        return ids
+        return _target_ids(ids, info, "vector store", _STORE_ID, "vs_abc123", "searched")
 
     @field_validator("attributes", mode="before")
     @classmethod
@@ -938,3 +916,27 @@ def make_client(config: Config, retry: RetryPolicy) -> Client:
         retry=retry,
         allow_insecure_http=api.allow_insecure_http,
     )
+
+
+def _target_ids(
+    ids: list[str],
+    info: ValidationInfo,
+    kind: str,
+    pattern: re.Pattern[str],
+    example: str,
+    used: str,
+) -> list[str]:
+    """A folder's list of targets of one kind: only for purpose "assistants" (a fine-tune file
+    cannot be attached or searched), each id of the service's form, none twice."""
+    if ids and info.data.get("purpose") == "fine-tune":
+        raise ValueError(
+            f"a fine-tune folder cannot have {kind}s (only files with purpose "
+            f'"assistants" can be {used}); remove the list or use purpose = "assistants"'
+        )
+    for target_id in ids:
+        if not pattern.fullmatch(target_id):
+            raise ValueError(f'must be {kind} ids like "{example}", got {target_id!r}')
+    duplicates = sorted({i for i in ids if ids.count(i) > 1})
+    if duplicates:
+        raise ValueError(f"{', '.join(duplicates)} listed more than once")
+    return ids
