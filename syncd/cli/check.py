@@ -15,6 +15,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import click
 
@@ -172,11 +173,7 @@ def check_service(client: Client, config: Config) -> Iterator[Check]:
     org = f" for organization {client.organization}" if client.organization else ""
     yield _passed("authentication", f"the API key was accepted{org}")
 
-    users: dict[str, list[str]] = {}
-    for folder in config.folders:
-        for assistant_id in folder.assistants:
-            users.setdefault(assistant_id, []).append(folder.name)
-    for assistant_id, folders in users.items():
+    for assistant_id, folders in _users(config, "assistants").items():
         name = f"assistant {assistant_id}"
         try:
             assistant = client.retrieve_assistant(assistant_id)
@@ -197,13 +194,18 @@ def check_service(client: Client, config: Config) -> Iterator[Check]:
     yield from _check_stores(client, config)
 
 
-def _check_stores(client: Client, config: Config) -> Iterator[Check]:
-    """Each configured vector store exists and has not expired."""
+def _users(config: Config, kind: Literal["assistants", "vector_stores"]) -> dict[str, list[str]]:
+    """Each configured target of ``kind``, with the folders that use it, in config order."""
     users: dict[str, list[str]] = {}
     for folder in config.folders:
-        for store_id in folder.vector_stores:
-            users.setdefault(store_id, []).append(folder.name)
-    for store_id, folders in users.items():
+        for target_id in getattr(folder, kind):
+            users.setdefault(target_id, []).append(folder.name)
+    return users
+
+
+def _check_stores(client: Client, config: Config) -> Iterator[Check]:
+    """Each configured vector store exists and has not expired."""
+    for store_id, folders in _users(config, "vector_stores").items():
         name = f"vector store {store_id}"
         try:
             store = client.retrieve_vector_store(store_id)
