@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import math
 import os
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 
 from syncd.api import APIError, AuthenticationError, BadRequestError, Client, NotFoundError
@@ -18,18 +18,17 @@ from syncd.config import Config, FolderConfig
 from syncd.engine.executor import PassStopped
 from syncd.engine.manifest import ManifestDB
 from syncd.engine.model import (
-    Entry,
     LocalFile,
     LocalFolder,
     Manifest,
-    Remote,
     RemoteFile,
     State,
     StoreFile,
     target_kind,
 )
 from syncd.engine.names import where
-from syncd.engine.scan import FolderScan, known_file, scan_folder, scan_paths
+from syncd.engine.rest import FolderTable, RoundTables
+from syncd.engine.scan import FolderScan, scan_folder, scan_paths
 
 __all__ = ["RETIRED_ASSISTANTS", "Inputs", "Round", "assistants_retired"]
 
@@ -64,6 +63,9 @@ class Round:
     #: (folder, path) -> why: paths that exist but could not be read (they need attention)
     unreadable: dict[tuple[str, str], str] = field(default_factory=dict)
     bad_names: list[tuple[str, str]] = field(default_factory=list)  # (folder, escaped path)
+    #: Files left out of the plan (see :mod:`syncd.engine.rest`): valid ones, rejected ones.
+    at_rest: int = 0
+    at_rest_rejected: int = 0
 
 
 class Inputs:
@@ -90,21 +92,19 @@ class Inputs:
         self,
         selected: list[FolderConfig],
         paths: Mapping[str, Collection[str]] | None,
-        recorded: Manifest,
+        tables: RoundTables,
         *,
         force: bool,
     ) -> Round:
+        """Scan the selected folders (only the dirty ``paths`` where given) into ``tables``:
+        the round holds the files hashed or kept; the rest are rows of ``round_local``."""
         local: list[LocalFolder] = []
         files: dict[tuple[str, str], LocalFile] = {}
         devices: dict[str, int] = {}
         unreadable: dict[tuple[str, str], str] = {}
         bad_names: list[tuple[str, str]] = []
-        known_by_folder: dict[str, dict[str, Entry]] = {f.name: {} for f in selected}
-        for (name, path), entry in recorded.entries.items():
-            if name in known_by_folder:
-                known_by_folder[name][path] = entry
         for folder in selected:
-            known = known_by_folder[folder.name]
+            sink = tables.folder(folder.name)
             expected_dev = self.manifest.folder_dev(folder.name)
             if force and expected_dev is not None and _root_dev(folder) not in (None, expected_dev):
                 log.warning(
@@ -114,13 +114,15 @@ class Inputs:
                 expected_dev = None
             if paths is None:
                 scan = scan_folder(
-                    folder, known, expected_dev=expected_dev, warned_links=self._warned_links
+                    folder,
+                    sink.known(),
+                    expected_dev=expected_dev,
+                    warned_links=self._warned_links,
+                    sink=sink,
                 )
-                folder_scan = scan.local
             else:
-                scan, folder_scan = self._scan_dirty(
-                    folder, paths.get(folder.name, ()), known, expected_dev
-                )
+                scan = self._scan_dirty(folder, paths.get(folder.name, ()), sink, expected_dev)
+            folder_scan = scan.local
             local.append(folder_scan)
             bad_names += [(folder.name, name) for name in scan.bad_names]
             if folder_scan.error is None:
@@ -136,51 +138,45 @@ class Inputs:
         self,
         folder: FolderConfig,
         dirty: Collection[str],
-        known: Mapping[str, Entry],
+        sink: FolderTable,
         expected_dev: int | None,
-    ) -> tuple[FolderScan, LocalFolder]:
+    ) -> FolderScan:
         """Scan the dirty paths, and every entry not at rest (they may hold news the manifest
         does not); take the rest as the manifest last saw it. The planner needs a complete
         folder: a path missing from it is taken for deleted."""
-        unsettled = {p for p, e in known.items() if e.state not in (State.SYNCED, State.REJECTED)}
         scan = scan_paths(
             folder,
-            set(dirty) | unsettled,
-            known,
+            set(dirty) | set(sink.unsettled()),
+            sink.known(),
             expected_dev=expected_dev,
             warned_links=self._warned_links,
+            sink=sink,
         )
-        if scan.local.error is not None:
-            return scan, scan.local
-        files = dict(scan.local.files)
-        for path, entry in known.items():
-            if path in files or scan.covers(path):
-                continue
-            files[path] = known_file(entry)
-        return scan, replace(scan.local, files=files)
+        if scan.local.error is None and scan.looked_at is not None:
+            sink.keep_unscanned(scan.looked_at)
+        return scan
 
-    def remote(self, selected: list[FolderConfig]) -> tuple[Remote, dict[str, str]]:
-        """List the service: every file, and what is attached to each configured target of a
-        folder being planned (a store's files with their ingestion and attributes); and the
-        targets that do not exist, or whose store expired, with why (their folders are to be
-        skipped)."""
+    def remote(
+        self, selected: list[FolderConfig], tables: RoundTables
+    ) -> tuple[dict[str, str], dict[str, str]]:
+        """List the service into ``tables``: every file, and what is attached to each
+        configured target of a folder being planned (a store's files with their ingestion and
+        attributes). Returns the targets the service no longer serves, and those that do not
+        exist or whose store expired, each with why (their folders are to be skipped)."""
         try:
-            files = {
-                f.id: RemoteFile(f.id, f.filename, f.bytes, f.purpose, f.created_at)
-                for f in self.client.list_files()
-            }
-            attachments: dict[str, frozenset[str]] = {}
-            store_files: dict[str, dict[str, StoreFile]] = {}
+            tables.add_files(
+                RemoteFile(f.id, f.filename, f.bytes, f.purpose, f.created_at)
+                for f in self.client.iter_files()
+            )
             missing: dict[str, str] = {}
             unavailable: dict[str, str] = {}
             for target in sorted({t for f in selected for t in f.spec().targets}):
                 try:
                     if target_kind(target) == "store":
-                        store_files[target] = self._store_files(target)
-                        attachments[target] = frozenset(store_files[target])
+                        tables.add_attached(target, self._store_files(target))
                     else:
                         listed = self.client.iter_assistant_files(target)
-                        attachments[target] = frozenset(a.id for a in listed)
+                        tables.add_attached(target, ((a.id, None) for a in listed))
                 except _StoreExpired:
                     missing[target] = f"vector store {target} has expired; create a new one"
                 except APIError as e:
@@ -197,19 +193,17 @@ class Inputs:
             raise PassStopped("auth", f"the service refused the API key: {e}") from e
         except APIError as e:
             raise PassStopped("service", f"cannot list the service's files: {e}") from e
-        return Remote(files, attachments, store_files, unavailable), missing
+        return unavailable, missing
 
-    def _store_files(self, store: str) -> dict[str, StoreFile]:
+    def _store_files(self, store: str) -> Iterator[tuple[str, StoreFile]]:
         """The store's files with their ingestion and attributes; :class:`_StoreExpired` for
         an expired store (the service no longer serves it)."""
         if self.client.retrieve_vector_store(store).status == "expired":
             raise _StoreExpired(store)
-        found: dict[str, StoreFile] = {}
         for f in self.client.iter_vector_store_files(store):
             status = f.status if f.status in _STATUSES else "in_progress"
             error = f.last_error.message if f.last_error is not None else None
-            found[f.id] = StoreFile(status, f.created_at, f.attributes or {}, error)  # type: ignore[arg-type]
-        return found
+            yield f.id, StoreFile(status, f.created_at, f.attributes or {}, error)  # type: ignore[arg-type]
 
     def skip_folders_of(
         self, missing: Mapping[str, str], selected: list[FolderConfig], current: Round

@@ -34,9 +34,10 @@ import sqlite3
 import threading
 import time
 import uuid
-from collections.abc import Callable, Collection, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import sqlite_utils
 
@@ -540,7 +541,61 @@ class ManifestDB:
                     self._db.execute("PRAGMA synchronous=NORMAL")
                 self._owner = outer_owner
 
+    @contextlib.contextmanager
+    def connection(self) -> Iterator[sqlite3.Connection]:
+        """The connection itself, this thread's alone meanwhile: for a round's temporary
+        tables (:mod:`syncd.engine.rest`). What was written is committed on the way out,
+        unless a :meth:`transaction` of this thread is open (its commit decides)."""
+        with self._lock:
+            try:
+                yield self._db.conn
+            except (sqlite3.Error, OSError) as e:
+                if _full(e, self.path.parent):
+                    raise StateFull(self.path.parent) from e
+                raise
+            finally:
+                if self._owner is None and self._db.conn.in_transaction:
+                    self._db.conn.commit()
+
     # --- reads -----------------------------------------------------------------------------------
+
+    @staticmethod
+    def entry_of(row: Sequence[Any]) -> Entry:
+        """The entry a row of ``SELECT folder, path, size, ... ctime_ns`` (the columns of
+        the entries table in their order, ``updated_at`` left out) stands for."""
+        return _entry(tuple(row))
+
+    def paths(self, folder: str) -> list[str]:
+        """The folder's entries' paths."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT path FROM entries WHERE folder = ?", [folder]
+            ).fetchall()
+        return [path for (path,) in rows]
+
+    def count(self, folder: str) -> int:
+        """How many entries the folder has."""
+        with self._lock:
+            return int(
+                self._db.execute(
+                    "SELECT count(*) FROM entries WHERE folder = ?", [folder]
+                ).fetchone()[0]
+            )
+
+    def retired_files(self) -> dict[str, Retired]:
+        """Every retired id, with its record."""
+        with self._lock:
+            return {r.file_id: r for r in self._retired(None)}
+
+    def attachments_of(self, file_ids: Collection[str]) -> frozenset[tuple[str, str]]:
+        """The (file id, target) attachments syncd recorded for ``file_ids``."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT file_id, assistant_id FROM attachments"
+                " WHERE file_id IN (SELECT value FROM json_each(?))",
+                [json.dumps(sorted(file_ids))],
+            ).fetchall()
+        return frozenset((file_id, target) for file_id, target in rows)
 
     def snapshot(self, folders: Collection[str] | None = None) -> Manifest:
         """The planner's view of the given folders (all folders when ``None``)."""

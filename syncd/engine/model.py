@@ -220,6 +220,9 @@ class Manifest:
     attachments: frozenset[tuple[str, str]] = frozenset()  # (file_id, target) syncd made
     retired: Mapping[str, Retired] = field(default_factory=dict)  # file_id -> retired
     attempts: tuple[Attempt, ...] = ()  # unanswered upload requests, oldest first
+    # Synced entries left out of ``entries`` because nothing can happen to them (see
+    # ``syncd.engine.rest``), by folder: they still count for the delete guard.
+    resting: Mapping[str, int] = field(default_factory=dict)
 
     def owned_ids(self) -> set[str]:
         """Every remote file id syncd may touch (invariant 1)."""

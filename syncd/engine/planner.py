@@ -240,6 +240,7 @@ class _Context:
     recorded: dict[str, set[str]]  # file id -> targets syncd attached it to
     targets: dict[str, tuple[str, ...]]  # planned folder -> targets its files belong on
     live: set[str]  # file ids of the entries of the planned folders
+    resting: Mapping[str, int]  # folder -> synced entries left out (see Manifest.resting)
     # (folder, path) -> its lost upload, and the time of the attempt that made it
     orphans: dict[tuple[str, str], tuple[RemoteFile, float]]
     duplicates: list[tuple[Attempt, RemoteFile]]  # late copies of syncd's own uploads
@@ -406,7 +407,17 @@ def _context(
     resolved |= {(attempt.path, attempt.sent_at) for attempt, _ in duplicates}
     held = _unresolved_uploads(planned, manifest, resolved, now)
     return _Context(
-        remote, now, instance, entries, recorded, targets, live, orphans, duplicates, held
+        remote,
+        now,
+        instance,
+        entries,
+        recorded,
+        targets,
+        live,
+        manifest.resting,
+        orphans,
+        duplicates,
+        held,
     )
 
 
@@ -833,6 +844,7 @@ def _delete_guard(decided: _FolderSteps, ctx: _Context, fraction: float) -> Fold
     """
     name = decided.spec.name
     managed = sum(1 for e in ctx.entries.get(name, {}).values() if e.file_id is not None)
+    managed += ctx.resting.get(name, 0)
     removals = len(decided.losses)
     if removals <= max(1, fraction * managed):
         return None

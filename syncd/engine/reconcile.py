@@ -44,6 +44,7 @@ from syncd.engine.model import (
 from syncd.engine.names import escape, where
 from syncd.engine.planner import ATTEMPT_HORIZON, plan
 from syncd.engine.report import COUNTS, Done, PassReport, errors, predict
+from syncd.engine.rest import RoundTables
 from syncd.engine.scan import BAD_NAME
 
 __all__ = ["MAX_ROUNDS", "Engine", "Event"]
@@ -134,7 +135,8 @@ class Engine:
         stop = stop or threading.Event()
         dones: list[Done] = []
         touched: set[tuple[str, str]] = set()  # paths an upload, attach or reject was planned for
-        unchanged: set[tuple[str, str]] = set()  # valid local files at the start
+        unchanged: set[tuple[str, str]] = set()  # valid local files planned at the start
+        at_rest = 0  # valid files left out of the first round's plan (see syncd.engine.rest)
         bad_names: list[Done] = []  # files rejected for their names, which have no row
         try:
             if not dry_run:
@@ -149,6 +151,7 @@ class Engine:
                 report.waiting = decided.waiting
                 report.held = decided.held
                 if number == 1:
+                    at_rest = current.at_rest
                     unchanged = {key for key, f in current.files.items() if f.problem is None}
                     bad_names = [
                         Done("rejected", name, path, detail=f"{BAD_NAME}; rename it to sync it")
@@ -162,6 +165,7 @@ class Engine:
                 }
                 if dry_run:
                     predict(report, current.files, decided)
+                    report.counts["rejected"] += current.at_rest_rejected
                     break
                 if not decided.actions:
                     if self._wait_for_unanswered(selected, stop):
@@ -182,7 +186,7 @@ class Engine:
             log.error("%s", e)
         finally:
             report.finished_at = self.clock()
-        self._finish(report, dones, selected, unchanged - touched, bad_names)
+        self._finish(report, dones, selected, at_rest + len(unchanged - touched), bad_names)
         return report
 
     def _plan_round(
@@ -193,16 +197,20 @@ class Engine:
         *,
         first: bool,
     ) -> tuple[Round, Plan]:
-        """Scan, list the service, and plan. The manifest is read once for all three.
+        """Scan, list the service, and plan — from the files that are not at rest (see
+        :mod:`syncd.engine.rest`): those stay rows in SQLite.
 
         The service is listed on a thread while the folders are scanned: the two are
         independent, and on a large tree each is a good part of a no-change pass.
         """
-        with _no_cyclic_gc(), ThreadPoolExecutor(1, thread_name_prefix="syncd-list") as pool:
-            listing = pool.submit(self._inputs.remote, selected)
-            recorded = self.manifest.snapshot()
-            current = self._inputs.scan(selected, paths, recorded, force=force and first)
-            remote, missing = listing.result()
+        with (
+            _no_cyclic_gc(),
+            RoundTables(self.manifest) as tables,
+            ThreadPoolExecutor(1, thread_name_prefix="syncd-list") as pool,
+        ):
+            listing = pool.submit(self._inputs.remote, selected, tables)
+            current = self._inputs.scan(selected, paths, tables, force=force and first)
+            unavailable, missing = listing.result()
             if missing:
                 messages = self._inputs.skip_folders_of(missing, selected, current)
                 if first:
@@ -210,23 +218,25 @@ class Engine:
                     # must not happen in silence.
                     for message in messages:
                         log.error("%s", message)
-            decided = plan(
-                current.local,
-                self._inputs.retry_schedule(recorded, paths, first_round=first),
-                remote,
-                now=self.clock(),
-                max_delete_fraction=self.config.sync.max_delete_fraction,
-                force=force,
-                instance=self.instance,
+            selection = tables.select(
+                current.local, unavailable=unavailable, instance=self.instance
             )
-        if not self.manifest.readonly:
-            self.manifest.set_ingestions(
-                [
-                    (file_id, store, found.status, found.last_error)
-                    for store, files in remote.store_files.items()
-                    for file_id, found in files.items()
-                ]
-            )
+            if not self.manifest.readonly:
+                tables.record_ingestions()
+        current.at_rest = sum(selection.synced.values())
+        current.at_rest_rejected = selection.rejected
+        for folder in selection.folders:
+            for path, file in folder.files.items():
+                current.files[(folder.spec.name, path)] = file
+        decided = plan(
+            selection.folders,
+            self._inputs.retry_schedule(selection.manifest, paths, first_round=first),
+            selection.remote,
+            now=self.clock(),
+            max_delete_fraction=self.config.sync.max_delete_fraction,
+            force=force,
+            instance=self.instance,
+        )
         if paths is not None and any(p.kind == "delete_guard" for p in decided.problems):
             # The paths seen so far may hold one half of a move (a renamed directory's old
             # path) while the other half is still settling: before the guard stops anything,
@@ -290,14 +300,14 @@ class Engine:
         report: PassReport,
         dones: list[Done],
         selected: list[FolderConfig],
-        unchanged: set[tuple[str, str]],
+        unchanged: int,
         bad_names: list[Done],
     ) -> None:
         guarded = [p.message for p in report.problems if p.kind == "delete_guard"]
         if guarded and report.stopped_reason is None:
             report.stopped_reason = "delete_guard"
             report.stopped_message = "; ".join(guarded)
-        report.counts["unchanged"] = len(unchanged)
+        report.counts["unchanged"] = unchanged
         if report.dry_run:
             states = self.manifest.counts()
             report.counts["failed"] = sum(

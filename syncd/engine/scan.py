@@ -30,7 +30,7 @@ import stat
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from syncd.engine.files import FileChanged, RootFault, check_root, sha256_file
 from syncd.engine.filters import folder_filters, is_excluded
@@ -51,6 +51,7 @@ __all__ = [
     "LINK_TO_EXCLUDED",
     "NOT_REGULAR",
     "FolderScan",
+    "Sink",
     "known_file",
     "scan_folder",
     "scan_paths",
@@ -78,6 +79,21 @@ def _utf8(name: str) -> bool:
     except UnicodeEncodeError:
         return False
     return True
+
+
+class Sink(Protocol):
+    """Where a scan streams the stat of each eligible file instead of keeping it (see
+    :class:`syncd.engine.rest.FolderTable`): a file whose stat is the manifest's then never
+    becomes an object, and only the files the sink names are hashed."""
+
+    def seen(self, rel: str, target: str | None, st: os.stat_result) -> None:
+        """An eligible file (``target``: where a followed symlink leads; else ``None``)."""
+
+    def changed(self) -> Iterable[tuple[str, str | None]]:
+        """(path, link target) of the files seen that need hashing."""
+
+    def settle(self, files: Mapping[str, LocalFile]) -> None:
+        """The files the scan holds at the end: those hashed, and those kept as last known."""
 
 
 # Links (and unreadable paths) already warned about by this process, when the caller keeps
@@ -172,9 +188,11 @@ class _Scanner:
         folder: FolderConfig,
         known: Mapping[str, Entry],
         warned: set[str] | None,
+        sink: Sink | None = None,
     ) -> None:
         self.folder = folder
         self.known = known
+        self.sink = sink
         self.warned = _WARNED if warned is None else warned
         self.filters = folder_filters(folder)
         self.root = os.fspath(folder.path)
@@ -233,13 +251,37 @@ class _Scanner:
                     except OSError as e:
                         self.unreadable(rel, e)
                         continue
-                    if not self.reuse(rel, st):
-                        self.regular(entry.path, rel, st)
+                    self.found(entry.path, rel, st)
                 elif entry.is_symlink():
                     self.symlink(entry.path, rel, name)
                 else:
                     skipped.append((rel, NOT_REGULAR))
         return listed_here
+
+    def found(self, path: str, rel: str, st: os.stat_result, *, link: bool = False) -> None:
+        """An eligible regular file at ``path`` (where ``rel`` leads, through a symlink if
+        ``link``): reuse the manifest's hash if the stat is unchanged, else hash it; with a
+        sink, hand the stat on (the sink names what to hash once the walk is done)."""
+        if self.sink is not None:
+            self.sink.seen(rel, path if link else None, st)
+        elif not self.reuse(rel, st):
+            self.regular(path, rel, st)
+
+    def hash_changed(self) -> None:
+        """With a sink: hash the files it names, then tell it what the scan holds."""
+        if self.sink is None:
+            return
+        for rel, target in self.sink.changed():
+            path = target or os.path.join(self.root, rel)
+            try:
+                st = os.stat(path, follow_symlinks=False)
+            except FileNotFoundError:
+                continue  # deleted since the walk
+            except OSError as e:
+                self.unreadable(rel, e)
+                continue
+            self.regular(path, rel, st)
+        self.sink.settle(self.files)
 
     def reuse(self, rel: str, st: os.stat_result) -> bool:
         """Take the manifest's hash (and verdict) when (size, mtime_ns, inode, ctime_ns) are
@@ -309,8 +351,8 @@ class _Scanner:
             return
         if not self.filters.includes(name, rel):
             self.skipped.append((rel, EXCLUDED))
-        elif not self.reuse(rel, st):
-            self.regular(target, rel, st)
+        else:
+            self.found(target, rel, st, link=True)
 
     def unreadable(self, rel: str, error: OSError, *, directory: bool = False) -> None:
         """``rel`` exists (or may) but could not be read: say so once, and keep the last
@@ -410,6 +452,7 @@ def scan_folder(
     *,
     expected_dev: int | None = None,
     warned_links: set[str] | None = None,
+    sink: Sink | None = None,
 ) -> FolderScan:
     """Scan the whole folder.
 
@@ -418,13 +461,14 @@ def scan_folder(
     different (or no) volume is mounted there. ``warned_links`` remembers which links were
     warned about and which folders were reported unavailable, so a caller running many passes
     warns once per link, and once per folder until it is available again (default: once per
-    process).
+    process). With a ``sink``, the result holds only the files hashed (or kept as last
+    known); the rest went to the sink.
     """
     root_st, problem = _root_problem(folder, expected_dev)
     root_dev = root_st.st_dev if root_st else None
     if problem:
         return _unavailable(folder, problem, root_dev, None, warned_links)
-    scanner = _Scanner(folder, known, warned_links)
+    scanner = _Scanner(folder, known, warned_links, sink)
     try:
         listed = scanner.walk(scanner.root, "")
     except OSError as e:
@@ -445,6 +489,7 @@ def scan_folder(
             None,
             warned_links,
         )
+    scanner.hash_changed()
     _available(folder, warned_links)
     return scanner.result(root_dev, None)
 
@@ -456,6 +501,7 @@ def scan_paths(
     *,
     expected_dev: int | None = None,
     warned_links: set[str] | None = None,
+    sink: Sink | None = None,
 ) -> FolderScan:
     """Scan only ``relpaths`` (the paths a watcher saw change), with the same rules as
     :func:`scan_folder`. A path that is a directory is scanned with everything below it. The
@@ -467,10 +513,11 @@ def scan_paths(
     root_dev = root_st.st_dev if root_st else None
     if problem:
         return _unavailable(folder, problem, root_dev, looked_at, warned_links)
-    scanner = _Scanner(folder, known, warned_links)
+    scanner = _Scanner(folder, known, warned_links, sink)
     _available(folder, warned_links)
     for rel in _outermost(wanted):
         _scan_one(scanner, rel)
+    scanner.hash_changed()
     return scanner.result(root_dev, looked_at)
 
 
@@ -534,8 +581,8 @@ def _scan_one(scanner: _Scanner, rel: str) -> None:
     elif stat.S_ISREG(st.st_mode):
         if not scanner.filters.includes(name, rel):
             scanner.skipped.append((rel, EXCLUDED))
-        elif not scanner.reuse(rel, st):
-            scanner.regular(path, rel, st)
+        else:
+            scanner.found(path, rel, st)
     elif stat.S_ISLNK(st.st_mode):
         scanner.symlink(path, rel, name)
     else:

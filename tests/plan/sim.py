@@ -161,6 +161,7 @@ from syncd.engine.model import (
     target_kind,
 )
 from syncd.engine.planner import plan, stages
+from syncd.engine.scan import known_file
 
 #: Seconds an unanswered upload waits before it is sent again (the service may still store it).
 GRACE = 10.0
@@ -507,8 +508,7 @@ class World:
         stat = (len(state.content), state.mtime_ns, state.inode)
         entry = self.records.entries.get((folder, path))
         if entry is not None and (entry.size, entry.mtime_ns, entry.inode) == stat:
-            problem = entry.last_error if entry.state is State.REJECTED else None
-            return LocalFile(path, *stat, entry.sha256, problem)
+            return known_file(entry)
         return LocalFile(path, *stat, sha(state.content), problem_of(state.content))
 
     def plan(self, *, force: bool = False) -> Plan:

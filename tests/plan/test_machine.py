@@ -50,6 +50,7 @@ from syncd.engine.model import (
     target_kind,
 )
 
+from .rest import plan_left_out
 from .sim import (
     INSTANCE,
     UNREADABLE,
@@ -314,6 +315,8 @@ class SyncMachine(RuleBasedStateMachine):
         """One pass; ``meanwhile`` the user changes files between the plan and its execution."""
         plan = self.world.plan(force=force)
         self.check_plan(plan, force=force)
+        # A pass plans from the files that are not at rest: leaving those out changes nothing.
+        assert plan_left_out(self.world, force=force)[0] == plan
         self._apply(meanwhile)
         self.world.service.faults = list(faults)
         Executor(self.world).run(plan.actions, stop_after=stop_after)
@@ -348,7 +351,13 @@ class SyncMachine(RuleBasedStateMachine):
                 break
             Executor(world).run(plan.actions)
         assert plan.actions == () and plan.waiting == 0, f"not settled in {SETTLE_ROUNDS}: {plan}"
-        self.check_settled(_unattached(plan))
+        unattached = _unattached(plan)
+        self.check_settled(unattached)
+        # Settled, every file is at rest but those an assistant had no room for: a pass
+        # plans none of them, and comes to the same empty plan.
+        left_out, at_rest = plan_left_out(world, force=True)
+        assert left_out == plan
+        assert at_rest == len(world.records.entries) - len({(f, p) for f, p, _ in unattached})
 
     def teardown(self) -> None:
         self.settle()

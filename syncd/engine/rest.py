@@ -1,0 +1,532 @@
+"""Files at rest: what a round leaves out of the plan, found inside SQLite.
+
+A no-change pass over a large folder must not make every file a Python object: at 100,000
+files the objects alone weigh hundreds of megabytes, and building them is most of the pass.
+So a round works in the manifest's connection, in temporary tables:
+
+* the scan streams each eligible file's stat into ``round_local`` (:class:`FolderTable` is
+  the scanner's sink); SQL then names the files whose stat is not the manifest's, and only
+  those are hashed;
+* the listing streams the service's files into ``round_files`` and what every configured
+  target holds into ``round_attached``;
+* :meth:`RoundTables.select` finds the files **at rest** — nothing the planner could decide
+  would touch them — and hands the planner everything else, as before.
+
+A file is at rest when its stat is the manifest's, and either its entry is ``rejected`` with no
+remote file (its verdict stands until it changes), or its entry is ``synced`` and its remote
+file exists with the folder's purpose, is attached to every configured target (ingested,
+``completed``, in a store, with the attributes syncd gives it), and syncd recorded attaching
+it there and nowhere else. Then it is left out — unless a rule of the planner reads it from
+another path: a file whose content a removed file also had (the removal is then no loss), and
+a file a retired one waits for (invariant 4). The test is conservative: a file that might need
+anything is planned in full; ``tests/plan/test_rest.py`` checks that what is left out never
+changes a plan.
+
+The service's listing is cut down the same way: the planner gets the remote files it can act
+on (those of the entries it plans and of retired ids) and those a lost upload could have left
+(unowned files with the name and size of an unanswered attempt) — never the rest.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import time
+from collections.abc import Collection, Iterable, Iterator, Mapping
+from dataclasses import dataclass
+
+from syncd.engine.manifest import ManifestDB
+from syncd.engine.model import (
+    Attempt,
+    Entry,
+    LocalFile,
+    LocalFolder,
+    Manifest,
+    Remote,
+    RemoteFile,
+    State,
+    StoreFile,
+    store_attributes,
+    target_kind,
+)
+from syncd.engine.planner import upload_name
+from syncd.engine.scan import known_file
+
+__all__ = ["FolderTable", "RoundTables", "Selection"]
+
+#: Rows sent to SQLite at once: big enough to amortise the call, small enough to hold.
+_BATCH = 2000
+
+_SCHEMA = (
+    # What the scan found: one row per eligible file, with its stat. ``target``: the file a
+    # followed symlink leads to (NULL: the path itself). ``active``: the scan holds the file
+    # as a LocalFile (hashed this round, or kept as last known because it could not be read).
+    "CREATE TEMP TABLE IF NOT EXISTS round_local (folder TEXT, path TEXT, size INT,"
+    " mtime_ns INT, inode INT, ctime_ns INT, target TEXT, active INT NOT NULL DEFAULT 0,"
+    " PRIMARY KEY (folder, path)) WITHOUT ROWID",
+    "CREATE TEMP TABLE IF NOT EXISTS round_files (id TEXT PRIMARY KEY, filename TEXT,"
+    " bytes INT, purpose TEXT, created_at INT) WITHOUT ROWID",
+    # ``status`` and the rest: NULL for an assistant's file.
+    "CREATE TEMP TABLE IF NOT EXISTS round_attached (target TEXT, file_id TEXT, status TEXT,"
+    " created_at INT, attributes TEXT, last_error TEXT, PRIMARY KEY (target, file_id))"
+    " WITHOUT ROWID",
+    "CREATE INDEX IF NOT EXISTS temp.round_attached_file ON round_attached (file_id)",
+    # The entries of the planned folders that are not at rest in this round.
+    "CREATE TEMP TABLE IF NOT EXISTS round_busy (folder TEXT, path TEXT,"
+    " PRIMARY KEY (folder, path)) WITHOUT ROWID",
+)
+_EMPTY = (
+    "DELETE FROM temp.round_local",
+    "DELETE FROM temp.round_files",
+    "DELETE FROM temp.round_attached",
+    "DELETE FROM temp.round_busy",
+)
+
+_STATUSES = ("in_progress", "completed", "failed", "cancelled")
+
+
+@dataclass(frozen=True, slots=True)
+class Selection:
+    """What a round plans from: the planner's three inputs, without the files at rest."""
+
+    folders: list[LocalFolder]
+    manifest: Manifest
+    remote: Remote
+    #: Files left out, valid and synced, by folder (they count as unchanged).
+    synced: Mapping[str, int]
+    #: Files left out whose rejection stands (they count as rejected).
+    rejected: int
+
+
+class RoundTables:
+    """The temporary tables of one round, on the manifest's connection.
+
+    Made afresh for each round; :meth:`close` empties them (their pages are the connection's
+    to reuse). Safe to fill from two threads (the scan and the listing): every call holds
+    the manifest's lock.
+    """
+
+    def __init__(self, manifest: ManifestDB) -> None:
+        self.manifest = manifest
+        self.listed: set[str] = set()  # the targets whose files were listed
+        with manifest.connection() as conn:
+            for statement in _SCHEMA:
+                conn.execute(statement)
+            for statement in _EMPTY:
+                conn.execute(statement)
+
+    def close(self) -> None:
+        with self.manifest.connection() as conn:
+            for statement in _EMPTY:
+                conn.execute(statement)
+
+    def __enter__(self) -> RoundTables:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def folder(self, name: str) -> FolderTable:
+        """The sink a scan of folder ``name`` streams into."""
+        return FolderTable(self.manifest, name)
+
+    # --- the listing ----------------------------------------------------------------------------
+
+    def add_files(self, files: Iterable[RemoteFile]) -> None:
+        """The service's files, as the listing goes (each batch sent on as it fills)."""
+        self._insert(
+            "INSERT OR REPLACE INTO round_files VALUES (?, ?, ?, ?, ?)",
+            ((f.id, f.filename, f.bytes, f.purpose, f.created_at) for f in files),
+        )
+
+    def add_attached(self, target: str, files: Iterable[tuple[str, StoreFile | None]]) -> None:
+        """What ``target`` holds: (file id, its store file; ``None`` for an assistant)."""
+        self.listed.add(target)
+        rows = (
+            (target, file_id, None, None, None, None)
+            if found is None
+            else (
+                target,
+                file_id,
+                found.status if found.status in _STATUSES else "in_progress",
+                found.created_at,
+                _canonical(found.attributes),
+                found.last_error,
+            )
+            for file_id, found in files
+        )
+        self._insert("INSERT OR REPLACE INTO round_attached VALUES (?, ?, ?, ?, ?, ?)", rows)
+
+    def record_ingestions(self) -> None:
+        """Keep what the listing showed of each store attachment syncd made (for ``syncd
+        status``, which does not ask the service)."""
+        with self.manifest.connection() as conn:
+            conn.execute(
+                "UPDATE attachments SET status = a.status, last_error = a.last_error,"
+                " checked_at = ? FROM round_attached a"
+                " WHERE attachments.file_id = a.file_id AND attachments.assistant_id = a.target"
+                " AND a.status IS NOT NULL"
+                " AND (attachments.status IS NOT a.status"
+                " OR attachments.last_error IS NOT a.last_error)",
+                [time.time()],
+            )
+
+    def _insert(self, sql: str, rows: Iterable[tuple]) -> None:
+        batch: list[tuple] = []
+        for row in rows:
+            batch.append(row)
+            if len(batch) == _BATCH:
+                self._flush(sql, batch)
+                batch = []
+        self._flush(sql, batch)
+
+    def _flush(self, sql: str, batch: list[tuple]) -> None:
+        if batch:
+            with self.manifest.connection() as conn:
+                conn.executemany(sql, batch)
+
+    # --- the selection --------------------------------------------------------------------------
+
+    def select(
+        self,
+        folders: list[LocalFolder],
+        *,
+        unavailable: Mapping[str, str],
+        instance: str,
+    ) -> Selection:
+        """The planner's inputs for ``folders`` (as scanned: ``files`` holds what the scan
+        hashed or kept; the rest of each folder is in ``round_local``), with the files at rest
+        left out. ``unavailable``: targets the service no longer serves, with why."""
+        available = [f for f in folders if f.error is None]
+        with self.manifest.connection() as conn:
+            names = [f.spec.name for f in available]
+            for folder in available:
+                self._find_busy(conn, folder, unavailable, instance)
+            self._keep_what_rules_read(conn, names)
+            synced, rejected = self._counts(conn, names)
+            entries = self._active_entries(conn)
+            planned = [self._planned(conn, f, entries) for f in folders]
+            attempts = [
+                Attempt(*row)
+                for row in conn.execute(
+                    "SELECT folder, path, filename, size, purpose, sha256, sent_at, file_id"
+                    " FROM attempts WHERE file_id IS NULL ORDER BY sent_at, folder, path"
+                )
+            ]
+            retired = self.manifest.retired_files()
+            ids = {e.file_id for e in entries.values() if e.file_id}
+            ids |= set(retired)
+            ids |= {r.replaced_by for r in retired.values() if r.replaced_by}
+            ids |= self._candidates(conn, attempts, entries.values())
+            remote = self._remote(conn, ids, unavailable)
+            recorded = self.manifest.attachments_of(ids)
+        manifest = Manifest(
+            entries={(e.folder, e.path): e for e in entries.values()},
+            attachments=recorded,
+            retired=retired,
+            attempts=tuple(attempts),
+            resting=synced,
+        )
+        return Selection(planned, manifest, remote, synced, rejected)
+
+    def _find_busy(
+        self,
+        conn: sqlite3.Connection,
+        folder: LocalFolder,
+        unavailable: Mapping[str, str],
+        instance: str,
+    ) -> None:
+        """Put the folder's entries that are not at rest in ``round_busy``. (Most files of a
+        large folder are at rest: the few others are what is written.)"""
+        spec = folder.spec
+        targets = [t for t in spec.targets if t not in unavailable]
+        allowed = targets + [t for t in spec.targets if t in unavailable]
+        conn.execute(
+            "INSERT INTO round_busy SELECT e.folder, e.path FROM entries e"
+            " WHERE e.folder = :folder AND NOT (e.sha256 != ''"
+            " AND EXISTS (SELECT 1 FROM round_local l WHERE l.folder = e.folder"
+            " AND l.path = e.path AND l.active = 0 AND l.size = e.size"
+            " AND l.mtime_ns = e.mtime_ns AND l.inode = e.inode AND l.ctime_ns = e.ctime_ns)"
+            " AND ((e.state = 'rejected' AND e.file_id IS NULL) OR (e.state = 'synced'"
+            " AND EXISTS (SELECT 1 FROM round_files f WHERE f.id = e.file_id"
+            " AND f.purpose = :purpose)"
+            " AND (:n = 0 OR (SELECT count(*) FROM round_attached a"
+            " WHERE a.file_id = e.file_id AND a.target IN (SELECT value FROM json_each(:targets))"
+            " AND (a.status IS NULL OR a.status = 'completed')) = :n)"
+            " AND (:n = 0 OR (SELECT count(*) FROM attachments m WHERE m.file_id = e.file_id"
+            " AND m.assistant_id IN (SELECT value FROM json_each(:targets))) = :n)"
+            " AND NOT EXISTS (SELECT 1 FROM attachments m WHERE m.file_id = e.file_id"
+            " AND m.assistant_id NOT IN (SELECT value FROM json_each(:allowed))))))",
+            {
+                "folder": spec.name,
+                "purpose": spec.purpose,
+                "targets": json.dumps(targets),
+                "n": len(targets),
+                "allowed": json.dumps(allowed),
+            },
+        )
+        stores = [t for t in targets if target_kind(t) == "store"]
+        if not stores:
+            return
+        # The attributes a store file should carry are made in one place, in Python: compare
+        # them there, a row at a time (nothing is kept).
+        wrong = [
+            (spec.name, path)
+            for path, sha256, mtime_ns, attributes in conn.execute(
+                "SELECT e.path, e.sha256, e.mtime_ns, a.attributes FROM entries e"
+                " JOIN round_attached a ON a.file_id = e.file_id"
+                " WHERE e.folder = ? AND e.state = 'synced'"
+                " AND a.target IN (SELECT value FROM json_each(?)) AND NOT EXISTS"
+                " (SELECT 1 FROM round_busy b WHERE b.folder = e.folder AND b.path = e.path)",
+                [spec.name, json.dumps(stores)],
+            )
+            if attributes != _canonical(store_attributes(spec, instance, path, sha256, mtime_ns))
+        ]
+        conn.executemany("INSERT OR IGNORE INTO round_busy VALUES (?, ?)", wrong)
+
+    def _keep_what_rules_read(self, conn: sqlite3.Connection, names: list[str]) -> None:
+        """Plan in full the files at rest that a rule reads from another path: one a retired
+        file waits for (invariant 4), and one holding the content of a file planned in full
+        (a removed file whose content is still here is no loss; a rename pairs the two)."""
+        conn.execute(
+            "INSERT OR IGNORE INTO round_busy SELECT e.folder, e.path FROM entries e"
+            " WHERE e.folder IN (SELECT value FROM json_each(?)) AND e.file_id IN"
+            " (SELECT replaced_by FROM retired WHERE replaced_by IS NOT NULL)",
+            [json.dumps(names)],
+        )
+        conn.execute(
+            "INSERT OR IGNORE INTO round_busy SELECT e.folder, e.path FROM entries e"
+            " JOIN (SELECT DISTINCT b.folder, b.sha256 FROM round_busy r JOIN entries b"
+            " ON b.folder = r.folder AND b.path = r.path) s"
+            " ON s.folder = e.folder AND s.sha256 = e.sha256"
+        )
+
+    def _counts(self, conn: sqlite3.Connection, names: list[str]) -> tuple[dict[str, int], int]:
+        """Files at rest: synced ones by folder, and rejected ones."""
+        synced = dict.fromkeys(names, 0)
+        rejected = 0
+        for folder, state, n in conn.execute(
+            "SELECT e.folder, e.state, count(*) FROM entries e"
+            " WHERE e.folder IN (SELECT value FROM json_each(?))"
+            " AND e.state IN ('synced', 'rejected') AND NOT EXISTS"
+            " (SELECT 1 FROM round_busy b WHERE b.folder = e.folder AND b.path = e.path)"
+            " GROUP BY e.folder, e.state",
+            [json.dumps(names)],
+        ):
+            if state == State.SYNCED.value:
+                synced[folder] = n
+            else:
+                rejected += n
+        return synced, rejected
+
+    def _active_entries(self, conn: sqlite3.Connection) -> dict[tuple[str, str], Entry]:
+        rows = conn.execute(
+            "SELECT e.folder, e.path, e.size, e.mtime_ns, e.inode, e.sha256, e.state,"
+            " e.file_id, e.attempts, e.next_attempt_at, e.last_error, e.intent_sha256,"
+            " e.intent_size, e.intent_at, e.ctime_ns FROM round_busy b"
+            " JOIN entries e ON e.folder = b.folder AND e.path = b.path"
+        )
+        return {(row[0], row[1]): ManifestDB.entry_of(row) for row in rows}
+
+    def _planned(
+        self,
+        conn: sqlite3.Connection,
+        folder: LocalFolder,
+        entries: Mapping[tuple[str, str], Entry],
+    ) -> LocalFolder:
+        """The folder as the planner sees it: what the scan holds, and the files whose stat
+        is the manifest's that are not at rest (as the manifest last saw them)."""
+        if folder.error is not None:
+            return folder
+        name = folder.spec.name
+        files = dict(folder.files)
+        for (path,) in conn.execute(
+            "SELECT l.path FROM round_busy b JOIN round_local l"
+            " ON l.folder = b.folder AND l.path = b.path WHERE b.folder = ? AND l.active = 0",
+            [name],
+        ):
+            files[path] = known_file(entries[(name, path)])
+        return LocalFolder(folder.spec, files)
+
+    def _candidates(
+        self, conn: sqlite3.Connection, attempts: list[Attempt], entries: Iterable[Entry]
+    ) -> set[str]:
+        """Unowned remote files with the name (as sent) and size of an unanswered upload:
+        what a lost upload may have left. An entry waiting for its upload's answer stands
+        for its attempt, as in the planner."""
+        keys = {(a.filename, a.size) for a in attempts}
+        keys |= {
+            (upload_name(e.path), e.intent_size)
+            for e in entries
+            if e.state is State.UPLOADING and e.intent_size is not None
+        }
+        if not keys:
+            return set()
+        rows = conn.execute(
+            "SELECT f.id FROM round_files f"
+            " JOIN json_each(?) k ON f.filename = json_extract(k.value, '$[0]')"
+            " AND f.bytes = json_extract(k.value, '$[1]')"
+            " WHERE NOT EXISTS (SELECT 1 FROM entries e WHERE e.file_id = f.id)"
+            " AND NOT EXISTS (SELECT 1 FROM retired r WHERE r.file_id = f.id)"
+            " AND NOT EXISTS (SELECT 1 FROM attempts a WHERE a.file_id = f.id)",
+            [json.dumps(sorted(keys))],
+        )
+        return {file_id for (file_id,) in rows}
+
+    def _remote(
+        self,
+        conn: sqlite3.Connection,
+        ids: Collection[str],
+        unavailable: Mapping[str, str],
+    ) -> Remote:
+        """The listing, cut down to ``ids``; an assistant's attachments whole (its file
+        limit counts them all)."""
+        wanted = json.dumps(sorted(ids))
+        files = {
+            row[0]: RemoteFile(*row)
+            for row in conn.execute(
+                "SELECT id, filename, bytes, purpose, created_at FROM round_files"
+                " WHERE id IN (SELECT value FROM json_each(?))",
+                [wanted],
+            )
+        }
+        attachments: dict[str, frozenset[str]] = {}
+        store_files: dict[str, dict[str, StoreFile]] = {}
+        for target in sorted(self.listed):
+            if target_kind(target) == "assistant":
+                attachments[target] = frozenset(
+                    file_id
+                    for (file_id,) in conn.execute(
+                        "SELECT file_id FROM round_attached WHERE target = ?", [target]
+                    )
+                )
+                continue
+            found: dict[str, StoreFile] = {}
+            for file_id, status, created_at, attributes, last_error in conn.execute(
+                "SELECT file_id, status, created_at, attributes, last_error FROM round_attached"
+                " WHERE target = ? AND file_id IN (SELECT value FROM json_each(?))",
+                [target, wanted],
+            ):
+                found[file_id] = StoreFile(
+                    status, created_at, json.loads(attributes or "{}"), last_error
+                )
+            store_files[target] = found
+            attachments[target] = frozenset(found)
+        return Remote(files, attachments, store_files, dict(unavailable))
+
+
+class FolderTable:
+    """One folder's part of ``round_local``: the sink a scan streams the stat of every
+    eligible file into (see :class:`syncd.engine.scan.Sink`), and the manifest's entries for
+    what the scan looks up one at a time."""
+
+    def __init__(self, manifest: ManifestDB, folder: str) -> None:
+        self.manifest = manifest
+        self.name = folder
+        self._batch: list[tuple] = []
+        self._changed: list[str] = []
+
+    def seen(self, rel: str, target: str | None, st: os.stat_result) -> None:
+        """An eligible file, as the walk found it (``target``: where a followed link leads)."""
+        self._batch.append(
+            (self.name, rel, st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns, target)
+        )
+        if len(self._batch) == _BATCH:
+            self._flush()
+
+    def changed(self) -> Iterator[tuple[str, str | None]]:
+        """(path, link target) of the files seen whose stat is not the manifest's (or that it
+        does not know): the ones to hash."""
+        self._flush()
+        with self.manifest.connection() as conn:
+            rows = conn.execute(
+                "SELECT l.path, l.target FROM round_local l LEFT JOIN entries e"
+                " ON e.folder = l.folder AND e.path = l.path"
+                " WHERE l.folder = ? AND l.active = 0"
+                " AND (e.path IS NULL OR e.sha256 = '' OR e.size != l.size"
+                " OR e.mtime_ns != l.mtime_ns OR e.inode != l.inode OR e.ctime_ns != l.ctime_ns)",
+                [self.name],
+            ).fetchall()
+        self._changed = [path for path, _ in rows]
+        return iter(rows)
+
+    def settle(self, files: Mapping[str, LocalFile]) -> None:
+        """The scan is done; ``files`` are those it holds (hashed, or kept as last known).
+        A changed file it does not hold is gone (or unreadable, and kept)."""
+        with self.manifest.connection() as conn:
+            conn.execute(
+                "DELETE FROM round_local WHERE folder = ? AND path IN"
+                " (SELECT value FROM json_each(?))",
+                [self.name, json.dumps(self._changed)],
+            )
+            conn.executemany(
+                "INSERT OR REPLACE INTO round_local VALUES (?, ?, ?, ?, ?, ?, NULL, 1)",
+                [
+                    (self.name, f.path, f.size, f.mtime_ns, f.inode, f.ctime_ns)
+                    for f in files.values()
+                ],
+            )
+        self._changed = []
+
+    def keep_unscanned(self, looked_at: Collection[str]) -> None:
+        """A scan of some paths only: every entry not at or below one of ``looked_at`` is
+        taken as the manifest last saw it."""
+        with self.manifest.connection() as conn:
+            conn.execute(
+                "INSERT OR IGNORE INTO round_local"
+                " SELECT folder, path, size, mtime_ns, inode, ctime_ns, NULL, 0 FROM entries e"
+                " WHERE e.folder = ? AND NOT EXISTS (SELECT 1 FROM json_each(?) j"
+                " WHERE e.path = j.value OR substr(e.path, 1, length(j.value) + 1)"
+                " = j.value || '/')",
+                [self.name, json.dumps(sorted(looked_at))],
+            )
+
+    def unsettled(self) -> list[str]:
+        """The paths whose entry is not at rest in the manifest (not synced or rejected):
+        they may hold news the manifest does not."""
+        with self.manifest.connection() as conn:
+            rows = conn.execute(
+                "SELECT path FROM entries WHERE folder = ? AND state NOT IN (?, ?)",
+                [self.name, State.SYNCED.value, State.REJECTED.value],
+            ).fetchall()
+        return [path for (path,) in rows]
+
+    def known(self) -> Mapping[str, Entry]:
+        """The folder's entries, looked up one at a time (the scan needs a few: those of a
+        file it could not read, or that changed while it was read)."""
+        return _Known(self.manifest, self.name)
+
+    def _flush(self) -> None:
+        if self._batch:
+            with self.manifest.connection() as conn:
+                conn.executemany(
+                    "INSERT OR REPLACE INTO round_local VALUES (?, ?, ?, ?, ?, ?, ?, 0)",
+                    self._batch,
+                )
+            self._batch = []
+
+
+class _Known(Mapping[str, Entry]):
+    """A folder's manifest entries, read on demand."""
+
+    def __init__(self, manifest: ManifestDB, folder: str) -> None:
+        self.manifest = manifest
+        self.folder = folder
+
+    def __getitem__(self, path: str) -> Entry:
+        entry = self.manifest.entry(self.folder, path)
+        if entry is None:
+            raise KeyError(path)
+        return entry
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.manifest.paths(self.folder))
+
+    def __len__(self) -> int:
+        return self.manifest.count(self.folder)
+
+
+def _canonical(attributes: Mapping[str, object]) -> str:
+    """One text for equal attributes (whatever order the service lists them in)."""
+    return json.dumps(attributes, sort_keys=True, separators=(",", ":"))
