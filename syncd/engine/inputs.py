@@ -96,15 +96,15 @@ class Inputs:
         *,
         force: bool,
     ) -> Round:
-        """Scan the selected folders (only the dirty ``paths`` where given) into ``tables``:
-        the round holds the files hashed or kept; the rest are rows of ``round_local``."""
+        """Scan the selected folders (only the dirty ``paths`` where given) against the
+        manifest: the round holds the files hashed or kept; ``tables`` knows which are gone."""
         local: list[LocalFolder] = []
         files: dict[tuple[str, str], LocalFile] = {}
         devices: dict[str, int] = {}
         unreadable: dict[tuple[str, str], str] = {}
         bad_names: list[tuple[str, str]] = []
         for folder in selected:
-            sink = tables.folder(folder.name)
+            sink = tables.folder(folder.name, whole=paths is None)
             expected_dev = self.manifest.folder_dev(folder.name)
             if force and expected_dev is not None and _root_dev(folder) not in (None, expected_dev):
                 log.warning(
@@ -152,8 +152,6 @@ class Inputs:
             warned_links=self._warned_links,
             sink=sink,
         )
-        if scan.local.error is None and scan.looked_at is not None:
-            sink.keep_unscanned(scan.looked_at)
         return scan
 
     def remote(

@@ -875,19 +875,15 @@ class ManifestDB:
     def set_ingestion(
         self, file_id: str, store: str, status: str, last_error: str | None = None
     ) -> None:
-        """Record how the ingestion of syncd's attachment of ``file_id`` to ``store`` stands."""
-        self.set_ingestions([(file_id, store, status, last_error)])
-
-    def set_ingestions(self, rows: Collection[tuple[str, str, str, str | None]]) -> None:
-        """:meth:`set_ingestion` for many (file id, store, status, last error) at once: what
-        a pass's listing of the stores showed. Attachments syncd did not make are ignored."""
-        now = time.time()
+        """Record how the ingestion of syncd's attachment of ``file_id`` to ``store`` stands
+        (an attachment syncd did not make is ignored). A pass's listing refreshes them all
+        at once (:meth:`syncd.engine.rest.RoundTables.record_ingestions`)."""
         with self.transaction():
-            self._db.conn.executemany(
+            self._db.execute(
                 "UPDATE attachments SET status = ?, last_error = ?, checked_at = ?"
                 " WHERE file_id = ? AND assistant_id = ?"
                 " AND (status IS NOT ? OR last_error IS NOT ?)",
-                [(st, err, now, f, store, st, err) for f, store, st, err in rows],
+                [status, last_error, time.time(), file_id, store, status, last_error],
             )
 
     def ingestion(self) -> list[tuple[str, str, str, str, str | None, float | None]]:

@@ -99,12 +99,19 @@ class Engine:
         *,
         on_event: Callable[[Event], None] | None = None,
         clock: Callable[[], float] = time.time,
+        copy_interval: float = 0.0,
     ) -> None:
         self.config = config
         self.client = client
         self.manifest = manifest
         self.on_event = on_event
         self.clock = clock
+        # A copy of the manifest after every pass that changed something, but at most one
+        # every ``copy_interval`` seconds (a daemon's passes come one drop at a time; the
+        # copy of a large manifest is not free): see keep_copy().
+        self.copy_interval = copy_interval
+        self._copy_owed = False
+        self._copied_at: float | None = None
         self._inputs = Inputs(config, client, manifest)
         # Problems already logged, so that an unchanged state is not reported every pass.
         self._logged_problems: set[str] = set()
@@ -244,13 +251,22 @@ class Engine:
             return self._plan_round(selected, None, force, first=first)
         return current, decided
 
-    def _backup(self) -> None:
-        """Keep a verified copy of the manifest for ``syncd repair``; a pass that could not
-        keep one says so and goes on (the previous copy stays)."""
+    def keep_copy(self, *, due_only: bool = False) -> None:
+        """Keep the verified copy of the manifest (for ``syncd repair``) that passes which
+        changed something owe; ``due_only``: only if ``copy_interval`` has passed since the
+        last one. A copy that cannot be kept is said, and the previous one stays."""
+        if not self._copy_owed:
+            return
+        since = None if self._copied_at is None else time.monotonic() - self._copied_at
+        if due_only and since is not None and since < self.copy_interval:
+            return
         try:
             self.manifest.backup()
         except (ManifestError, OSError) as e:
             log.warning("could not keep a copy of the manifest: %s", e)
+            return
+        self._copied_at = time.monotonic()
+        self._copy_owed = False
 
     def _settle_attempts(self, folders: list[str]) -> None:
         """Before a pass: forget attempts past the planner's horizon, and give uploads a
@@ -329,7 +345,8 @@ class Engine:
             with contextlib.suppress(StateFull):
                 self._record_pass(report, dones, selected)
             if any(d.what in _CHANGES for d in dones):
-                self._backup()
+                self._copy_owed = True
+                self.keep_copy(due_only=True)
 
     # --- doing -----------------------------------------------------------------------------------
 

@@ -4,9 +4,9 @@ A no-change pass over a large folder must not make every file a Python object: a
 files the objects alone weigh hundreds of megabytes, and building them is most of the pass.
 So a round works in the manifest's connection, in temporary tables:
 
-* the scan streams each eligible file's stat into ``round_local`` (:class:`FolderTable` is
-  the scanner's sink); SQL then names the files whose stat is not the manifest's, and only
-  those are hashed;
+* the scan checks each file's stat against the manifest's (:class:`FolderTable` is the
+  scanner's sink) and hashes only the files whose stat changed; those, and the files that
+  are gone, go to ``round_changed`` — an unchanged file is a string compared and dropped;
 * the listing streams the service's files into ``round_files`` and what every configured
   target holds into ``round_attached``;
 * :meth:`RoundTables.select` finds the files **at rest** — nothing the planner could decide
@@ -59,11 +59,10 @@ __all__ = ["FolderTable", "RoundTables", "Selection"]
 _BATCH = 2000
 
 _SCHEMA = (
-    # What the scan found: one row per eligible file, with its stat. ``target``: the file a
-    # followed symlink leads to (NULL: the path itself). ``active``: the scan holds the file
-    # as a LocalFile (hashed this round, or kept as last known because it could not be read).
-    "CREATE TEMP TABLE IF NOT EXISTS round_local (folder TEXT, path TEXT, size INT,"
-    " mtime_ns INT, inode INT, ctime_ns INT, target TEXT, active INT NOT NULL DEFAULT 0,"
+    # The paths whose local side is not as the manifest has it: the scan holds the file
+    # (``present``: hashed this round, or kept as last known because it could not be read),
+    # or it is gone.
+    "CREATE TEMP TABLE IF NOT EXISTS round_changed (folder TEXT, path TEXT, present INT,"
     " PRIMARY KEY (folder, path)) WITHOUT ROWID",
     "CREATE TEMP TABLE IF NOT EXISTS round_files (id TEXT PRIMARY KEY, filename TEXT,"
     " bytes INT, purpose TEXT, created_at INT) WITHOUT ROWID",
@@ -77,7 +76,7 @@ _SCHEMA = (
     " PRIMARY KEY (folder, path)) WITHOUT ROWID",
 )
 _EMPTY = (
-    "DELETE FROM temp.round_local",
+    "DELETE FROM temp.round_changed",
     "DELETE FROM temp.round_files",
     "DELETE FROM temp.round_attached",
     "DELETE FROM temp.round_busy",
@@ -102,9 +101,8 @@ class Selection:
 class RoundTables:
     """The temporary tables of one round, on the manifest's connection.
 
-    Made afresh for each round; :meth:`close` empties them (their pages are the connection's
-    to reuse). Safe to fill from two threads (the scan and the listing): every call holds
-    the manifest's lock.
+    Made afresh for each round; :meth:`close` empties them. Safe to fill from two threads
+    (the scan and the listing): every call holds the manifest's lock.
     """
 
     def __init__(self, manifest: ManifestDB) -> None:
@@ -127,9 +125,9 @@ class RoundTables:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def folder(self, name: str) -> FolderTable:
-        """The sink a scan of folder ``name`` streams into."""
-        return FolderTable(self.manifest, name)
+    def folder(self, name: str, *, whole: bool) -> FolderTable:
+        """The sink a scan of folder ``name`` (``whole``: all of it) streams into."""
+        return FolderTable(self.manifest, name, whole=whole)
 
     # --- the listing ----------------------------------------------------------------------------
 
@@ -162,13 +160,17 @@ class RoundTables:
         """Keep what the listing showed of each store attachment syncd made (for ``syncd
         status``, which does not ask the service)."""
         with self.manifest.connection() as conn:
+            # (Not UPDATE ... FROM: SQLite before 3.33, as some distributions ship, lacks it.)
             conn.execute(
-                "UPDATE attachments SET status = a.status, last_error = a.last_error,"
-                " checked_at = ? FROM round_attached a"
-                " WHERE attachments.file_id = a.file_id AND attachments.assistant_id = a.target"
-                " AND a.status IS NOT NULL"
-                " AND (attachments.status IS NOT a.status"
-                " OR attachments.last_error IS NOT a.last_error)",
+                "UPDATE attachments SET"
+                " status = (SELECT a.status FROM round_attached a"
+                " WHERE a.file_id = attachments.file_id AND a.target = attachments.assistant_id),"
+                " last_error = (SELECT a.last_error FROM round_attached a"
+                " WHERE a.file_id = attachments.file_id AND a.target = attachments.assistant_id),"
+                " checked_at = ? WHERE EXISTS (SELECT 1 FROM round_attached a"
+                " WHERE a.file_id = attachments.file_id AND a.target = attachments.assistant_id"
+                " AND a.status IS NOT NULL AND (attachments.status IS NOT a.status"
+                " OR attachments.last_error IS NOT a.last_error))",
                 [time.time()],
             )
 
@@ -196,8 +198,9 @@ class RoundTables:
         instance: str,
     ) -> Selection:
         """The planner's inputs for ``folders`` (as scanned: ``files`` holds what the scan
-        hashed or kept; the rest of each folder is in ``round_local``), with the files at rest
-        left out. ``unavailable``: targets the service no longer serves, with why."""
+        hashed or kept; every other file of the folder is as the manifest has it), with the
+        files at rest left out. ``unavailable``: targets the service no longer serves, with
+        why."""
         available = [f for f in folders if f.error is None]
         with self.manifest.connection() as conn:
             names = [f.spec.name for f in available]
@@ -244,10 +247,8 @@ class RoundTables:
         allowed = targets + [t for t in spec.targets if t in unavailable]
         conn.execute(
             "INSERT INTO round_busy SELECT e.folder, e.path FROM entries e"
-            " WHERE e.folder = :folder AND NOT (e.sha256 != ''"
-            " AND EXISTS (SELECT 1 FROM round_local l WHERE l.folder = e.folder"
-            " AND l.path = e.path AND l.active = 0 AND l.size = e.size"
-            " AND l.mtime_ns = e.mtime_ns AND l.inode = e.inode AND l.ctime_ns = e.ctime_ns)"
+            " WHERE e.folder = :folder AND (EXISTS (SELECT 1 FROM round_changed c"
+            " WHERE c.folder = e.folder AND c.path = e.path) OR NOT (e.sha256 != ''"
             " AND ((e.state = 'rejected' AND e.file_id IS NULL) OR (e.state = 'synced'"
             " AND EXISTS (SELECT 1 FROM round_files f WHERE f.id = e.file_id"
             " AND f.purpose = :purpose)"
@@ -257,7 +258,7 @@ class RoundTables:
             " AND (:n = 0 OR (SELECT count(*) FROM attachments m WHERE m.file_id = e.file_id"
             " AND m.assistant_id IN (SELECT value FROM json_each(:targets))) = :n)"
             " AND NOT EXISTS (SELECT 1 FROM attachments m WHERE m.file_id = e.file_id"
-            " AND m.assistant_id NOT IN (SELECT value FROM json_each(:allowed))))))",
+            " AND m.assistant_id NOT IN (SELECT value FROM json_each(:allowed)))))))",
             {
                 "folder": spec.name,
                 "purpose": spec.purpose,
@@ -303,21 +304,29 @@ class RoundTables:
         )
 
     def _counts(self, conn: sqlite3.Connection, names: list[str]) -> tuple[dict[str, int], int]:
-        """Files at rest: synced ones by folder, and rejected ones."""
+        """Files at rest: synced ones by folder, and rejected ones (every entry that is not
+        busy is one or the other)."""
         synced = dict.fromkeys(names, 0)
         rejected = 0
         for folder, state, n in conn.execute(
-            "SELECT e.folder, e.state, count(*) FROM entries e"
-            " WHERE e.folder IN (SELECT value FROM json_each(?))"
-            " AND e.state IN ('synced', 'rejected') AND NOT EXISTS"
-            " (SELECT 1 FROM round_busy b WHERE b.folder = e.folder AND b.path = e.path)"
-            " GROUP BY e.folder, e.state",
+            "SELECT folder, state, count(*) FROM entries"
+            " WHERE folder IN (SELECT value FROM json_each(?)) AND state IN ('synced', 'rejected')"
+            " GROUP BY folder, state",
             [json.dumps(names)],
         ):
             if state == State.SYNCED.value:
-                synced[folder] = n
+                synced[folder] += n
             else:
                 rejected += n
+        for folder, state, n in conn.execute(
+            "SELECT e.folder, e.state, count(*) FROM round_busy b"
+            " JOIN entries e ON e.folder = b.folder AND e.path = b.path"
+            " WHERE e.state IN ('synced', 'rejected') GROUP BY e.folder, e.state"
+        ):
+            if state == State.SYNCED.value:
+                synced[folder] -= n
+            else:
+                rejected -= n
         return synced, rejected
 
     def _active_entries(self, conn: sqlite3.Connection) -> dict[tuple[str, str], Entry]:
@@ -342,8 +351,8 @@ class RoundTables:
         name = folder.spec.name
         files = dict(folder.files)
         for (path,) in conn.execute(
-            "SELECT l.path FROM round_busy b JOIN round_local l"
-            " ON l.folder = b.folder AND l.path = b.path WHERE b.folder = ? AND l.active = 0",
+            "SELECT b.path FROM round_busy b WHERE b.folder = ? AND NOT EXISTS"
+            " (SELECT 1 FROM round_changed c WHERE c.folder = b.folder AND c.path = b.path)",
             [name],
         ):
             files[path] = known_file(entries[(name, path)])
@@ -417,70 +426,58 @@ class RoundTables:
 
 
 class FolderTable:
-    """One folder's part of ``round_local``: the sink a scan streams the stat of every
-    eligible file into (see :class:`syncd.engine.scan.Sink`), and the manifest's entries for
-    what the scan looks up one at a time."""
+    """One folder's scan, as the sink it streams into (see :class:`syncd.engine.scan.Sink`):
+    it says which files the manifest has at their stat, and writes to ``round_changed`` only
+    the others and the files that are gone.
 
-    def __init__(self, manifest: ManifestDB, folder: str) -> None:
+    For a scan of the whole folder (``whole``) the manifest's stats are read at once, as one
+    short text per path, and each file seen takes its own out; those left at the end are
+    gone. A scan of some paths looks each one up.
+    """
+
+    def __init__(self, manifest: ManifestDB, folder: str, *, whole: bool) -> None:
         self.manifest = manifest
         self.name = folder
-        self._batch: list[tuple] = []
-        self._changed: list[str] = []
+        self.whole = whole
+        self._stats: dict[str, str] | None = None  # whole: path -> stat of every entry
+        self._seen: set[str] = set()  # a scan of some paths: those the manifest has
 
-    def seen(self, rel: str, target: str | None, st: os.stat_result) -> None:
-        """An eligible file, as the walk found it (``target``: where a followed link leads)."""
-        self._batch.append(
-            (self.name, rel, st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns, target)
-        )
-        if len(self._batch) == _BATCH:
-            self._flush()
+    def unchanged(self, rel: str, st: os.stat_result) -> bool:
+        """Whether the manifest has ``rel`` hashed at the stat ``st``."""
+        now = _stat(st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns)
+        if self.whole:
+            return self._recorded().pop(rel, None) == now
+        entry = self.manifest.entry(self.name, rel)
+        if entry is None or not entry.sha256:
+            return False
+        if _stat(entry.size, entry.mtime_ns, entry.inode, entry.ctime_ns) != now:
+            return False
+        self._seen.add(rel)
+        return True
 
-    def changed(self) -> Iterator[tuple[str, str | None]]:
-        """(path, link target) of the files seen whose stat is not the manifest's (or that it
-        does not know): the ones to hash."""
-        self._flush()
+    def settle(self, files: Mapping[str, LocalFile], looked_at: frozenset[str] | None) -> None:
+        """The scan is done: ``files`` (those it hashed or kept) are present; a known path it
+        neither saw unchanged nor holds is gone — for a scan of some paths, only one at or
+        below a path it looked at (the others stand as the manifest has them)."""
+        rows = [(self.name, path, 1) for path in files]
+        if self.whole:
+            rows += [(self.name, path, 0) for path in self._recorded() if path not in files]
+            self._stats = None
         with self.manifest.connection() as conn:
-            rows = conn.execute(
-                "SELECT l.path, l.target FROM round_local l LEFT JOIN entries e"
-                " ON e.folder = l.folder AND e.path = l.path"
-                " WHERE l.folder = ? AND l.active = 0"
-                " AND (e.path IS NULL OR e.sha256 = '' OR e.size != l.size"
-                " OR e.mtime_ns != l.mtime_ns OR e.inode != l.inode OR e.ctime_ns != l.ctime_ns)",
-                [self.name],
-            ).fetchall()
-        self._changed = [path for path, _ in rows]
-        return iter(rows)
-
-    def settle(self, files: Mapping[str, LocalFile]) -> None:
-        """The scan is done; ``files`` are those it holds (hashed, or kept as last known).
-        A changed file it does not hold is gone (or unreadable, and kept)."""
-        with self.manifest.connection() as conn:
-            conn.execute(
-                "DELETE FROM round_local WHERE folder = ? AND path IN"
-                " (SELECT value FROM json_each(?))",
-                [self.name, json.dumps(self._changed)],
-            )
-            conn.executemany(
-                "INSERT OR REPLACE INTO round_local VALUES (?, ?, ?, ?, ?, ?, NULL, 1)",
-                [
-                    (self.name, f.path, f.size, f.mtime_ns, f.inode, f.ctime_ns)
-                    for f in files.values()
-                ],
-            )
-        self._changed = []
-
-    def keep_unscanned(self, looked_at: Collection[str]) -> None:
-        """A scan of some paths only: every entry not at or below one of ``looked_at`` is
-        taken as the manifest last saw it."""
-        with self.manifest.connection() as conn:
-            conn.execute(
-                "INSERT OR IGNORE INTO round_local"
-                " SELECT folder, path, size, mtime_ns, inode, ctime_ns, NULL, 0 FROM entries e"
-                " WHERE e.folder = ? AND NOT EXISTS (SELECT 1 FROM json_each(?) j"
-                " WHERE e.path = j.value OR substr(e.path, 1, length(j.value) + 1)"
-                " = j.value || '/')",
-                [self.name, json.dumps(sorted(looked_at))],
-            )
+            conn.executemany("INSERT OR REPLACE INTO round_changed VALUES (?, ?, ?)", rows)
+            if not self.whole:
+                conn.execute(
+                    "INSERT OR IGNORE INTO round_changed SELECT folder, path, 0 FROM entries e"
+                    " WHERE e.folder = ? AND EXISTS (SELECT 1 FROM json_each(?) j"
+                    " WHERE e.path = j.value OR substr(e.path, 1, length(j.value) + 1)"
+                    " = j.value || '/') AND e.path NOT IN (SELECT value FROM json_each(?))",
+                    [
+                        self.name,
+                        json.dumps(sorted(looked_at or ())),
+                        json.dumps(sorted(self._seen | set(files))),
+                    ],
+                )
+        self._seen = set()
 
     def unsettled(self) -> list[str]:
         """The paths whose entry is not at rest in the manifest (not synced or rejected):
@@ -497,14 +494,20 @@ class FolderTable:
         file it could not read, or that changed while it was read)."""
         return _Known(self.manifest, self.name)
 
-    def _flush(self) -> None:
-        if self._batch:
+    def _recorded(self) -> dict[str, str]:
+        if self._stats is None:
             with self.manifest.connection() as conn:
-                conn.executemany(
-                    "INSERT OR REPLACE INTO round_local VALUES (?, ?, ?, ?, ?, ?, ?, 0)",
-                    self._batch,
+                rows = conn.execute(
+                    "SELECT path, size, mtime_ns, inode, ctime_ns, sha256 FROM entries"
+                    " WHERE folder = ?",
+                    [self.name],
                 )
-            self._batch = []
+                # A row without a hash matches no stat: its file is read.
+                self._stats = {
+                    path: _stat(size, mtime_ns, inode, ctime_ns) if sha256 else ""
+                    for path, size, mtime_ns, inode, ctime_ns, sha256 in rows
+                }
+        return self._stats
 
 
 class _Known(Mapping[str, Entry]):
@@ -525,6 +528,13 @@ class _Known(Mapping[str, Entry]):
 
     def __len__(self) -> int:
         return self.manifest.count(self.folder)
+
+
+def _stat(size: int, mtime_ns: int, inode: int, ctime_ns: int) -> str:
+    """A file's stat as the manifest keeps it, as one short text (a string per path weighs a
+    fraction of a tuple of four large ints). Equal texts, equal stats: what makes a file
+    unchanged — ctime too, which every write moves (``cp -p`` and ``touch -r`` keep mtime)."""
+    return f"{size}:{mtime_ns}:{inode}:{ctime_ns}"
 
 
 def _canonical(attributes: Mapping[str, object]) -> str:

@@ -82,18 +82,16 @@ def _utf8(name: str) -> bool:
 
 
 class Sink(Protocol):
-    """Where a scan streams the stat of each eligible file instead of keeping it (see
-    :class:`syncd.engine.rest.FolderTable`): a file whose stat is the manifest's then never
-    becomes an object, and only the files the sink names are hashed."""
+    """Where a scan checks each eligible file against the manifest, and leaves the result,
+    instead of keeping a LocalFile of every file (see :class:`syncd.engine.rest.FolderTable`):
+    a file whose stat is the manifest's never becomes an object."""
 
-    def seen(self, rel: str, target: str | None, st: os.stat_result) -> None:
-        """An eligible file (``target``: where a followed symlink leads; else ``None``)."""
+    def unchanged(self, rel: str, st: os.stat_result) -> bool:
+        """Whether the manifest has ``rel`` hashed at this stat (then it is not read)."""
 
-    def changed(self) -> Iterable[tuple[str, str | None]]:
-        """(path, link target) of the files seen that need hashing."""
-
-    def settle(self, files: Mapping[str, LocalFile]) -> None:
-        """The files the scan holds at the end: those hashed, and those kept as last known."""
+    def settle(self, files: Mapping[str, LocalFile], looked_at: frozenset[str] | None) -> None:
+        """The scan is done. ``files``: those it holds (hashed, or kept as last known);
+        ``looked_at``: for a scan of some paths only, the paths it examined."""
 
 
 # Links (and unreadable paths) already warned about by this process, when the caller keeps
@@ -258,30 +256,14 @@ class _Scanner:
                     skipped.append((rel, NOT_REGULAR))
         return listed_here
 
-    def found(self, path: str, rel: str, st: os.stat_result, *, link: bool = False) -> None:
-        """An eligible regular file at ``path`` (where ``rel`` leads, through a symlink if
-        ``link``): reuse the manifest's hash if the stat is unchanged, else hash it; with a
-        sink, hand the stat on (the sink names what to hash once the walk is done)."""
+    def found(self, path: str, rel: str, st: os.stat_result) -> None:
+        """An eligible regular file at ``path`` (where ``rel`` leads, perhaps through a
+        symlink): hash it unless the manifest has it at this stat."""
         if self.sink is not None:
-            self.sink.seen(rel, path if link else None, st)
+            if not self.sink.unchanged(rel, st):
+                self.regular(path, rel, st)
         elif not self.reuse(rel, st):
             self.regular(path, rel, st)
-
-    def hash_changed(self) -> None:
-        """With a sink: hash the files it names, then tell it what the scan holds."""
-        if self.sink is None:
-            return
-        for rel, target in self.sink.changed():
-            path = target or os.path.join(self.root, rel)
-            try:
-                st = os.stat(path, follow_symlinks=False)
-            except FileNotFoundError:
-                continue  # deleted since the walk
-            except OSError as e:
-                self.unreadable(rel, e)
-                continue
-            self.regular(path, rel, st)
-        self.sink.settle(self.files)
 
     def reuse(self, rel: str, st: os.stat_result) -> bool:
         """Take the manifest's hash (and verdict) when (size, mtime_ns, inode, ctime_ns) are
@@ -352,7 +334,7 @@ class _Scanner:
         if not self.filters.includes(name, rel):
             self.skipped.append((rel, EXCLUDED))
         else:
-            self.found(target, rel, st, link=True)
+            self.found(target, rel, st)
 
     def unreadable(self, rel: str, error: OSError, *, directory: bool = False) -> None:
         """``rel`` exists (or may) but could not be read: say so once, and keep the last
@@ -462,7 +444,7 @@ def scan_folder(
     warned about and which folders were reported unavailable, so a caller running many passes
     warns once per link, and once per folder until it is available again (default: once per
     process). With a ``sink``, the result holds only the files hashed (or kept as last
-    known); the rest went to the sink.
+    known); the sink knows the rest.
     """
     root_st, problem = _root_problem(folder, expected_dev)
     root_dev = root_st.st_dev if root_st else None
@@ -489,7 +471,8 @@ def scan_folder(
             None,
             warned_links,
         )
-    scanner.hash_changed()
+    if sink is not None:
+        sink.settle(scanner.files, None)
     _available(folder, warned_links)
     return scanner.result(root_dev, None)
 
@@ -517,7 +500,8 @@ def scan_paths(
     _available(folder, warned_links)
     for rel in _outermost(wanted):
         _scan_one(scanner, rel)
-    scanner.hash_changed()
+    if sink is not None:
+        sink.settle(scanner.files, looked_at)
     return scanner.result(root_dev, looked_at)
 
 

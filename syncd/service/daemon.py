@@ -54,6 +54,9 @@ log = logging.getLogger("syncd.daemon")
 ROOT_CHECK_SECONDS = 1.0
 #: How often the lock's heartbeat and daemon.json are refreshed while idle.
 HEARTBEAT_SECONDS = 30.0
+#: At most one copy of the manifest (for ``syncd repair``) this often while running; one more
+#: at stop. What syncd uploads in between, repair finds and adopts.
+COPY_SECONDS = 300.0
 
 
 class Daemon:
@@ -166,6 +169,7 @@ class Daemon:
                 pinger.join(timeout=2)
             self._watchers.stop()
             self._status.close()
+            self._engine.keep_copy()
             self._engine.client.close()
             self._manifest.close()
 
@@ -186,6 +190,7 @@ class Daemon:
             if now >= next_beat:
                 self._lock.heartbeat()
                 self._status.update()
+                self._engine.keep_copy(due_only=True)
                 next_beat = now + HEARTBEAT_SECONDS
             wake = min(schedule.wake_at(), next_root_check, next_beat)
             self._debouncer.wait(max(0.0, wake - now))
@@ -341,6 +346,7 @@ class Daemon:
         fresh = {f.name: f for f in new.folders}
         if self._status.metrics is not None:
             client.request_log = self._status.metrics.observe_request
+        self._engine.keep_copy()
         self._engine.client.close()
         self.config = new
         self._engine = self._make_engine(new, client)
@@ -444,7 +450,13 @@ class Daemon:
         return make_client(config, config.api.retry_policy())
 
     def _make_engine(self, config: Config, client: Client) -> Engine:
-        return Engine(config, client, self._manifest, on_event=self._status.on_engine_event)
+        return Engine(
+            config,
+            client,
+            self._manifest,
+            on_event=self._status.on_engine_event,
+            copy_interval=COPY_SECONDS,
+        )
 
 
 def _duration(seconds: float) -> str:

@@ -7,6 +7,7 @@ import contextlib
 import io
 import json
 import os
+import sqlite3
 import subprocess
 import time
 from collections.abc import Iterator
@@ -345,3 +346,27 @@ def test_a_damaged_manifest_is_named_and_repair_neither_duplicates_nor_orphans(
     verify = syncd(ws, "verify")
     assert verify.returncode == 0, verify.stdout
     assert "not syncd's" not in verify.stdout
+
+
+def test_a_daemons_copy_of_the_manifest_is_kept_at_most_every_interval(ws: Workspace) -> None:
+    """A daemon passes once a drop: the copy follows at most every ``copy_interval``, and
+    what is owed is kept when asked (at stop, at a heartbeat once due)."""
+    docs = ws.add_folder("docs")
+    engine = ws.engine(copy_interval=300.0)
+    backup = ws.state_dir / "manifest.backup.sqlite"
+
+    (docs / "a.md").write_text("a")
+    engine.run_pass()  # the first change of the process: a copy at once
+    first = backup.stat().st_ino  # each copy is a new file moved into place
+    (docs / "b.md").write_text("b")
+    engine.run_pass()
+    assert backup.stat().st_ino == first  # owed, not due yet
+    engine.keep_copy(due_only=True)
+    assert backup.stat().st_ino == first
+
+    engine.keep_copy()  # at stop
+    assert backup.stat().st_ino != first
+    restored = sqlite3.connect(backup)
+    paths = {p for (p,) in restored.execute("SELECT path FROM entries")}
+    restored.close()
+    assert paths == {"a.md", "b.md"}

@@ -1,6 +1,6 @@
 """The plan a real pass makes of a :class:`~.sim.World`: its manifest in a ManifestDB, its
-scan and listing streamed into :class:`~syncd.engine.rest.RoundTables`, the files at rest
-left out — for comparing with the plan made from everything (``World.plan``)."""
+scan checked against it, its listing streamed into :class:`~syncd.engine.rest.RoundTables`,
+the files at rest left out — to compare with the plan made from everything (``World.plan``)."""
 
 from __future__ import annotations
 
@@ -48,14 +48,15 @@ def plan_left_out(world: World, *, force: bool = False) -> tuple[Plan, int]:
             if folder.error is not None:
                 scanned.append(folder)
                 continue
-            sink = tables.folder(folder.spec.name)
+            sink = tables.folder(folder.spec.name, whole=True)
+            hashed = {}
             for f in folder.files.values():
                 st = SimpleNamespace(
                     st_size=f.size, st_mtime_ns=f.mtime_ns, st_ino=f.inode, st_ctime_ns=f.ctime_ns
                 )
-                sink.seen(f.path, None, cast("os.stat_result", st))
-            hashed = {path: folder.files[path] for path, _ in sink.changed()}
-            sink.settle(hashed)
+                if not sink.unchanged(f.path, cast("os.stat_result", st)):
+                    hashed[f.path] = f
+            sink.settle(hashed, None)
             scanned.append(LocalFolder(folder.spec, hashed))
         remote = world.service.snapshot()
         tables.add_files(remote.files.values())
