@@ -497,16 +497,15 @@ class FolderTable:
     def _recorded(self) -> dict[str, str]:
         if self._stats is None:
             with self.manifest.connection() as conn:
+                # The text _stat() makes, made by SQLite (a row without a hash matches no stat:
+                # its file is read).
                 rows = conn.execute(
-                    "SELECT path, size, mtime_ns, inode, ctime_ns, sha256 FROM entries"
-                    " WHERE folder = ?",
+                    "SELECT path, CASE WHEN sha256 = '' THEN '' ELSE"
+                    " printf('%d:%d:%d:%d', size, mtime_ns, inode, ctime_ns) END"
+                    " FROM entries WHERE folder = ?",
                     [self.name],
                 )
-                # A row without a hash matches no stat: its file is read.
-                self._stats = {
-                    path: _stat(size, mtime_ns, inode, ctime_ns) if sha256 else ""
-                    for path, size, mtime_ns, inode, ctime_ns, sha256 in rows
-                }
+                self._stats = dict(rows)
         return self._stats
 
 
@@ -533,7 +532,8 @@ class _Known(Mapping[str, Entry]):
 def _stat(size: int, mtime_ns: int, inode: int, ctime_ns: int) -> str:
     """A file's stat as the manifest keeps it, as one short text (a string per path weighs a
     fraction of a tuple of four large ints). Equal texts, equal stats: what makes a file
-    unchanged — ctime too, which every write moves (``cp -p`` and ``touch -r`` keep mtime)."""
+    unchanged — ctime too, which every write moves (``cp -p`` and ``touch -r`` keep mtime).
+    ``FolderTable._recorded`` has SQLite make the same text (``printf('%d:%d:%d:%d')``)."""
     return f"{size}:{mtime_ns}:{inode}:{ctime_ns}"
 
 
