@@ -19,8 +19,8 @@ file exists with the folder's purpose, is attached to every configured target (i
 it there and nowhere else. Then it is left out — unless a rule of the planner reads it from
 another path: a file whose content a removed file also had (the removal is then no loss), and
 a file a retired one waits for (invariant 4). The test is conservative: a file that might need
-anything is planned in full; ``tests/plan/test_rest.py`` checks that what is left out never
-changes a plan.
+anything is planned in full; the planner's state machine (``tests/plan/test_machine.py``)
+checks at every pass that what is left out never changes a plan.
 
 The service's listing is cut down the same way: the planner gets the remote files it can act
 on (those of the entries it plans and of retired ids) and those a lost upload could have left
