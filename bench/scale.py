@@ -87,16 +87,6 @@ class SizeFigures:
     daemon_rss: int | None = None
 
 
-def syncd_env() -> dict[str, str]:
-    """The environment syncd runs in: the API key, and Python allowed to cache compiled modules.
-
-    With ``PYTHONDONTWRITEBYTECODE`` set (as in some containers) every run compiles syncd's
-    modules anew, which an installed syncd never does: a tenth of a second per run."""
-    env = {**os.environ, "OPENAI_API_KEY": API_KEY}
-    env.pop("PYTHONDONTWRITEBYTECODE", None)
-    return env
-
-
 def load() -> str:
     return f"load {os.getloadavg()[0]:.2f}"
 
@@ -153,7 +143,7 @@ def bench_size(
         reconcile.make_tree(tree, n)
         made = time.perf_counter() - started
         print(f"{n:,} files: tree made in {made:.1f} s ({load()})", flush=True)
-        env = syncd_env()
+        env = reconcile.syncd_env()
         with emulator_popen(API_KEY, env=emulator_env) as (base_url, emulator):
             config = reconcile.bench_config(work, base_url, tree, concurrency)
             command = reconcile.reconcile_command(config)
@@ -193,7 +183,7 @@ def bench_dry_run(root: Path, n: int, emulator_env: dict[str, str] | None) -> No
         started = time.perf_counter()
         reconcile.make_tree(tree, n)
         print(f"{n:,} files: tree made in {time.perf_counter() - started:.1f} s ({load()})")
-        env = syncd_env()
+        env = reconcile.syncd_env()
         with emulator_popen(API_KEY, env=emulator_env) as (base_url, _):
             config = reconcile.bench_config(work, base_url, tree, concurrency=8)
             dry = measured([*reconcile.reconcile_command(config), "--dry-run"], env)

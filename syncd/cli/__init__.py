@@ -2,7 +2,7 @@
 
 Each subcommand lives in its own module under ``syncd.cli`` and is imported only when it
 is invoked, so ``syncd status`` does not pay for starting the emulator's web stack and
-``syncd --help`` stays instant.
+``syncd --version`` stays instant (``syncd --help`` imports every one, for its line of help).
 
 Every command exits with a :class:`syncd.engine.report.ExitStatus`: 0 done, everything in sync
 or healthy; 1 finished, but some files failed, were rejected or differ; 2 usage or configuration
@@ -11,7 +11,10 @@ error; 3 stopped before acting (authentication failure, lock held, delete guard,
 
 from __future__ import annotations
 
+import gc
 import importlib
+import sys
+from types import ModuleType
 
 import click
 
@@ -47,8 +50,34 @@ class LazyGroup(click.Group):
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         if cmd_name in self._lazy:
             module_name, attr = self._lazy[cmd_name].split(":")
-            return getattr(importlib.import_module(module_name), attr)
+            return getattr(_import_frozen(module_name), attr)
         return super().get_command(ctx, cmd_name)
+
+
+def _import_frozen(module_name: str) -> ModuleType:
+    """Import a subcommand's module, then exempt what exists by then from the cyclic garbage
+    collector (:func:`gc.freeze`).
+
+    A command's imports (the API models, the configuration, the engine) make some 75,000
+    objects that live until the process ends. Unfrozen, the collector walks them as they are
+    made (about a hundred young collections during the import) and in any full collection
+    after, and at interpreter shutdown collects and frees them one by one: about 90 ms of a
+    0.6 s no-change ``syncd reconcile`` of 2,000 files. Frozen, they are skipped and left for
+    the process's exit to release (the few cycles the imports left behind are never reclaimed).
+    Done on a module's first import only, so a process that runs commands in-process (the
+    tests) freezes at most once per command.
+    """
+    if module_name in sys.modules:
+        return sys.modules[module_name]
+    was_enabled = gc.isenabled()
+    # No collections while the import makes its objects: they are all about to be frozen.
+    gc.disable()
+    try:
+        return importlib.import_module(module_name)
+    finally:
+        gc.freeze()
+        if was_enabled:
+            gc.enable()
 
 
 @click.group(cls=LazyGroup, lazy=COMMANDS, context_settings={"help_option_names": ["-h", "--help"]})
