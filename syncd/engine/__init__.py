@@ -3,10 +3,11 @@
 ``model`` (the snapshot and action types), ``planner`` (``plan()``, the pure decision function;
 ``stages()`` and ``chains()``), ``filters``, ``files``, ``names`` (file names as people read
 them), ``scan``, ``validate``, ``manifest`` (the SQLite status database), ``executor`` with
-``stores`` (attaching to vector stores in batches, following ingestion), a pass: ``inputs`` (a
-round's inputs), ``reconcile`` (``Engine``: the rounds) and ``report`` (what a pass did, in
-words), and ``rebuild`` (a lost manifest taken back from the stores' attributes). Every public
-name of these modules is importable from here; see ARCHITECTURE.md for the layout.
+``stores`` (attaching to vector stores in batches, following ingestion), a pass: ``rest`` (the
+files at rest, left out of the plan), ``inputs`` (a round's inputs), ``reconcile``
+(``Engine``: the rounds) and ``report`` (what a pass did, in words), and ``rebuild`` (a lost
+manifest taken back from the stores' attributes). Every public name of these modules is
+importable from here; see ARCHITECTURE.md for the layout.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ _MODULES = (
     "manifest",
     "executor",
     "stores",
+    "rest",
     "inputs",
     "reconcile",
     "report",
