@@ -37,11 +37,14 @@ import uuid
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
-
-import sqlite_utils
+from typing import TYPE_CHECKING, Any
 
 from syncd.engine.model import Attempt, Entry, Manifest, Retired, State
+
+if TYPE_CHECKING:
+    # Only a migration needs sqlite-utils (its table helpers): imported then, not by every
+    # command that opens the manifest (it costs ~50 ms of each one's start).
+    import sqlite_utils
 
 __all__ = [
     "BACKUP_FILENAME",
@@ -358,6 +361,46 @@ class _Batch:
 # --- the database --------------------------------------------------------------------------------
 
 
+class _Connection:
+    """The manifest's connection, with the few things of sqlite-utils' ``Database`` that
+    reading and writing rows uses; the migrations get the real one."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+
+    def execute(self, sql: str, parameters: Sequence[Any] = ()) -> sqlite3.Cursor:
+        return self.conn.execute(sql, parameters)
+
+    @contextlib.contextmanager
+    def atomic(self) -> Iterator[None]:
+        """One transaction; a savepoint inside an open one (so an inner failure undoes only
+        its own writes)."""
+        if not self.conn.in_transaction:
+            self.conn.execute("BEGIN")
+            try:
+                yield
+                self.conn.execute("COMMIT")
+            except BaseException:
+                self.conn.rollback()  # nothing to undo if the error already ended it
+                raise
+            return
+        self.conn.execute("SAVEPOINT manifest")
+        try:
+            yield
+        except BaseException:
+            if self.conn.in_transaction:
+                self.conn.execute("ROLLBACK TO SAVEPOINT manifest")
+                self.conn.execute("RELEASE SAVEPOINT manifest")
+            raise
+        self.conn.execute("RELEASE SAVEPOINT manifest")
+
+    def enable_wal(self) -> None:
+        self.conn.execute("PRAGMA journal_mode=wal")
+
+    def close(self) -> None:
+        self.conn.close()
+
+
 def _connect_readonly(path: Path) -> sqlite3.Connection:
     """A read-only connection to the manifest, also where nothing may be written.
 
@@ -394,8 +437,8 @@ class ManifestDB:
     (``plan.Entry``, dicts); write methods commit before they return.
     """
 
-    def __init__(self, db: sqlite_utils.Database, path: Path, *, readonly: bool) -> None:
-        self._db = db
+    def __init__(self, conn: sqlite3.Connection, path: Path, *, readonly: bool) -> None:
+        self._db = _Connection(conn)
         self.path = path
         self.readonly = readonly
         self._lock = threading.RLock()
@@ -423,8 +466,7 @@ class ManifestDB:
             _secure_file(path)
             conn = sqlite3.connect(path, check_same_thread=False, timeout=30)
         try:
-            db = sqlite_utils.Database(conn)
-            manifest = cls(db, path, readonly=readonly)
+            manifest = cls(conn, path, readonly=readonly)
             problem = integrity_problem(conn) if path.stat().st_size else None
             if problem is not None and "not a database" not in problem:
                 raise ManifestDamaged(path, problem)
@@ -445,7 +487,7 @@ class ManifestDB:
     def memory(cls) -> ManifestDB:
         """An empty, current manifest in memory (a dry run before any pass has made one)."""
         conn = sqlite3.connect(":memory:", check_same_thread=False)
-        manifest = cls(sqlite_utils.Database(conn), Path(":memory:"), readonly=False)
+        manifest = cls(conn, Path(":memory:"), readonly=False)
         manifest.migrate()
         return manifest
 
@@ -475,9 +517,15 @@ class ManifestDB:
         """Apply the forward migrations from the file's version up to ``target``, each in its
         own transaction together with its ``user_version`` bump."""
         with self._lock:
-            for version in range(self.schema_version(), target):
+            due = range(self.schema_version(), target)
+            if not due:
+                return
+            import sqlite_utils  # only a migration needs it (see the top)
+
+            db = sqlite_utils.Database(self._db.conn)
+            for version in due:
                 with self._db.atomic():
-                    MIGRATIONS[version](self._db)
+                    MIGRATIONS[version](db)
                     self._db.execute(f"PRAGMA user_version = {version + 1}")
 
     def close(self) -> None:

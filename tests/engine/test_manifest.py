@@ -272,7 +272,7 @@ def test_a_failed_transaction_leaves_nothing_behind(tmp_path: Path) -> None:
             db.add_attachment("file-docs-a.md", "asst_1")
             raise RuntimeError("crash between two writes")
         assert db.snapshot().entries == {}
-        assert db._db["attachments"].count == 0
+        assert db.attachments_of(["file-docs-a.md"]) == frozenset()
 
 
 def test_writers_on_many_threads_share_one_connection(tmp_path: Path) -> None:
