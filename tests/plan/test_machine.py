@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import contextlib
 import posixpath
-import re
 
 from hypothesis import settings
 from hypothesis import strategies as st
@@ -49,6 +48,7 @@ from syncd.engine.model import (
     store_attributes,
     target_kind,
 )
+from syncd.engine.names import where
 
 from .rest import plan_left_out
 from .sim import (
@@ -521,14 +521,34 @@ class SyncMachine(RuleBasedStateMachine):
 
 
 def _unattached(plan: Plan) -> set[tuple[str, str, str]]:
+    """(folder, path, assistant) of each file a settled plan reports an assistant had no room
+    for — from the problem's fields; its message must name both."""
     found = set()
     for problem in plan.problems:
         assert problem.kind == "assistant_full", problem
-        match = re.fullmatch(r"assistant (\S+) is at its \d+-file limit; (\S+) .*", problem.message)
-        assert match, problem.message
-        found.add((problem.folder, match[2], match[1]))
+        assert problem.assistant is not None and problem.path is not None, problem
+        assert f"assistant {problem.assistant} is at its" in problem.message, problem
+        assert where(problem.folder, problem.path) in problem.message, problem
+        found.add((problem.folder, problem.path, problem.assistant))
     return found
 
 
 TestSync = SyncMachine.TestCase
 TestSync.settings = settings(max_examples=200, stateful_step_count=40, deadline=None)
+
+
+def test_settled_with_a_file_an_assistant_has_no_room_for() -> None:
+    """Found by the machine: kb comes back to asst_a, which someone else's file has just
+    filled, so kb/sub/a.md stays on asst_b only; the plan says so with an ``assistant_full``
+    problem every pass, and the settled check must read which file that problem names (a
+    file shown as ``[kb] sub/a.md`` once was taken for the path ``[kb]``)."""
+    machine = SyncMachine()
+    machine.start_synced(full=True)
+    machine.reconfigure(KB_TARGETS[0])
+    machine.settle()
+    machine.reconfigure(KB_TARGETS[1])
+    machine.someone_uploads("x", "assistants")
+    machine.someone_attaches_their_file("asst_a", 1)
+    machine.settle()
+    plan = machine.world.plan(force=True)
+    assert _unattached(plan) == {("kb", "sub/a.md", "asst_a")}
