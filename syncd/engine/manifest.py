@@ -326,6 +326,19 @@ def _row(e: Entry, now: float) -> tuple:
     )
 
 
+# An attempt past ``?`` (the horizon) that its entry does not wait for (state ``?``, intent of
+# its content); an answered one only if no unanswered attempt with its filename and size stays.
+_PRUNE_ATTEMPTS = (
+    "DELETE FROM attempts WHERE sent_at < ? AND NOT EXISTS (SELECT 1 FROM entries e"
+    " WHERE e.folder = attempts.folder AND e.path = attempts.path AND e.state = ?"
+    " AND e.intent_sha256 = attempts.sha256)"
+    " AND (file_id IS NULL OR NOT EXISTS (SELECT 1 FROM attempts o WHERE o.file_id IS NULL"
+    " AND o.filename = attempts.filename AND o.size = attempts.size"
+    " AND (o.sent_at >= ? OR EXISTS (SELECT 1 FROM entries e WHERE e.folder = o.folder"
+    " AND e.path = o.path AND e.state = ? AND e.intent_sha256 = o.sha256))))"
+)
+
+
 def _attempt_row(a: Attempt) -> tuple:
     return (a.folder, a.path, a.filename, a.size, a.purpose, a.sha256, a.sent_at)
 
@@ -837,14 +850,13 @@ class ManifestDB:
 
     def prune_attempts(self, before: float) -> None:
         """Forget attempts sent before ``before`` whose entry no longer waits for them: past
-        the planner's horizon, nothing will be taken for them any more."""
+        the planner's horizon, nothing will be taken for them any more.
+
+        An answered attempt is kept, whatever its age, while an unanswered one with its
+        filename and size is: its file id is what keeps that one from taking the file for its
+        own late copy once syncd has let go of it (``on_delete`` keep or detach)."""
         with self.transaction():
-            self._db.execute(
-                "DELETE FROM attempts WHERE sent_at < ? AND NOT EXISTS (SELECT 1 FROM entries"
-                " e WHERE e.folder = attempts.folder AND e.path = attempts.path"
-                " AND e.state = ? AND e.intent_sha256 = attempts.sha256)",
-                [before, State.UPLOADING.value],
-            )
+            self._db.execute(_PRUNE_ATTEMPTS, [before, State.UPLOADING.value] * 2)
 
     def defer_unanswered(self, until: float, folders: Collection[str]) -> int:
         """Give the uploads a previous process left unanswered a grace period before they

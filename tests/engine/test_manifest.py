@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlite3
 import stat
 import threading
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -136,6 +137,29 @@ def test_an_intent_and_its_attempt_are_written_together_and_closed(tmp_path: Pat
         assert db.entry("docs", "a.md") == intent
         assert db.attempts() == [attempt]
         db.close_attempt("docs", "a.md", 5.0)
+        assert db.attempts() == []
+
+
+def test_an_answered_attempt_is_kept_while_an_unanswered_one_with_its_key_is(
+    tmp_path: Path,
+) -> None:
+    # kb/a.md was sent at 10 (answered, or adopted, with file-1) and again at 20 (no answer);
+    # the entry no longer waits for either. docs/b.md was answered at 10, with another size.
+    with ManifestDB.open(tmp_path) as db:
+        first = Attempt("kb", "a.md", "a.md", 3, "assistants", "c" * 64, 10.0)
+        again = Attempt("kb", "a.md", "a.md", 3, "assistants", "c" * 64, 20.0)
+        other = Attempt("docs", "b.md", "a.md", 4, "assistants", "d" * 64, 10.0)
+        for attempt in (first, again, other):
+            db.put_intent(entry(attempt.folder, attempt.path, State.UPLOADING), attempt)
+        db.answer_attempt("kb", "a.md", 10.0, "file-1")
+        db.answer_attempt("docs", "b.md", 10.0, "file-2")
+        db.put_entry(entry("kb", "a.md"))
+        db.put_entry(entry("docs", "b.md"))
+        answered = replace(first, file_id="file-1")
+
+        db.prune_attempts(15.0)  # the unanswered one at 20 may still take a file for its own
+        assert db.attempts() == [answered, again]
+        db.prune_attempts(25.0)
         assert db.attempts() == []
 
 
