@@ -326,16 +326,17 @@ def _row(e: Entry, now: float) -> tuple:
     )
 
 
-# An attempt past ``?`` (the horizon) that its entry does not wait for (state ``?``, intent of
-# its content); an answered one only if no unanswered attempt with its filename and size stays.
-_PRUNE_ATTEMPTS = (
-    "DELETE FROM attempts WHERE sent_at < ? AND NOT EXISTS (SELECT 1 FROM entries e"
-    " WHERE e.folder = attempts.folder AND e.path = attempts.path AND e.state = ?"
-    " AND e.intent_sha256 = attempts.sha256)"
-    " AND (file_id IS NULL OR NOT EXISTS (SELECT 1 FROM attempts o WHERE o.file_id IS NULL"
-    " AND o.filename = attempts.filename AND o.size = attempts.size"
-    " AND (o.sent_at >= ? OR EXISTS (SELECT 1 FROM entries e WHERE e.folder = o.folder"
-    " AND e.path = o.path AND e.state = ? AND e.intent_sha256 = o.sha256))))"
+# Attempts sent before ``?`` that no plan looks at any more: unanswered ones of folders no longer
+# configured (``?``: the configured folders' names), and answered ones once no unanswered
+# attempt has their filename and size.
+_PRUNE_UNANSWERED = (
+    "DELETE FROM attempts WHERE sent_at < ? AND file_id IS NULL"
+    " AND folder NOT IN (SELECT value FROM json_each(?))"
+)
+_PRUNE_ANSWERED = (
+    "DELETE FROM attempts WHERE sent_at < ? AND file_id IS NOT NULL AND NOT EXISTS"
+    " (SELECT 1 FROM attempts o WHERE o.file_id IS NULL AND o.filename = attempts.filename"
+    " AND o.size = attempts.size)"
 )
 
 
@@ -848,15 +849,27 @@ class ManifestDB:
                 [folder, path, sent_at],
             )
 
-    def prune_attempts(self, before: float) -> None:
-        """Forget attempts sent before ``before`` whose entry no longer waits for them: past
-        the planner's horizon, nothing will be taken for them any more.
-
-        An answered attempt is kept, whatever its age, while an unanswered one with its
-        filename and size is: its file id is what keeps that one from taking the file for its
-        own late copy once syncd has let go of it (``on_delete`` keep or detach)."""
+    def prune_attempts(self, before: float, configured: Collection[str]) -> None:
+        """Forget the attempts sent before ``before`` (the planner's horizon ago) that no plan
+        will read again: an unanswered one of a folder no longer ``configured`` (a configured
+        folder's are let go by the plan whose listing proves no copy of theirs can turn up:
+        :meth:`close_attempts`), and an answered one once no unanswered attempt has its
+        filename and size — its file id is what keeps such an attempt from taking that file
+        for its own late copy once syncd has let go of it (``on_delete`` keep or detach)."""
         with self.transaction():
-            self._db.execute(_PRUNE_ATTEMPTS, [before, State.UPLOADING.value] * 2)
+            self._db.execute(_PRUNE_UNANSWERED, [before, json.dumps(sorted(configured))])
+            self._db.execute(_PRUNE_ANSWERED, [before])
+
+    def close_attempts(self, attempts: Collection[tuple[str, str, float]]) -> None:
+        """Close the attempts named by (folder, path, sent_at) in one commit: a plan found
+        that no copy of theirs can turn up any more (``Plan.expired``)."""
+        if not attempts:
+            return
+        with self.transaction():
+            self._db.conn.executemany(
+                "DELETE FROM attempts WHERE folder = ? AND path = ? AND sent_at = ?",
+                sorted(attempts),
+            )
 
     def defer_unanswered(self, until: float, folders: Collection[str]) -> int:
         """Give the uploads a previous process left unanswered a grace period before they

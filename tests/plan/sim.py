@@ -130,6 +130,7 @@ from __future__ import annotations
 import enum
 import hashlib
 import posixpath
+from collections.abc import Collection
 from dataclasses import dataclass, field, replace
 
 from syncd.engine.model import (
@@ -437,27 +438,25 @@ class Records:
             for a in self.attempts
         ]
 
-    def prune_attempts(self, before: float) -> None:
-        """Forget attempts sent before ``before`` that their entry no longer waits for; an
-        answered one only once no unanswered attempt has its filename and size (as
-        ``ManifestDB.prune_attempts``)."""
-
-        def stale(a: Attempt) -> bool:
-            entry = self.entries.get((a.folder, a.path))
-            waited = (
-                entry is not None
-                and entry.state is State.UPLOADING
-                and entry.intent_sha256 == a.sha256
-            )
-            return a.sent_at < before and not waited
-
-        kept = [a for a in self.attempts if a.file_id is not None or not stale(a)]
+    def prune_attempts(self, before: float, configured: Collection[str]) -> None:
+        """Forget the attempts sent before ``before`` that no plan reads again: unanswered
+        ones of folders not ``configured``, answered ones once no unanswered attempt has their
+        filename and size (as ``ManifestDB.prune_attempts``)."""
+        kept = [
+            a
+            for a in self.attempts
+            if a.sent_at >= before or a.file_id is not None or a.folder in configured
+        ]
         unanswered = {(a.filename, a.size) for a in kept if a.file_id is None}
         self.attempts = [
             a
             for a in kept
-            if a.file_id is None or not stale(a) or (a.filename, a.size) in unanswered
+            if a.sent_at >= before or a.file_id is None or (a.filename, a.size) in unanswered
         ]
+
+    def close_attempts(self, attempts: Collection[tuple[str, str, float]]) -> None:
+        """Close the attempts a plan found no copy can turn up for (``Plan.expired``)."""
+        self.attempts = [a for a in self.attempts if (a.folder, a.path, a.sent_at) not in attempts]
 
     def owns(self, file_id: str) -> bool:
         return file_id in self.retired or any(e.file_id == file_id for e in self.entries.values())
@@ -546,8 +545,8 @@ class World:
 
     def begin_pass(self) -> None:
         """What a pass does before it plans (``Engine._settle_attempts``): forget the attempts
-        past the planner's horizon."""
-        self.records.prune_attempts(self.clock - ATTEMPT_HORIZON)
+        no plan reads again."""
+        self.records.prune_attempts(self.clock - ATTEMPT_HORIZON, set(self.specs))
 
     def plan(self, *, force: bool = False) -> Plan:
         return plan(

@@ -322,6 +322,7 @@ class SyncMachine(RuleBasedStateMachine):
         self.check_plan(plan, force=force)
         # A pass plans from the files that are not at rest: leaving those out changes nothing.
         assert plan_left_out(self.world, force=force)[0] == plan
+        self.world.records.close_attempts(plan.expired)
         self._apply(meanwhile)
         self.world.service.faults = list(faults)
         Executor(self.world).run(plan.actions, stop_after=stop_after)
@@ -355,6 +356,7 @@ class SyncMachine(RuleBasedStateMachine):
             self.check_plan(plan, force=True)
             if not plan.actions and not plan.waiting:
                 break
+            world.records.close_attempts(plan.expired)
             Executor(world).run(plan.actions)
         assert plan.actions == () and plan.waiting == 0, f"not settled in {SETTLE_ROUNDS}: {plan}"
         unattached = _unattached(plan)
@@ -369,6 +371,7 @@ class SyncMachine(RuleBasedStateMachine):
         contents = {(f, entries[(f, p)].sha256) for f, p, _ in unattached}
         busy = {key for key, entry in entries.items() if (key[0], entry.sha256) in contents}
         assert at_rest == len(entries) - len(busy)
+        world.records.close_attempts(plan.expired)
 
     def teardown(self) -> None:
         self.settle()
@@ -598,3 +601,21 @@ def test_a_late_original_after_its_resent_copy_is_adopted_and_let_go_is_deleted(
     assert copy in world.released and copy in world.service.files
     machine.settle()  # the original lands, and is deleted as a late copy
     assert [f.id for f in world.service.files.values() if f.filename == "c.md"] == [copy]
+
+
+def test_a_late_copy_first_listed_past_the_horizon_is_still_known() -> None:
+    """kb/c.md's upload is stored late; sent again after its grace and answered. The late
+    original lands soon after, but the next pass runs only ten minutes later (the daemon was
+    stopped; ``syncd reconcile`` runs from cron). The first attempt must still be there
+    for it: an attempt is let go only by a listing that shows no copy of it can turn up."""
+    machine = SyncMachine()
+    machine.start_synced(full=False)
+    world = machine.world
+    world.write("kb", "c.md", "late")
+    machine.sync([Fault.LATE], None, False, [])
+    for _ in range(int(GRACE)):
+        machine.sync_clean()  # sent again once its grace is over, and answered
+    machine.time_passes(600)  # the original lands, then nothing runs for ten minutes
+    machine.settle()  # the first pass deletes the original as a late copy
+    [kept] = [f for f in world.service.files.values() if f.filename == "c.md"]
+    assert world.records.entries[("kb", "c.md")].file_id == kept.id
