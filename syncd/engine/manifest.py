@@ -334,9 +334,11 @@ _PRUNE_UNANSWERED = (
     " AND folder NOT IN (SELECT value FROM json_each(?))"
 )
 _PRUNE_ANSWERED = (
-    "DELETE FROM attempts WHERE sent_at < ? AND file_id IS NOT NULL AND NOT EXISTS"
-    " (SELECT 1 FROM attempts o WHERE o.file_id IS NULL AND o.filename = attempts.filename"
-    " AND o.size = attempts.size)"
+    "DELETE FROM attempts WHERE sent_at < ? AND file_id IS NOT NULL"
+    # One key column (a name holds no NUL), so that SQLite looks each row up in a list it
+    # builds once: a correlated subquery would scan the table once per row.
+    " AND filename || char(0) || size NOT IN"
+    " (SELECT filename || char(0) || size FROM attempts WHERE file_id IS NULL)"
 )
 
 
