@@ -669,7 +669,12 @@ class Executor:
             stat = (row.size, 0, 0, 0)  # the next scan hashes the file again
         with self.manifest.transaction():
             if action.sent_at is not None:
-                self.manifest.close_attempt(action.folder, action.path, action.sent_at)
+                # Answered, not closed: its file stays known for syncd's own upload, so that
+                # another attempt of this key never takes it for its late copy once it is let
+                # go of — the re-sent copy may be the one adopted here.
+                self.manifest.answer_attempt(
+                    action.folder, action.path, action.sent_at, action.file_id
+                )
             self.manifest.put_entry(
                 Entry(
                     action.folder,

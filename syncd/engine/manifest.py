@@ -329,6 +329,22 @@ def _row(e: Entry, now: float) -> tuple:
     )
 
 
+# Attempts sent before ``?`` that no plan looks at any more: unanswered ones of folders no longer
+# configured (``?``: the configured folders' names), and answered ones once no unanswered
+# attempt has their filename and size.
+_PRUNE_UNANSWERED = (
+    "DELETE FROM attempts WHERE sent_at < ? AND file_id IS NULL"
+    " AND folder NOT IN (SELECT value FROM json_each(?))"
+)
+_PRUNE_ANSWERED = (
+    "DELETE FROM attempts WHERE sent_at < ? AND file_id IS NOT NULL"
+    # One key column (a name holds no NUL), so that SQLite looks each row up in a list it
+    # builds once: a correlated subquery would scan the table once per row.
+    " AND filename || char(0) || size NOT IN"
+    " (SELECT filename || char(0) || size FROM attempts WHERE file_id IS NULL)"
+)
+
+
 def _attempt_row(a: Attempt) -> tuple:
     return (a.folder, a.path, a.filename, a.size, a.purpose, a.sha256, a.sent_at)
 
@@ -883,15 +899,26 @@ class ManifestDB:
                 [folder, path, sent_at],
             )
 
-    def prune_attempts(self, before: float) -> None:
-        """Forget attempts sent before ``before`` whose entry no longer waits for them: past
-        the planner's horizon, nothing will be taken for them any more."""
+    def prune_attempts(self, before: float, configured: Collection[str]) -> None:
+        """Forget the attempts sent before ``before`` (the planner's horizon ago) that no plan
+        will read again: an unanswered one of a folder no longer ``configured`` (a configured
+        folder's are let go by the plan whose listing proves no copy of theirs can turn up:
+        :meth:`close_attempts`), and an answered one once no unanswered attempt has its
+        filename and size — its file id is what keeps such an attempt from taking that file
+        for its own late copy once syncd has let go of it (``on_delete`` keep or detach)."""
         with self.transaction():
-            self._db.execute(
-                "DELETE FROM attempts WHERE sent_at < ? AND NOT EXISTS (SELECT 1 FROM entries"
-                " e WHERE e.folder = attempts.folder AND e.path = attempts.path"
-                " AND e.state = ? AND e.intent_sha256 = attempts.sha256)",
-                [before, State.UPLOADING.value],
+            self._db.execute(_PRUNE_UNANSWERED, [before, json.dumps(sorted(configured))])
+            self._db.execute(_PRUNE_ANSWERED, [before])
+
+    def close_attempts(self, attempts: Collection[tuple[str, str, float]]) -> None:
+        """Close the attempts named by (folder, path, sent_at) in one commit: a plan found
+        that no copy of theirs can turn up any more (``Plan.expired``)."""
+        if not attempts:
+            return
+        with self.transaction():
+            self._db.conn.executemany(
+                "DELETE FROM attempts WHERE folder = ? AND path = ? AND sent_at = ?",
+                sorted(attempts),
             )
 
     def defer_unanswered(self, until: float, folders: Collection[str]) -> int:

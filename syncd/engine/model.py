@@ -452,3 +452,6 @@ class Plan:
     # (folder, path) of the files waiting for another path's upload to be resolved: nothing in
     # the manifest says so, so whoever runs passes must bring them up again.
     held: frozenset[tuple[str, str]] = frozenset()
+    # (folder, path, sent_at) of unanswered upload attempts that no copy can turn up for any
+    # more (see planner._find_lost_uploads): whoever runs passes forgets them.
+    expired: frozenset[tuple[str, str, float]] = frozenset()

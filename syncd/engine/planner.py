@@ -244,6 +244,7 @@ class _Context:
     # (folder, path) -> its lost upload, and the time of the attempt that made it
     orphans: dict[tuple[str, str], tuple[RemoteFile, float]]
     duplicates: list[tuple[Attempt, RemoteFile]]  # late copies of syncd's own uploads
+    expired: frozenset[tuple[str, str, float]]  # attempts no copy can turn up for any more
     # (sent name, size, purpose) -> the path whose unresolved upload holds that key
     # (sent name, size, purpose) -> the (folder, path, sha256) of its unresolved attempts
     held: dict[_UploadKey, set[tuple[str, str, str]]] = field(default_factory=dict)
@@ -374,7 +375,13 @@ def plan(
     problems += _fit_assistant_limits(steps, ctx, assistant_file_limit)
     steps.sort(key=_Step.sort_key)
     problems.sort(key=lambda p: (p.folder, p.kind, p.message))
-    return Plan(tuple(step.action for step in steps), tuple(problems), waiting, frozenset(held))
+    return Plan(
+        tuple(step.action for step in steps),
+        tuple(problems),
+        waiting,
+        frozenset(held),
+        ctx.expired,
+    )
 
 
 def _context(
@@ -402,7 +409,9 @@ def _context(
         if entry.file_id
     }
     foreign = _other_instances(remote, instance)
-    orphans, duplicates = _find_lost_uploads(planned, available, manifest, remote, foreign)
+    orphans, duplicates, expired = _find_lost_uploads(
+        planned, available, manifest, remote, foreign, now
+    )
     resolved = {(path, at) for (_, path), (_, at) in orphans.items()}
     resolved |= {(attempt.path, attempt.sent_at) for attempt, _ in duplicates}
     held = _unresolved_uploads(planned, manifest, resolved, now)
@@ -417,6 +426,7 @@ def _context(
         manifest.resting,
         orphans,
         duplicates,
+        expired,
         held,
     )
 
@@ -463,13 +473,21 @@ def _attempts(
     return sorted(attempts, key=lambda a: (a.sent_at, a.folder, a.path))
 
 
+_LostUploads = tuple[
+    dict[tuple[str, str], tuple[RemoteFile, float]],
+    list[tuple[Attempt, RemoteFile]],
+    frozenset[tuple[str, str, float]],
+]
+
+
 def _find_lost_uploads(
     planned: Mapping[str, LocalFolder],
     available: set[str],
     manifest: Manifest,
     remote: Remote,
     foreign: set[str],
-) -> tuple[dict[tuple[str, str], tuple[RemoteFile, float]], list[tuple[Attempt, RemoteFile]]]:
+    now: float,
+) -> _LostUploads:
     """Match syncd's unanswered upload attempts to the files they left behind (invariant 2).
 
     A match has the attempt's filename (as sent), size and purpose, was created no earlier
@@ -483,6 +501,13 @@ def _find_lost_uploads(
     intent is for, by (folder, path), with that attempt's time — and the other matches: late
     copies of syncd's own uploads, to delete. For an attempt whose entry no longer waits
     for it, only a file created within :data:`ATTEMPT_HORIZON` seconds of it counts.
+
+    Last, the (folder, path, sent_at) of the attempts that matched nothing although no copy
+    of theirs can turn up any more: their entry does not wait for them, and the horizon
+    after them closed a whole horizon before ``now``, so this listing (taken well within
+    that) shows every file that could be theirs. Only such a listing may let an attempt
+    go: a late copy first listed long after it landed — no pass ran in between — is still
+    known for syncd's own.
     """
     candidates: dict[tuple[str, int, str], list[RemoteFile]] = {}
     # An answered attempt's file is known for what it is, owned or let go since.
@@ -494,6 +519,7 @@ def _find_lost_uploads(
         files.sort(key=lambda f: (f.created_at, f.id))
     found: dict[tuple[str, str], tuple[RemoteFile, float]] = {}
     duplicates: list[tuple[Attempt, RemoteFile]] = []
+    expired: set[tuple[str, str, float]] = set()
     for attempt in _attempts(planned, available, manifest):
         key = (attempt.folder, attempt.path)
         entry = manifest.entries.get(key)
@@ -513,7 +539,10 @@ def _find_lost_uploads(
                 else:
                     duplicates.append((attempt, files.pop(i)))
                 break
-    return found, duplicates
+        else:
+            if latest < now - ATTEMPT_HORIZON:
+                expired.add((attempt.folder, attempt.path, attempt.sent_at))
+    return found, duplicates, frozenset(expired)
 
 
 def _unresolved_uploads(

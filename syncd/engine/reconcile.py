@@ -174,6 +174,7 @@ class Engine:
                     predict(report, current.files, decided)
                     report.counts["rejected"] += current.at_rest_rejected
                     break
+                self.manifest.close_attempts(decided.expired)
                 if not decided.actions:
                     if self._wait_for_unanswered(selected, stop):
                         number -= 1  # a look after the wait, not a round of work
@@ -269,11 +270,13 @@ class Engine:
         self._copy_owed = False
 
     def _settle_attempts(self, folders: list[str]) -> None:
-        """Before a pass: forget attempts past the planner's horizon, and give uploads a
-        previous process left unanswered (it stopped or died with them in flight) a grace
-        period, since the service may still be storing them."""
+        """Before a pass: forget the attempts no plan will look at again (see
+        ``ManifestDB.prune_attempts``; a plan lets the others go: ``Plan.expired``), and give
+        uploads a previous process left unanswered (it stopped or died with them in flight) a
+        grace period, since the service may still be storing them."""
         now = self.clock()
-        self.manifest.prune_attempts(now - ATTEMPT_HORIZON)
+        configured = [f.name for f in self.config.folders]
+        self.manifest.prune_attempts(now - ATTEMPT_HORIZON, configured)
         grace = self.config.sync.unresolved_grace_seconds
         if self.manifest.defer_unanswered(now + grace, folders):
             log.info(

@@ -18,6 +18,7 @@ from syncd.engine.executor import BACKOFF, Executor, PassStopped
 from syncd.engine.model import (
     Adopt,
     Attach,
+    Attempt,
     Cleanup,
     Detach,
     Entry,
@@ -245,6 +246,24 @@ def test_adopting_a_lost_upload_attaches_it_and_retires_the_old_one(
     assert ws.attached(asst) == {lost}
     assert set(ws.remote()) == {lost}  # old had no attachment of ours: cleaned up at once
     assert done[0].message() == f"adopted {lost} for [docs] a.md (its upload's response was lost)"
+
+
+def test_adopting_answers_the_attempt_with_the_file(ws: Workspace, tmp_path: Path) -> None:
+    # The attempt stays, answered: the file it names is never taken for another attempt's
+    # late copy, even once syncd lets go of it (the adopted copy may be a re-sent one).
+    docs = ws.add_folder("docs")
+    (docs / "a.md").write_bytes(b"v1")
+    lost = upload_remote(ws, tmp_path, "a.md", b"v1")
+    sent_at = time.time() - 5
+    intent = Entry(
+        "docs", "a.md", 2, 0, 0, sha(b"v1"), State.UPLOADING,
+        intent_sha256=sha(b"v1"), intent_size=2, intent_at=sent_at,
+    )  # fmt: skip
+    attempt = Attempt("docs", "a.md", "a.md", 2, "assistants", sha(b"v1"), sent_at)
+    ws.manifest.put_intent(intent, attempt)
+    executor(ws).run([Adopt("docs", "a.md", lost, sha(b"v1"), (), sent_at=sent_at)])
+    assert ws.entry("docs", "a.md").file_id == lost
+    assert ws.manifest.attempts() == [replace(attempt, file_id=lost)]
 
 
 def test_stale_actions_are_skipped_and_foreign_files_never_touched(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlite3
 import stat
 import threading
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -136,6 +137,33 @@ def test_an_intent_and_its_attempt_are_written_together_and_closed(tmp_path: Pat
         assert db.entry("docs", "a.md") == intent
         assert db.attempts() == [attempt]
         db.close_attempt("docs", "a.md", 5.0)
+        assert db.attempts() == []
+
+
+def test_attempts_no_plan_reads_again_are_pruned(tmp_path: Path) -> None:
+    # kb/a.md was sent at 10 (answered, or adopted, with file-1) and again at 20 (no answer);
+    # the entry no longer waits for either. docs/b.md was answered at 10, with another size;
+    # gone/c.md, of a folder no longer configured, was sent at 10 without an answer.
+    with ManifestDB.open(tmp_path) as db:
+        first = Attempt("kb", "a.md", "a.md", 3, "assistants", "c" * 64, 10.0)
+        again = Attempt("kb", "a.md", "a.md", 3, "assistants", "c" * 64, 20.0)
+        other = Attempt("docs", "b.md", "a.md", 4, "assistants", "d" * 64, 10.0)
+        gone = Attempt("gone", "c.md", "c.md", 3, "assistants", "e" * 64, 10.0)
+        for attempt in (first, again, other, gone):
+            db.put_intent(entry(attempt.folder, attempt.path, State.UPLOADING), attempt)
+        db.answer_attempt("kb", "a.md", 10.0, "file-1")
+        db.answer_attempt("docs", "b.md", 10.0, "file-2")
+        answered = replace(first, file_id="file-1")
+
+        db.prune_attempts(5.0, ["kb", "docs"])
+        assert len(db.attempts()) == 4
+        # Past the horizon: the unanswered kb attempt stays until a plan lets it go, and
+        # the answered one with its filename and size stays with it.
+        db.prune_attempts(100.0, ["kb", "docs"])
+        assert db.attempts() == [answered, again]
+        db.close_attempts({("kb", "a.md", 20.0)})  # a plan found no copy can turn up
+        assert db.attempts() == [answered]
+        db.prune_attempts(100.0, ["kb", "docs"])
         assert db.attempts() == []
 
 

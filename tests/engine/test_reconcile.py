@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from pathlib import Path
 
 import pytest
 
-from syncd.engine.model import ASSISTANT_FILE_LIMIT, State
+from syncd.engine.model import ASSISTANT_FILE_LIMIT, Attempt, State
 
 from .conftest import Workspace, sha
 
@@ -348,3 +349,38 @@ def test_an_unknown_folder_is_an_error(ws: Workspace) -> None:
     ws.add_folder("docs")
     with pytest.raises(ValueError, match="no folder named nope"):
         ws.run(folders=["nope"])
+
+
+def unanswered(ws: Workspace) -> list[Attempt]:
+    return [a for a in ws.manifest.attempts() if a.file_id is None]
+
+
+def test_an_attempt_is_let_go_only_by_a_pass_that_lists_after_its_horizon(
+    ws: Workspace, tmp_path: Path
+) -> None:
+    # docs/a.md is synced; an attempt of its content sent just now had no answer, and its
+    # copy is on the service. The next pass runs an hour later (the daemon was stopped):
+    # the copy is still known for syncd's own, and deleted.
+    docs = ws.add_folder("docs")
+    (docs / "a.md").write_text("twice")
+    assert ws.run().exit_code() == 0
+    row = ws.entry("docs", "a.md")
+    (tmp_path / "copy").mkdir()
+    (tmp_path / "copy" / "a.md").write_text("twice")
+    copy = ws.client.create_file(tmp_path / "copy" / "a.md", "assistants").id
+    sent = time.time() - 5
+    ws.manifest.put_intent(row, Attempt("docs", "a.md", "a.md", 5, "assistants", row.sha256, sent))
+    an_hour_later = ws.engine(clock=lambda: time.time() + 3600)
+    report = an_hour_later.run_pass()
+    assert report.exit_code() == 0
+    assert set(ws.remote()) == {row.file_id}, copy
+    assert unanswered(ws) == []
+    # One with no copy is let go by the first pass whose listing shows none can turn up.
+    ws.manifest.put_intent(row, Attempt("docs", "a.md", "a.md", 5, "assistants", row.sha256, sent))
+    ws.run(dry_run=True)
+    ws.run()
+    assert len(unanswered(ws)) == 1
+    an_hour_later.run_pass(dry_run=True)
+    assert len(unanswered(ws)) == 1
+    an_hour_later.run_pass()
+    assert unanswered(ws) == []

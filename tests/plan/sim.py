@@ -59,7 +59,10 @@ Adopt(folder, path, file_id, sha256, attach_to, replaces)
     is another id: retired[replaces] = Retired(replaces, folder, delete=True,
     replaced_by=file_id) in the same commit. Then steps 4 and 5 of Upload.
 
-Adopt closes the attempt it names (``sent_at``).
+Adopt answers the attempt it names (``sent_at``) with ``file_id``, as an answered upload
+does: another unanswered attempt with its key is then never matched to that file, even once it
+is let go of (``on_delete`` keep or detach) — which attempt's request made it is unknown when
+a re-sent copy landed first.
 
 Duplicate(folder, path, file_id, sent_at)
     Skip if ``file_id`` is already syncd's. One commit, no request: retired[file_id] =
@@ -127,6 +130,7 @@ from __future__ import annotations
 import enum
 import hashlib
 import posixpath
+from collections.abc import Collection
 from dataclasses import dataclass, field, replace
 
 from syncd.engine.model import (
@@ -160,7 +164,7 @@ from syncd.engine.model import (
     store_attributes,
     target_kind,
 )
-from syncd.engine.planner import plan, stages
+from syncd.engine.planner import ATTEMPT_HORIZON, plan, stages
 from syncd.engine.scan import known_file
 
 #: Seconds an unanswered upload waits before it is sent again (the service may still store it).
@@ -426,6 +430,34 @@ class Records:
             a for a in self.attempts if (a.folder, a.path, a.sent_at) != (folder, path, sent_at)
         ]
 
+    def answer_attempt(self, folder: str, path: str, sent_at: float, file_id: str) -> None:
+        self.attempts = [
+            replace(a, file_id=file_id)
+            if (a.folder, a.path, a.sent_at) == (folder, path, sent_at)
+            else a
+            for a in self.attempts
+        ]
+
+    def prune_attempts(self, before: float, configured: Collection[str]) -> None:
+        """Forget the attempts sent before ``before`` that no plan reads again: unanswered
+        ones of folders not ``configured``, answered ones once no unanswered attempt has their
+        filename and size (as ``ManifestDB.prune_attempts``)."""
+        kept = [
+            a
+            for a in self.attempts
+            if a.sent_at >= before or a.file_id is not None or a.folder in configured
+        ]
+        unanswered = {(a.filename, a.size) for a in kept if a.file_id is None}
+        self.attempts = [
+            a
+            for a in kept
+            if a.sent_at >= before or a.file_id is None or (a.filename, a.size) in unanswered
+        ]
+
+    def close_attempts(self, attempts: Collection[tuple[str, str, float]]) -> None:
+        """Close the attempts a plan found no copy can turn up for (``Plan.expired``)."""
+        self.attempts = [a for a in self.attempts if (a.folder, a.path, a.sent_at) not in attempts]
+
     def owns(self, file_id: str) -> bool:
         return file_id in self.retired or any(e.file_id == file_id for e in self.entries.values())
 
@@ -510,6 +542,11 @@ class World:
         if entry is not None and (entry.size, entry.mtime_ns, entry.inode) == stat:
             return known_file(entry)
         return LocalFile(path, *stat, sha(state.content), problem_of(state.content))
+
+    def begin_pass(self) -> None:
+        """What a pass does before it plans (``Engine._settle_attempts``): forget the attempts
+        no plan reads again."""
+        self.records.prune_attempts(self.clock - ATTEMPT_HORIZON, set(self.specs))
 
     def plan(self, *, force: bool = False) -> Plan:
         return plan(
@@ -687,9 +724,7 @@ class Executor:
                 )
             )
             return
-        self.records.attempts = [
-            replace(a, file_id=new) if a == sent else a for a in self.records.attempts
-        ]
+        self.records.answer_attempt(action.folder, action.path, sent.sent_at, new)
         self._put(Entry(action.folder, action.path, *stat, action.sha256, State.SYNCED, new))
         if action.replaces is not None:
             self.records.retired[action.replaces] = Retired(
@@ -705,7 +740,7 @@ class Executor:
             (row.size, row.mtime_ns, row.inode) if row.sha256 == action.sha256 else (row.size, 0, 0)
         )
         if action.sent_at is not None:
-            self.records.close_attempt(action.folder, action.path, action.sent_at)
+            self.records.answer_attempt(action.folder, action.path, action.sent_at, action.file_id)
         self._put(
             Entry(action.folder, action.path, *stat, action.sha256, State.SYNCED, action.file_id)
         )

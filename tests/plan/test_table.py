@@ -31,7 +31,7 @@ from syncd.engine.model import (
     State,
     Upload,
 )
-from syncd.engine.planner import stages
+from syncd.engine.planner import ATTEMPT_HORIZON, stages
 
 from .builders import DOCS, NOW, A, B, X, entry, folder, local, remote_file, run, where
 from .sim import sha
@@ -390,6 +390,31 @@ def test_late_copies_matching_syncds_attempts_are_claimed_and_deleted() -> None:
     # Past the horizon, a same-named file is not taken for syncd's any more.
     stale = remote_file("file-2", created_at=int(NOW) - 30 + 700)
     assert synced(files=["file-1", stale], attempts=[first], now=NOW + 700).actions == ()
+
+
+def test_an_attempt_is_let_go_only_by_a_listing_no_copy_of_it_can_be_missing_from() -> None:
+    # Sent and answered with file-1, sent once more without an answer: the row no longer
+    # waits for it. Its late copy may land up to the horizon after it; a listing taken
+    # a horizon later still would show it.
+    first = Attempt("docs", "a.md", "a.md", 2, "assistants", V1, NOW - 30)
+    horizon = ATTEMPT_HORIZON
+    assert synced(attempts=[first], now=NOW - 30 + 2 * horizon).expired == frozenset()
+    late = NOW - 30 + 2 * horizon + 1
+    assert synced(attempts=[first], now=late).expired == {("docs", "a.md", NOW - 30)}
+    # A copy first listed long after it landed (no pass ran in between) is still syncd's.
+    copy = remote_file("file-2", created_at=int(NOW) + 100)
+    plan = synced(files=["file-1", copy], attempts=[first], now=NOW + 100_000)
+    assert Duplicate("docs", "a.md", "file-2", NOW - 30) in plan.actions
+    assert plan.expired == frozenset()
+    # An attempt its row still waits for never expires: its copy is adopted whenever it lands.
+    waiting = Attempt("docs", "a.md", "a.md", 2, "assistants", V2, NOW - 30)
+    plan = synced(
+        folders=folder(DOCS, local("a.md", "v2", stat=2)),
+        entries=[uploading(at=NOW - 30, next_attempt_at=NOW + 100_000)],
+        attempts=[waiting],
+        now=NOW + 100_000,
+    )
+    assert plan.expired == frozenset()
 
 
 def test_of_two_copies_of_one_intent_the_first_is_adopted_the_other_deleted() -> None:
