@@ -62,24 +62,29 @@ _SCHEMA = (
     # The paths whose local side is not as the manifest has it: the scan holds the file
     # (``present``: hashed this round, or kept as last known because it could not be read),
     # or it is gone.
-    "CREATE TEMP TABLE IF NOT EXISTS round_changed (folder TEXT, path TEXT, present INT,"
+    "CREATE TEMP TABLE round_changed (folder TEXT, path TEXT, present INT,"
     " PRIMARY KEY (folder, path)) WITHOUT ROWID",
-    "CREATE TEMP TABLE IF NOT EXISTS round_files (id TEXT PRIMARY KEY, filename TEXT,"
-    " bytes INT, purpose TEXT, created_at INT) WITHOUT ROWID",
+    # The listing: indexed only once it is in (see _INDEXES).
+    "CREATE TEMP TABLE round_files (id TEXT, filename TEXT, bytes INT, purpose TEXT,"
+    " created_at INT)",
     # ``status`` and the rest: NULL for an assistant's file.
-    "CREATE TEMP TABLE IF NOT EXISTS round_attached (target TEXT, file_id TEXT, status TEXT,"
-    " created_at INT, attributes TEXT, last_error TEXT, PRIMARY KEY (target, file_id))"
-    " WITHOUT ROWID",
-    "CREATE INDEX IF NOT EXISTS temp.round_attached_file ON round_attached (file_id)",
+    "CREATE TEMP TABLE round_attached (target TEXT, file_id TEXT, status TEXT,"
+    " created_at INT, attributes TEXT, last_error TEXT)",
     # The entries of the planned folders that are not at rest in this round.
-    "CREATE TEMP TABLE IF NOT EXISTS round_busy (folder TEXT, path TEXT,"
-    " PRIMARY KEY (folder, path)) WITHOUT ROWID",
+    "CREATE TEMP TABLE round_busy (folder TEXT, path TEXT, PRIMARY KEY (folder, path))"
+    " WITHOUT ROWID",
 )
-_EMPTY = (
-    "DELETE FROM temp.round_changed",
-    "DELETE FROM temp.round_files",
-    "DELETE FROM temp.round_attached",
-    "DELETE FROM temp.round_busy",
+#: Built when the listing is in: sorting 100,000 ids once costs a fraction of keeping an index
+#: while they arrive in random order (which spilled the temporary B-tree to disk).
+_INDEXES = (
+    "CREATE INDEX IF NOT EXISTS temp.round_files_id ON round_files (id)",
+    "CREATE INDEX IF NOT EXISTS temp.round_attached_file ON round_attached (file_id, target)",
+)
+_DROP = (
+    "DROP TABLE IF EXISTS temp.round_changed",
+    "DROP TABLE IF EXISTS temp.round_files",
+    "DROP TABLE IF EXISTS temp.round_attached",
+    "DROP TABLE IF EXISTS temp.round_busy",
 )
 
 _STATUSES = ("in_progress", "completed", "failed", "cancelled")
@@ -109,14 +114,12 @@ class RoundTables:
         self.manifest = manifest
         self.listed: set[str] = set()  # the targets whose files were listed
         with manifest.connection() as conn:
-            for statement in _SCHEMA:
-                conn.execute(statement)
-            for statement in _EMPTY:
+            for statement in _DROP + _SCHEMA:
                 conn.execute(statement)
 
     def close(self) -> None:
         with self.manifest.connection() as conn:
-            for statement in _EMPTY:
+            for statement in _DROP:
                 conn.execute(statement)
 
     def __enter__(self) -> RoundTables:
@@ -134,7 +137,7 @@ class RoundTables:
     def add_files(self, files: Iterable[RemoteFile]) -> None:
         """The service's files, as the listing goes (each batch sent on as it fills)."""
         self._insert(
-            "INSERT OR REPLACE INTO round_files VALUES (?, ?, ?, ?, ?)",
+            "INSERT INTO round_files VALUES (?, ?, ?, ?, ?)",
             ((f.id, f.filename, f.bytes, f.purpose, f.created_at) for f in files),
         )
 
@@ -154,7 +157,7 @@ class RoundTables:
             )
             for file_id, found in files
         )
-        self._insert("INSERT OR REPLACE INTO round_attached VALUES (?, ?, ?, ?, ?, ?)", rows)
+        self._insert("INSERT INTO round_attached VALUES (?, ?, ?, ?, ?, ?)", rows)
 
     def record_ingestions(self) -> None:
         """Keep what the listing showed of each store attachment syncd made (for ``syncd
@@ -203,6 +206,8 @@ class RoundTables:
         why."""
         available = [f for f in folders if f.error is None]
         with self.manifest.connection() as conn:
+            for statement in _INDEXES:
+                conn.execute(statement)
             names = [f.spec.name for f in available]
             for folder in available:
                 self._find_busy(conn, folder, unavailable, instance)
