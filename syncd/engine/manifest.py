@@ -278,8 +278,14 @@ def _v4(db: sqlite_utils.Database) -> None:
     attachments.add_column("checked_at", float)
 
 
+def _v5(db: sqlite_utils.Database) -> None:
+    """Entries by folder and state: every pass counts them (the report, the files at rest),
+    and over 100,000 rows the index is a sixth of the reading."""
+    db.table("entries").create_index(["folder", "state"])
+
+
 #: ``MIGRATIONS[n]`` upgrades a version-``n`` file (0 = empty) to version ``n + 1``.
-MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (_v1, _v2, _v3, _v4)
+MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (_v1, _v2, _v3, _v4, _v5)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 _SELECT_ENTRIES = (
