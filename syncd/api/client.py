@@ -354,6 +354,7 @@ class Client:
         filename: str | None = None,
         *,
         expires_after: int | None = None,
+        content: bytes | None = None,
     ) -> FileObject:
         """Upload the file at ``path`` as ``filename`` (default: its name) and return the File;
         the service deletes it ``expires_after`` seconds after creation (3,600–2,592,000) when
@@ -363,11 +364,22 @@ class Client:
         Upload in parts (:func:`~syncd.api.uploads.upload_in_parts`, as :attr:`upload_parts`
         says). Either way it streams from disk, so memory stays flat.
 
+        ``content``: the file's bytes, already read by the caller (a small file it has just
+        hashed); they are sent as they are, in one ``POST /files``, and the file is not read
+        again — so what goes out is exactly what the caller checked.
+
         Raises :class:`UploadOutcomeUnknown` when the file may or may not have been stored (the
         body went out and no clear answer came back); an upload is never re-sent blindly.
         """
         path = Path(path)
         name = filename or path.name
+        if content is not None:
+            if len(content) > self.upload_threshold:
+                raise ValueError(
+                    f"content of {len(content)} bytes is above upload_threshold "
+                    f"({self.upload_threshold}): pass the path alone, to upload it in parts"
+                )
+            return self._post_file(content, purpose, name, expires_after)
         if path.stat().st_size <= self.upload_threshold:
             return self._post_file(path, purpose, name, expires_after)
         return upload_in_parts(
@@ -819,15 +831,21 @@ class Client:
     # --- plumbing -----------------------------------------------------------------------------
 
     def _post_file(
-        self, path: Path, purpose: str, filename: str, expires_after: int | None
+        self, source: Path | bytes, purpose: str, filename: str, expires_after: int | None
     ) -> FileObject:
-        """``POST /files``: the file in one request, streamed from disk.
+        """``POST /files``: the file in one request, streamed from disk (``source`` a path) or
+        sent from memory (``source`` the bytes).
 
         Retried only while nothing can have been stored (no connection made, 408, 409, 429).
         """
         data = {"purpose": purpose, **_file_expiry_form(expires_after)}
-        with path.open("rb") as fh:
-            size = os.fstat(fh.fileno()).st_size
+        with contextlib.ExitStack() as stack:
+            if isinstance(source, bytes):
+                fh: bytes | IO[bytes] = source
+                size = len(source)
+            else:
+                fh = stack.enter_context(source.open("rb"))
+                size = os.fstat(fh.fileno()).st_size
 
             def attempt() -> FileObject:
                 sent_at = time.time()

@@ -14,7 +14,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-__all__ = ["FileChanged", "RootFault", "RootProblem", "check_root", "identity", "sha256_file"]
+__all__ = [
+    "FileChanged",
+    "RootFault",
+    "RootProblem",
+    "check_root",
+    "identity",
+    "read_small",
+    "sha256_file",
+]
 
 _CHUNK = 1024**2
 
@@ -84,3 +92,29 @@ def sha256_file(
     if identity(after) != identity(before):
         raise FileChanged
     return digest.hexdigest(), before
+
+
+def read_small(
+    path: str | Path, limit: int, *, follow_symlinks: bool = False
+) -> tuple[bytes, os.stat_result] | None:
+    """The whole content of the file at ``path`` and its stat, read start to end without it
+    changing — when it holds at most ``limit`` bytes; ``None`` when it holds more (hash it with
+    :func:`sha256_file` instead, which keeps memory flat).
+
+    Raises :class:`FileChanged` as :func:`sha256_file` does: when the file changed while it
+    was read, or the path names another file by the end.
+    """
+    flags = os.O_RDONLY | os.O_CLOEXEC | (0 if follow_symlinks else os.O_NOFOLLOW)
+    fd = os.open(path, flags)
+    try:
+        before = os.fstat(fd)
+        if before.st_size > limit:
+            return None
+        # One byte more than the stat promised: a file that grew is seen to have changed.
+        content = os.read(fd, before.st_size + 1)
+        after = os.stat(path, follow_symlinks=follow_symlinks)
+    finally:
+        os.close(fd)
+    if identity(after) != identity(before) or len(content) != before.st_size:
+        raise FileChanged
+    return content, before
