@@ -77,13 +77,15 @@ def sha256_file(
     """
     flags = os.O_RDONLY | os.O_CLOEXEC | (0 if follow_symlinks else os.O_NOFOLLOW)
     digest = hashlib.sha256()
-    buffer = bytearray(_CHUNK)
-    view = memoryview(buffer)
     fd = os.open(path, flags)
     try:
         before = os.fstat(fd)
         if expected is not None and identity(before) != identity(expected):
             raise FileChanged
+        # A buffer the file's size (and a byte), up to a chunk: making a whole chunk cost a
+        # small file twice what reading and hashing it does.
+        buffer = bytearray(min(_CHUNK, before.st_size + 1))
+        view = memoryview(buffer)
         while n := os.readv(fd, [buffer]):
             digest.update(view[:n])
         after = os.stat(path, follow_symlinks=follow_symlinks)
