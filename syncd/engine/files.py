@@ -112,8 +112,15 @@ def read_small(
         before = os.fstat(fd)
         if before.st_size > limit:
             return None
-        # One byte more than the stat promised: a file that grew is seen to have changed.
-        content = os.read(fd, before.st_size + 1)
+        # Up to one byte more than the stat promised (a file that grew is seen to have
+        # changed), in as many reads as the file system needs (a network or FUSE one may hand
+        # over less than asked).
+        pieces = []
+        left = before.st_size + 1
+        while left > 0 and (piece := os.read(fd, left)):
+            pieces.append(piece)
+            left -= len(piece)
+        content = pieces[0] if len(pieces) == 1 else b"".join(pieces)
         after = os.stat(path, follow_symlinks=follow_symlinks)
     finally:
         os.close(fd)
