@@ -85,12 +85,14 @@ def retrying(
     sleep: Callable[[float], None],
     clock: Callable[[], float],
     what: str = "request",
+    start: float | None = None,
 ) -> tenacity.Retrying:
-    """A ``tenacity.Retrying`` that applies ``policy`` to one call, starting now.
+    """A ``tenacity.Retrying`` that applies ``policy`` to one call, whose first attempt began
+    at ``start`` (by ``clock``; default: now).
 
     ``what`` names the call in the log line written before each wait.
     """
-    start = clock()
+    start = clock() if start is None else start
 
     def wait(state: tenacity.RetryCallState) -> float:
         error = state.outcome.exception() if state.outcome else None

@@ -13,8 +13,9 @@ in short:
   intent is committed *before* its request (invariant 2). A request whose answer never came
   leaves the manifest as it was, so the next plan looks again.
 * **Invariant 5.** An upload re-hashes and re-validates the file first and is skipped if it
-  changed since the scan; a file that changes while it is sent is not attached, and its row is
-  marked to be hashed again.
+  changed since the scan. A small file (up to ``IN_MEMORY_BYTES``) is sent from the very bytes
+  that were hashed; a larger one that changes while it is streamed is not attached, and its
+  row is marked to be hashed again.
 * **Failures.** A refused upload makes the row ``failed`` with exponential backoff; after
   ``max_attempts`` it waits for the next full pass or a change. A 401/403 stops the whole pass
   (:class:`PassStopped`); other failures stop only their own action.
@@ -33,6 +34,7 @@ runs out is reported and left to the planner.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import posixpath
 import threading
@@ -53,7 +55,7 @@ from syncd.api import (
     UploadOutcomeUnknown,
 )
 from syncd.config import FolderConfig
-from syncd.engine.files import FileChanged, identity, sha256_file
+from syncd.engine.files import FileChanged, identity, read_small, sha256_file
 from syncd.engine.manifest import ManifestDB, StateFull
 from syncd.engine.model import (
     Action,
@@ -86,6 +88,7 @@ from syncd.engine.validate import validate_file
 
 __all__ = [
     "BACKOFF",
+    "IN_MEMORY_BYTES",
     "MAX_BACKOFF",
     "PROCESSING_POLL",
     "PROCESSING_TIMEOUT",
@@ -103,6 +106,9 @@ MAX_BACKOFF = 3600.0
 #: file stays unattached and the next pass attaches it.
 PROCESSING_TIMEOUT = 300.0
 PROCESSING_POLL = 0.1
+#: Files up to this size are read into memory once, hashed and sent from there (invariant 5
+#: by construction, and one read instead of two); larger ones stream from disk.
+IN_MEMORY_BYTES = 1024 * 1024
 
 
 def retry_delay(attempts: int) -> float:
@@ -333,7 +339,17 @@ class Executor:
         path = folder.path / action.path
         name = posixpath.basename(action.path)
         try:
-            sha256, st = sha256_file(path, follow_symlinks=True)
+            # Invariant 5: what goes out must be what was hashed. A small file is read once, and
+            # those very bytes are hashed here and handed to the client to send: nothing that
+            # happens to the file afterwards can reach the request. A larger one is hashed, then
+            # streamed from disk, and checked after the upload for a change meanwhile (below).
+            read = read_small(path, IN_MEMORY_BYTES, follow_symlinks=True)
+            if read is None:
+                content = None
+                sha256, st = sha256_file(path, follow_symlinks=True)
+            else:
+                content, st = read
+                sha256 = hashlib.sha256(content).hexdigest()
         except FileNotFoundError:
             raise _Skip("the file is gone") from None
         except FileChanged:
@@ -372,7 +388,7 @@ class Executor:
 
         started = time.monotonic()
         try:
-            new = self.client.create_file(path, folder.purpose, filename=name)
+            new = self.client.create_file(path, folder.purpose, filename=name, content=content)
         except (AuthenticationError, OSError):
             # Refused, or the file could not be opened: nothing went out, so the intent is
             # taken back and no attempt is counted.
@@ -407,10 +423,12 @@ class Executor:
             return
         elapsed = time.monotonic() - started
 
-        changed = identity(path.stat()) != identity(st)
+        # Sent from memory, the upload is the hashed version whatever became of the file since:
+        # its row keeps that version's stat, so the next scan sees any change. Streamed from
+        # disk, what went out may be half old, half new if the file changed meanwhile: keep the
+        # id (it is ours), make the next scan hash the file again, and attach nothing.
+        changed = content is None and identity(path.stat()) != identity(st)
         if changed:
-            # What went out may be half old, half new: keep the id (it is ours), make the next
-            # scan hash the file again, and attach nothing.
             stat = (st.st_size, 0, 0)
         with self.manifest.transaction():
             self.manifest.answer_attempt(action.folder, action.path, sent_at, new.id)

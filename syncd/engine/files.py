@@ -14,7 +14,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-__all__ = ["FileChanged", "RootFault", "RootProblem", "check_root", "identity", "sha256_file"]
+__all__ = [
+    "FileChanged",
+    "RootFault",
+    "RootProblem",
+    "check_root",
+    "identity",
+    "read_small",
+    "sha256_file",
+]
 
 _CHUNK = 1024**2
 
@@ -69,13 +77,15 @@ def sha256_file(
     """
     flags = os.O_RDONLY | os.O_CLOEXEC | (0 if follow_symlinks else os.O_NOFOLLOW)
     digest = hashlib.sha256()
-    buffer = bytearray(_CHUNK)
-    view = memoryview(buffer)
     fd = os.open(path, flags)
     try:
         before = os.fstat(fd)
         if expected is not None and identity(before) != identity(expected):
             raise FileChanged
+        # A buffer the file's size (and a byte), up to a chunk: making a whole chunk cost a
+        # small file twice what reading and hashing it does.
+        buffer = bytearray(min(_CHUNK, before.st_size + 1))
+        view = memoryview(buffer)
         while n := os.readv(fd, [buffer]):
             digest.update(view[:n])
         after = os.stat(path, follow_symlinks=follow_symlinks)
@@ -84,3 +94,36 @@ def sha256_file(
     if identity(after) != identity(before):
         raise FileChanged
     return digest.hexdigest(), before
+
+
+def read_small(
+    path: str | Path, limit: int, *, follow_symlinks: bool = False
+) -> tuple[bytes, os.stat_result] | None:
+    """The whole content of the file at ``path`` and its stat, read start to end without it
+    changing — when it holds at most ``limit`` bytes; ``None`` when it holds more (hash it with
+    :func:`sha256_file` instead, which keeps memory flat).
+
+    Raises :class:`FileChanged` as :func:`sha256_file` does: when the file changed while it
+    was read, or the path names another file by the end.
+    """
+    flags = os.O_RDONLY | os.O_CLOEXEC | (0 if follow_symlinks else os.O_NOFOLLOW)
+    fd = os.open(path, flags)
+    try:
+        before = os.fstat(fd)
+        if before.st_size > limit:
+            return None
+        # Up to one byte more than the stat promised (a file that grew is seen to have
+        # changed), in as many reads as the file system needs (a network or FUSE one may hand
+        # over less than asked).
+        pieces = []
+        left = before.st_size + 1
+        while left > 0 and (piece := os.read(fd, left)):
+            pieces.append(piece)
+            left -= len(piece)
+        content = pieces[0] if len(pieces) == 1 else b"".join(pieces)
+        after = os.stat(path, follow_symlinks=follow_symlinks)
+    finally:
+        os.close(fd)
+    if identity(after) != identity(before) or len(content) != before.st_size:
+        raise FileChanged
+    return content, before

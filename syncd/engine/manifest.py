@@ -12,9 +12,10 @@ Durability: every commit survives the process dying (WAL, ``synchronous=NORMAL``
 ``durable=True`` — an upload intent, which must be on disk before its request leaves (invariant
 2) — is also synced to disk before the call returns, and with it every commit before it, so it
 survives a power cut too. Durable writes that arrive from several threads while one is being
-synced share the next sync (group commit), so concurrent uploads do not queue for one each. A
-later commit lost to a power cut is recovered from: its upload's intent is still there, and the
-next pass finds and adopts the file.
+synced share the next sync (group commit), so concurrent uploads do not queue for one each; and
+the sync of an intent happens outside the lock, so the other threads read and record answers
+meanwhile (see ``_put_durably``). A later commit lost to a power cut is recovered from: its
+upload's intent is still there, and the next pass finds and adopts the file.
 
 The schema version is ``PRAGMA user_version``; ``MIGRATIONS[n]`` takes a version ``n`` file to
 ``n + 1``. A file from a newer syncd is refused rather than guessed at.
@@ -862,7 +863,9 @@ class ManifestDB:
         milliseconds, and concurrent uploads would otherwise queue for one each.
 
         Each caller returns only once its own rows are on disk; the first caller that finds
-        no commit running leads the next one for everybody waiting."""
+        no commit running leads the next one for everybody waiting. The leader commits the
+        batch like any other write, then syncs it (:meth:`_sync_log`) without holding the
+        lock, so that the other threads' reads and writes do not wait for the disk."""
         with self._group:
             batch = self._open_batch
             batch.rows.extend(rows)
@@ -876,9 +879,10 @@ class ManifestDB:
                 self._open_batch = _Batch()
                 self._group.release()
                 try:
-                    with self.transaction(durable=True):
+                    with self.transaction():
                         self._db.conn.executemany(_PUT_ENTRY, batch.rows)
                         self._db.conn.executemany(_PUT_ATTEMPT, batch.attempts)
+                    self._sync_log()
                 except BaseException as e:
                     batch.error = e
                 finally:
@@ -888,6 +892,33 @@ class ManifestDB:
                     self._group.notify_all()
         if batch.error is not None:
             raise batch.error
+
+    def _sync_log(self) -> None:
+        """Put every commit made so far on disk, not just in the OS's cache.
+
+        What ``synchronous=FULL`` does at each commit in WAL mode, done here after the commit
+        and outside the lock: sync the write-ahead log, which holds the commits' pages. A
+        checkpoint may have moved them into the database file meanwhile, and the log may even
+        have been started over; but a checkpoint syncs the log before it copies and the
+        database file after (``synchronous=NORMAL``), and the log is started over only once
+        all of it is in the database, so the pages are on disk either way once this returns.
+        Without a log (another journal mode) the database file itself is synced; a manifest in
+        memory has no disk to reach."""
+        if self.path == Path(":memory:"):
+            return
+        wal = self.path.with_name(self.path.name + "-wal")
+        try:
+            fd = os.open(wal, os.O_RDONLY | os.O_CLOEXEC)
+        except FileNotFoundError:
+            fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            os.fsync(fd)
+        except OSError as e:
+            if _full(e, self.path.parent):
+                raise StateFull(self.path.parent) from e
+            raise
+        finally:
+            os.close(fd)
 
     def answer_attempt(self, folder: str, path: str, sent_at: float, file_id: str) -> None:
         """An attempt was answered with ``file_id``."""

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import httpx2
+import pytest
 
 from syncd.api import Client
 from syncd.api.client import SEND_BYTES
@@ -63,3 +64,26 @@ def test_a_large_upload_goes_out_in_bounded_writes_with_every_byte(tmp_path: Pat
     body = b"".join(pieces)
     assert content in body
     assert len(body) < len(content) + 1024
+
+
+def test_content_read_by_the_caller_is_sent_as_given_without_reading_the_path(
+    tmp_path: Path,
+) -> None:
+    recorder = PieceRecorder()
+    with Client("http://127.0.0.1:9/v1", "sk-test", transport=recorder) as client:
+        client.create_file(tmp_path / "never-read.txt", "assistants", content=b"checked\n")
+    [pieces] = recorder.pieces
+    assert len(pieces) == 1
+    assert b'filename="never-read.txt"' in pieces[0] and b"\r\n\r\nchecked\n\r\n" in pieces[0]
+
+
+def test_content_above_the_upload_threshold_is_refused(tmp_path: Path) -> None:
+    recorder = PieceRecorder()
+    with (
+        Client(
+            "http://127.0.0.1:9/v1", "sk-test", transport=recorder, upload_threshold=4
+        ) as client,
+        pytest.raises(ValueError, match="above upload_threshold"),
+    ):
+        client.create_file(tmp_path / "big.txt", "assistants", content=b"12345")
+    assert recorder.pieces == []

@@ -178,6 +178,31 @@ def test_an_upload_whose_file_changed_since_the_scan_is_skipped(ws: Workspace) -
     assert "changed since the scan" in done[0].message()
 
 
+def test_a_small_file_goes_out_as_the_bytes_that_were_hashed(
+    ws: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    docs = ws.add_folder("docs")
+    (docs / "a.md").write_bytes(b"what the scan saw")
+    send = ws.client.create_file
+
+    def rewritten_first(path: Path, *args: object, **kwargs: object) -> object:
+        # The file changes after the executor checked it, before the request goes out.
+        path.write_bytes(b"rewritten at the last moment")
+        return send(path, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(ws.client, "create_file", rewritten_first)
+    done = executor(ws).run([Upload("docs", "a.md", sha(b"what the scan saw"), 17)])
+
+    entry = ws.entry("docs", "a.md")
+    assert entry is not None and entry.state is State.SYNCED and entry.file_id is not None
+    store = ws.emulator.store
+    assert store is not None
+    assert store.blob_path(entry.file_id).read_bytes() == b"what the scan saw"
+    # The row holds the version that was sent, so the next scan sees the change.
+    assert (entry.sha256, entry.size) == (sha(b"what the scan saw"), 17)
+    assert [d.what for d in done] == ["uploaded"]
+
+
 def test_an_upload_is_skipped_when_the_row_moved_on(ws: Workspace, tmp_path: Path) -> None:
     docs = ws.add_folder("docs")
     (docs / "a.md").write_bytes(b"v2")

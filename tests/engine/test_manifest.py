@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import stat
 import threading
@@ -334,6 +335,38 @@ def test_durable_commits_sync_to_disk_and_the_rest_do_not_wait(tmp_path: Path) -
         db.put_entry(entry("docs", "b.md", State.UPLOADING), durable=True)
         assert synchronous(db) == 1
         assert sorted(db.entries("docs")) == ["a.md", "b.md"]
+
+
+def test_a_durable_write_syncs_the_log_outside_the_lock_and_returns_after(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    syncing, done_waiting = threading.Event(), threading.Event()
+    synced: list[str] = []
+    fsync = os.fsync
+
+    def slow_fsync(fd: int) -> None:
+        syncing.set()
+        done_waiting.wait(10)
+        fsync(fd)
+        synced.append(os.readlink(f"/proc/self/fd/{fd}"))
+
+    with ManifestDB.open(tmp_path) as db:
+        monkeypatch.setattr(os, "fsync", slow_fsync)
+        writer = threading.Thread(
+            target=db.put_entry,
+            args=(entry("docs", "a.md", State.UPLOADING),),
+            kwargs={"durable": True},
+        )
+        writer.start()
+        assert syncing.wait(10), "the durable write never synced the log itself"
+        # While its log is being synced, the other threads read and write as usual…
+        db.put_entry(entry("docs", "b.md"))
+        assert db.entry("docs", "a.md") is not None
+        # …and the durable write has not returned: its rows are not on disk yet.
+        assert writer.is_alive()
+        done_waiting.set()
+        writer.join()
+        assert synced == [str(tmp_path / (FILENAME + "-wal"))]
 
 
 def test_concurrent_durable_writes_all_land(tmp_path: Path) -> None:

@@ -1,0 +1,94 @@
+"""Reading multipart upload bodies — UNIT tests of syncd.emulator.uploads.
+
+A small body is cut into parts whole, a large one streamed through python-multipart: for every
+body both must come to the same upload, or the same error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from syncd.emulator import uploads
+from syncd.emulator.errors import ApiError
+
+B = b"XyZ123"
+CONTENT_TYPE = "multipart/form-data; boundary=XyZ123"
+
+
+def part(headers: bytes, content: bytes) -> bytes:
+    return b"--" + B + b"\r\n" + headers + b"\r\n\r\n" + content + b"\r\n"
+
+
+PURPOSE = part(b'Content-Disposition: form-data; name="purpose"', b"assistants")
+FILE = part(
+    b'Content-Disposition: form-data; name="file"; filename="a.txt"\r\nContent-Type: text/plain',
+    b"line 1\r\n--XyZ12 not the boundary\r\n\r\nend",
+)
+CLOSE = b"--" + B + b"--\r\n"
+
+BODIES = {
+    "plain": PURPOSE + FILE + CLOSE,
+    "close without CRLF": PURPOSE + FILE + CLOSE[:-2],
+    "empty file": PURPOSE
+    + part(b'Content-Disposition: form-data; name="file"; filename="e.txt"', b"")
+    + CLOSE,
+    "lower-case headers, no space": PURPOSE.replace(
+        b"Content-Disposition: ", b"content-disposition:"
+    )
+    + FILE
+    + CLOSE,
+    "file without a filename is a field": PURPOSE
+    + part(b'Content-Disposition: form-data; name="file"', b"text")
+    + CLOSE,
+    "second file discarded": PURPOSE + FILE + FILE.replace(b"a.txt", b"b.txt") + CLOSE,
+    "field repeated": PURPOSE + PURPOSE.replace(b"assistants", b"batch") + FILE + CLOSE,
+    "preamble": b"preamble\r\n" + PURPOSE + FILE + CLOSE,
+    "epilogue": PURPOSE + FILE + CLOSE + b"epilogue",
+    "tab before a value": PURPOSE.replace(b": ", b":\t") + FILE + CLOSE,
+    "part without headers": b"--" + B + b"\r\n\r\nbare\r\n" + FILE + CLOSE,
+    "no closing delimiter": PURPOSE + FILE,
+    "field too long": part(b'Content-Disposition: form-data; name="purpose"', b"x" * 70_000)
+    + CLOSE,
+}
+
+
+async def _chunks(body: bytes) -> AsyncIterator[bytes]:
+    for i in range(0, len(body), 1000):
+        yield body[i : i + 1000]
+
+
+def received(body: bytes, path: Path) -> tuple[object, ...]:
+    """What ``receive_upload`` made of ``body``: the upload's parts, or the error's words."""
+    try:
+        upload = asyncio.run(uploads.receive_upload(CONTENT_TYPE, _chunks(body), path, 1 << 20))
+    except ApiError as e:
+        return ("error", e.status, e.message)
+    content = path.read_bytes() if path.exists() else None
+    return (upload.filename, upload.size, upload.too_large, upload.fields, content)
+
+
+@pytest.mark.parametrize("name", BODIES)
+def test_a_whole_body_and_a_streamed_one_come_to_the_same(
+    name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    body = BODIES[name]
+    whole = received(body, tmp_path / "whole")
+    monkeypatch.setattr(uploads, "WHOLE_BODY_BYTES", 0)  # every body streamed
+    streamed = received(body, tmp_path / "streamed")
+    assert whole == streamed
+
+
+def test_a_plain_body_is_cut_without_the_streaming_parser(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the streaming parser was used")
+
+    monkeypatch.setattr(uploads, "MultipartParser", refuse)
+    filename, size, _, fields, content = received(BODIES["plain"], tmp_path / "f")
+    assert (filename, fields) == ("a.txt", {"purpose": "assistants"})
+    assert content == b"line 1\r\n--XyZ12 not the boundary\r\n\r\nend" and size == len(content)
