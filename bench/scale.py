@@ -125,6 +125,22 @@ def median_run(repeat: int, command: list[str], env: dict[str, str] | None = Non
     )
 
 
+@contextmanager
+def work_tree(root: Path, label: str, n: int) -> Iterator[tuple[Path, Path]]:
+    """A working directory under ``root`` with a tree of ``n`` small files in it (said with how
+    long it took); yields (the directory, the tree), and removes both afterwards."""
+    work = root / f"{label}-{n}"
+    work.mkdir()
+    try:
+        tree = work / "tree"
+        started = time.perf_counter()
+        reconcile.make_tree(tree, n)
+        print(f"{n:,} files: tree made in {time.perf_counter() - started:.1f} s ({load()})")
+        yield work, tree
+    finally:
+        shutil.rmtree(work)
+
+
 def bench_size(
     root: Path,
     n: int,
@@ -138,14 +154,7 @@ def bench_size(
 ) -> SizeFigures:
     """One size's chain: make the tree, first sync, then the no-change pass and the idle daemon
     over the synced tree; remove it all afterwards."""
-    work = root / f"scale-{n}"
-    work.mkdir()
-    try:
-        tree = work / "tree"
-        started = time.perf_counter()
-        reconcile.make_tree(tree, n)
-        made = time.perf_counter() - started
-        print(f"{n:,} files: tree made in {made:.1f} s ({load()})", flush=True)
+    with work_tree(root, "scale", n) as (work, tree):
         env = reconcile.syncd_env()
         with emulator_popen(API_KEY, env=emulator_env) as (base_url, emulator):
             config = reconcile.bench_config(work, base_url, tree, concurrency)
@@ -172,20 +181,12 @@ def bench_size(
                     n, first, figures.no_change, idle_daemon(work, base_url, tree)
                 )
         return figures
-    finally:
-        shutil.rmtree(work)
 
 
 def bench_dry_run(root: Path, n: int, emulator_env: dict[str, str] | None) -> None:
     """``reconcile --dry-run`` over a new tree of ``n`` files: the scan, the (empty) listing and
     a plan of ``n`` uploads, all held at once."""
-    work = root / f"dry-run-{n}"
-    work.mkdir()
-    try:
-        tree = work / "tree"
-        started = time.perf_counter()
-        reconcile.make_tree(tree, n)
-        print(f"{n:,} files: tree made in {time.perf_counter() - started:.1f} s ({load()})")
+    with work_tree(root, "dry-run", n) as (work, tree):
         env = reconcile.syncd_env()
         with emulator_popen(API_KEY, env=emulator_env) as (base_url, _):
             config = reconcile.bench_config(work, base_url, tree, concurrency=8)
@@ -196,26 +197,17 @@ def bench_dry_run(root: Path, n: int, emulator_env: dict[str, str] | None) -> No
             f"({dry.peak_rss / n:,.0f} bytes/file) ({load()})",
             flush=True,
         )
-    finally:
-        shutil.rmtree(work)
 
 
 def bench_seeded(root: Path, n: int, repeat: int) -> None:
     """A no-change pass over ``n`` files whose synced state was written directly
     (``bench/seed.py``): what a first sync would have left, made in a few minutes rather than
     the most of an hour a first sync of a million files takes. Beside ``find``."""
-    work = root / f"seeded-{n}"
-    work.mkdir()
-    try:
-        tree = work / "tree"
-        started = time.perf_counter()
-        reconcile.make_tree(tree, n)
-        made = time.perf_counter() - started
+    with work_tree(root, "seeded", n) as (work, tree):
         started = time.perf_counter()
         seed.seed(tree, "bench", work / "state", work / "emulator")
         print(
-            f"{n:,} files: tree made in {made:.1f} s, synced state written in "
-            f"{time.perf_counter() - started:.1f} s ({load()})",
+            f"  synced state written in {time.perf_counter() - started:.1f} s ({load()})",
             flush=True,
         )
         env = reconcile.syncd_env()
@@ -229,8 +221,6 @@ def bench_seeded(root: Path, n: int, repeat: int) -> None:
             f"{find.seconds:.2f} s ({syncd.seconds / find.seconds:.0f}×) ({load()})",
             flush=True,
         )
-    finally:
-        shutil.rmtree(work)
 
 
 def no_change_pass(
