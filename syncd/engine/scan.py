@@ -108,8 +108,9 @@ class FolderScan:
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (relative path, reason)
     hashed: int = 0  # files hashed in this pass
     bytes_hashed: int = 0
-    # scan_paths only: the normalised paths examined. A known path that is covered but absent
-    # from local.files no longer exists (or is no longer eligible). None for a full scan.
+    # scan_paths only: the normalised paths examined. A known path at or below one of them that
+    # is absent from local.files no longer exists (or is no longer eligible; the sink of a scan,
+    # syncd.engine.rest.FolderTable, says which). None for a full scan.
     looked_at: frozenset[str] | None = None
     # Files whose name is not valid UTF-8, shown escaped: rejected without a manifest row
     # (SQLite, the service and JSON all need UTF-8 names).
@@ -119,13 +120,6 @@ class FolderScan:
     def unreadable(self) -> list[tuple[str, str]]:
         """The paths that exist but could not be read, with why: they need attention."""
         return [(path, why) for path, why in self.skipped if why.startswith(UNREADABLE)]
-
-    def covers(self, relpath: str) -> bool:
-        """Whether this scan speaks for ``relpath`` (a full scan speaks for every path)."""
-        if self.looked_at is None:
-            return True
-        parts = relpath.split("/")
-        return any("/".join(parts[:i]) in self.looked_at for i in range(1, len(parts) + 1))
 
 
 # --- scanning -----------------------------------------------------------------------------------
@@ -488,8 +482,8 @@ def scan_paths(
 ) -> FolderScan:
     """Scan only ``relpaths`` (the paths a watcher saw change), with the same rules as
     :func:`scan_folder`. A path that is a directory is scanned with everything below it. The
-    result holds only those paths; ``looked_at`` (and ``covers()``) say which ones were
-    examined, so that a covered path missing from ``local.files`` is known to be gone."""
+    result holds only those paths; ``looked_at`` says which ones were examined, so that a
+    known path at or below one of them missing from ``local.files`` is known to be gone."""
     wanted = _normalise(relpaths)
     looked_at = frozenset(wanted)
     root_st, problem = _root_problem(folder, expected_dev)

@@ -7,12 +7,17 @@ hands it.)"""
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from syncd.config import FolderConfig
 from syncd.engine import reconcile
-from syncd.engine.model import Manifest
+from syncd.engine.manifest import ManifestDB
+from syncd.engine.model import Entry, Manifest, State
+from syncd.engine.rest import RoundTables
+from syncd.engine.scan import scan_folder, scan_paths
 
 from .conftest import Workspace
 
@@ -83,3 +88,42 @@ def test_only_the_files_that_may_need_an_action_are_planned(
     assert first.resting == {"docs": 1}  # same.md
     assert report.counts["replaced"] == 1 and report.counts["deleted"] >= 1
     assert report.exit_code() == 0
+
+
+def test_a_scan_of_some_paths_finds_gone_only_what_it_looked_at(tmp_path: Path) -> None:
+    """A known path at or below a path the daemon looked at, and not there, is gone; every other
+    known path stands as the manifest has it (``dirt.md`` is not under ``dir``)."""
+    root = tmp_path / "docs"
+    for rel in ("a.md", "b.md", "dir/c.md", "dir/sub/d.md", "dirt.md", "other.md"):
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text(rel)
+    config = FolderConfig(name="docs", path=root, purpose="assistants")
+    db = ManifestDB.memory()
+    scanned = scan_folder(config, {})
+    db.put_entries(
+        [
+            Entry(
+                "docs",
+                f.path,
+                f.size,
+                f.mtime_ns,
+                f.inode,
+                f.sha256,
+                State.SYNCED,
+                "file-1",
+                ctime_ns=f.ctime_ns,
+            )
+            for f in scanned.local.files.values()
+        ]
+    )
+    for rel in ("b.md", "dir/sub/d.md", "dirt.md", "other.md"):
+        (root / rel).unlink()
+    (root / "a.md").write_text("a, version 2")
+
+    with RoundTables(db) as tables:
+        sink = tables.folder("docs", whole=False)
+        result = scan_paths(config, ["a.md", "b.md", "dir"], sink.known(), sink=sink)
+        with db.connection() as conn:
+            changed = dict(conn.execute("SELECT path, present FROM round_changed"))
+    assert set(result.local.files) == {"a.md"}  # dir/c.md is unchanged: never an object
+    assert changed == {"a.md": 1, "b.md": 0, "dir/sub/d.md": 0}
