@@ -211,40 +211,40 @@ class Engine:
         The service is listed on a thread while the folders are scanned: the two are
         independent, and on a large tree each is a good part of a no-change pass.
         """
-        with (
-            _no_cyclic_gc(),
-            RoundTables(self.manifest) as tables,
-            ThreadPoolExecutor(1, thread_name_prefix="syncd-list") as pool,
-        ):
-            listing = pool.submit(self._inputs.remote, selected, tables)
-            current = self._inputs.scan(selected, paths, tables, force=force and first)
-            unavailable, missing = listing.result()
-            if missing:
-                messages = self._inputs.skip_folders_of(missing, selected, current)
-                if first:
-                    # Once per pass: the folder stops syncing until it is fixed, which
-                    # must not happen in silence.
-                    for message in messages:
-                        log.error("%s", message)
-            selection = tables.select(
-                current.local, unavailable=unavailable, instance=self.instance
+        with _no_cyclic_gc():
+            with (
+                RoundTables(self.manifest) as tables,
+                ThreadPoolExecutor(1, thread_name_prefix="syncd-list") as pool,
+            ):
+                listing = pool.submit(self._inputs.remote, selected, tables)
+                current = self._inputs.scan(selected, paths, tables, force=force and first)
+                unavailable, missing = listing.result()
+                if missing:
+                    messages = self._inputs.skip_folders_of(missing, selected, current)
+                    if first:
+                        # Once per pass: the folder stops syncing until it is fixed, which
+                        # must not happen in silence.
+                        for message in messages:
+                            log.error("%s", message)
+                selection = tables.select(
+                    current.local, unavailable=unavailable, instance=self.instance
+                )
+                if not self.manifest.readonly:
+                    tables.record_ingestions()
+            current.at_rest = sum(selection.synced.values())
+            current.at_rest_rejected = selection.rejected
+            for folder in selection.folders:
+                for path, file in folder.files.items():
+                    current.files[(folder.spec.name, path)] = file
+            decided = plan(
+                selection.folders,
+                self._inputs.retry_schedule(selection.manifest, paths, first_round=first),
+                selection.remote,
+                now=self.clock(),
+                max_delete_fraction=self.config.sync.max_delete_fraction,
+                force=force,
+                instance=self.instance,
             )
-            if not self.manifest.readonly:
-                tables.record_ingestions()
-        current.at_rest = sum(selection.synced.values())
-        current.at_rest_rejected = selection.rejected
-        for folder in selection.folders:
-            for path, file in folder.files.items():
-                current.files[(folder.spec.name, path)] = file
-        decided = plan(
-            selection.folders,
-            self._inputs.retry_schedule(selection.manifest, paths, first_round=first),
-            selection.remote,
-            now=self.clock(),
-            max_delete_fraction=self.config.sync.max_delete_fraction,
-            force=force,
-            instance=self.instance,
-        )
         if paths is not None and any(p.kind == "delete_guard" for p in decided.problems):
             # The paths seen so far may hold one half of a move (a renamed directory's old
             # path) while the other half is still settling: before the guard stops anything,
