@@ -22,6 +22,7 @@ __all__ = [
     "identity",
     "read_small",
     "sha256_file",
+    "stat_text",
 ]
 
 _CHUNK = 1024**2
@@ -63,6 +64,14 @@ def identity(st: os.stat_result) -> tuple[int, int, int, int, int]:
     """What must stay the same for two stats to be of the same, unchanged file. ctime too: a
     writer that restores mtime (rsync -t, touch -r) still moves ctime."""
     return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
+def stat_text(size: int, mtime_ns: int, inode: int, ctime_ns: int) -> str:
+    """A file's stat as the manifest keeps it, as one short text: equal texts, an unchanged
+    file (its hash is reused). ctime too: every write moves it, where ``cp -p`` and ``touch -r``
+    keep mtime. (A string a path weighs a fraction of a tuple of four large ints: a scan holds
+    one per known file. ``syncd.engine.rest`` has SQLite make the same text.)"""
+    return f"{size}:{mtime_ns}:{inode}:{ctime_ns}"
 
 
 def sha256_file(

@@ -36,6 +36,7 @@ import time
 from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
+from syncd.engine.files import stat_text
 from syncd.engine.manifest import ManifestDB
 from syncd.engine.model import (
     Attempt,
@@ -51,7 +52,7 @@ from syncd.engine.model import (
     target_kind,
 )
 from syncd.engine.planner import upload_name
-from syncd.engine.scan import known_file
+from syncd.engine.scan import known_file, unchanged
 
 __all__ = ["FolderTable", "RoundTables", "Selection"]
 
@@ -449,13 +450,11 @@ class FolderTable:
 
     def unchanged(self, rel: str, st: os.stat_result) -> bool:
         """Whether the manifest has ``rel`` hashed at the stat ``st``."""
-        now = _stat(st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns)
         if self.whole:
+            now = stat_text(st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns)
             return self._recorded().pop(rel, None) == now
         entry = self.manifest.entry(self.name, rel)
-        if entry is None or not entry.sha256:
-            return False
-        if _stat(entry.size, entry.mtime_ns, entry.inode, entry.ctime_ns) != now:
+        if entry is None or not unchanged(entry, st):
             return False
         self._seen.add(rel)
         return True
@@ -502,8 +501,8 @@ class FolderTable:
     def _recorded(self) -> dict[str, str]:
         if self._stats is None:
             with self.manifest.connection() as conn:
-                # The text _stat() makes, made by SQLite (a row without a hash matches no stat:
-                # its file is read).
+                # The text stat_text() makes, made by SQLite (a row without a hash matches no
+                # stat: its file is read).
                 rows = conn.execute(
                     "SELECT path, CASE WHEN sha256 = '' THEN '' ELSE"
                     " printf('%d:%d:%d:%d', size, mtime_ns, inode, ctime_ns) END"
@@ -532,14 +531,6 @@ class _Known(Mapping[str, Entry]):
 
     def __len__(self) -> int:
         return self.manifest.count(self.folder)
-
-
-def _stat(size: int, mtime_ns: int, inode: int, ctime_ns: int) -> str:
-    """A file's stat as the manifest keeps it, as one short text (a string per path weighs a
-    fraction of a tuple of four large ints). Equal texts, equal stats: what makes a file
-    unchanged — ctime too, which every write moves (``cp -p`` and ``touch -r`` keep mtime).
-    ``FolderTable._recorded`` has SQLite make the same text (``printf('%d:%d:%d:%d')``)."""
-    return f"{size}:{mtime_ns}:{inode}:{ctime_ns}"
 
 
 def _canonical(attributes: Mapping[str, object]) -> str:

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
-from syncd.engine.files import FileChanged, RootFault, check_root, sha256_file
+from syncd.engine.files import FileChanged, RootFault, check_root, sha256_file, stat_text
 from syncd.engine.filters import folder_filters, is_excluded
 from syncd.engine.model import Entry, LocalFile, LocalFolder, State
 from syncd.engine.names import escape, where
@@ -55,6 +55,7 @@ __all__ = [
     "known_file",
     "scan_folder",
     "scan_paths",
+    "unchanged",
 ]
 
 log = logging.getLogger("syncd.scan")
@@ -123,6 +124,14 @@ class FolderScan:
 
 
 # --- scanning -----------------------------------------------------------------------------------
+
+
+def unchanged(entry: Entry, st: os.stat_result) -> bool:
+    """Whether ``entry`` has a hash taken at the stat ``st``: then it is not read again."""
+    now = stat_text(st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns)
+    return bool(entry.sha256) and now == stat_text(
+        entry.size, entry.mtime_ns, entry.inode, entry.ctime_ns
+    )
 
 
 def known_file(entry: Entry) -> LocalFile:
@@ -263,12 +272,7 @@ class _Scanner:
         """Take the manifest's hash (and verdict) when (size, mtime_ns, inode, ctime_ns) are
         unchanged."""
         entry = self.known.get(rel)
-        if entry is None or not entry.sha256:
-            return False
-        size, mtime_ns, inode = st.st_size, st.st_mtime_ns, st.st_ino
-        if entry.inode != inode or entry.mtime_ns != mtime_ns or entry.size != size:
-            return False
-        if entry.ctime_ns != st.st_ctime_ns:
+        if entry is None or not unchanged(entry, st):
             return False
         self.files[rel] = known_file(entry)
         return True
