@@ -231,7 +231,7 @@ class Engine:
                 )
                 if not self.manifest.readonly:
                     tables.record_ingestions()
-            current.at_rest = sum(selection.synced.values())
+            current.at_rest = sum(selection.manifest.resting.values())
             current.at_rest_rejected = selection.rejected
             for folder in selection.folders:
                 for path, file in folder.files.items():

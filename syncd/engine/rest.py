@@ -98,9 +98,8 @@ class Selection:
     folders: list[LocalFolder]
     manifest: Manifest
     remote: Remote
-    #: Files left out, valid and synced, by folder (they count as unchanged).
-    synced: Mapping[str, int]
-    #: Files left out whose rejection stands (they count as rejected).
+    #: Files left out whose rejection stands (they count as rejected); the synced ones left
+    #: out, by folder, are ``manifest.resting``.
     rejected: int
 
 
@@ -237,7 +236,7 @@ class RoundTables:
             attempts=tuple(attempts),
             resting=synced,
         )
-        return Selection(planned, manifest, remote, synced, rejected)
+        return Selection(planned, manifest, remote, rejected)
 
     def _find_busy(
         self,

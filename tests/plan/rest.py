@@ -76,4 +76,4 @@ def plan_left_out(world: World, *, force: bool = False) -> tuple[Plan, int]:
         instance=INSTANCE,
     )
     db.close()
-    return decided, sum(selection.synced.values()) + selection.rejected
+    return decided, sum(selection.manifest.resting.values()) + selection.rejected
