@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import subprocess
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -74,6 +75,17 @@ class Workspace:
         """The environment a ``syncd`` subprocess runs with (only the key added)."""
         keep = {k: v for k, v in os.environ.items() if not k.startswith(("SYNCD_", "OPENAI_"))}
         return {**keep, "OPENAI_API_KEY": self.api_key}
+
+    def command(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+        """``syncd ARGS --config`` this workspace's configuration, as a subprocess with only
+        the key added to its environment."""
+        return subprocess.run(
+            [*syncd_command(), *args, "--config", str(self.config_path)],
+            capture_output=True,
+            text=True,
+            env=self.env(),
+            timeout=timeout,
+        )
 
     def config(self) -> Config:
         return load_config(self.config_path, env={"OPENAI_API_KEY": self.api_key})

@@ -10,19 +10,13 @@ import subprocess
 
 import pytest
 
-from .conftest import Workspace, syncd_command
+from .conftest import Workspace
 
 pytestmark = pytest.mark.timeout(60)
 
 
 def syncd(ws: Workspace, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [*syncd_command(), *args, "--config", str(ws.config_path)],
-        capture_output=True,
-        text=True,
-        env=ws.env(),
-        timeout=50,
-    )
+    return ws.command(*args, timeout=50)
 
 
 def test_names_are_shown_with_their_folder_escaped_and_quoted(ws: Workspace) -> None:

@@ -15,19 +15,13 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import Workspace, sha, syncd_command
+from .conftest import Workspace, sha
 
 pytestmark = pytest.mark.timeout(120)
 
 
 def syncd(ws: Workspace, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [*syncd_command(), *args, "--config", str(ws.config_path)],
-        capture_output=True,
-        text=True,
-        env=ws.env(),
-        timeout=100,
-    )
+    return ws.command(*args, timeout=100)
 
 
 def reconcile(ws: Workspace, *args: str) -> subprocess.CompletedProcess[str]:

@@ -10,19 +10,13 @@ from typing import Any
 
 import pytest
 
-from .conftest import Workspace, syncd_command
+from .conftest import Workspace
 
 pytestmark = pytest.mark.timeout(120)
 
 
 def syncd(ws: Workspace, *args: str) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run(
-        [*syncd_command(), *args, "--config", str(ws.config_path)],
-        capture_output=True,
-        text=True,
-        env=ws.env(),
-        timeout=60,
-    )
+    result = ws.command(*args, timeout=60)
     assert ws.api_key not in result.stdout + result.stderr
     return result
 
