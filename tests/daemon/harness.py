@@ -21,6 +21,8 @@ from typing import TypeVar
 
 import syncd.config
 from syncd.api import Client
+from syncd.engine.manifest import ManifestDB
+from syncd.engine.model import State
 
 T = TypeVar("T")
 
@@ -166,6 +168,32 @@ def eventually(check: Callable[[], T], timeout: float = 30.0, interval: float = 
 def holds(condition: bool) -> None:
     """``assert`` as a function, for :func:`eventually` lambdas."""
     assert condition
+
+
+def states(state_dir: Path) -> dict[str, int]:
+    """How many manifest entries are in each state, over all folders."""
+    with ManifestDB.open(state_dir, readonly=True) as manifest:
+        counts: dict[str, int] = {}
+        for by_state in manifest.counts().values():
+            for state, n in by_state.items():
+                counts[state] = counts.get(state, 0) + n
+        return counts
+
+
+def stop_with_uploads_in_flight(
+    daemon: DaemonProcess, state_dir: Path, *, after: float = 0.0
+) -> float:
+    """Once an upload is in flight (an entry is ``uploading``), and ``after`` seconds more,
+    SIGTERM the daemon: it exits 0 and says its shutdown grace period ran out. Returns how long
+    it took to exit."""
+    eventually(lambda: holds(states(state_dir).get(State.UPLOADING.value, 0) > 0), interval=0.05)
+    time.sleep(after)
+    stopped_at = time.monotonic()
+    daemon.signal(signal.SIGTERM)
+    assert daemon.proc.wait(10) == 0
+    took = time.monotonic() - stopped_at
+    daemon.wait_for_line("grace period is over")
+    return took
 
 
 def remote_names(client: Client) -> Counter[str]:

@@ -12,7 +12,6 @@ import httpx2
 import pytest
 
 from syncd.api import Client
-from syncd.engine.manifest import ManifestDB
 from syncd.engine.model import State
 
 from .harness import (
@@ -23,21 +22,14 @@ from .harness import (
     eventually,
     holds,
     remote_names,
+    states,
+    stop_with_uploads_in_flight,
     write_config,
 )
 
 pytestmark = pytest.mark.timeout(150)
 
 BURST = 300
-
-
-def _states(state_dir: Path) -> dict[str, int]:
-    with ManifestDB.open(state_dir, readonly=True) as manifest:
-        counts: dict[str, int] = {}
-        for by_state in manifest.counts().values():
-            for state, n in by_state.items():
-                counts[state] = counts.get(state, 0) + n
-        return counts
 
 
 @pytest.mark.parametrize("how", [signal.SIGTERM, signal.SIGKILL], ids=["sigterm", "sigkill"])
@@ -76,7 +68,7 @@ def test_stopped_in_a_burst_then_restarted_converges_without_duplicates(
     emulator.clear_faults()
     eventually(lambda: assert_exactly(client, names), timeout=60, interval=1)
     assert restarted.stop() == 0
-    assert _states(state) == {State.SYNCED.value: BURST}
+    assert states(state) == {State.SYNCED.value: BURST}
 
 
 def test_requests_still_in_flight_after_the_grace_period_are_resolved_at_restart(
@@ -96,12 +88,7 @@ def test_requests_still_in_flight_after_the_grace_period_are_resolved_at_restart
     names = [f"slow-{i}.md" for i in range(6)]
     for name in names:
         (drop / name).write_text(name)
-    eventually(lambda: holds(_states(state).get(State.UPLOADING.value, 0) > 0), interval=0.05)
-    stopped_at = time.monotonic()
-    daemon.signal(signal.SIGTERM)
-    assert daemon.proc.wait(10) == 0
-    assert time.monotonic() - stopped_at < 3
-    daemon.wait_for_line("grace period is over")
+    assert stop_with_uploads_in_flight(daemon, state) < 3
     emulator.clear_faults()
 
     restarted = DaemonProcess(config, api_key)
@@ -112,7 +99,7 @@ def test_requests_still_in_flight_after_the_grace_period_are_resolved_at_restart
     assert not restarted.count("stale lock")
     eventually(lambda: assert_exactly(client, names))
     assert restarted.stop() == 0
-    assert _states(state) == {State.SYNCED.value: len(names)}
+    assert states(state) == {State.SYNCED.value: len(names)}
 
 
 def test_sighup_adds_a_folder_and_a_bad_config_keeps_the_old_one(

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import signal
 import subprocess
 import time
 from collections.abc import Iterator
@@ -14,17 +13,18 @@ from pathlib import Path
 import pytest
 
 from syncd.api import Client
-from syncd.engine.manifest import ManifestDB
-from syncd.engine.model import State
 
-from .harness import DaemonProcess, FolderDef, assert_exactly, eventually, holds, write_config
+from .harness import (
+    DaemonProcess,
+    FolderDef,
+    assert_exactly,
+    eventually,
+    holds,
+    stop_with_uploads_in_flight,
+    write_config,
+)
 
 pytestmark = pytest.mark.timeout(150)
-
-
-def _uploading(state_dir: Path) -> int:
-    with ManifestDB.open(state_dir, readonly=True) as manifest:
-        return sum(c.get(State.UPLOADING.value, 0) for c in manifest.counts().values())
 
 
 def test_uploads_cut_off_by_sigterm_and_stored_late_are_not_sent_again(
@@ -50,11 +50,7 @@ def test_uploads_cut_off_by_sigterm_and_stored_late_are_not_sent_again(
     names = [f"late-{i}.md" for i in range(4)]
     for name in names:
         (drop / name).write_text(name)
-    eventually(lambda: holds(_uploading(state) > 0), interval=0.05)
-    time.sleep(0.3)  # the requests are out
-    daemon.signal(signal.SIGTERM)
-    assert daemon.proc.wait(10) == 0
-    daemon.wait_for_line("grace period is over")
+    stop_with_uploads_in_flight(daemon, state, after=0.3)  # the requests are out
     emulator.clear_faults()  # the requests in flight are stored all the same
 
     restarted = DaemonProcess(config, api_key)
