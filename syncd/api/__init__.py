@@ -7,7 +7,7 @@ Assistant files and Message files (the Assistants v1 contract).
 ...         print(f.id, f.filename)
 """
 
-from syncd.api.client import DEFAULT_BASE_URL, Client, RequestRecord, is_loopback
+from syncd.api.client import DEFAULT_BASE_URL, Client, FileRow, RequestRecord, is_loopback
 from syncd.api.errors import (
     APIError,
     AuthenticationError,
@@ -73,6 +73,7 @@ __all__ = [
     "FileCounts",
     "FileError",
     "FileObject",
+    "FileRow",
     "Message",
     "MessageFile",
     "NotFoundError",

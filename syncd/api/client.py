@@ -27,6 +27,7 @@ import contextlib
 import functools
 import io
 import ipaddress
+import json
 import logging
 import os
 import time
@@ -238,6 +239,30 @@ def _beta_header(path: str) -> dict[str, str]:
     return {}
 
 
+#: A file of the service's listing as a row: (id, filename, bytes, purpose, created_at).
+FileRow = tuple[str, str, int, str, int]
+
+
+def _file_rows(response: httpx2.Response) -> tuple[list[FileRow], bool, str | None]:
+    """A page of ``GET /files`` as rows, its ``has_more`` and its last id."""
+    try:
+        page = json.loads(response.content)
+        rows = [
+            (f["id"], f["filename"], f["bytes"], f["purpose"], f["created_at"])
+            for f in page["data"]
+        ]
+        last = page.get("last_id") or (rows[-1][0] if rows else None)
+        return rows, bool(page.get("has_more", False)), last
+    except (ValueError, LookupError, TypeError, AttributeError) as exc:
+        raise APIError(
+            f"unexpected response: not a page of files ({type(exc).__name__})",
+            status=response.status_code,
+            request_id=response.headers.get("x-request-id"),
+            method="GET",
+            path="/files",
+        ) from None
+
+
 class Client:
     """A client for the Files, Assistant-files and Message-files operations.
 
@@ -354,6 +379,18 @@ class Client:
             raise ValueError(f"page_size must be between 1 and 10000, not {page_size}")
         params: dict[str, Any] = {"purpose": purpose, "order": _order(order), "limit": page_size}
         return self._pages("/files", FileObject, params)
+
+    def iter_file_rows(self, *, page_size: int = 10_000) -> Iterator[list[FileRow]]:
+        """Every file, as :meth:`iter_files` lists them, a page of rows at a time: what a sync
+        compares, without a model object per file (at 100,000 files the models were half of
+        a listing's cost). Pages are as large as the service allows unless ``page_size``."""
+
+        def fetch(query: dict[str, Any]) -> tuple[list[FileRow], bool, str | None]:
+            return self._retrying(
+                lambda: _file_rows(self._exchange("GET", "/files", params=query)), "GET /files"
+            )
+
+        return self._follow("/files", {"limit": page_size}, fetch)
 
     def create_file(
         self,
@@ -985,20 +1022,36 @@ class Client:
     def _pages(self, path: str, model: type[ModelT], params: dict[str, Any]) -> Iterator[ModelT]:
         """Items of a list, following ``after`` while ``has_more`` and the page is not empty.
         Parameters that are ``None`` are not sent."""
+
+        def fetch(query: dict[str, Any]) -> tuple[list[ModelT], bool, str | None]:
+            page = self._call("GET", path, Page[model], params=query)  # type: ignore[valid-type]
+            last = page.last_id or (page.data[-1].id if page.data else None)  # type: ignore[attr-defined]
+            return page.data, page.has_more, last
+
+        for items in self._follow(path, params, fetch):
+            yield from items
+
+    def _follow(
+        self,
+        path: str,
+        params: dict[str, Any],
+        fetch: Callable[[dict[str, Any]], tuple[list[T], bool, str | None]],
+    ) -> Iterator[list[T]]:
+        """The pages of a list: ``fetch`` asks for one (with ``after`` once there is a cursor)
+        and returns its items, ``has_more`` and its last id. Parameters that are ``None`` are
+        not sent."""
         params = {key: value for key, value in params.items() if value is not None}
         after: str | None = None
         while True:
-            query = {**params, "after": after} if after else params
-            page = self._call("GET", path, Page[model], params=query)  # type: ignore[valid-type]
-            yield from page.data
-            if not page.has_more or not page.data:
+            items, has_more, last = fetch({**params, "after": after} if after else params)
+            yield items
+            if not has_more or not items:
                 return
-            cursor = page.last_id or page.data[-1].id  # type: ignore[attr-defined]
-            if cursor == after:
+            if last == after:
                 raise APIError(
-                    f"the service repeated the page after {cursor}", method="GET", path=path
+                    f"the service repeated the page after {last}", method="GET", path=path
                 )
-            after = cursor
+            after = last
 
     def _cursor(
         self, path: str, model: type[ModelT], order: str, page_size: int, **params: Any
@@ -1154,4 +1207,4 @@ class Client:
             self.request_log(RequestRecord(method, path, status, duration, request_id, error))
 
 
-__all__ = ["DEFAULT_BASE_URL", "Client", "RequestRecord"]
+__all__ = ["DEFAULT_BASE_URL", "Client", "FileRow", "RequestRecord"]

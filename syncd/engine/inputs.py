@@ -21,7 +21,6 @@ from syncd.engine.model import (
     LocalFile,
     LocalFolder,
     Manifest,
-    RemoteFile,
     State,
     StoreFile,
     target_kind,
@@ -162,10 +161,8 @@ class Inputs:
         attributes). Returns the targets the service no longer serves, and those that do not
         exist or whose store expired, each with why (their folders are to be skipped)."""
         try:
-            tables.add_files(
-                RemoteFile(f.id, f.filename, f.bytes, f.purpose, f.created_at)
-                for f in self.client.iter_files()
-            )
+            for rows in self.client.iter_file_rows():
+                tables.add_files(rows)
             missing: dict[str, str] = {}
             unavailable: dict[str, str] = {}
             for target in sorted({t for f in selected for t in f.spec().targets}):

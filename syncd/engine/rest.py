@@ -36,6 +36,7 @@ import time
 from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
+from syncd.api import FileRow
 from syncd.engine.files import stat_text
 from syncd.engine.manifest import ManifestDB
 from syncd.engine.model import (
@@ -134,12 +135,10 @@ class RoundTables:
 
     # --- the listing ----------------------------------------------------------------------------
 
-    def add_files(self, files: Iterable[RemoteFile]) -> None:
-        """The service's files, as the listing goes (each batch sent on as it fills)."""
-        self._insert(
-            "INSERT INTO round_files VALUES (?, ?, ?, ?, ?)",
-            ((f.id, f.filename, f.bytes, f.purpose, f.created_at) for f in files),
-        )
+    def add_files(self, rows: Iterable[FileRow]) -> None:
+        """Service files, as the listing goes: rows of (id, filename, bytes, purpose,
+        created_at), a :class:`~syncd.engine.model.RemoteFile`'s fields."""
+        self._insert("INSERT INTO round_files VALUES (?, ?, ?, ?, ?)", rows)
 
     def add_attached(self, target: str, files: Iterable[tuple[str, StoreFile | None]]) -> None:
         """What ``target`` holds: (file id, its store file; ``None`` for an assistant)."""

@@ -8,6 +8,7 @@ import time
 import pytest
 
 from syncd.api import (
+    APIError,
     BadRequestError,
     BatchFile,
     ChunkingStrategy,
@@ -38,6 +39,28 @@ def test_files_are_listed_across_pages_in_both_orders(client, make_file):
     assert descending == [f.id for f in reversed(files)]
     # With no parameter the service sends up to 10,000 at once, newest first.
     assert [f.id for f in client.list_files()] == descending
+
+
+def test_file_rows_list_what_iter_files_lists_a_page_at_a_time(client, make_file, jsonl):
+    for i in range(5):
+        client.create_file(make_file(f"f{i}.md", b"x" * (i + 1)), "assistants")
+    client.create_file(make_file("t.jsonl", jsonl(2)), "fine-tune")
+    pages = list(client.iter_file_rows(page_size=2))
+    assert [len(page) for page in pages] == [2, 2, 2]
+    rows = [row for page in pages for row in page]
+    assert rows == [
+        (f.id, f.filename, f.bytes, f.purpose, f.created_at) for f in client.iter_files()
+    ]
+
+
+@pytest.mark.parametrize(
+    "reply", [{"data": [{"id": "file-1"}]}, {"unexpected": 1}, [1, 2], "<html>"]
+)
+def test_file_rows_of_a_page_that_is_not_one_are_an_api_error(recording_server, api_key, reply):
+    recording_server.reply = (200, reply)
+    with Client(recording_server.base_url, api_key) as client, pytest.raises(APIError) as caught:
+        list(client.iter_file_rows())
+    assert "unexpected response: not a page of files" in str(caught.value)
 
 
 def test_files_list_by_purpose_across_pages(client, make_file, jsonl):

@@ -59,7 +59,9 @@ def plan_left_out(world: World, *, force: bool = False) -> tuple[Plan, int]:
             sink.settle(hashed, None)
             scanned.append(LocalFolder(folder.spec, hashed))
         remote = world.service.snapshot()
-        tables.add_files(remote.files.values())
+        tables.add_files(
+            (f.id, f.filename, f.bytes, f.purpose, f.created_at) for f in remote.files.values()
+        )
         for target, ids in remote.attachments.items():
             found = remote.store_files.get(target)
             tables.add_attached(
