@@ -341,6 +341,9 @@ class Client:
                 max_connections=max_connections, max_keepalive_connections=max_connections
             ),
             transport=transport,
+            # Every request goes to base_url: over plain http (loopback, or allowed) none
+            # speaks TLS, and loading the certificate store would cost each command ~50 ms.
+            verify=url.scheme == "https",
         )
 
     def __repr__(self) -> str:

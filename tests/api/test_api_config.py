@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ssl
+
 import httpx2
 import pytest
 
@@ -99,6 +101,14 @@ def test_plain_http_to_another_host_is_refused_unless_allowed():
     Client("http://api.example.com/v1", "sk-x", allow_insecure_http=True).close()
     with pytest.raises(ClientConfigError, match="http"):
         Client("ftp://api.example.com/v1", "sk-x")
+
+
+def test_https_checks_the_certificate_and_the_host_name():
+    # (Over plain http no request speaks TLS, so no certificate store is loaded for it.)
+    with Client("https://api.example.com/v1", "sk-x") as client:
+        context = client._http._transport._pool._ssl_context  # type: ignore[attr-defined]
+    assert context.verify_mode == ssl.CERT_REQUIRED
+    assert context.check_hostname
 
 
 def test_wrong_key_is_an_authentication_error_and_not_retried(emulator):
