@@ -19,6 +19,7 @@ __all__ = [
     "RootFault",
     "RootProblem",
     "check_root",
+    "hashed_stat",
     "identity",
     "read_small",
     "sha256_file",
@@ -67,11 +68,17 @@ def identity(st: os.stat_result) -> tuple[int, int, int, int, int]:
 
 
 def stat_text(size: int, mtime_ns: int, inode: int, ctime_ns: int) -> str:
-    """A file's stat as the manifest keeps it, as one short text: equal texts, an unchanged
-    file (its hash is reused). ctime too: every write moves it, where ``cp -p`` and ``touch -r``
-    keep mtime. (A string a path weighs a fraction of a tuple of four large ints: a scan holds
-    one per known file. ``syncd.engine.rest`` has SQLite make the same text.)"""
+    """A file's stat as one short text: equal texts, an unchanged file (its hash is reused).
+    ctime too: every write moves it, where ``cp -p`` and ``touch -r`` keep mtime. (A string a
+    path weighs a fraction of a tuple of four large ints: a scan holds one per known file.)"""
     return f"{size}:{mtime_ns}:{inode}:{ctime_ns}"
+
+
+def hashed_stat(sha256: str, size: int, mtime_ns: int, inode: int, ctime_ns: int) -> str:
+    """The stat a manifest entry's hash was taken at, as the manifest keeps it beside the
+    entry (``entries.hashed_stat``): its :func:`stat_text`, or "" for an entry without a hash,
+    which no stat's text equals, so that its file is read."""
+    return stat_text(size, mtime_ns, inode, ctime_ns) if sha256 else ""
 
 
 def sha256_file(

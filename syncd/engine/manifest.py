@@ -40,6 +40,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from syncd.engine.files import hashed_stat
 from syncd.engine.model import Attempt, Entry, Manifest, Retired, State
 
 if TYPE_CHECKING:
@@ -285,8 +286,26 @@ def _v5(db: sqlite_utils.Database) -> None:
     db.table("entries").create_index(["folder", "state"])
 
 
+def _v6(db: sqlite_utils.Database) -> None:
+    """Each entry's stat as its hash was taken, as one text (:func:`hashed_stat`): a
+    no-change scan reads it per file, where having SQLite format the four numbers was half of
+    reading 100,000 rows."""
+    db.table("entries").add_column("hashed_stat", str, not_null_default="")
+    db.conn.create_function("hashed_stat", 5, hashed_stat, deterministic=True)
+    db.execute(
+        "UPDATE entries SET hashed_stat = hashed_stat(sha256, size, mtime_ns, inode, ctime_ns)"
+    )
+
+
 #: ``MIGRATIONS[n]`` upgrades a version-``n`` file (0 = empty) to version ``n + 1``.
-MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (_v1, _v2, _v3, _v4, _v5)
+MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (
+    _v1,
+    _v2,
+    _v3,
+    _v4,
+    _v5,
+    _v6,
+)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 _SELECT_ENTRIES = (
@@ -296,7 +315,7 @@ _SELECT_ENTRIES = (
 _PUT_ENTRY = (
     "INSERT OR REPLACE INTO entries (folder, path, size, mtime_ns, inode, sha256, state, file_id,"
     " attempts, next_attempt_at, last_error, intent_sha256, intent_size, intent_at, ctime_ns,"
-    " updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    " updated_at, hashed_stat) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 _PUT_ATTEMPT = (
     "INSERT OR REPLACE INTO attempts (folder, path, filename, size, purpose, sha256, sent_at)"
@@ -333,6 +352,7 @@ def _row(e: Entry, now: float) -> tuple:
         e.intent_at,
         e.ctime_ns,
         now,
+        hashed_stat(e.sha256, e.size, e.mtime_ns, e.inode, e.ctime_ns),
     )
 
 

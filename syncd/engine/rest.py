@@ -499,13 +499,8 @@ class FolderTable:
     def _recorded(self) -> dict[str, str]:
         if self._stats is None:
             with self.manifest.connection() as conn:
-                # The text stat_text() makes, made by SQLite (a row without a hash matches no
-                # stat: its file is read).
                 rows = conn.execute(
-                    "SELECT path, CASE WHEN sha256 = '' THEN '' ELSE"
-                    " printf('%d:%d:%d:%d', size, mtime_ns, inode, ctime_ns) END"
-                    " FROM entries WHERE folder = ?",
-                    [self.name],
+                    "SELECT path, hashed_stat FROM entries WHERE folder = ?", [self.name]
                 )
                 self._stats = dict(rows)
         return self._stats

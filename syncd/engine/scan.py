@@ -32,7 +32,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
-from syncd.engine.files import FileChanged, RootFault, check_root, sha256_file, stat_text
+from syncd.engine.files import (
+    FileChanged,
+    RootFault,
+    check_root,
+    hashed_stat,
+    sha256_file,
+    stat_text,
+)
 from syncd.engine.filters import folder_filters, is_excluded
 from syncd.engine.model import Entry, LocalFile, LocalFolder, State
 from syncd.engine.names import escape, where
@@ -129,9 +136,7 @@ class FolderScan:
 def unchanged(entry: Entry, st: os.stat_result) -> bool:
     """Whether ``entry`` has a hash taken at the stat ``st``: then it is not read again."""
     now = stat_text(st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns)
-    return bool(entry.sha256) and now == stat_text(
-        entry.size, entry.mtime_ns, entry.inode, entry.ctime_ns
-    )
+    return now == hashed_stat(entry.sha256, entry.size, entry.mtime_ns, entry.inode, entry.ctime_ns)
 
 
 def known_file(entry: Entry) -> LocalFile:

@@ -14,6 +14,7 @@ import sqlite_utils
 
 from syncd.engine.manifest import FILENAME, MIGRATIONS, SCHEMA_VERSION, ManifestDB, ManifestError
 from syncd.engine.model import Attempt, Entry, Retired, State
+from syncd.engine.rest import RoundTables
 
 
 def entry(folder: str, path: str, state: State = State.SYNCED, **kw: object) -> Entry:
@@ -81,7 +82,7 @@ def test_a_v1_file_migrates_forward_keeping_its_rows(tmp_path: Path) -> None:
     v1.close()
 
     with ManifestDB.open(tmp_path) as db:
-        assert db.schema_version() == SCHEMA_VERSION == 5
+        assert db.schema_version() == SCHEMA_VERSION == 6
         snap = db.snapshot()
         assert snap.entries[("docs", "a.md")].file_id == "file-1"
         assert snap.entries[("docs", "a.md")].state is State.SYNCED
@@ -128,6 +129,42 @@ def test_a_v2_file_migrates_to_v3_turning_intents_into_attempts(tmp_path: Path) 
         assert db.attempts() == [Attempt("docs", "sub/dir/b.md", "b.md", 9, None, "c" * 64, 1000.5)]
         assert db.snapshot().attempts == tuple(db.attempts())
         assert db.entry("docs", "a.md") is not None
+
+
+def test_a_v5_file_migrates_to_v6_and_its_files_are_not_read_again(tmp_path: Path) -> None:
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    (tree / "a.md").write_bytes(b"a\n")
+    (tree / "b.md").write_bytes(b"b\n")
+    st = {name: os.stat(tree / name) for name in ("a.md", "b.md")}
+    v5 = sqlite_utils.Database(tmp_path / FILENAME)
+    for migration in MIGRATIONS[:5]:
+        migration(v5)
+    v5.execute("PRAGMA user_version = 5")
+    v5.table("entries").insert_all(
+        {
+            "folder": "docs",
+            "path": name,
+            "size": st[name].st_size,
+            "mtime_ns": st[name].st_mtime_ns,
+            "inode": st[name].st_ino,
+            "ctime_ns": st[name].st_ctime_ns,
+            # b.md's upload was cut short before it was hashed: its file must be read.
+            "sha256": "b" * 64 if name == "a.md" else "",
+            "state": "synced" if name == "a.md" else "pending",
+            "attempts": 0,
+        }
+        for name in ("a.md", "b.md")
+    )
+    v5.conn.commit()
+    v5.close()
+
+    with ManifestDB.open(tmp_path) as db:
+        assert db.schema_version() == SCHEMA_VERSION
+        with RoundTables(db) as tables:
+            sink = tables.folder("docs", whole=True)
+            assert sink.unchanged("a.md", st["a.md"])
+            assert not sink.unchanged("b.md", st["b.md"])
 
 
 def test_an_intent_and_its_attempt_are_written_together_and_closed(tmp_path: Path) -> None:
