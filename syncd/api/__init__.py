@@ -7,7 +7,14 @@ Assistant files and Message files (the Assistants v1 contract).
 ...         print(f.id, f.filename)
 """
 
-from syncd.api.client import DEFAULT_BASE_URL, Client, FileRow, RequestRecord, is_loopback
+from syncd.api.client import (
+    DEFAULT_BASE_URL,
+    FILE_ROWS,
+    Client,
+    FilePage,
+    RequestRecord,
+    is_loopback,
+)
 from syncd.api.errors import (
     APIError,
     AuthenticationError,
@@ -54,6 +61,7 @@ from syncd.api.uploads import PartSettings
 
 __all__ = [
     "DEFAULT_BASE_URL",
+    "FILE_ROWS",
     "APIError",
     "Assistant",
     "AssistantFile",
@@ -73,7 +81,7 @@ __all__ = [
     "FileCounts",
     "FileError",
     "FileObject",
-    "FileRow",
+    "FilePage",
     "Message",
     "MessageFile",
     "NotFoundError",

@@ -161,8 +161,8 @@ class Inputs:
         attributes). Returns the targets the service no longer serves, and those that do not
         exist or whose store expired, each with why (their folders are to be skipped)."""
         try:
-            for rows in self.client.iter_file_rows():
-                tables.add_files(rows)
+            for page in self.client.iter_file_pages():
+                tables.add_file_page(page)
             missing: dict[str, str] = {}
             unavailable: dict[str, str] = {}
             for target in sorted({t for f in selected for t in f.spec().targets}):

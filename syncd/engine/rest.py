@@ -36,7 +36,7 @@ import time
 from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
-from syncd.api import FileRow
+from syncd.api import FILE_ROWS, APIError, FilePage
 from syncd.engine.files import stat_text
 from syncd.engine.manifest import ManifestDB
 from syncd.engine.model import (
@@ -67,8 +67,9 @@ _SCHEMA = (
     "CREATE TEMP TABLE round_changed (folder TEXT, path TEXT, present INT,"
     " PRIMARY KEY (folder, path)) WITHOUT ROWID",
     # The listing: indexed only once it is in (see _INDEXES).
-    "CREATE TEMP TABLE round_files (id TEXT, filename TEXT, bytes INT, purpose TEXT,"
-    " created_at INT)",
+    "CREATE TEMP TABLE round_files (id TEXT NOT NULL, filename TEXT NOT NULL,"
+    " bytes INT NOT NULL CHECK (typeof(bytes) = 'integer'), purpose TEXT NOT NULL,"
+    " created_at INT NOT NULL CHECK (typeof(created_at) = 'integer'))",
     # ``status`` and the rest: NULL for an assistant's file.
     "CREATE TEMP TABLE round_attached (target TEXT, file_id TEXT, status TEXT,"
     " created_at INT, attributes TEXT, last_error TEXT)",
@@ -136,10 +137,19 @@ class RoundTables:
 
     # --- the listing ----------------------------------------------------------------------------
 
-    def add_files(self, rows: Iterable[FileRow]) -> None:
-        """Service files, as the listing goes: rows of (id, filename, bytes, purpose,
-        created_at), a :class:`~syncd.engine.model.RemoteFile`'s fields."""
-        self._insert("INSERT INTO round_files VALUES (?, ?, ?, ?, ?)", rows)
+    def add_file_page(self, page: FilePage) -> None:
+        """A page of the service's files, as the listing goes: SQLite reads it (see
+        :class:`~syncd.api.FilePage`). An :class:`~syncd.api.APIError` if an item of it is
+        not a file."""
+        try:
+            with self.manifest.connection() as conn:
+                conn.execute(f"INSERT INTO round_files {FILE_ROWS}", [page.text])
+        except sqlite3.IntegrityError:
+            raise APIError(
+                "unexpected response: an item of the file list is not a file",
+                method="GET",
+                path="/files",
+            ) from None
 
     def add_attached(self, target: str, files: Iterable[tuple[str, StoreFile | None]]) -> None:
         """What ``target`` holds: (file id, its store file; ``None`` for an assistant)."""
@@ -449,9 +459,11 @@ class FolderTable:
 
     def unchanged(self, rel: str, st: os.stat_result) -> bool:
         """Whether the manifest has ``rel`` hashed at the stat ``st``."""
-        if self.whole:
-            now = stat_text(st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns)
-            return self._recorded().pop(rel, None) == now
+        if self.whole:  # (once a file of a scan's hot path: no call that is not needed)
+            stats = self._stats if self._stats is not None else self._recorded()
+            return stats.pop(rel, None) == stat_text(
+                st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns
+            )
         entry = self.manifest.entry(self.name, rel)
         if entry is None or not unchanged(entry, st):
             return False

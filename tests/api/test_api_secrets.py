@@ -73,7 +73,7 @@ def test_no_error_path_reveals_the_key(
         client.request_log = records.append
         recording_server.reply = (200, {"unexpected": api_key})
         force(client, lambda: client.retrieve_file("file-x"))  # unparseable answer
-        force(client, lambda: list(client.iter_file_rows()))  # the same, as rows
+        force(client, lambda: list(client.iter_file_pages()))  # the same, a page read by SQLite
         # A service that echoes the key in its error text: the text is kept, the key is not.
         recording_server.reply = (
             400,

@@ -3,11 +3,14 @@ vector stores, their files, file batches, search, Uploads in parts, polling and 
 
 from __future__ import annotations
 
+import contextlib
+import sqlite3
 import time
 
 import pytest
 
 from syncd.api import (
+    FILE_ROWS,
     APIError,
     BadRequestError,
     BatchFile,
@@ -41,25 +44,48 @@ def test_files_are_listed_across_pages_in_both_orders(client, make_file):
     assert [f.id for f in client.list_files()] == descending
 
 
-def test_file_rows_list_what_iter_files_lists_a_page_at_a_time(client, make_file, jsonl):
+def test_file_pages_list_what_iter_files_lists(client, make_file, jsonl):
     for i in range(5):
         client.create_file(make_file(f"f{i}.md", b"x" * (i + 1)), "assistants")
     client.create_file(make_file("t.jsonl", jsonl(2)), "fine-tune")
-    pages = list(client.iter_file_rows(page_size=2))
-    assert [len(page) for page in pages] == [2, 2, 2]
-    rows = [row for page in pages for row in page]
+    pages = list(client.iter_file_pages(page_size=2))
+    assert len(pages) == 3
+    with contextlib.closing(sqlite3.connect(":memory:")) as db:
+        rows = [row for page in pages for row in db.execute(FILE_ROWS, [page.text])]
     assert rows == [
         (f.id, f.filename, f.bytes, f.purpose, f.created_at) for f in client.iter_files()
     ]
 
 
+def test_file_pages_stop_where_a_page_is_broken_off(client, make_file):
+    for i in range(5):
+        client.create_file(make_file(f"f{i}.md", b"x"), "assistants")
+    log: list[RequestRecord] = []
+    client.request_log = log.append
+    pages = client.iter_file_pages(page_size=2)
+    next(pages)
+    pages.close()  # the page asked for ahead is sent or cancelled, and nothing after it
+    sent = len(log)
+    time.sleep(0.2)
+    assert sent in (1, 2)
+    assert len(log) == sent
+
+
 @pytest.mark.parametrize(
-    "reply", [{"data": [{"id": "file-1"}]}, {"unexpected": 1}, [1, 2], "<html>"]
+    "reply",
+    [
+        {"unexpected": 1},
+        {"data": {"id": "file-1"}},
+        {"data": [], "has_more": "yes"},
+        {"data": [{"id": 7}], "has_more": False},
+        [1, 2],
+        "<html>",
+    ],
 )
-def test_file_rows_of_a_page_that_is_not_one_are_an_api_error(recording_server, api_key, reply):
+def test_a_file_page_that_is_not_one_is_an_api_error(recording_server, api_key, reply):
     recording_server.reply = (200, reply)
     with Client(recording_server.base_url, api_key) as client, pytest.raises(APIError) as caught:
-        list(client.iter_file_rows())
+        list(client.iter_file_pages())
     assert "unexpected response: not a page of files" in str(caught.value)
 
 

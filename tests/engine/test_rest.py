@@ -6,12 +6,14 @@ hands it.)"""
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from syncd.api import APIError, FilePage
 from syncd.config import FolderConfig
 from syncd.engine import reconcile
 from syncd.engine.manifest import ManifestDB
@@ -127,3 +129,30 @@ def test_a_scan_of_some_paths_finds_gone_only_what_it_looked_at(tmp_path: Path) 
             changed = dict(conn.execute("SELECT path, present FROM round_changed"))
     assert set(result.local.files) == {"a.md"}  # dir/c.md is unchanged: never an object
     assert changed == {"a.md": 1, "b.md": 0, "dir/sub/d.md": 0}
+
+
+@pytest.mark.parametrize(
+    "item",
+    [
+        {"id": "file-1", "filename": "a.md", "purpose": "assistants", "created_at": 1},
+        {
+            "id": "file-1",
+            "filename": "a.md",
+            "bytes": "three",
+            "purpose": "assistants",
+            "created_at": 1,
+        },
+    ],
+)
+def test_a_listed_item_that_is_not_a_file_is_an_api_error(
+    tmp_path: Path, item: dict[str, object]
+) -> None:
+    good = {"id": "file-0", "filename": "b.md", "bytes": 2, "purpose": "assistants"}
+    page = FilePage(json.dumps({"data": [good | {"created_at": 1}, item], "has_more": False}))
+    error = "an item of the file list is not a file"
+    with (
+        ManifestDB.open(tmp_path) as db,
+        RoundTables(db) as tables,
+        pytest.raises(APIError, match=error),
+    ):
+        tables.add_file_page(page)

@@ -4,9 +4,12 @@ the files at rest left out — to compare with the plan made from everything (``
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, cast
 
+from syncd.api import FilePage
 from syncd.engine.manifest import ManifestDB
 from syncd.engine.model import LocalFolder, Plan
 from syncd.engine.planner import plan
@@ -59,9 +62,9 @@ def plan_left_out(world: World, *, force: bool = False) -> tuple[Plan, int]:
             sink.settle(hashed, None)
             scanned.append(LocalFolder(folder.spec, hashed))
         remote = world.service.snapshot()
-        tables.add_files(
-            (f.id, f.filename, f.bytes, f.purpose, f.created_at) for f in remote.files.values()
-        )
+        # The listing as the service sends it, one page.
+        listed = [dataclasses.asdict(f) | {"object": "file"} for f in remote.files.values()]
+        tables.add_file_page(FilePage(json.dumps({"object": "list", "data": listed})))
         for target, ids in remote.attachments.items():
             found = remote.store_files.get(target)
             tables.add_attached(
