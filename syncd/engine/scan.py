@@ -201,6 +201,9 @@ class _Scanner:
         self.sink = sink
         self.warned = _WARNED if warned is None else warned
         self.filters = folder_filters(folder)
+        #: Whether a file at ``rel`` with the stat ``st`` is as the manifest has it (then it
+        #: is not read): the sink's answer, or the manifest's entry taken as it is.
+        self.kept = sink.unchanged if sink is not None else self.reuse
         self.root = os.fspath(folder.path)
         self.root_real = os.path.realpath(self.root)
         self.files: dict[str, LocalFile] = {}
@@ -221,6 +224,7 @@ class _Scanner:
         # file, no Path objects.
         excludes, includes = self.filters.excludes, self.filters.includes
         recursive, skipped = self.folder.recursive, self.skipped
+        kept = self.kept
         stack = [(directory, prefix)]
         listed_here = 0
         first = True
@@ -257,7 +261,8 @@ class _Scanner:
                     except OSError as e:
                         self.unreadable(rel, e)
                         continue
-                    self.found(entry.path, rel, st)
+                    if not kept(rel, st):  # found(), a call fewer per file
+                        self.regular(entry.path, rel, st)
                 elif entry.is_symlink():
                     self.symlink(entry.path, rel, name)
                 else:
@@ -267,10 +272,7 @@ class _Scanner:
     def found(self, path: str, rel: str, st: os.stat_result) -> None:
         """An eligible regular file at ``path`` (where ``rel`` leads, perhaps through a
         symlink): hash it unless the manifest has it at this stat."""
-        if self.sink is not None:
-            if not self.sink.unchanged(rel, st):
-                self.regular(path, rel, st)
-        elif not self.reuse(rel, st):
+        if not self.kept(rel, st):
             self.regular(path, rel, st)
 
     def reuse(self, rel: str, st: os.stat_result) -> bool:
