@@ -864,6 +864,7 @@ class Executor:
                     size=action.size,
                     mtime_ns=action.mtime_ns,
                     inode=action.inode,
+                    ctime_ns=action.ctime_ns,
                 )
             )
         detail = f"renamed from {action.src}; nothing uploaded"

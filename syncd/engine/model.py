@@ -346,6 +346,7 @@ class Move:
     size: int
     mtime_ns: int
     inode: int
+    ctime_ns: int
 
     @property
     def path(self) -> str:

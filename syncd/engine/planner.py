@@ -592,7 +592,16 @@ def _plan_folder(folder: LocalFolder, ctx: _Context) -> _FolderSteps:
     for dst, (src, entry) in sorted(moves.items()):
         local = folder.files[dst]
         assert entry.file_id is not None  # only synced entries move
-        move = Move(spec.name, src, dst, entry.file_id, local.size, local.mtime_ns, local.inode)
+        move = Move(
+            spec.name,
+            src,
+            dst,
+            entry.file_id,
+            local.size,
+            local.mtime_ns,
+            local.inode,
+            local.ctime_ns,
+        )
         decided.add(_Phase.ADD, dst, move)
     for path in sorted((set(folder.files) | set(entries)) - moved):
         _plan_path(decided, path, folder.files.get(path), entries.get(path), kept, ctx)

@@ -104,7 +104,7 @@ Reject(folder, path, sha256, reason)
 Restat(folder, path, size, mtime_ns, inode)
     Skip unless the row exists; set its stat.
 
-Move(folder, src, dst, file_id, size, mtime_ns, inode)
+Move(folder, src, dst, file_id, size, mtime_ns, inode, ctime_ns)
     Skip unless the src row's file id is ``file_id`` and dst has no row. One commit, no request:
     the row moves to dst with the given stat.
 
@@ -856,6 +856,7 @@ class Executor:
                 size=action.size,
                 mtime_ns=action.mtime_ns,
                 inode=action.inode,
+                ctime_ns=action.ctime_ns,
             )
         )
 

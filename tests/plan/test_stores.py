@@ -114,7 +114,7 @@ def test_a_file_still_ingesting_is_waited_for_then_reported_never_uploaded_again
 
 def test_a_rename_moves_the_row_and_keeps_the_file() -> None:
     plan = synced(folders=folder(KB, local("b.md", stat=2)))
-    assert plan == Plan((Move("kb", "a.md", "b.md", "file-1", 2, 2, 2),))
+    assert plan == Plan((Move("kb", "a.md", "b.md", "file-1", 2, 2, 2, 0),))
 
 
 def test_a_rename_where_only_assistants_are_is_uploaded_again() -> None:
