@@ -41,7 +41,7 @@ from syncd.emulator.faults import FAULT_SCOPE_KEY, FaultInjector, FaultMiddlewar
 from syncd.emulator.jsonl import first_bad_line
 from syncd.emulator.knobs import KnobHolder, Knobs
 from syncd.emulator.multipart_uploads import Uploads, upload_routes
-from syncd.emulator.pagination import list_object, paginate, parse_page_request
+from syncd.emulator.pagination import list_response, paginate, parse_page_request
 from syncd.emulator.ratelimits import RateLimiter, RateLimitMiddleware
 from syncd.emulator.store import NewMessage, Store
 from syncd.emulator.uploads import receive_upload
@@ -183,10 +183,9 @@ class _Routes:
             request.query_params, default_limit=FILES_PAGE_LIMIT, max_limit=FILES_PAGE_LIMIT
         )
         purpose = request.query_params.get("purpose") or None
-        now = self.store.clock()
-        files, has_more = self.store.files_page(purpose, page)
-        return JSONResponse(
-            list_object(files, has_more, item_id=lambda f: f.id, render=lambda f: f.to_api(now))
+        files = self.store.files_page(purpose, page)
+        return list_response(
+            files.items, first_id=files.first_id, last_id=files.last_id, has_more=files.has_more
         )
 
     async def create_file(self, request: Request) -> Response:
@@ -296,9 +295,7 @@ class _Routes:
     async def list_assistants(self, request: Request) -> Response:
         page = parse_page_request(request.query_params)
         assistants = self.store.list_assistants()
-        return JSONResponse(
-            paginate(assistants, page, item_id=lambda a: a.id, render=lambda a: a.to_api())
-        )
+        return paginate(assistants, page, item_id=lambda a: a.id, render=lambda a: a.to_api())
 
     async def get_assistant(self, request: Request) -> Response:
         return JSONResponse(self.store.get_assistant(request.path_params["assistant_id"]).to_api())
@@ -311,13 +308,11 @@ class _Routes:
     async def list_assistant_files(self, request: Request) -> Response:
         page = parse_page_request(request.query_params)
         attachments = self.store.assistant_files(request.path_params["assistant_id"])
-        return JSONResponse(
-            paginate(
-                attachments,
-                page,
-                item_id=lambda a: a.file_id,
-                render=lambda a: a.to_assistant_file(),
-            )
+        return paginate(
+            attachments,
+            page,
+            item_id=lambda a: a.file_id,
+            render=lambda a: a.to_assistant_file(),
         )
 
     async def create_assistant_file(self, request: Request) -> Response:
@@ -365,10 +360,8 @@ class _Routes:
         attachments = self.store.message_files(
             request.path_params["thread_id"], request.path_params["message_id"]
         )
-        return JSONResponse(
-            paginate(
-                attachments, page, item_id=lambda a: a.file_id, render=lambda a: a.to_message_file()
-            )
+        return paginate(
+            attachments, page, item_id=lambda a: a.file_id, render=lambda a: a.to_message_file()
         )
 
     async def get_message_file(self, request: Request) -> Response:

@@ -84,13 +84,11 @@ class _Routes:
     async def list_stores(self, request: Request) -> Response:
         page = parse_page_request(request.query_params)
         now = self._now()
-        return JSONResponse(
-            paginate(
-                self.stores.list_stores(),
-                page,
-                item_id=lambda s: s.id,
-                render=lambda s: s.to_api(now),
-            )
+        return paginate(
+            self.stores.list_stores(),
+            page,
+            item_id=lambda s: s.id,
+            render=lambda s: s.to_api(now),
         )
 
     async def create_store(self, request: Request) -> Response:
@@ -149,9 +147,7 @@ class _Routes:
                     f"expected one of {', '.join(repr(s) for s in STATUSES)}, but got '{wanted}'.",
                 )
             files = [f for f in files if f.status(now) == wanted]
-        return JSONResponse(
-            paginate(files, page, item_id=lambda f: f.file_id, render=lambda f: f.to_api(now))
-        )
+        return paginate(files, page, item_id=lambda f: f.file_id, render=lambda f: f.to_api(now))
 
     async def create_file(self, request: Request) -> Response:
         body = await json_object(request, {"file_id", "attributes", "chunking_strategy"})
