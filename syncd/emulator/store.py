@@ -515,49 +515,22 @@ class Store:
         """One page of the live files (of one ``purpose``, when given), rendered as of now: what
         ``paginate`` cuts from the list of them all, oldest first.
 
-        Cut in SQL at the cursors' places in that order, so a page costs its own size (read
-        whole for every page, listing 100,000 files 10,000 at a time cost the emulator seconds),
-        and rendered by SQLite (``_FILE_JSON``): made into Python objects and encoded again, a
-        page of 10,000 files cost four times as much.
+        Rendered by SQLite (``_FILE_JSON``): made into Python objects and encoded again, a page
+        of 10,000 files cost four times as much.
         """
         live = ["(expires_at IS NULL OR expires_at > :now)"]  # not _expired()
         args: dict[str, Any] = {"now": self.clock(), "purpose": purpose}
         if purpose is not None:
             live.append("purpose = :purpose")
-        where = list(live)
         with self._lock:
-            for name, cursor in (("after", request.after), ("before", request.before)):
-                if cursor is None:
-                    continue
-                place = self._db.execute(
-                    f"SELECT created_at, seq FROM files WHERE id = :id AND {' AND '.join(live)}",  # noqa: S608 - fixed clauses
-                    {**args, "id": cursor},
-                ).fetchone()
-                if place is None:
-                    raise unknown_cursor(name, cursor)
-                later = (name == "after") == (request.order == "asc")
-                where.append(f"(created_at, seq) {'>' if later else '<'} (:{name}_at, :{name}_seq)")
-                args |= {f"{name}_at": place["created_at"], f"{name}_seq": place["seq"]}
-            # With only ``before``, the page is the end of the window nearest to the cursor.
-            from_end = request.before is not None and request.after is None
-            ascending = (request.order == "asc") != from_end
-            direction = "ASC" if ascending else "DESC"
-            # Plain tuples: a page is thousands of rows.
-            plain = self._db.cursor()
-            plain.row_factory = None
-            rows = plain.execute(
-                f"SELECT id, {_FILE_JSON} FROM files WHERE {' AND '.join(where)}"  # noqa: S608 - fixed clauses
-                f" ORDER BY created_at {direction}, seq {direction} LIMIT :limit",
-                {**args, "limit": request.limit + 1},
-            ).fetchall()
-        page = rows[: request.limit]
-        if from_end:
-            page.reverse()
+            rows, has_more = page_rows(
+                self._db, "files", f"id, {_FILE_JSON}", "id", live, args, request
+            )
         return RenderedPage(
-            items=[row[1] for row in page],
-            first_id=page[0][0] if page else None,
-            last_id=page[-1][0] if page else None,
-            has_more=len(rows) > request.limit,
+            items=[row[1] for row in rows],
+            first_id=rows[0][0] if rows else None,
+            last_id=rows[-1][0] if rows else None,
+            has_more=has_more,
         )
 
     def delete_file(self, file_id: str) -> None:
@@ -821,6 +794,54 @@ class Store:
             "SELECT * FROM attachments WHERE owner_id = ? AND file_id = ?", (owner_id, file_id)
         ).fetchone()
         return None if row is None else _attachment(row)
+
+
+def page_rows(
+    db: sqlite3.Connection,
+    table: str,
+    columns: str,
+    id_column: str,
+    where: list[str],
+    args: dict[str, Any],
+    request: PageRequest,
+) -> tuple[list[sqlite3.Row], bool]:
+    """One page of the rows of ``table`` that meet every condition of ``where`` (in named
+    ``args``), ordered by ``created_at`` then ``seq`` as ``paginate`` orders a list, with its
+    cursors naming rows by ``id_column``; and whether more lie beyond it. The caller holds the
+    lock.
+
+    Cut in SQL at the cursors' places, so a page costs its own size: read whole for every page,
+    listing 100,000 files 10,000 at a time cost the emulator seconds. A cursor naming no row of
+    the list is the 400 ``paginate`` answers.
+    """
+    cut = list(where)
+    places = dict(args)
+    for name, cursor in (("after", request.after), ("before", request.before)):
+        if cursor is None:
+            continue
+        place = db.execute(
+            f"SELECT created_at, seq FROM {table}"  # noqa: S608 - fixed names and clauses
+            f" WHERE {id_column} = :cursor AND {' AND '.join(where)}",
+            {**args, "cursor": cursor},
+        ).fetchone()
+        if place is None:
+            raise unknown_cursor(name, cursor)
+        later = (name == "after") == (request.order == "asc")
+        cut.append(f"(created_at, seq) {'>' if later else '<'} (:{name}_at, :{name}_seq)")
+        places |= {f"{name}_at": place["created_at"], f"{name}_seq": place["seq"]}
+    # With only ``before``, the page is the end of the window nearest to the cursor.
+    from_end = request.before is not None and request.after is None
+    ascending = (request.order == "asc") != from_end
+    direction = "ASC" if ascending else "DESC"
+    rows = db.execute(
+        f"SELECT {columns} FROM {table} WHERE {' AND '.join(cut)}"  # noqa: S608 - as above
+        f" ORDER BY created_at {direction}, seq {direction} LIMIT :limit",
+        {**places, "limit": request.limit + 1},
+    ).fetchall()
+    page = rows[: request.limit]
+    if from_end:
+        page.reverse()
+    return page, len(rows) > request.limit
 
 
 def _file_record(row: sqlite3.Row) -> FileRecord:

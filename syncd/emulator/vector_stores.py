@@ -30,7 +30,8 @@ from typing import Any
 from syncd.emulator import errors, ids
 from syncd.emulator.ingest import SUPPORTED_EXTENSIONS, can_parse, extension
 from syncd.emulator.knobs import KnobHolder
-from syncd.emulator.store import FileRecord, Store
+from syncd.emulator.pagination import PageRequest
+from syncd.emulator.store import FileRecord, Store, page_rows
 
 __all__ = [
     "ATTACHING",
@@ -210,6 +211,14 @@ def _counts(statuses: list[str]) -> dict[str, int]:
     return {**counts, "total": len(statuses)}
 
 
+#: ``VectorStoreFileRecord.status`` of a row of ``vector_store_files`` as of ``:now``, so that
+#: pages filtered by status are cut in SQL.
+_STATUS_SQL = (
+    "(CASE WHEN cancelled THEN 'cancelled'"
+    " WHEN outcome = 'stuck' OR :now < ready_at THEN 'in_progress' ELSE outcome END)"
+)
+
+
 @dataclass(frozen=True, slots=True)
 class VectorStoreFileRecord:
     """A File attached to a vector store."""
@@ -225,7 +234,10 @@ class VectorStoreFileRecord:
     chunking: dict[str, Any]
 
     def status(self, now: float) -> str:
-        """``in_progress`` until ingestion is over (for good when stuck), then its outcome."""
+        """``in_progress`` until ingestion is over (for good when stuck), then its outcome.
+
+        ``_STATUS_SQL`` says the same of a row (tests/emulator/test_vector_stores.py holds the
+        two to each other)."""
         if self.cancelled:
             return "cancelled"
         if self.outcome == "stuck" or now < self.ready_at:
@@ -444,10 +456,27 @@ class VectorStores:
             self._touch(db, vs_id)
             return self._file(db, vs_id, attachment.file_id), added > 0
 
-    def files(self, vs_id: str) -> list[VectorStoreFileRecord]:
-        """The store's files, oldest attachment first; 404 for no store."""
+    def files_page(
+        self, vs_id: str, request: PageRequest, now: float, status: str | None = None
+    ) -> tuple[list[VectorStoreFileRecord], bool]:
+        """One page of the store's files (of one ``status`` as of ``now``, when given), and
+        whether more lie beyond it: what ``paginate`` cuts from the list of them all, oldest
+        attachment first; 404 for no store.
+
+        Cut in SQL (``page_rows``), the status too (``_STATUS_SQL``): a page of 100 of a store's
+        100,000 files read all of them.
+        """
+        where = ["vector_store_id = :store"]
+        if status is not None:
+            where.append(f"{_STATUS_SQL} = :status")
+        args = {"store": vs_id, "now": now, "status": status}
         with self.store.read() as db:
-            return self._get(db, vs_id).files
+            if db.execute("SELECT 1 FROM vector_stores WHERE id = ?", (vs_id,)).fetchone() is None:
+                raise errors.vector_store_not_found(vs_id)
+            rows, has_more = page_rows(
+                db, "vector_store_files", "*", "file_id", where, args, request
+            )
+        return [_file_record(row) for row in rows], has_more
 
     def get_file(self, vs_id: str, file_id: str) -> VectorStoreFileRecord:
         """One file of a store, or a 404."""

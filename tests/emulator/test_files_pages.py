@@ -93,7 +93,7 @@ def expected_page(made: list[FileRecord], purpose: str | None, request: PageRequ
         page = paginate(listed, request, item_id=lambda f: f.id, render=lambda f: f.to_api(NOW))
     except ApiError as e:
         return e.message
-    return json.loads(page.body)
+    return json.loads(bytes(page.body))
 
 
 def actual_page(store: Store, purpose: str | None, request: PageRequest) -> object:
@@ -103,9 +103,11 @@ def actual_page(store: Store, purpose: str | None, request: PageRequest) -> obje
     except ApiError as e:
         return e.message
     return json.loads(
-        list_response(
-            page.items, first_id=page.first_id, last_id=page.last_id, has_more=page.has_more
-        ).body
+        bytes(
+            list_response(
+                page.items, first_id=page.first_id, last_id=page.last_id, has_more=page.has_more
+            ).body
+        )
     )
 
 

@@ -1,0 +1,130 @@
+"""Pages of a vector store's files are cut in SQL (``VectorStores.files_page``), the status
+filter too; they must be exactly the pages ``paginate`` cuts from the whole list, filtered by
+``VectorStoreFileRecord.status`` — every order, limit, cursor and status, several files attached
+in one second, a file exactly at the moment its ingestion ends."""
+
+from __future__ import annotations
+
+import functools
+import itertools
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Literal
+
+import pytest
+
+from syncd.emulator.errors import ApiError
+from syncd.emulator.knobs import KnobHolder
+from syncd.emulator.pagination import PageRequest, paginate
+from syncd.emulator.store import Store
+from syncd.emulator.vector_stores import (
+    STATUSES,
+    NewAttachment,
+    VectorStoreFileRecord,
+    VectorStores,
+)
+
+NOW = 1_700_000_100.0
+ORDERS: list[Literal["asc", "desc"]] = ["asc", "desc"]
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Store]:
+    store = Store(tmp_path / "data")
+    yield store
+    store.close()
+
+
+def _file(store: Store, name: str, content: bytes) -> str:
+    incoming = store.incoming_path()
+    incoming.write_bytes(content)
+    record = store.add_file(
+        filename=name,
+        purpose="assistants",
+        size=len(content),
+        incoming=incoming,
+        processing_delay=0,
+    )
+    return record.id
+
+
+def fill(store: Store, stores: VectorStores, knobs: KnobHolder) -> str:
+    """A store of ten files in every status as of ``NOW``, attached over four seconds."""
+    vs_id = stores.create(name="s", metadata=None, expires_days=None, attachments=[]).id
+    plan = [
+        # (second attached, ingestion seconds, stuck, parses)
+        (0, 10, False, True),  # completed before NOW
+        (0, 10, False, False),  # failed
+        (1, 99, False, True),  # completed at NOW exactly
+        (1, 500, False, True),  # in progress at NOW
+        (1, 10, True, True),  # stuck
+        (2, 10, False, True),
+        (2, 500, False, True),  # cancelled below
+        (3, 10, False, False),
+        (3, 10, False, True),
+        (3, 500, False, True),
+    ]
+    for i, (second, ingestion, stuck, parses) in enumerate(plan):
+        store.clock = functools.partial(float, NOW - 100 + second)
+        file_id = _file(store, f"f{i}.txt", b"text" if parses else b"\xff\xfe\xfa")
+        knobs.update(ingestion_seconds=ingestion, stuck_rate=1.0 if stuck else 0.0)
+        if i == 6:
+            batch = stores.create_batch(vs_id, [NewAttachment(file_id)])
+            stores.cancel_batch(vs_id, batch.id)
+        else:
+            stores.attach(vs_id, NewAttachment(file_id))
+    store.clock = functools.partial(float, NOW)
+    return vs_id
+
+
+def expected_page(
+    every: list[VectorStoreFileRecord], status: str | None, request: PageRequest
+) -> tuple[list[str], bool] | str:
+    """The ids and ``has_more`` ``paginate`` answers from the files in ``status`` (all of them
+    when None); the error message if it refuses."""
+    listed = [f for f in every if status in (None, f.status(NOW))]
+    try:
+        page = paginate(listed, request, item_id=lambda f: f.file_id, render=lambda f: f.file_id)
+    except ApiError as e:
+        return e.message
+    body = json.loads(bytes(page.body))
+    return body["data"], body["has_more"]
+
+
+def test_every_page_is_the_page_paginate_cuts(store: Store) -> None:
+    knobs = KnobHolder()
+    stores = VectorStores(store, knobs)
+    vs_id = fill(store, stores, knobs)
+    every = stores.get(vs_id).files
+    assert {f.status(NOW) for f in every} == set(STATUSES)
+    cursors = [None, *(f.file_id for f in every), "file-unknown"]
+    statuses = [None, *STATUSES]
+    limits = [1, 2, 3, 20]
+    checked = 0
+    for status, order, limit, after, before in itertools.product(
+        statuses, ORDERS, limits, cursors, cursors
+    ):
+        request = PageRequest(limit=limit, order=order, after=after, before=before)
+        actual: tuple[list[str], bool] | str
+        try:
+            page, has_more = stores.files_page(vs_id, request, NOW, status)
+            actual = [f.file_id for f in page], has_more
+        except ApiError as e:
+            actual = e.message
+        assert actual == expected_page(every, status, request), (
+            status,
+            order,
+            limit,
+            after,
+            before,
+        )
+        checked += 1
+    assert checked == len(statuses) * len(ORDERS) * len(limits) * len(cursors) ** 2
+
+
+def test_no_store_is_a_404(store: Store) -> None:
+    stores = VectorStores(store, KnobHolder())
+    with pytest.raises(ApiError) as raised:
+        stores.files_page("vs_missing", PageRequest(), NOW)
+    assert raised.value.status == 404
