@@ -111,6 +111,9 @@ CREATE TABLE IF NOT EXISTS vector_store_files (
     UNIQUE (vector_store_id, file_id)
 );
 CREATE INDEX IF NOT EXISTS vector_store_files_by_file ON vector_store_files (file_id);
+-- The order of a store's file list, so that a page is read without sorting the store's files.
+CREATE INDEX IF NOT EXISTS vector_store_files_by_age
+    ON vector_store_files (vector_store_id, created_at, seq);
 CREATE TABLE IF NOT EXISTS file_batches (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
     id TEXT NOT NULL UNIQUE,
@@ -805,10 +808,10 @@ def page_rows(
     args: dict[str, Any],
     request: PageRequest,
 ) -> tuple[list[sqlite3.Row], bool]:
-    """One page of the rows of ``table`` that meet every condition of ``where`` (in named
-    ``args``), ordered by ``created_at`` then ``seq`` as ``paginate`` orders a list, with its
-    cursors naming rows by ``id_column``; and whether more lie beyond it. The caller holds the
-    lock.
+    """One page of the rows of ``table`` (a table, or a SELECT in parentheses) that meet every
+    condition of ``where`` (in named ``args``), ordered by ``created_at`` then ``seq`` as
+    ``paginate`` orders a list, with its cursors naming rows by ``id_column``; and whether more
+    lie beyond it. The caller holds the lock.
 
     Cut in SQL at the cursors' places, so a page costs its own size: read whole for every page,
     listing 100,000 files 10,000 at a time cost the emulator seconds. A cursor naming no row of

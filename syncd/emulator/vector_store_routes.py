@@ -19,7 +19,7 @@ from syncd.emulator.bodies import json_object, optional_str
 from syncd.emulator.errors import ApiError
 from syncd.emulator.ingest import read_text
 from syncd.emulator.knobs import KnobHolder
-from syncd.emulator.pagination import dumps, list_response, paginate, parse_page_request
+from syncd.emulator.pagination import list_response, paginate, parse_page_request
 from syncd.emulator.vector_stores import (
     ATTACHING,
     MAX_BATCH_FILES,
@@ -144,15 +144,11 @@ class _Routes:
 
     async def list_files(self, request: Request) -> Response:
         page = parse_page_request(request.query_params)
-        now = self._now()
-        files, has_more = self.stores.files_page(
-            request.path_params["vector_store_id"], page, now, _status_filter(request)
+        files = self.stores.files_page(
+            request.path_params["vector_store_id"], page, self._now(), _status_filter(request)
         )
         return list_response(
-            [dumps(f.to_api(now)) for f in files],
-            first_id=files[0].file_id if files else None,
-            last_id=files[-1].file_id if files else None,
-            has_more=has_more,
+            files.items, first_id=files.first_id, last_id=files.last_id, has_more=files.has_more
         )
 
     async def create_file(self, request: Request) -> Response:

@@ -31,7 +31,7 @@ from syncd.emulator import errors, ids
 from syncd.emulator.ingest import SUPPORTED_EXTENSIONS, can_parse, extension
 from syncd.emulator.knobs import KnobHolder
 from syncd.emulator.pagination import PageRequest
-from syncd.emulator.store import FileRecord, Store, page_rows
+from syncd.emulator.store import FileRecord, RenderedPage, Store, page_rows
 
 __all__ = [
     "ATTACHING",
@@ -66,6 +66,7 @@ PARSE_ERROR = {"code": "invalid_file", "message": "The file could not be parsed.
 #: ``in_progress`` as the service's does, however short ``ingestion_seconds`` is.
 ATTACHING = -math.inf
 STATUSES = ("in_progress", "completed", "failed", "cancelled")
+_PARSE_ERROR_JSON = json.dumps(PARSE_ERROR)
 
 
 # --- validation -----------------------------------------------------------------------------
@@ -211,11 +212,22 @@ def _counts(statuses: list[str]) -> dict[str, int]:
     return {**counts, "total": len(statuses)}
 
 
-#: ``VectorStoreFileRecord.status`` of a row of ``vector_store_files`` as of ``:now``, so that
-#: pages filtered by status are cut in SQL.
-_STATUS_SQL = (
-    "(CASE WHEN cancelled THEN 'cancelled'"
-    " WHEN outcome = 'stuck' OR :now < ready_at THEN 'in_progress' ELSE outcome END)"
+#: The rows of ``vector_store_files`` with their ``status`` as of ``:now``: what
+#: ``VectorStoreFileRecord.status`` says of them, for pages cut and rendered in SQL.
+_FILES_WITH_STATUS = (
+    "(SELECT *, CASE WHEN cancelled THEN 'cancelled'"
+    " WHEN outcome = 'stuck' OR :now < ready_at THEN 'in_progress' ELSE outcome END AS status"
+    " FROM vector_store_files)"
+)
+#: The ``vector_store.file`` object of a row of ``_FILES_WITH_STATUS``: the object
+#: ``VectorStoreFileRecord.to_api`` makes (tests/emulator/test_vector_store_pages.py holds the
+#: two to each other). ``:parse_error`` is ``_PARSE_ERROR_JSON``.
+_FILE_JSON = (
+    "json_object('id', file_id, 'object', 'vector_store.file',"
+    " 'usage_bytes', CASE WHEN status = 'completed' THEN bytes ELSE 0 END,"
+    " 'created_at', created_at, 'vector_store_id', vector_store_id, 'status', status,"
+    " 'last_error', CASE WHEN status = 'failed' THEN json(:parse_error) END,"
+    " 'chunking_strategy', json(chunking), 'attributes', json(attributes))"
 )
 
 
@@ -236,8 +248,8 @@ class VectorStoreFileRecord:
     def status(self, now: float) -> str:
         """``in_progress`` until ingestion is over (for good when stuck), then its outcome.
 
-        ``_STATUS_SQL`` says the same of a row (tests/emulator/test_vector_stores.py holds the
-        two to each other)."""
+        ``_FILES_WITH_STATUS`` says the same of a row (tests/emulator/test_vector_store_pages.py
+        holds the two to each other)."""
         if self.cancelled:
             return "cancelled"
         if self.outcome == "stuck" or now < self.ready_at:
@@ -458,25 +470,31 @@ class VectorStores:
 
     def files_page(
         self, vs_id: str, request: PageRequest, now: float, status: str | None = None
-    ) -> tuple[list[VectorStoreFileRecord], bool]:
-        """One page of the store's files (of one ``status`` as of ``now``, when given), and
-        whether more lie beyond it: what ``paginate`` cuts from the list of them all, oldest
-        attachment first; 404 for no store.
+    ) -> RenderedPage:
+        """One page of the store's files (of one ``status`` as of ``now``, when given), rendered
+        as of ``now``: what ``paginate`` cuts from the list of them all, oldest attachment
+        first; 404 for no store.
 
-        Cut in SQL (``page_rows``), the status too (``_STATUS_SQL``): a page of 100 of a store's
-        100,000 files read all of them.
+        Cut (``page_rows``) and rendered (``_FILE_JSON``) in SQL: a page of 100 of a store's
+        100,000 files read all of them, and decoding and encoding each file's JSON columns was
+        most of what was left.
         """
         where = ["vector_store_id = :store"]
         if status is not None:
-            where.append(f"{_STATUS_SQL} = :status")
-        args = {"store": vs_id, "now": now, "status": status}
+            where.append("status = :status")
+        args = {"store": vs_id, "now": now, "status": status, "parse_error": _PARSE_ERROR_JSON}
         with self.store.read() as db:
             if db.execute("SELECT 1 FROM vector_stores WHERE id = ?", (vs_id,)).fetchone() is None:
                 raise errors.vector_store_not_found(vs_id)
             rows, has_more = page_rows(
-                db, "vector_store_files", "*", "file_id", where, args, request
+                db, _FILES_WITH_STATUS, f"file_id, {_FILE_JSON}", "file_id", where, args, request
             )
-        return [_file_record(row) for row in rows], has_more
+        return RenderedPage(
+            items=[row[1] for row in rows],
+            first_id=rows[0][0] if rows else None,
+            last_id=rows[-1][0] if rows else None,
+            has_more=has_more,
+        )
 
     def get_file(self, vs_id: str, file_id: str) -> VectorStoreFileRecord:
         """One file of a store, or a 404."""

@@ -1,7 +1,8 @@
-"""Pages of a vector store's files are cut in SQL (``VectorStores.files_page``), the status
-filter too; they must be exactly the pages ``paginate`` cuts from the whole list, filtered by
-``VectorStoreFileRecord.status`` — every order, limit, cursor and status, several files attached
-in one second, a file exactly at the moment its ingestion ends."""
+"""Pages of a vector store's files are cut and rendered in SQL (``VectorStores.files_page``),
+the status filter too; they must be exactly the pages ``paginate`` cuts from the whole list,
+filtered by ``VectorStoreFileRecord.status`` and rendered by its ``to_api`` — every order,
+limit, cursor and status, several files attached in one second, a file exactly at the moment
+its ingestion ends, attributes and a chunking strategy of its own."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ import pytest
 
 from syncd.emulator.errors import ApiError
 from syncd.emulator.knobs import KnobHolder
-from syncd.emulator.pagination import PageRequest, paginate
+from syncd.emulator.pagination import PageRequest, list_response, paginate
 from syncd.emulator.store import Store
 from syncd.emulator.vector_stores import (
     STATUSES,
@@ -72,6 +73,13 @@ def fill(store: Store, stores: VectorStores, knobs: KnobHolder) -> str:
         if i == 6:
             batch = stores.create_batch(vs_id, [NewAttachment(file_id)])
             stores.cancel_batch(vs_id, batch.id)
+        elif i == 8:
+            chunking = {
+                "type": "static",
+                "static": {"max_chunk_size_tokens": 100, "chunk_overlap_tokens": 10},
+            }
+            attributes = {"team": 'a "quoted" ü', "year": 2024, "draft": True}
+            stores.attach(vs_id, NewAttachment(file_id, attributes, chunking))
         else:
             stores.attach(vs_id, NewAttachment(file_id))
     store.clock = functools.partial(float, NOW)
@@ -80,16 +88,31 @@ def fill(store: Store, stores: VectorStores, knobs: KnobHolder) -> str:
 
 def expected_page(
     every: list[VectorStoreFileRecord], status: str | None, request: PageRequest
-) -> tuple[list[str], bool] | str:
-    """The ids and ``has_more`` ``paginate`` answers from the files in ``status`` (all of them
-    when None); the error message if it refuses."""
+) -> object:
+    """The list object ``paginate`` answers from the files in ``status`` (all of them when
+    None), rendered as of ``NOW``; the error message if it refuses."""
     listed = [f for f in every if status in (None, f.status(NOW))]
     try:
-        page = paginate(listed, request, item_id=lambda f: f.file_id, render=lambda f: f.file_id)
+        page = paginate(
+            listed, request, item_id=lambda f: f.file_id, render=lambda f: f.to_api(NOW)
+        )
     except ApiError as e:
         return e.message
-    body = json.loads(bytes(page.body))
-    return body["data"], body["has_more"]
+    return json.loads(bytes(page.body))
+
+
+def actual_page(
+    stores: VectorStores, vs_id: str, status: str | None, request: PageRequest
+) -> object:
+    """The list object of ``stores.files_page``; the error message if it refuses."""
+    try:
+        page = stores.files_page(vs_id, request, NOW, status)
+    except ApiError as e:
+        return e.message
+    response = list_response(
+        page.items, first_id=page.first_id, last_id=page.last_id, has_more=page.has_more
+    )
+    return json.loads(bytes(response.body))
 
 
 def test_every_page_is_the_page_paginate_cuts(store: Store) -> None:
@@ -106,13 +129,9 @@ def test_every_page_is_the_page_paginate_cuts(store: Store) -> None:
         statuses, ORDERS, limits, cursors, cursors
     ):
         request = PageRequest(limit=limit, order=order, after=after, before=before)
-        actual: tuple[list[str], bool] | str
-        try:
-            page, has_more = stores.files_page(vs_id, request, NOW, status)
-            actual = [f.file_id for f in page], has_more
-        except ApiError as e:
-            actual = e.message
-        assert actual == expected_page(every, status, request), (
+        assert actual_page(stores, vs_id, status, request) == expected_page(
+            every, status, request
+        ), (
             status,
             order,
             limit,
