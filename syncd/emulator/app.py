@@ -20,7 +20,6 @@ from typing import Any, BinaryIO
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
-from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
@@ -499,13 +498,20 @@ class Gate:
 
     def _check(self, scope: Scope) -> ApiError | None:
         path: str = scope["path"]
-        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        # Only two headers matter: a dict of them all was a cost on every request. ASGI servers
+        # give header names in lower case; of a repeated header the last counts.
+        authorization = beta = b""
+        for name, value in scope["headers"]:
+            if name == b"authorization":
+                authorization = value
+            elif name == b"openai-beta":
+                beta = value
         if not path.startswith(ADMIN_PREFIX) or self.api_key is not None:
-            error = self._check_key(headers.get("authorization", ""))
+            error = self._check_key(authorization.decode("latin-1"))
             if error is not None:
                 return error
         if path.startswith((f"{API_PREFIX}/assistants", f"{API_PREFIX}/threads")):
-            betas = [value.strip() for value in headers.get("openai-beta", "").split(",")]
+            betas = [value.strip() for value in beta.decode("latin-1").split(",")]
             if self.knobs.knobs.assistants_api == "retired":
                 # v1 was switched off on 2024-12-18; the whole Assistants API on 2026-08-26.
                 if "assistants=v1" in betas:
@@ -546,11 +552,13 @@ class RequestLog:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                headers = MutableHeaders(scope=message)
-                headers.append("x-request-id", request_id)
-                headers.append("openai-version", "2020-10-01")
                 elapsed_ms = int((time.perf_counter() - started) * 1000)
-                headers.append("openai-processing-ms", str(elapsed_ms))
+                message["headers"] = [
+                    *message.get("headers", ()),
+                    (b"x-request-id", request_id.encode()),
+                    (b"openai-version", b"2020-10-01"),
+                    (b"openai-processing-ms", str(elapsed_ms).encode()),
+                ]
             await send(message)
 
         outcome = ""
