@@ -228,8 +228,9 @@ class _Routes:
                 processing_delay=self.settings.processing_delay,
                 expires_after=expires_after,
             )
-        finally:
-            incoming.unlink(missing_ok=True)  # gone already when the upload was stored
+        except BaseException:
+            incoming.unlink(missing_ok=True)  # a stored upload's is its blob now
+            raise
         return JSONResponse(record.to_api(self.store.clock()))
 
     async def _check_fine_tune_file(self, filename: str, path: Path) -> None:
