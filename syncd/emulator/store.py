@@ -230,6 +230,16 @@ class RenderedPage:
     last_id: str | None
     has_more: bool
 
+    @classmethod
+    def of(cls, rows: list[sqlite3.Row], has_more: bool) -> RenderedPage:
+        """The page of ``page_rows`` whose columns are each item's id, then its JSON."""
+        return cls(
+            items=[row[1] for row in rows],
+            first_id=rows[0][0] if rows else None,
+            last_id=rows[-1][0] if rows else None,
+            has_more=has_more,
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class Attachment:
@@ -549,12 +559,7 @@ class Store:
             rows, has_more = page_rows(
                 self._db, "files", f"id, {_FILE_JSON}", "id", live, args, request
             )
-        return RenderedPage(
-            items=[row[1] for row in rows],
-            first_id=rows[0][0] if rows else None,
-            last_id=rows[-1][0] if rows else None,
-            has_more=has_more,
-        )
+        return RenderedPage.of(rows, has_more)
 
     def delete_file(self, file_id: str) -> None:
         """Delete a file and detach it from every assistant, message and vector store (the

@@ -489,12 +489,7 @@ class VectorStores:
             rows, has_more = page_rows(
                 db, _FILES_WITH_STATUS, f"file_id, {_FILE_JSON}", "file_id", where, args, request
             )
-        return RenderedPage(
-            items=[row[1] for row in rows],
-            first_id=rows[0][0] if rows else None,
-            last_id=rows[-1][0] if rows else None,
-            has_more=has_more,
-        )
+        return RenderedPage.of(rows, has_more)
 
     def get_file(self, vs_id: str, file_id: str) -> VectorStoreFileRecord:
         """One file of a store, or a 404."""
