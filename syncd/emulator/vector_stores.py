@@ -420,7 +420,7 @@ class VectorStores:
     ) -> VectorStoreRecord:
         """Change what was given (``None`` clears ``expires_after`` and ``metadata``)."""
         with self.store.transaction() as db:
-            self._get(db, vs_id)
+            self._check(db, vs_id)
             if name is not _UNSET and name is not None:
                 db.execute("UPDATE vector_stores SET name = ? WHERE id = ?", (name, vs_id))
             if expires_days is not _UNSET:
@@ -438,7 +438,7 @@ class VectorStores:
     def delete(self, vs_id: str) -> None:
         """Delete a store and its attachments and batches (never the Files), or raise a 404."""
         with self.store.transaction() as db:
-            self._get(db, vs_id)
+            self._check(db, vs_id)
             db.execute(
                 "DELETE FROM file_batch_members WHERE batch_id IN"
                 " (SELECT id FROM file_batches WHERE vector_store_id = ?)",
@@ -451,7 +451,7 @@ class VectorStores:
     def touch(self, vs_id: str) -> None:
         """Note activity (a search) on a store: its expiry counts from now."""
         with self.store.transaction() as db:
-            self._get(db, vs_id)
+            self._check(db, vs_id)
             self._touch(db, vs_id)
 
     # --- files ------------------------------------------------------------------------------
@@ -460,10 +460,10 @@ class VectorStores:
         """Attach one File; an already attached one is answered unchanged. Also says whether
         the file was newly attached."""
         with self.store.read() as db:
-            self._get(db, vs_id)
+            self._check(db, vs_id)
         outcomes = self._plan([attachment])
         with self.store.transaction() as db:
-            self._get(db, vs_id)
+            self._check(db, vs_id)
             added = self._insert(db, vs_id, [attachment], outcomes)
             self._touch(db, vs_id)
             return self._file(db, vs_id, attachment.file_id), added > 0
@@ -484,8 +484,7 @@ class VectorStores:
             where.append("status = :status")
         args = {"store": vs_id, "now": now, "status": status, "parse_error": _PARSE_ERROR_JSON}
         with self.store.read() as db:
-            if db.execute("SELECT 1 FROM vector_stores WHERE id = ?", (vs_id,)).fetchone() is None:
-                raise errors.vector_store_not_found(vs_id)
+            self._check(db, vs_id)
             rows, has_more = page_rows(
                 db, _FILES_WITH_STATUS, f"file_id, {_FILE_JSON}", "file_id", where, args, request
             )
@@ -494,7 +493,7 @@ class VectorStores:
     def get_file(self, vs_id: str, file_id: str) -> VectorStoreFileRecord:
         """One file of a store, or a 404."""
         with self.store.read() as db:
-            self._get(db, vs_id)
+            self._check(db, vs_id)
             return self._file(db, vs_id, file_id)
 
     def update_attributes(
@@ -502,7 +501,7 @@ class VectorStores:
     ) -> VectorStoreFileRecord:
         """Replace a file's attributes; ingestion is not redone."""
         with self.store.transaction() as db:
-            self._get(db, vs_id)
+            self._check(db, vs_id)
             self._file(db, vs_id, file_id)
             db.execute(
                 "UPDATE vector_store_files SET attributes = ?"
@@ -515,7 +514,7 @@ class VectorStores:
     def detach(self, vs_id: str, file_id: str) -> None:
         """Remove a file from a store (the File stays), or raise a 404."""
         with self.store.transaction() as db:
-            self._get(db, vs_id)
+            self._check(db, vs_id)
             deleted = db.execute(
                 "DELETE FROM vector_store_files WHERE vector_store_id = ? AND file_id = ?",
                 (vs_id, file_id),
@@ -535,7 +534,7 @@ class VectorStores:
     ) -> tuple[VectorStoreFileRecord, FileRecord]:
         """A store file and the File it reads (whose blob is ``store.blob_path(file_id)``)."""
         with self.store.read() as db:
-            self._get(db, vs_id)
+            self._check(db, vs_id)
             return self._file(db, vs_id, file_id), self.store.find_file(file_id, param="file_id")
 
     def searchable(self, vs_id: str) -> list[tuple[VectorStoreFileRecord, FileRecord]]:
@@ -554,11 +553,11 @@ class VectorStores:
     def create_batch(self, vs_id: str, attachments: list[NewAttachment]) -> BatchRecord:
         """Attach several Files as one batch."""
         with self.store.read() as db:
-            self._get(db, vs_id)
+            self._check(db, vs_id)
         outcomes = self._plan(attachments)
         batch_id = ids.file_batch_id()
         with self.store.transaction() as db:
-            self._get(db, vs_id)
+            self._check(db, vs_id)
             db.execute(
                 "INSERT INTO file_batches (id, vector_store_id, created_at) VALUES (?, ?, ?)",
                 (batch_id, vs_id, int(self.store.clock())),
@@ -574,14 +573,14 @@ class VectorStores:
     def get_batch(self, vs_id: str, batch_id: str) -> BatchRecord:
         """A batch of a store, or a 404."""
         with self.store.read() as db:
-            self._get(db, vs_id)
+            self._check(db, vs_id)
             return self._batch(db, vs_id, batch_id)
 
     def cancel_batch(self, vs_id: str, batch_id: str) -> BatchRecord:
         """Cancel the batch's files still in progress; a batch with none left is unchanged."""
         now = self.store.clock()
         with self.store.transaction() as db:
-            self._get(db, vs_id)
+            self._check(db, vs_id)
             batch = self._batch(db, vs_id, batch_id)
             pending = [f.file_id for f in batch.files if f.status(now) == "in_progress"]
             if pending:
@@ -657,6 +656,11 @@ class VectorStores:
             "UPDATE vector_stores SET last_active_at = ? WHERE id = ?",
             (int(self.store.clock()), vs_id),
         )
+
+    def _check(self, db: sqlite3.Connection, vs_id: str) -> None:
+        """A 404 unless the store exists: without reading its files, as ``_get`` does."""
+        if db.execute("SELECT 1 FROM vector_stores WHERE id = ?", (vs_id,)).fetchone() is None:
+            raise errors.vector_store_not_found(vs_id)
 
     def _get(self, db: sqlite3.Connection, vs_id: str) -> VectorStoreRecord:
         row = db.execute("SELECT * FROM vector_stores WHERE id = ?", (vs_id,)).fetchone()
