@@ -23,7 +23,7 @@ import json
 import math
 import random
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -205,11 +205,25 @@ def parse_store_expiry(value: object, name: str = "expires_after") -> int | None
 # --- records --------------------------------------------------------------------------------
 
 
-def _counts(statuses: list[str]) -> dict[str, int]:
+def _counts(statuses: Iterable[tuple[str, int]]) -> dict[str, int]:
+    """``file_counts`` of (status, how many files) pairs."""
     counts = dict.fromkeys(STATUSES, 0)
-    for status in statuses:
-        counts[status] += 1
-    return {**counts, "total": len(statuses)}
+    for status, count in statuses:
+        counts[status] += count
+    return {**counts, "total": sum(counts.values())}
+
+
+def _status(cancelled: bool, outcome: str, ready_at: float, now: float) -> str:
+    """A store file's status as of ``now``: ``in_progress`` until ingestion is over (for good
+    when stuck), then its outcome.
+
+    ``_FILES_WITH_STATUS`` says the same of a row (tests/emulator/test_vector_store_pages.py
+    holds the two to each other)."""
+    if cancelled:
+        return "cancelled"
+    if outcome == "stuck" or now < ready_at:
+        return "in_progress"
+    return outcome
 
 
 #: The rows of ``vector_store_files`` with their ``status`` as of ``:now``: what
@@ -246,15 +260,8 @@ class VectorStoreFileRecord:
     chunking: dict[str, Any]
 
     def status(self, now: float) -> str:
-        """``in_progress`` until ingestion is over (for good when stuck), then its outcome.
-
-        ``_FILES_WITH_STATUS`` says the same of a row (tests/emulator/test_vector_store_pages.py
-        holds the two to each other)."""
-        if self.cancelled:
-            return "cancelled"
-        if self.outcome == "stuck" or now < self.ready_at:
-            return "in_progress"
-        return self.outcome
+        """The file's status as of ``now`` (see ``_status``)."""
+        return _status(self.cancelled, self.outcome, self.ready_at, now)
 
     def to_api(self, now: float) -> dict[str, Any]:
         """The service's ``vector_store.file`` object as of ``now``."""
@@ -273,8 +280,24 @@ class VectorStoreFileRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class Ingestion:
+    """Files of a store whose ingestion goes the same way: what a store's status and counts
+    need of them, so that a store of 100,000 files is not read as 100,000 records."""
+
+    cancelled: bool
+    outcome: str
+    ready_at: float
+    count: int
+    bytes: int
+
+    def status(self, now: float) -> str:
+        """These files' status as of ``now`` (see ``_status``)."""
+        return _status(self.cancelled, self.outcome, self.ready_at, now)
+
+
+@dataclass(frozen=True, slots=True)
 class VectorStoreRecord:
-    """A vector store with its files."""
+    """A vector store, with its files grouped by how their ingestion goes."""
 
     id: str
     created_at: int
@@ -282,7 +305,7 @@ class VectorStoreRecord:
     metadata: dict[str, str] | None
     expires_days: int | None
     last_active_at: int
-    files: list[VectorStoreFileRecord] = field(default_factory=list)
+    ingestions: list[Ingestion] = field(default_factory=list)
 
     @property
     def expires_at(self) -> int | None:
@@ -292,7 +315,7 @@ class VectorStoreRecord:
 
     def to_api(self, now: float) -> dict[str, Any]:
         """The service's ``vector_store`` object as of ``now``."""
-        statuses = [f.status(now) for f in self.files]
+        statuses = [i.status(now) for i in self.ingestions]
         expires_at = self.expires_at
         if expires_at is not None and now >= expires_at:
             status = "expired"
@@ -306,9 +329,11 @@ class VectorStoreRecord:
             "created_at": self.created_at,
             "name": self.name,
             "usage_bytes": sum(
-                f.bytes for f, s in zip(self.files, statuses, strict=True) if s == "completed"
+                i.bytes for i, s in zip(self.ingestions, statuses, strict=True) if s == "completed"
             ),
-            "file_counts": _counts(statuses),
+            "file_counts": _counts(
+                (s, i.count) for i, s in zip(self.ingestions, statuses, strict=True)
+            ),
             "status": status,
             "expires_at": expires_at,
             "last_active_at": self.last_active_at,
@@ -345,7 +370,7 @@ class BatchRecord:
             "created_at": self.created_at,
             "vector_store_id": self.vector_store_id,
             "status": status,
-            "file_counts": _counts(statuses),
+            "file_counts": _counts((s, 1) for s in statuses),
         }
 
 
@@ -539,13 +564,17 @@ class VectorStores:
 
     def searchable(self, vs_id: str) -> list[tuple[VectorStoreFileRecord, FileRecord]]:
         """The store's ``completed`` files with their Files, oldest attachment first."""
-        now = self.store.clock()
+        args = {"store": vs_id, "now": self.store.clock()}
         with self.store.read() as db:
-            record = self._get(db, vs_id)
+            self._check(db, vs_id)
+            rows = db.execute(
+                f"SELECT * FROM {_FILES_WITH_STATUS} WHERE vector_store_id = :store"  # noqa: S608 - fixed
+                " AND status = 'completed' ORDER BY created_at, seq",
+                args,
+            ).fetchall()
             return [
-                (f, self.store.find_file(f.file_id, param="file_id"))
-                for f in record.files
-                if f.status(now) == "completed"
+                (_file_record(row), self.store.find_file(row["file_id"], param="file_id"))
+                for row in rows
             ]
 
     # --- batches ----------------------------------------------------------------------------
@@ -666,8 +695,10 @@ class VectorStores:
         row = db.execute("SELECT * FROM vector_stores WHERE id = ?", (vs_id,)).fetchone()
         if row is None:
             raise errors.vector_store_not_found(vs_id)
-        files = db.execute(
-            "SELECT * FROM vector_store_files WHERE vector_store_id = ? ORDER BY created_at, seq",
+        # Files attached together (a batch) share their ingestion: a few rows for many files.
+        ingestions = db.execute(
+            "SELECT cancelled, outcome, ready_at, count(*), sum(bytes) FROM vector_store_files"
+            " WHERE vector_store_id = ? GROUP BY cancelled, outcome, ready_at",
             (vs_id,),
         ).fetchall()
         return VectorStoreRecord(
@@ -677,7 +708,7 @@ class VectorStores:
             metadata=json.loads(row["metadata"]),
             expires_days=row["expires_days"],
             last_active_at=row["last_active_at"],
-            files=[_file_record(f) for f in files],
+            ingestions=[Ingestion(bool(c), o, r, n, b) for c, o, r, n, b in ingestions],
         )
 
     def _file(self, db: sqlite3.Connection, vs_id: str, file_id: str) -> VectorStoreFileRecord:

@@ -50,8 +50,9 @@ def _file(store: Store, name: str, content: bytes) -> str:
     return record.id
 
 
-def fill(store: Store, stores: VectorStores, knobs: KnobHolder) -> str:
-    """A store of ten files in every status as of ``NOW``, attached over four seconds."""
+def fill(store: Store, stores: VectorStores, knobs: KnobHolder) -> tuple[str, list[str]]:
+    """A store of ten files in every status as of ``NOW``, attached over four seconds, and
+    their ids in the order they were attached."""
     vs_id = stores.create(name="s", metadata=None, expires_days=None, attachments=[]).id
     plan = [
         # (second attached, ingestion seconds, stuck, parses)
@@ -66,9 +67,11 @@ def fill(store: Store, stores: VectorStores, knobs: KnobHolder) -> str:
         (3, 10, False, True),
         (3, 500, False, True),
     ]
+    file_ids = []
     for i, (second, ingestion, stuck, parses) in enumerate(plan):
         store.clock = functools.partial(float, NOW - 100 + second)
         file_id = _file(store, f"f{i}.txt", b"text" if parses else b"\xff\xfe\xfa")
+        file_ids.append(file_id)
         knobs.update(ingestion_seconds=ingestion, stuck_rate=1.0 if stuck else 0.0)
         if i == 6:
             batch = stores.create_batch(vs_id, [NewAttachment(file_id)])
@@ -83,7 +86,7 @@ def fill(store: Store, stores: VectorStores, knobs: KnobHolder) -> str:
         else:
             stores.attach(vs_id, NewAttachment(file_id))
     store.clock = functools.partial(float, NOW)
-    return vs_id
+    return vs_id, file_ids
 
 
 def expected_page(
@@ -118,8 +121,8 @@ def actual_page(
 def test_every_page_is_the_page_paginate_cuts(store: Store) -> None:
     knobs = KnobHolder()
     stores = VectorStores(store, knobs)
-    vs_id = fill(store, stores, knobs)
-    every = stores.get(vs_id).files
+    vs_id, file_ids = fill(store, stores, knobs)
+    every = [stores.get_file(vs_id, file_id) for file_id in file_ids]
     assert {f.status(NOW) for f in every} == set(STATUSES)
     cursors = [None, *(f.file_id for f in every), "file-unknown"]
     statuses = [None, *STATUSES]
@@ -147,3 +150,27 @@ def test_no_store_is_a_404(store: Store) -> None:
     with pytest.raises(ApiError) as raised:
         stores.files_page("vs_missing", PageRequest(), NOW)
     assert raised.value.status == 404
+
+
+def test_a_stores_counts_and_usage_are_those_of_its_files(store: Store) -> None:
+    """The store object counts its files grouped by how their ingestion goes (``Ingestion``);
+    it must say what its files, one by one, say — also of files attached together."""
+    knobs = KnobHolder()
+    stores = VectorStores(store, knobs)
+    vs_id, file_ids = fill(store, stores, knobs)
+    store.clock = functools.partial(float, NOW - 1)
+    knobs.update(ingestion_seconds=0, stuck_rate=0)
+    together = [_file(store, f"b{i}.txt", b"batch" * (i + 1)) for i in range(3)]
+    stores.create_batch(vs_id, [NewAttachment(file_id) for file_id in together])
+    store.clock = functools.partial(float, NOW)
+    files = [stores.get_file(vs_id, file_id) for file_id in file_ids + together]
+    statuses = [f.status(NOW) for f in files]
+    answer = stores.get(vs_id).to_api(NOW)
+    assert answer["file_counts"] == {
+        **{status: statuses.count(status) for status in STATUSES},
+        "total": len(files),
+    }
+    assert answer["usage_bytes"] == sum(f.bytes for f in files if f.status(NOW) == "completed")
+    assert answer["status"] == "in_progress"
+    searched = [f.file_id for f, _ in stores.searchable(vs_id)]
+    assert searched == [f.file_id for f in files if f.status(NOW) == "completed"]
