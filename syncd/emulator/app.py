@@ -20,7 +20,6 @@ from typing import Any, BinaryIO
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
-from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
@@ -41,7 +40,7 @@ from syncd.emulator.faults import FAULT_SCOPE_KEY, FaultInjector, FaultMiddlewar
 from syncd.emulator.jsonl import first_bad_line
 from syncd.emulator.knobs import KnobHolder, Knobs
 from syncd.emulator.multipart_uploads import Uploads, upload_routes
-from syncd.emulator.pagination import list_object, paginate, parse_page_request
+from syncd.emulator.pagination import list_response, paginate, parse_page_request
 from syncd.emulator.ratelimits import RateLimiter, RateLimitMiddleware
 from syncd.emulator.store import NewMessage, Store
 from syncd.emulator.uploads import receive_upload
@@ -183,10 +182,9 @@ class _Routes:
             request.query_params, default_limit=FILES_PAGE_LIMIT, max_limit=FILES_PAGE_LIMIT
         )
         purpose = request.query_params.get("purpose") or None
-        now = self.store.clock()
-        files, has_more = self.store.files_page(purpose, page)
-        return JSONResponse(
-            list_object(files, has_more, item_id=lambda f: f.id, render=lambda f: f.to_api(now))
+        files = self.store.files_page(purpose, page)
+        return list_response(
+            files.items, first_id=files.first_id, last_id=files.last_id, has_more=files.has_more
         )
 
     async def create_file(self, request: Request) -> Response:
@@ -230,8 +228,9 @@ class _Routes:
                 processing_delay=self.settings.processing_delay,
                 expires_after=expires_after,
             )
-        finally:
-            incoming.unlink(missing_ok=True)  # gone already when the upload was stored
+        except BaseException:
+            incoming.unlink(missing_ok=True)  # a stored upload's is its blob now
+            raise
         return JSONResponse(record.to_api(self.store.clock()))
 
     async def _check_fine_tune_file(self, filename: str, path: Path) -> None:
@@ -296,9 +295,7 @@ class _Routes:
     async def list_assistants(self, request: Request) -> Response:
         page = parse_page_request(request.query_params)
         assistants = self.store.list_assistants()
-        return JSONResponse(
-            paginate(assistants, page, item_id=lambda a: a.id, render=lambda a: a.to_api())
-        )
+        return paginate(assistants, page, item_id=lambda a: a.id, render=lambda a: a.to_api())
 
     async def get_assistant(self, request: Request) -> Response:
         return JSONResponse(self.store.get_assistant(request.path_params["assistant_id"]).to_api())
@@ -311,13 +308,11 @@ class _Routes:
     async def list_assistant_files(self, request: Request) -> Response:
         page = parse_page_request(request.query_params)
         attachments = self.store.assistant_files(request.path_params["assistant_id"])
-        return JSONResponse(
-            paginate(
-                attachments,
-                page,
-                item_id=lambda a: a.file_id,
-                render=lambda a: a.to_assistant_file(),
-            )
+        return paginate(
+            attachments,
+            page,
+            item_id=lambda a: a.file_id,
+            render=lambda a: a.to_assistant_file(),
         )
 
     async def create_assistant_file(self, request: Request) -> Response:
@@ -365,10 +360,8 @@ class _Routes:
         attachments = self.store.message_files(
             request.path_params["thread_id"], request.path_params["message_id"]
         )
-        return JSONResponse(
-            paginate(
-                attachments, page, item_id=lambda a: a.file_id, render=lambda a: a.to_message_file()
-            )
+        return paginate(
+            attachments, page, item_id=lambda a: a.file_id, render=lambda a: a.to_message_file()
         )
 
     async def get_message_file(self, request: Request) -> Response:
@@ -506,13 +499,20 @@ class Gate:
 
     def _check(self, scope: Scope) -> ApiError | None:
         path: str = scope["path"]
-        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        # Only two headers matter: a dict of them all was a cost on every request. ASGI servers
+        # give header names in lower case; of a repeated header the last counts.
+        authorization = beta = b""
+        for name, value in scope["headers"]:
+            if name == b"authorization":
+                authorization = value
+            elif name == b"openai-beta":
+                beta = value
         if not path.startswith(ADMIN_PREFIX) or self.api_key is not None:
-            error = self._check_key(headers.get("authorization", ""))
+            error = self._check_key(authorization.decode("latin-1"))
             if error is not None:
                 return error
         if path.startswith((f"{API_PREFIX}/assistants", f"{API_PREFIX}/threads")):
-            betas = [value.strip() for value in headers.get("openai-beta", "").split(",")]
+            betas = [value.strip() for value in beta.decode("latin-1").split(",")]
             if self.knobs.knobs.assistants_api == "retired":
                 # v1 was switched off on 2024-12-18; the whole Assistants API on 2026-08-26.
                 if "assistants=v1" in betas:
@@ -553,11 +553,13 @@ class RequestLog:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                headers = MutableHeaders(scope=message)
-                headers.append("x-request-id", request_id)
-                headers.append("openai-version", "2020-10-01")
                 elapsed_ms = int((time.perf_counter() - started) * 1000)
-                headers.append("openai-processing-ms", str(elapsed_ms))
+                message["headers"] = [
+                    *message.get("headers", ()),
+                    (b"x-request-id", request_id.encode()),
+                    (b"openai-version", b"2020-10-01"),
+                    (b"openai-processing-ms", str(elapsed_ms).encode()),
+                ]
             await send(message)
 
         outcome = ""

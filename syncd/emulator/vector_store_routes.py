@@ -19,14 +19,13 @@ from syncd.emulator.bodies import json_object, optional_str
 from syncd.emulator.errors import ApiError
 from syncd.emulator.ingest import read_text
 from syncd.emulator.knobs import KnobHolder
-from syncd.emulator.pagination import paginate, parse_page_request
+from syncd.emulator.pagination import list_response, paginate, parse_page_request
 from syncd.emulator.vector_stores import (
     ATTACHING,
     MAX_BATCH_FILES,
     MAX_CREATE_FILES,
     STATUSES,
     NewAttachment,
-    VectorStoreFileRecord,
     VectorStores,
     parse_attributes,
     parse_chunking,
@@ -39,6 +38,17 @@ __all__ = ["POLL_AFTER_HEADER", "vector_store_routes"]
 #: The header the official SDK's polling helpers wait by.
 POLL_AFTER_HEADER = "openai-poll-after-ms"
 MAX_SEARCH_RESULTS = 50
+
+
+def _status_filter(request: Request) -> str | None:
+    """The ``filter`` of a list of vector-store files (a status), or a 400 for another value."""
+    wanted = request.query_params.get("filter")
+    if wanted is not None and wanted not in STATUSES:
+        raise errors.invalid_value(
+            "filter",
+            f"expected one of {', '.join(repr(s) for s in STATUSES)}, but got '{wanted}'.",
+        )
+    return wanted
 
 
 def vector_store_routes(prefix: str, stores: VectorStores, knobs: KnobHolder) -> list[Route]:
@@ -84,13 +94,11 @@ class _Routes:
     async def list_stores(self, request: Request) -> Response:
         page = parse_page_request(request.query_params)
         now = self._now()
-        return JSONResponse(
-            paginate(
-                self.stores.list_stores(),
-                page,
-                item_id=lambda s: s.id,
-                render=lambda s: s.to_api(now),
-            )
+        return paginate(
+            self.stores.list_stores(),
+            page,
+            item_id=lambda s: s.id,
+            render=lambda s: s.to_api(now),
         )
 
     async def create_store(self, request: Request) -> Response:
@@ -135,22 +143,12 @@ class _Routes:
     # --- files ------------------------------------------------------------------------------
 
     async def list_files(self, request: Request) -> Response:
-        files = self.stores.files(request.path_params["vector_store_id"])
-        return self._file_page(request, files)
-
-    def _file_page(self, request: Request, files: list[VectorStoreFileRecord]) -> Response:
         page = parse_page_request(request.query_params)
-        now = self._now()
-        wanted = request.query_params.get("filter")
-        if wanted is not None:
-            if wanted not in STATUSES:
-                raise errors.invalid_value(
-                    "filter",
-                    f"expected one of {', '.join(repr(s) for s in STATUSES)}, but got '{wanted}'.",
-                )
-            files = [f for f in files if f.status(now) == wanted]
-        return JSONResponse(
-            paginate(files, page, item_id=lambda f: f.file_id, render=lambda f: f.to_api(now))
+        files = self.stores.files_page(
+            request.path_params["vector_store_id"], page, self._now(), _status_filter(request)
+        )
+        return list_response(
+            files.items, first_id=files.first_id, last_id=files.last_id, has_more=files.has_more
         )
 
     async def create_file(self, request: Request) -> Response:
@@ -255,7 +253,11 @@ class _Routes:
         record = self.stores.get_batch(
             request.path_params["vector_store_id"], request.path_params["batch_id"]
         )
-        return self._file_page(request, record.files)
+        page = parse_page_request(request.query_params)
+        now = self._now()
+        wanted = _status_filter(request)
+        files = [f for f in record.files if wanted in (None, f.status(now))]
+        return paginate(files, page, item_id=lambda f: f.file_id, render=lambda f: f.to_api(now))
 
     # --- search -----------------------------------------------------------------------------
 

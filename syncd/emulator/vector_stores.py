@@ -23,14 +23,15 @@ import json
 import math
 import random
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from syncd.emulator import errors, ids
 from syncd.emulator.ingest import SUPPORTED_EXTENSIONS, can_parse, extension
 from syncd.emulator.knobs import KnobHolder
-from syncd.emulator.store import FileRecord, Store
+from syncd.emulator.pagination import PageRequest
+from syncd.emulator.store import FileRecord, RenderedPage, Store, page_rows
 
 __all__ = [
     "ATTACHING",
@@ -65,6 +66,7 @@ PARSE_ERROR = {"code": "invalid_file", "message": "The file could not be parsed.
 #: ``in_progress`` as the service's does, however short ``ingestion_seconds`` is.
 ATTACHING = -math.inf
 STATUSES = ("in_progress", "completed", "failed", "cancelled")
+_PARSE_ERROR_JSON = json.dumps(PARSE_ERROR)
 
 
 # --- validation -----------------------------------------------------------------------------
@@ -203,11 +205,44 @@ def parse_store_expiry(value: object, name: str = "expires_after") -> int | None
 # --- records --------------------------------------------------------------------------------
 
 
-def _counts(statuses: list[str]) -> dict[str, int]:
+def _counts(statuses: Iterable[tuple[str, int]]) -> dict[str, int]:
+    """``file_counts`` of (status, how many files) pairs."""
     counts = dict.fromkeys(STATUSES, 0)
-    for status in statuses:
-        counts[status] += 1
-    return {**counts, "total": len(statuses)}
+    for status, count in statuses:
+        counts[status] += count
+    return {**counts, "total": sum(counts.values())}
+
+
+def _status(cancelled: bool, outcome: str, ready_at: float, now: float) -> str:
+    """A store file's status as of ``now``: ``in_progress`` until ingestion is over (for good
+    when stuck), then its outcome.
+
+    ``_FILES_WITH_STATUS`` says the same of a row (tests/emulator/test_vector_store_pages.py
+    holds the two to each other)."""
+    if cancelled:
+        return "cancelled"
+    if outcome == "stuck" or now < ready_at:
+        return "in_progress"
+    return outcome
+
+
+#: The rows of ``vector_store_files`` with their ``status`` as of ``:now``: what
+#: ``VectorStoreFileRecord.status`` says of them, for pages cut and rendered in SQL.
+_FILES_WITH_STATUS = (
+    "(SELECT *, CASE WHEN cancelled THEN 'cancelled'"
+    " WHEN outcome = 'stuck' OR :now < ready_at THEN 'in_progress' ELSE outcome END AS status"
+    " FROM vector_store_files)"
+)
+#: The ``vector_store.file`` object of a row of ``_FILES_WITH_STATUS``: the object
+#: ``VectorStoreFileRecord.to_api`` makes (tests/emulator/test_vector_store_pages.py holds the
+#: two to each other). ``:parse_error`` is ``_PARSE_ERROR_JSON``.
+_FILE_JSON = (
+    "json_object('id', file_id, 'object', 'vector_store.file',"
+    " 'usage_bytes', CASE WHEN status = 'completed' THEN bytes ELSE 0 END,"
+    " 'created_at', created_at, 'vector_store_id', vector_store_id, 'status', status,"
+    " 'last_error', CASE WHEN status = 'failed' THEN json(:parse_error) END,"
+    " 'chunking_strategy', json(chunking), 'attributes', json(attributes))"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -225,12 +260,8 @@ class VectorStoreFileRecord:
     chunking: dict[str, Any]
 
     def status(self, now: float) -> str:
-        """``in_progress`` until ingestion is over (for good when stuck), then its outcome."""
-        if self.cancelled:
-            return "cancelled"
-        if self.outcome == "stuck" or now < self.ready_at:
-            return "in_progress"
-        return self.outcome
+        """The file's status as of ``now`` (see ``_status``)."""
+        return _status(self.cancelled, self.outcome, self.ready_at, now)
 
     def to_api(self, now: float) -> dict[str, Any]:
         """The service's ``vector_store.file`` object as of ``now``."""
@@ -249,8 +280,24 @@ class VectorStoreFileRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class Ingestion:
+    """Files of a store whose ingestion goes the same way: what a store's status and counts
+    need of them, so that a store of 100,000 files is not read as 100,000 records."""
+
+    cancelled: bool
+    outcome: str
+    ready_at: float
+    count: int
+    bytes: int
+
+    def status(self, now: float) -> str:
+        """These files' status as of ``now`` (see ``_status``)."""
+        return _status(self.cancelled, self.outcome, self.ready_at, now)
+
+
+@dataclass(frozen=True, slots=True)
 class VectorStoreRecord:
-    """A vector store with its files."""
+    """A vector store, with its files grouped by how their ingestion goes."""
 
     id: str
     created_at: int
@@ -258,7 +305,7 @@ class VectorStoreRecord:
     metadata: dict[str, str] | None
     expires_days: int | None
     last_active_at: int
-    files: list[VectorStoreFileRecord] = field(default_factory=list)
+    ingestions: list[Ingestion] = field(default_factory=list)
 
     @property
     def expires_at(self) -> int | None:
@@ -268,7 +315,7 @@ class VectorStoreRecord:
 
     def to_api(self, now: float) -> dict[str, Any]:
         """The service's ``vector_store`` object as of ``now``."""
-        statuses = [f.status(now) for f in self.files]
+        statuses = [i.status(now) for i in self.ingestions]
         expires_at = self.expires_at
         if expires_at is not None and now >= expires_at:
             status = "expired"
@@ -282,9 +329,11 @@ class VectorStoreRecord:
             "created_at": self.created_at,
             "name": self.name,
             "usage_bytes": sum(
-                f.bytes for f, s in zip(self.files, statuses, strict=True) if s == "completed"
+                i.bytes for i, s in zip(self.ingestions, statuses, strict=True) if s == "completed"
             ),
-            "file_counts": _counts(statuses),
+            "file_counts": _counts(
+                (s, i.count) for i, s in zip(self.ingestions, statuses, strict=True)
+            ),
             "status": status,
             "expires_at": expires_at,
             "last_active_at": self.last_active_at,
@@ -321,7 +370,7 @@ class BatchRecord:
             "created_at": self.created_at,
             "vector_store_id": self.vector_store_id,
             "status": status,
-            "file_counts": _counts(statuses),
+            "file_counts": _counts((s, 1) for s in statuses),
         }
 
 
@@ -396,7 +445,7 @@ class VectorStores:
     ) -> VectorStoreRecord:
         """Change what was given (``None`` clears ``expires_after`` and ``metadata``)."""
         with self.store.transaction() as db:
-            self._get(db, vs_id)
+            self._check(db, vs_id)
             if name is not _UNSET and name is not None:
                 db.execute("UPDATE vector_stores SET name = ? WHERE id = ?", (name, vs_id))
             if expires_days is not _UNSET:
@@ -414,7 +463,7 @@ class VectorStores:
     def delete(self, vs_id: str) -> None:
         """Delete a store and its attachments and batches (never the Files), or raise a 404."""
         with self.store.transaction() as db:
-            self._get(db, vs_id)
+            self._check(db, vs_id)
             db.execute(
                 "DELETE FROM file_batch_members WHERE batch_id IN"
                 " (SELECT id FROM file_batches WHERE vector_store_id = ?)",
@@ -427,7 +476,7 @@ class VectorStores:
     def touch(self, vs_id: str) -> None:
         """Note activity (a search) on a store: its expiry counts from now."""
         with self.store.transaction() as db:
-            self._get(db, vs_id)
+            self._check(db, vs_id)
             self._touch(db, vs_id)
 
     # --- files ------------------------------------------------------------------------------
@@ -436,23 +485,40 @@ class VectorStores:
         """Attach one File; an already attached one is answered unchanged. Also says whether
         the file was newly attached."""
         with self.store.read() as db:
-            self._get(db, vs_id)
+            self._check(db, vs_id)
         outcomes = self._plan([attachment])
         with self.store.transaction() as db:
-            self._get(db, vs_id)
+            self._check(db, vs_id)
             added = self._insert(db, vs_id, [attachment], outcomes)
             self._touch(db, vs_id)
             return self._file(db, vs_id, attachment.file_id), added > 0
 
-    def files(self, vs_id: str) -> list[VectorStoreFileRecord]:
-        """The store's files, oldest attachment first; 404 for no store."""
+    def files_page(
+        self, vs_id: str, request: PageRequest, now: float, status: str | None = None
+    ) -> RenderedPage:
+        """One page of the store's files (of one ``status`` as of ``now``, when given), rendered
+        as of ``now``: what ``paginate`` cuts from the list of them all, oldest attachment
+        first; 404 for no store.
+
+        Cut (``page_rows``) and rendered (``_FILE_JSON``) in SQL: a page of 100 of a store's
+        100,000 files read all of them, and decoding and encoding each file's JSON columns was
+        most of what was left.
+        """
+        where = ["vector_store_id = :store"]
+        if status is not None:
+            where.append("status = :status")
+        args = {"store": vs_id, "now": now, "status": status, "parse_error": _PARSE_ERROR_JSON}
         with self.store.read() as db:
-            return self._get(db, vs_id).files
+            self._check(db, vs_id)
+            rows, has_more = page_rows(
+                db, _FILES_WITH_STATUS, f"file_id, {_FILE_JSON}", "file_id", where, args, request
+            )
+        return RenderedPage.of(rows, has_more)
 
     def get_file(self, vs_id: str, file_id: str) -> VectorStoreFileRecord:
         """One file of a store, or a 404."""
         with self.store.read() as db:
-            self._get(db, vs_id)
+            self._check(db, vs_id)
             return self._file(db, vs_id, file_id)
 
     def update_attributes(
@@ -460,7 +526,7 @@ class VectorStores:
     ) -> VectorStoreFileRecord:
         """Replace a file's attributes; ingestion is not redone."""
         with self.store.transaction() as db:
-            self._get(db, vs_id)
+            self._check(db, vs_id)
             self._file(db, vs_id, file_id)
             db.execute(
                 "UPDATE vector_store_files SET attributes = ?"
@@ -473,7 +539,7 @@ class VectorStores:
     def detach(self, vs_id: str, file_id: str) -> None:
         """Remove a file from a store (the File stays), or raise a 404."""
         with self.store.transaction() as db:
-            self._get(db, vs_id)
+            self._check(db, vs_id)
             deleted = db.execute(
                 "DELETE FROM vector_store_files WHERE vector_store_id = ? AND file_id = ?",
                 (vs_id, file_id),
@@ -493,18 +559,22 @@ class VectorStores:
     ) -> tuple[VectorStoreFileRecord, FileRecord]:
         """A store file and the File it reads (whose blob is ``store.blob_path(file_id)``)."""
         with self.store.read() as db:
-            self._get(db, vs_id)
+            self._check(db, vs_id)
             return self._file(db, vs_id, file_id), self.store.find_file(file_id, param="file_id")
 
     def searchable(self, vs_id: str) -> list[tuple[VectorStoreFileRecord, FileRecord]]:
         """The store's ``completed`` files with their Files, oldest attachment first."""
-        now = self.store.clock()
+        args = {"store": vs_id, "now": self.store.clock()}
         with self.store.read() as db:
-            record = self._get(db, vs_id)
+            self._check(db, vs_id)
+            rows = db.execute(
+                f"SELECT * FROM {_FILES_WITH_STATUS} WHERE vector_store_id = :store"  # noqa: S608 - fixed
+                " AND status = 'completed' ORDER BY created_at, seq",
+                args,
+            ).fetchall()
             return [
-                (f, self.store.find_file(f.file_id, param="file_id"))
-                for f in record.files
-                if f.status(now) == "completed"
+                (_file_record(row), self.store.find_file(row["file_id"], param="file_id"))
+                for row in rows
             ]
 
     # --- batches ----------------------------------------------------------------------------
@@ -512,11 +582,11 @@ class VectorStores:
     def create_batch(self, vs_id: str, attachments: list[NewAttachment]) -> BatchRecord:
         """Attach several Files as one batch."""
         with self.store.read() as db:
-            self._get(db, vs_id)
+            self._check(db, vs_id)
         outcomes = self._plan(attachments)
         batch_id = ids.file_batch_id()
         with self.store.transaction() as db:
-            self._get(db, vs_id)
+            self._check(db, vs_id)
             db.execute(
                 "INSERT INTO file_batches (id, vector_store_id, created_at) VALUES (?, ?, ?)",
                 (batch_id, vs_id, int(self.store.clock())),
@@ -532,14 +602,14 @@ class VectorStores:
     def get_batch(self, vs_id: str, batch_id: str) -> BatchRecord:
         """A batch of a store, or a 404."""
         with self.store.read() as db:
-            self._get(db, vs_id)
+            self._check(db, vs_id)
             return self._batch(db, vs_id, batch_id)
 
     def cancel_batch(self, vs_id: str, batch_id: str) -> BatchRecord:
         """Cancel the batch's files still in progress; a batch with none left is unchanged."""
         now = self.store.clock()
         with self.store.transaction() as db:
-            self._get(db, vs_id)
+            self._check(db, vs_id)
             batch = self._batch(db, vs_id, batch_id)
             pending = [f.file_id for f in batch.files if f.status(now) == "in_progress"]
             if pending:
@@ -616,12 +686,19 @@ class VectorStores:
             (int(self.store.clock()), vs_id),
         )
 
+    def _check(self, db: sqlite3.Connection, vs_id: str) -> None:
+        """A 404 unless the store exists: without reading its files, as ``_get`` does."""
+        if db.execute("SELECT 1 FROM vector_stores WHERE id = ?", (vs_id,)).fetchone() is None:
+            raise errors.vector_store_not_found(vs_id)
+
     def _get(self, db: sqlite3.Connection, vs_id: str) -> VectorStoreRecord:
         row = db.execute("SELECT * FROM vector_stores WHERE id = ?", (vs_id,)).fetchone()
         if row is None:
             raise errors.vector_store_not_found(vs_id)
-        files = db.execute(
-            "SELECT * FROM vector_store_files WHERE vector_store_id = ? ORDER BY created_at, seq",
+        # Files attached together (a batch) share their ingestion: a few rows for many files.
+        ingestions = db.execute(
+            "SELECT cancelled, outcome, ready_at, count(*), sum(bytes) FROM vector_store_files"
+            " WHERE vector_store_id = ? GROUP BY cancelled, outcome, ready_at",
             (vs_id,),
         ).fetchall()
         return VectorStoreRecord(
@@ -631,7 +708,7 @@ class VectorStores:
             metadata=json.loads(row["metadata"]),
             expires_days=row["expires_days"],
             last_active_at=row["last_active_at"],
-            files=[_file_record(f) for f in files],
+            ingestions=[Ingestion(bool(c), o, r, n, b) for c, o, r, n, b in ingestions],
         )
 
     def _file(self, db: sqlite3.Connection, vs_id: str, file_id: str) -> VectorStoreFileRecord:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 import httpx2
+
+from syncd.emulator.store import SCHEMA_VERSION
 
 KEY = "sk-test-persistence"
 
@@ -127,9 +130,8 @@ def test_vector_stores_batches_and_uploads_survive_a_restart(
 def test_a_data_directory_from_before_vector_stores_is_migrated(
     emulator_factory, tmp_path: Path
 ) -> None:
-    """Version 0: the files table had no ``expires_at`` and the database no user_version."""
-    import sqlite3
-
+    """Version 0: the files table had no ``expires_at`` (nor ``head``) and the database no
+    user_version."""
     (tmp_path / "blobs").mkdir()
     (tmp_path / "blobs" / "file-old").write_bytes(b"old\n")
     db = sqlite3.connect(tmp_path / "emulator.db")
@@ -148,7 +150,34 @@ def test_a_data_directory_from_before_vector_stores_is_migrated(
     with _client(server) as http:
         listed = http.get("files").json()["data"]
         assert [(f["id"], f["expires_at"]) for f in listed] == [("file-old", None)]
+        assert listed == [http.get("files/file-old").json()]
         vs = http.post("vector_stores", json={"file_ids": ["file-old"]})
         assert vs.status_code == 200, vs.text
     with sqlite3.connect(tmp_path / "emulator.db") as check:
-        assert check.execute("PRAGMA user_version").fetchone()[0] == 1
+        assert check.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+
+
+def test_a_data_directory_of_version_1_is_migrated(emulator_factory, tmp_path: Path) -> None:
+    """Version 1: files kept no ``head`` (the JSON of their object before the status), from
+    which pages of files are made."""
+    (tmp_path / "blobs").mkdir()
+    db = sqlite3.connect(tmp_path / "emulator.db")
+    db.execute(
+        "CREATE TABLE files (seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE,"
+        " bytes INTEGER NOT NULL, created_at INTEGER NOT NULL, filename TEXT NOT NULL,"
+        " purpose TEXT NOT NULL, processed_at REAL NOT NULL, expires_at INTEGER)"
+    )
+    rows = [
+        ("file-a", 4, 1700000000, "a.md", "assistants", 0, None),
+        ("file-b", 9, 1700000001, 'q"uote\\ü.jsonl', "batch", 0, 4000000000),
+        ("file-c", 2, 1700000002, "t.jsonl", "fine-tune", 4000000000, None),  # uploaded
+    ]
+    db.executemany("INSERT INTO files VALUES (NULL, ?, ?, ?, ?, ?, ?, ?)", rows)
+    db.execute("PRAGMA user_version = 1")
+    db.commit()
+    db.close()
+    with _client(emulator_factory(data_dir=tmp_path, api_key=KEY)) as http:
+        listed = http.get("files", params={"order": "asc"}).json()["data"]
+        assert [f["id"] for f in listed] == ["file-a", "file-b", "file-c"]
+        assert listed == [http.get(f"files/{row[0]}").json() for row in rows]
+        assert [f["status"] for f in listed] == ["processed", "processed", "uploaded"]

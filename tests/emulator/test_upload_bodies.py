@@ -11,6 +11,9 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from python_multipart.multipart import parse_options_header
 
 from syncd.emulator import uploads
 from syncd.emulator.errors import ApiError
@@ -92,3 +95,44 @@ def test_a_plain_body_is_cut_without_the_streaming_parser(
     filename, size, _, fields, content = received(BODIES["plain"], tmp_path / "f")
     assert (filename, fields) == ("a.txt", {"purpose": "assistants"})
     assert content == b"line 1\r\n--XyZ12 not the boundary\r\n\r\nend" and size == len(content)
+
+
+#: Characters that make a header value plain or not: separators, quotes, escapes, spaces, tabs,
+#: a non-ASCII letter (as latin-1 decodes UTF-8), upper case.
+HEADER_CHARS = 'aZ9-_./=;" \\\t*%é'
+#: Pieces of the values clients send, and of values just beside them.
+HEADER_PIECES = [
+    *("form-data", "Multipart/Form-Data", "; ", ";", "name=", "filename=", '"', '"a b"'),
+    *('"x;y"', '"c:\\\\d"', "bound-ary", "key*", "\\", "=", "\t"),
+]
+
+
+@settings(max_examples=3000, deadline=None)
+@given(
+    st.one_of(
+        st.text(HEADER_CHARS, max_size=40),
+        st.builds(
+            "".join,
+            st.lists(
+                st.sampled_from(HEADER_PIECES),
+                max_size=8,
+            ),
+        ),
+    )
+)
+def test_options_header_reads_every_value_as_python_multipart_does(value: str) -> None:
+    assert uploads.options_header(value) == parse_options_header(value)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "multipart/form-data; boundary=0123456789abcdef",
+        'form-data; name="purpose"',
+        'form-data; name="file"; filename="report 2024 (final).txt"',
+        'form-data; name="file"; filename=""',
+    ],
+)
+def test_what_clients_send_is_read_without_the_general_parser(value: str) -> None:
+    assert uploads._PLAIN_OPTIONS.fullmatch(value)
+    assert uploads.options_header(value) == parse_options_header(value)
