@@ -184,6 +184,7 @@ class Inputs:
                         )
                     else:
                         raise
+            tables.listing_done()
         except AuthenticationError as e:
             raise PassStopped("auth", f"the service refused the API key: {e}") from e
         except APIError as e:

@@ -144,12 +144,23 @@ class RoundTables:
         try:
             with self.manifest.connection() as conn:
                 conn.execute(f"INSERT INTO round_files {FILE_ROWS}", [page.text])
-        except sqlite3.IntegrityError:
+        except sqlite3.Error as e:
+            # A field missing or of the wrong type fails the table's constraints; an item
+            # that is no object at all, SQLite's JSON reading.
+            if not isinstance(e, sqlite3.IntegrityError) and "JSON" not in str(e):
+                raise
             raise APIError(
                 "unexpected response: an item of the file list is not a file",
                 method="GET",
                 path="/files",
             ) from None
+
+    def listing_done(self) -> None:
+        """The listing is all in: index it now, on the listing's thread, while the scan is
+        likely still going (otherwise :meth:`select` does)."""
+        with self.manifest.connection() as conn:
+            for statement in _INDEXES:
+                conn.execute(statement)
 
     def add_attached(self, target: str, files: Iterable[tuple[str, StoreFile | None]]) -> None:
         """What ``target`` holds: (file id, its store file; ``None`` for an assistant)."""
@@ -215,9 +226,8 @@ class RoundTables:
         files at rest left out. ``unavailable``: targets the service no longer serves, with
         why."""
         available = [f for f in folders if f.error is None]
+        self.listing_done()
         with self.manifest.connection() as conn:
-            for statement in _INDEXES:
-                conn.execute(statement)
             names = [f.spec.name for f in available]
             for folder in available:
                 self._find_busy(conn, folder, unavailable, instance)

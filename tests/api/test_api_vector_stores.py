@@ -71,13 +71,26 @@ def test_file_pages_stop_where_a_page_is_broken_off(client, make_file):
     assert len(log) == sent
 
 
+def test_a_file_page_without_last_id_is_followed_from_its_last_item(recording_server, api_key):
+    item = {"id": "file-b", "filename": "b.md", "bytes": 1, "purpose": "assistants"}
+    recording_server.reply = (200, {"data": [item | {"id": "file-a"}, item], "has_more": True})
+    with Client(recording_server.base_url, api_key) as client, pytest.raises(APIError) as caught:
+        list(client.iter_file_pages())
+    # (This server answers the same page whatever the cursor, which is said, not followed.)
+    assert "repeated the page after file-b" in str(caught.value)
+    assert [path for _, path, _ in recording_server.requests] == [
+        "/v1/files?limit=10000",
+        "/v1/files?limit=10000&after=file-b",
+    ]
+
+
 @pytest.mark.parametrize(
     "reply",
     [
         {"unexpected": 1},
         {"data": {"id": "file-1"}},
         {"data": [], "has_more": "yes"},
-        {"data": [{"id": 7}], "has_more": False},
+        {"data": [], "has_more": True, "last_id": 7},
         [1, 2],
         "<html>",
     ],

@@ -142,11 +142,10 @@ def test_a_scan_of_some_paths_finds_gone_only_what_it_looked_at(tmp_path: Path) 
             "purpose": "assistants",
             "created_at": 1,
         },
+        "file-1",
     ],
 )
-def test_a_listed_item_that_is_not_a_file_is_an_api_error(
-    tmp_path: Path, item: dict[str, object]
-) -> None:
+def test_a_listed_item_that_is_not_a_file_is_an_api_error(tmp_path: Path, item: object) -> None:
     good = {"id": "file-0", "filename": "b.md", "bytes": 2, "purpose": "assistants"}
     page = FilePage(json.dumps({"data": [good | {"created_at": 1}, item], "has_more": False}))
     error = "an item of the file list is not a file"
