@@ -28,6 +28,7 @@ import functools
 import io
 import ipaddress
 import logging
+import mimetypes
 import os
 import time
 from collections.abc import Callable, Collection, Generator, Iterator, Sequence
@@ -79,6 +80,7 @@ from syncd.api.pacing import Pacer, bucket_of
 from syncd.api.polling import poll_after, poll_until
 from syncd.api.retry import RetryPolicy, retrying
 from syncd.api.uploads import MAX_SINGLE_REQUEST_BYTES, PartSettings, upload_in_parts
+from syncd.api.wire import WireTransport, proxied
 
 log = logging.getLogger("syncd.api")
 
@@ -224,11 +226,46 @@ def _file_expiry_form(expires_after: int | None) -> dict[str, str]:
     return {"expires_after[anchor]": "created_at", "expires_after[seconds]": str(expires_after)}
 
 
+# How a multipart form quotes a name (the HTML form encoding httpx2 uses too): a quote and
+# control characters percent-encoded, a backslash doubled.
+_FORM_QUOTING = {ord('"'): "%22", ord("\\"): "\\\\"} | {
+    c: f"%{c:02X}" for c in range(0x20) if c != 0x1B
+}
+
+
+def _form_body(fields: dict[str, str], filename: str, content: bytes) -> tuple[bytes, str]:
+    """A ``multipart/form-data`` body of ``fields`` and ``content`` as the field ``file``
+    named ``filename`` (typed by its extension, as httpx2 types a streamed one), and its
+    ``Content-Type``."""
+    boundary = os.urandom(16).hex().encode("ascii")
+    kind = mimetypes.guess_type(filename)[0] or "application/octet-stream"
+    parts = [
+        b'--%s\r\nContent-Disposition: form-data; name="%s"\r\n\r\n%s\r\n'
+        % (boundary, name.translate(_FORM_QUOTING).encode(), value.encode())
+        for name, value in fields.items()
+    ]
+    parts.append(
+        b'--%s\r\nContent-Disposition: form-data; name="file"; filename="%s"\r\n'
+        b"Content-Type: %s\r\n\r\n"
+        % (boundary, filename.translate(_FORM_QUOTING).encode(), kind.encode())
+    )
+    parts += [content, b"\r\n--%s--\r\n" % boundary]
+    return b"".join(parts), f"multipart/form-data; boundary={boundary.decode()}"
+
+
 @functools.lru_cache(maxsize=64)
 def _parsed_url(url: str) -> httpx2.URL:
     """``url`` parsed, remembered for the paths asked for again and again (``/files`` on every
     upload); an ``httpx2.URL`` never changes, so one may serve every request."""
     return httpx2.URL(url)
+
+
+def _default_transport(url: httpx2.URL, max_connections: int) -> httpx2.BaseTransport | None:
+    """The lean transport (:mod:`syncd.api.wire`), unless the environment routes ``url``
+    through a proxy: then ``None``, and httpx2 builds its own transports, which speak to it."""
+    if proxied(url):
+        return None
+    return WireTransport(max_connections=max_connections)
 
 
 def _beta_header(path: str) -> dict[str, str]:
@@ -315,7 +352,7 @@ class Client:
             limits=httpx2.Limits(
                 max_connections=max_connections, max_keepalive_connections=max_connections
             ),
-            transport=transport,
+            transport=transport or _default_transport(url, max_connections),
         )
 
     def __repr__(self) -> str:
@@ -848,22 +885,22 @@ class Client:
         """
         data = {"purpose": purpose, **_file_expiry_form(expires_after)}
         with contextlib.ExitStack() as stack:
+            form: dict[str, Any]
             if isinstance(source, bytes):
-                fh: bytes | IO[bytes] = source
+                # In memory: the form is built here in one piece, cheaper than httpx2's
+                # field-by-field stream (a small upload's body is mostly its form).
+                body, content_type = _form_body(data, filename, source)
+                form = {"content": body, "headers": {"Content-Type": content_type}}
                 size = len(source)
             else:
                 fh = stack.enter_context(source.open("rb"))
+                form = {"files": {"file": (filename, fh)}, "data": data}
                 size = os.fstat(fh.fileno()).st_size
 
             def attempt() -> FileObject:
                 sent_at = time.time()
                 try:
-                    response = self._exchange(
-                        "POST",
-                        "/files",
-                        files={"file": (filename, fh)},
-                        data=data,
-                    )
+                    response = self._exchange("POST", "/files", **form)
                 except APIError as error:
                     if _may_have_reached_service(error):
                         raise UploadOutcomeUnknown(
@@ -1091,6 +1128,7 @@ class Client:
         path: str,
         *,
         on_answer: Callable[[httpx2.Headers], None] | None = None,
+        headers: dict[str, str] | None = None,
         **kwargs: Any,
     ) -> Iterator[httpx2.Response]:
         """Send one request; yield the 2xx response with its body unread, or raise.
@@ -1098,7 +1136,8 @@ class Client:
         # The whole URL in one parse: given the bare path, httpx2 parses it, then the base URL
         # merged with it (a third of the cost of building a small request). Same URL.
         url = _parsed_url(self.base_url + path)
-        request = self._http.build_request(method, url, headers=_beta_header(path), **kwargs)
+        headers = {**_beta_header(path), **(headers or {})}
+        request = self._http.build_request(method, url, headers=headers, **kwargs)
         if isinstance(request.stream, httpx2.SyncByteStream):
             request.stream = _JoinedBody(request.stream)
         started = self._clock()
