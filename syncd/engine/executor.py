@@ -39,7 +39,7 @@ import logging
 import posixpath
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from typing import Literal
@@ -202,10 +202,16 @@ class Executor:
                         break
                     groups = chains(stage, self._purposes)
                     if len(groups) == 1 or self.concurrency == 1:
-                        for group in groups:
-                            self._run_chain(group)
+                        self._run_chains(iter(groups), threading.Lock())
                     else:
-                        for future in [pool.submit(self._run_chain, g) for g in groups]:
+                        # Each worker takes the next chain when done with one, in plan order:
+                        # a future per worker, not per chain (100,000 futures, each waking
+                        # this thread, cost more than the small uploads they stand for).
+                        todo, lock = iter(groups), threading.Lock()
+                        workers = min(self.concurrency, len(groups))
+                        for future in [
+                            pool.submit(self._run_chains, todo, lock) for _ in range(workers)
+                        ]:
                             future.result()
                     self._finish_stores()
             finally:
@@ -236,6 +242,16 @@ class Executor:
     def _upload_key(self, action: Upload) -> tuple[str, int, str]:
         """What the service's copy of ``action``'s file would be recognised by."""
         return (upload_name(action.path), action.size, self._purposes[action.folder])
+
+    def _run_chains(self, todo: Iterator[list[Action]], lock: threading.Lock) -> None:
+        """Run the chains of ``todo`` (shared with other workers, hence ``lock``) one by
+        one until none is left."""
+        while True:
+            with lock:
+                group = next(todo, None)
+            if group is None:
+                return
+            self._run_chain(group)
 
     def _run_chain(self, group: list[Action]) -> None:
         unresolved: set[tuple[str, int, str]] = set()  # keys of this chain's unanswered uploads

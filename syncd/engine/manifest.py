@@ -854,8 +854,23 @@ class ManifestDB:
         if durable and self._owner != threading.get_ident():
             self._put_durably(rows)
             return
+        if len(rows) == 1 and not durable:
+            self._write(_PUT_ENTRY, rows[0])
+            return
         with self.transaction(durable=durable):
             self._db.conn.executemany(_PUT_ENTRY, rows)
+
+    def _write(self, sql: str, parameters: Sequence[Any]) -> None:
+        """Run one statement in a commit of its own — or, inside a :meth:`transaction` of this
+        thread, as part of it. There it needs no savepoint: SQLite undoes a failed statement's
+        own changes by itself, which is all a savepoint would add (and it costs two more
+        statements, a tenth of recording an upload's answer)."""
+        with self._lock:
+            if self._owner == threading.get_ident():
+                self._db.execute(sql, parameters)
+                return
+            with self.transaction():
+                self._db.execute(sql, parameters)
 
     def _put_durably(self, rows: list[tuple], attempts: list[tuple] | None = None) -> None:
         """Write ``rows`` in a durable commit shared with every durable write that arrives
@@ -922,19 +937,17 @@ class ManifestDB:
 
     def answer_attempt(self, folder: str, path: str, sent_at: float, file_id: str) -> None:
         """An attempt was answered with ``file_id``."""
-        with self.transaction():
-            self._db.execute(
-                "UPDATE attempts SET file_id = ? WHERE folder = ? AND path = ? AND sent_at = ?",
-                [file_id, folder, path, sent_at],
-            )
+        self._write(
+            "UPDATE attempts SET file_id = ? WHERE folder = ? AND path = ? AND sent_at = ?",
+            [file_id, folder, path, sent_at],
+        )
 
     def close_attempt(self, folder: str, path: str, sent_at: float) -> None:
         """An attempt was answered, or its file found: it is no longer outstanding."""
-        with self.transaction():
-            self._db.execute(
-                "DELETE FROM attempts WHERE folder = ? AND path = ? AND sent_at = ?",
-                [folder, path, sent_at],
-            )
+        self._write(
+            "DELETE FROM attempts WHERE folder = ? AND path = ? AND sent_at = ?",
+            [folder, path, sent_at],
+        )
 
     def prune_attempts(self, before: float, configured: Collection[str]) -> None:
         """Forget the attempts sent before ``before`` (the planner's horizon ago) that no plan
@@ -970,8 +983,7 @@ class ManifestDB:
             return cursor.rowcount
 
     def delete_entry(self, folder: str, path: str) -> None:
-        with self.transaction():
-            self._db.execute("DELETE FROM entries WHERE folder = ? AND path = ?", [folder, path])
+        self._write("DELETE FROM entries WHERE folder = ? AND path = ?", [folder, path])
 
     def add_attachment(self, file_id: str, target: str, *, status: str | None = None) -> None:
         """Remember that syncd attached ``file_id`` to ``target`` (so it may detach it); for a
@@ -1019,12 +1031,11 @@ class ManifestDB:
 
     def put_retired(self, retired: Retired) -> None:
         """Record a remote file syncd owns that no longer stands for a local entry."""
-        with self.transaction():
-            self._db.execute(
-                "INSERT OR REPLACE INTO retired (file_id, folder, [delete], replaced_by)"
-                " VALUES (?, ?, ?, ?)",
-                [retired.file_id, retired.folder, int(retired.delete), retired.replaced_by],
-            )
+        self._write(
+            "INSERT OR REPLACE INTO retired (file_id, folder, [delete], replaced_by)"
+            " VALUES (?, ?, ?, ?)",
+            [retired.file_id, retired.folder, int(retired.delete), retired.replaced_by],
+        )
 
     def forget_file(self, file_id: str) -> None:
         """Drop a retired id and every attachment recorded for it: the file is gone (or no
