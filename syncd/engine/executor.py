@@ -446,23 +446,22 @@ class Executor:
         changed = content is None and identity(path.stat()) != identity(st)
         if changed:
             stat = (st.st_size, 0, 0)
-        with self.manifest.transaction():
-            self.manifest.answer_attempt(action.folder, action.path, sent_at, new.id)
-            self.manifest.put_entry(
-                Entry(
-                    action.folder,
-                    action.path,
-                    *stat,
-                    sha256,
-                    State.SYNCED,
-                    new.id,
-                    ctime_ns=0 if changed else st.st_ctime_ns,
-                )
-            )
-            if action.replaces is not None:
-                self.manifest.put_retired(
-                    Retired(action.replaces, action.folder, True, replaced_by=new.id)
-                )
+        self.manifest.record_answer(
+            Entry(
+                action.folder,
+                action.path,
+                *stat,
+                sha256,
+                State.SYNCED,
+                new.id,
+                ctime_ns=0 if changed else st.st_ctime_ns,
+            ),
+            sent_at,
+            new.id,
+            None
+            if action.replaces is None
+            else Retired(action.replaces, action.folder, True, replaced_by=new.id),
+        )
         if action.replaces is not None:
             self._emit(
                 Done("replaced", action.folder, action.path, new.id, previous=action.replaces)
