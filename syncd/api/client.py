@@ -30,6 +30,7 @@ import ipaddress
 import logging
 import mimetypes
 import os
+import posixpath
 import time
 from collections.abc import Callable, Collection, Generator, Iterator, Sequence
 from dataclasses import dataclass
@@ -233,12 +234,19 @@ _FORM_QUOTING = {ord('"'): "%22", ord("\\"): "\\\\"} | {
 }
 
 
+@functools.lru_cache(maxsize=256)
+def _content_type(extension: str) -> str:
+    """The type of a file part by its name's extension, as httpx2 guesses it for a streamed
+    one; remembered, since every upload of a folder asks for the same few."""
+    return mimetypes.guess_type(f"file{extension}")[0] or "application/octet-stream"
+
+
 def _form_body(fields: dict[str, str], filename: str, content: bytes) -> tuple[bytes, str]:
     """A ``multipart/form-data`` body of ``fields`` and ``content`` as the field ``file``
     named ``filename`` (typed by its extension, as httpx2 types a streamed one), and its
     ``Content-Type``."""
     boundary = os.urandom(16).hex().encode("ascii")
-    kind = mimetypes.guess_type(filename)[0] or "application/octet-stream"
+    kind = _content_type(posixpath.splitext(filename)[1].lower())
     parts = [
         b'--%s\r\nContent-Disposition: form-data; name="%s"\r\n\r\n%s\r\n'
         % (boundary, name.translate(_FORM_QUOTING).encode(), value.encode())

@@ -372,7 +372,7 @@ class Executor:
             raise _FileChanged("it changed while it was hashed") from None
         if sha256 != action.sha256:
             raise _Skip("the file changed since the scan")
-        if validate_file(path, folder.purpose, st.st_size, name=name) is not None:
+        if validate_file(path, folder.purpose, st.st_size, name=name, content=content) is not None:
             raise _Skip("the file is no longer valid")
         row = self.manifest.entry(action.folder, action.path)
         if (row.file_id if row else None) != action.replaces:
