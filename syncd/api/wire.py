@@ -302,8 +302,8 @@ class WireTransport(httpx2.BaseTransport):
             raise httpx2.ReadTimeout("timed out waiting for the answer") from e
         except OSError as e:
             raise httpx2.ReadError(str(e) or type(e).__name__) from e
-        framing = _framing(request.method, status, headers)
-        keep_alive = version == b"HTTP/1.1" and not _closes(request.headers.raw, headers)
+        framing, closes = _framing(request.method, status, headers)
+        keep_alive = version == b"HTTP/1.1" and not closes and not _closes(request.headers.raw)
         return httpx2.Response(
             status,
             headers=headers,
@@ -359,7 +359,7 @@ class WireTransport(httpx2.BaseTransport):
             headers = []
             for line in head[1:]:
                 name, colon, value = line.partition(b":")
-                if not colon or not name or name != name.strip():
+                if not colon or not name or name[-1] in b" \t" or line[0] in b" \t":
                     raise httpx2.RemoteProtocolError(f"malformed header line {line[:40]!r}")
                 headers.append((name, value.strip()))
             status = int(code)
@@ -367,28 +367,40 @@ class WireTransport(httpx2.BaseTransport):
                 return status, reason, headers, version
 
 
-def _header(headers: list[tuple[bytes, bytes]], name: bytes) -> list[bytes]:
-    return [value for key, value in headers if key.lower() == name]
+def _close_token(value: bytes) -> bool:
+    """Whether a ``Connection`` header's value says ``close``."""
+    return any(token.strip().lower() == b"close" for token in value.split(b","))
 
 
-def _closes(sent: list[tuple[bytes, bytes]], answer: list[tuple[bytes, bytes]]) -> bool:
-    """Whether either side said ``Connection: close``."""
-    values = _header(sent, b"connection") + _header(answer, b"connection")
-    return any(token.strip().lower() == b"close" for v in values for token in v.split(b","))
+def _closes(headers: list[tuple[bytes, bytes]]) -> bool:
+    """Whether ``headers`` (a request's) say ``Connection: close``."""
+    return any(name.lower() == b"connection" and _close_token(v) for name, v in headers)
 
 
-def _framing(method: str, status: int, headers: list[tuple[bytes, bytes]]) -> int | str:
-    """How the body of the answer ends (RFC 9112, 6.3): a byte count (0: no body),
-    ``"chunked"``, or ``"close"`` (with the connection)."""
+def _framing(
+    method: str, status: int, headers: list[tuple[bytes, bytes]]
+) -> tuple[int | str, bool]:
+    """How the body of an answer with ``headers`` ends (RFC 9112, 6.3) — a byte count (0: no
+    body), ``"chunked"``, or ``"close"`` (with the connection) — and whether the headers say
+    ``Connection: close``. One pass over the headers."""
+    encoding: bytes | None = None
+    lengths: set[bytes] = set()
+    closes = False
+    for name, value in headers:
+        key = name.lower()
+        if key == b"content-length":
+            lengths.add(value.strip())
+        elif key == b"transfer-encoding":
+            encoding = value
+        elif key == b"connection":
+            closes = closes or _close_token(value)
     if method == "HEAD" or status in (204, 304):
-        return 0
-    encodings = _header(headers, b"transfer-encoding")
-    if encodings:
-        last = encodings[-1].split(b",")[-1].strip().lower()
-        return "chunked" if last == b"chunked" else "close"
-    lengths = {value.strip() for value in _header(headers, b"content-length")}
+        return 0, closes
+    if encoding is not None:
+        last = encoding.split(b",")[-1].strip().lower()
+        return ("chunked" if last == b"chunked" else "close"), closes
     if not lengths:
-        return "close"
+        return "close", closes
     if len(lengths) > 1 or not all(v.isdigit() for v in lengths):
         raise httpx2.RemoteProtocolError(f"bad Content-Length {sorted(lengths)!r}")
-    return int(lengths.pop())
+    return int(lengths.pop()), closes

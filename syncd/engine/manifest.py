@@ -380,15 +380,36 @@ def _secure_dir(path: Path) -> None:
         path.chmod(0o700)
 
 
+class _Latch:
+    """A gate that opens once, for every thread waiting at it: a bare lock, held from the
+    start. (``threading.Event`` does the same through a condition variable written in Python,
+    which a batch of small uploads felt: two per commit.)"""
+
+    __slots__ = ("_lock",)
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._lock.acquire()
+
+    def open(self) -> None:
+        self._lock.release()
+
+    def wait(self) -> None:
+        # Each waiter passes the gate and leaves it open for the next.
+        with self._lock:
+            pass
+
+
 @dataclass(slots=True)
 class _Batch:
     """Writes (statement, parameters) waiting for one shared commit, and how it went."""
 
     writes: list[tuple[str, Sequence[Any]]] = field(default_factory=list)
     durable: bool = False
-    #: Set when the commit before this one has ended: the batch's first writer leads it.
-    turn: threading.Event = field(default_factory=threading.Event)
-    done: threading.Event = field(default_factory=threading.Event)
+    #: Released when the commit before this one has ended: the batch's first writer leads it.
+    turn: _Latch = field(default_factory=_Latch)
+    #: Released when this batch's commit has ended.
+    done: _Latch = field(default_factory=_Latch)
     error: BaseException | None = None
 
 
@@ -478,6 +499,8 @@ class ManifestDB:
         self._lock = threading.RLock()
         self._owner: int | None = None  # the thread inside transaction(), if any
         # Group commit of the uploads' writes (see _grouped).
+        # The write-ahead log, which a durable commit syncs (none for a manifest in memory).
+        self._wal = None if path == Path(":memory:") else path.with_name(path.name + "-wal")
         self._group = threading.Lock()
         self._open_batch = _Batch()
         self._committing = False
@@ -956,10 +979,10 @@ class ManifestDB:
             with self._group:
                 following = self._open_batch
                 if following.writes:
-                    following.turn.set()  # still committing: its leader takes over
+                    following.turn.open()  # still committing: its leader takes over
                 else:
                     self._committing = False
-            batch.done.set()
+            batch.done.open()
 
     def _sync_log(self) -> None:
         """Put every commit made so far on disk, not just in the OS's cache.
@@ -972,11 +995,10 @@ class ManifestDB:
         all of it is in the database, so the pages are on disk either way once this returns.
         Without a log (another journal mode) the database file itself is synced; a manifest in
         memory has no disk to reach."""
-        if self.path == Path(":memory:"):
+        if self._wal is None:
             return
-        wal = self.path.with_name(self.path.name + "-wal")
         try:
-            fd = os.open(wal, os.O_RDONLY | os.O_CLOEXEC)
+            fd = os.open(self._wal, os.O_RDONLY | os.O_CLOEXEC)
         except FileNotFoundError:
             fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC)
         try:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import codecs
 import io
 import json
+import posixpath
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -85,7 +86,7 @@ def validate_file(
             f"file is {human_size(size)} ({size:,} bytes); the service accepts at most "
             f"{human_size(MAX_FILE_BYTES)} ({MAX_FILE_BYTES:,} bytes)"
         )
-    extension = Path(name or path.name).suffix[1:].lower()
+    extension = posixpath.splitext(name or path.name)[1][1:].lower()
     if purpose == "fine-tune":
         if extension not in FINE_TUNE_EXTENSIONS:
             got = quoted(f".{extension}") if extension else "no extension"
