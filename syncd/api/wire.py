@@ -23,7 +23,8 @@ import ssl
 import threading
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
 
 import httpx2
 
@@ -49,10 +50,22 @@ def proxied(url: httpx2.URL) -> bool:
     return not urllib.request.proxy_bypass(url.host)
 
 
-def _timeout(request: httpx2.Request, which: str) -> float | None:
-    timeouts = request.extensions.get("timeout", {})
-    value = timeouts.get(which)
-    return None if value is None else float(value)
+@dataclass(frozen=True, slots=True)
+class _Outgoing:
+    """A request as this transport sends it: from an ``httpx2.Request``, or built directly
+    (:meth:`WireTransport.send_bytes`)."""
+
+    method: str
+    url: httpx2.URL
+    headers: list[tuple[bytes, bytes]]
+    body: Iterable[bytes]
+    #: ``connect``, ``read``, ``write`` and ``pool`` seconds (``None``: no limit), as httpx2's
+    #: ``Timeout.as_dict()`` gives them.
+    timeouts: Mapping[str, float | None]
+
+    def timeout(self, which: str) -> float | None:
+        value = self.timeouts.get(which)
+        return None if value is None else float(value)
 
 
 class _Connection:
@@ -199,20 +212,41 @@ class WireTransport(httpx2.BaseTransport):
         return "<WireTransport>"
 
     def handle_request(self, request: httpx2.Request) -> httpx2.Response:
-        url = request.url
+        assert isinstance(request.stream, httpx2.SyncByteStream)
+        timeouts = request.extensions.get("timeout", {})
+        return self._round_trip(
+            _Outgoing(request.method, request.url, request.headers.raw, request.stream, timeouts)
+        )
+
+    def send_bytes(
+        self,
+        method: str,
+        url: httpx2.URL,
+        headers: list[tuple[bytes, bytes]],
+        body: bytes,
+        timeouts: Mapping[str, float | None],
+    ) -> httpx2.Response:
+        """Send a request whose body is in memory, without making an ``httpx2.Request`` of
+        it: ``headers`` are sent as they are (with ``Host`` and ``Content-Length`` among
+        them). The response's body is unread and it has no ``request``; otherwise it is what
+        :meth:`handle_request` returns, failures included."""
+        return self._round_trip(_Outgoing(method, url, headers, (body,), timeouts))
+
+    def _round_trip(self, out: _Outgoing) -> httpx2.Response:
+        url = out.url
         if url.scheme not in ("http", "https"):
             raise httpx2.UnsupportedProtocol(f"unsupported scheme {url.scheme!r}")
         origin = (url.scheme, url.host, url.port or (443 if url.scheme == "https" else 80))
-        pool_timeout = _timeout(request, "pool")
+        pool_timeout = out.timeout("pool")
         if not self._slots.acquire(timeout=pool_timeout if pool_timeout is not None else -1):
             raise httpx2.PoolTimeout("no connection came free in time")
         try:
-            conn = self._idle_connection(origin) or self._connect(origin, request)
+            conn = self._idle_connection(origin) or self._connect(origin, out)
         except BaseException:
             self._slots.release()
             raise
         try:
-            return self._exchange(request, origin, conn)
+            return self._exchange(out, origin, conn)
         except BaseException:
             conn.close()
             self._slots.release()
@@ -242,9 +276,9 @@ class WireTransport(httpx2.BaseTransport):
                 return conn
             conn.close()
 
-    def _connect(self, origin: _Origin, request: httpx2.Request) -> _Connection:
+    def _connect(self, origin: _Origin, out: _Outgoing) -> _Connection:
         scheme, host, port = origin
-        timeout = _timeout(request, "connect")
+        timeout = out.timeout("connect")
         try:
             sock = socket.create_connection((host, port), timeout=timeout)
         except TimeoutError as e:
@@ -283,27 +317,25 @@ class WireTransport(httpx2.BaseTransport):
 
     # --- one exchange -------------------------------------------------------------------------
 
-    def _exchange(
-        self, request: httpx2.Request, origin: _Origin, conn: _Connection
-    ) -> httpx2.Response:
-        conn.sock.settimeout(_timeout(request, "write"))
+    def _exchange(self, out: _Outgoing, origin: _Origin, conn: _Connection) -> httpx2.Response:
+        conn.sock.settimeout(out.timeout("write"))
         try:
-            self._send(request, conn)
+            self._send(out, conn)
         except TimeoutError as e:
             raise httpx2.WriteTimeout("timed out sending the request") from e
         except OSError:
             # The server may have answered early and closed (a refusal before it read the
             # whole body): read that answer if there is one, else the read fails below.
             pass
-        conn.sock.settimeout(_timeout(request, "read"))
+        conn.sock.settimeout(out.timeout("read"))
         try:
             status, reason, headers, version = self._head(conn)
         except TimeoutError as e:
             raise httpx2.ReadTimeout("timed out waiting for the answer") from e
         except OSError as e:
             raise httpx2.ReadError(str(e) or type(e).__name__) from e
-        framing, closes = _framing(request.method, status, headers)
-        keep_alive = version == b"HTTP/1.1" and not closes and not _closes(request.headers.raw)
+        framing, closes = _framing(out.method, status, headers)
+        keep_alive = version == b"HTTP/1.1" and not closes and not _closes(out.headers)
         return httpx2.Response(
             status,
             headers=headers,
@@ -312,16 +344,17 @@ class WireTransport(httpx2.BaseTransport):
         )
 
     @staticmethod
-    def _send(request: httpx2.Request, conn: _Connection) -> None:
+    def _send(out: _Outgoing, conn: _Connection) -> None:
         """The request line, headers and body, joined into writes of about ``SEND_BYTES``."""
-        url = request.url
-        lines = [b"%s %s HTTP/1.1" % (request.method.encode("ascii"), url.raw_path)]
-        lines += [b"%s: %s" % (name, value) for name, value in request.headers.raw]
+        lines = [b"%s %s HTTP/1.1" % (out.method.encode("ascii"), out.url.raw_path)]
+        lines += [b"%s: %s" % (name, value) for name, value in out.headers]
         pending = [b"\r\n".join(lines) + b"\r\n\r\n"]
         size = len(pending[0])
-        chunked = request.headers.get("transfer-encoding", "").lower() == "chunked"
-        assert isinstance(request.stream, httpx2.SyncByteStream)
-        for piece in request.stream:
+        chunked = any(
+            name.lower() == b"transfer-encoding" and value.strip().lower() == b"chunked"
+            for name, value in out.headers
+        )
+        for piece in out.body:
             if not piece:
                 continue
             if chunked:

@@ -276,3 +276,30 @@ def test_a_proxy_in_the_environment_is_seen(monkeypatch):
     assert proxied(url)
     monkeypatch.setenv("NO_PROXY", "api.openai.com")
     assert not proxied(url)
+
+
+def test_an_upload_from_memory_sent_past_httpx2_carries_the_headers_httpx2_sends(
+    serve, tmp_path
+):
+    file = b'{"id": "file-1", "object": "file", "bytes": 2, "created_at": 1, "filename": "a.txt",'
+    file += b' "purpose": "assistants"}'
+    server = serve(lambda _: (answer("200 OK", file, "Content-Type: application/json"), False))
+    path = tmp_path / "a.txt"
+    path.write_bytes(b"hi")
+
+    def headers(request: bytes) -> dict[str, str]:
+        lines = request.split(b"\r\n\r\n")[0].decode().split("\r\n")[1:]
+        return {k.lower(): v.strip() for k, _, v in (line.partition(":") for line in lines)}
+
+    with Client(f"{server.url}/v1", "sk-test", organization="org-1") as client:
+        assert client.create_file(path, "assistants", content=b"hi").id == "file-1"
+        assert client.create_file(path, "assistants").id == "file-1"  # streamed, via httpx2
+    direct, streamed = (headers(r) for r in server.requests)
+    assert direct.pop("accept-encoding", None) is None  # its answer is read as it comes
+    streamed.pop("accept-encoding")
+    assert direct.keys() == streamed.keys()
+    for name in ("host", "authorization", "user-agent", "openai-organization", "accept"):
+        assert direct[name] == streamed[name]
+    assert direct["content-type"].startswith("multipart/form-data; boundary=")
+    assert server.requests[0].startswith(b"POST /v1/files HTTP/1.1\r\n")
+    assert b"\r\n\r\nhi\r\n" in server.requests[0]
