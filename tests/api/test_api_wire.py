@@ -278,9 +278,7 @@ def test_a_proxy_in_the_environment_is_seen(monkeypatch):
     assert not proxied(url)
 
 
-def test_an_upload_from_memory_sent_past_httpx2_carries_the_headers_httpx2_sends(
-    serve, tmp_path
-):
+def test_an_upload_from_memory_sent_past_httpx2_carries_the_headers_httpx2_sends(serve, tmp_path):
     file = b'{"id": "file-1", "object": "file", "bytes": 2, "created_at": 1, "filename": "a.txt",'
     file += b' "purpose": "assistants"}'
     server = serve(lambda _: (answer("200 OK", file, "Content-Type: application/json"), False))
