@@ -77,6 +77,7 @@ from syncd.api.models import (
     VectorStore,
     VectorStoreFile,
 )
+from syncd.api.names import sent_filename
 from syncd.api.pacing import Pacer, bucket_of
 from syncd.api.polling import poll_after, poll_until
 from syncd.api.retry import RetryPolicy, retrying
@@ -231,11 +232,10 @@ def _file_expiry_form(expires_after: int | None) -> dict[str, str]:
     return {"expires_after[anchor]": "created_at", "expires_after[seconds]": str(expires_after)}
 
 
-# How a multipart form quotes a name (the HTML form encoding httpx2 uses too): a quote and
-# control characters percent-encoded, a backslash doubled.
-_FORM_QUOTING = {ord('"'): "%22", ord("\\"): "\\\\"} | {
-    c: f"%{c:02X}" for c in range(0x20) if c != 0x1B
-}
+def _form_quoted(name: str) -> bytes:
+    """``name`` quoted for a multipart header as httpx2 quotes it (a streamed upload's): the
+    name as sent (:func:`~syncd.api.names.sent_filename`), and a backslash doubled."""
+    return sent_filename(name).replace("\\", "\\\\").encode()
 
 
 @functools.lru_cache(maxsize=256)
@@ -253,13 +253,13 @@ def _form_body(fields: dict[str, str], filename: str, content: bytes) -> tuple[b
     kind = _content_type(posixpath.splitext(filename)[1].lower())
     parts = [
         b'--%s\r\nContent-Disposition: form-data; name="%s"\r\n\r\n%s\r\n'
-        % (boundary, name.translate(_FORM_QUOTING).encode(), value.encode())
+        % (boundary, _form_quoted(name), value.encode())
         for name, value in fields.items()
     ]
     parts.append(
         b'--%s\r\nContent-Disposition: form-data; name="file"; filename="%s"\r\n'
         b"Content-Type: %s\r\n\r\n"
-        % (boundary, filename.translate(_FORM_QUOTING).encode(), kind.encode())
+        % (boundary, _form_quoted(filename), kind.encode())
     )
     parts += [content, b"\r\n--%s--\r\n" % boundary]
     return b"".join(parts), f"multipart/form-data; boundary={boundary.decode()}"
