@@ -258,8 +258,7 @@ def _form_body(fields: dict[str, str], filename: str, content: bytes) -> tuple[b
     ]
     parts.append(
         b'--%s\r\nContent-Disposition: form-data; name="file"; filename="%s"\r\n'
-        b"Content-Type: %s\r\n\r\n"
-        % (boundary, _form_quoted(filename), kind.encode())
+        b"Content-Type: %s\r\n\r\n" % (boundary, _form_quoted(filename), kind.encode())
     )
     parts += [content, b"\r\n--%s--\r\n" % boundary]
     return b"".join(parts), f"multipart/form-data; boundary={boundary.decode()}"
