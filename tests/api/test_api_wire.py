@@ -37,6 +37,8 @@ class ScriptedServer:
     script: Script
     requests: list[bytes] = field(default_factory=list)
     connections: int = 0
+    #: Released each time the server has closed a connection.
+    closed: threading.Semaphore = field(default_factory=lambda: threading.Semaphore(0))
 
     def __post_init__(self) -> None:
         self.listener = socket.create_server(("127.0.0.1", 0))
@@ -57,8 +59,15 @@ class ScriptedServer:
             threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
 
     def _serve(self, conn: socket.socket) -> None:
+        try:
+            self._answer(conn)
+        finally:
+            conn.close()
+            self.closed.release()
+
+    def _answer(self, conn: socket.socket) -> None:
         # A client that drops the connection (as some tests make it do) ends the thread.
-        with conn, contextlib.suppress(OSError):
+        with contextlib.suppress(OSError):
             data = b""
             while True:
                 while b"\r\n\r\n" not in data:
@@ -180,6 +189,7 @@ def test_an_idle_connection_the_server_closed_is_not_used(serve):
             # Keep-alive as far as the answer says: the transport must notice the close
             # before it sends the next request on that connection.
             assert client.get(server.url).content == b"ok"
+            assert server.closed.acquire(timeout=5)
     assert server.connections == 3
 
 
