@@ -29,7 +29,9 @@ import io
 import ipaddress
 import json
 import logging
+import mimetypes
 import os
+import posixpath
 import sqlite3
 import time
 from collections.abc import Callable, Collection, Generator, Iterator, Sequence
@@ -78,10 +80,12 @@ from syncd.api.models import (
     VectorStore,
     VectorStoreFile,
 )
+from syncd.api.names import sent_filename
 from syncd.api.pacing import Pacer, bucket_of
 from syncd.api.polling import poll_after, poll_until
 from syncd.api.retry import RetryPolicy, retrying
 from syncd.api.uploads import MAX_SINGLE_REQUEST_BYTES, PartSettings, upload_in_parts
+from syncd.api.wire import WireTransport, proxied
 
 log = logging.getLogger("syncd.api")
 
@@ -133,6 +137,10 @@ class _BearerAuth(httpx2.Auth):
     ) -> Generator[httpx2.Request, httpx2.Response, None]:
         request.headers["Authorization"] = f"Bearer {self._api_key}"
         yield request
+
+    def raw_header(self) -> tuple[bytes, bytes]:
+        """The header as a request sent past httpx2 (:meth:`Client._deliver`) carries it."""
+        return b"Authorization", f"Bearer {self._api_key}".encode()
 
 
 class _JoinedBody(httpx2.SyncByteStream):
@@ -227,11 +235,58 @@ def _file_expiry_form(expires_after: int | None) -> dict[str, str]:
     return {"expires_after[anchor]": "created_at", "expires_after[seconds]": str(expires_after)}
 
 
+def _form_quoted(name: str) -> bytes:
+    """``name`` quoted for a multipart header as httpx2 quotes it (a streamed upload's): the
+    name as sent (:func:`~syncd.api.names.sent_filename`), and a backslash doubled."""
+    return sent_filename(name).replace("\\", "\\\\").encode()
+
+
+@functools.lru_cache(maxsize=256)
+def _content_type(extension: str) -> str:
+    """The type of a file part by its name's extension, as httpx2 guesses it for a streamed
+    one; remembered, since every upload of a folder asks for the same few."""
+    return mimetypes.guess_type(f"file{extension}")[0] or "application/octet-stream"
+
+
+def _form_body(fields: dict[str, str], filename: str, content: bytes) -> tuple[bytes, str]:
+    """A ``multipart/form-data`` body of ``fields`` and ``content`` as the field ``file``
+    named ``filename`` (typed by its extension, as httpx2 types a streamed one), and its
+    ``Content-Type``."""
+    boundary = os.urandom(16).hex().encode("ascii")
+    kind = _content_type(posixpath.splitext(filename)[1].lower())
+    parts = [
+        b'--%s\r\nContent-Disposition: form-data; name="%s"\r\n\r\n%s\r\n'
+        % (boundary, _form_quoted(name), value.encode())
+        for name, value in fields.items()
+    ]
+    parts.append(
+        b'--%s\r\nContent-Disposition: form-data; name="file"; filename="%s"\r\n'
+        b"Content-Type: %s\r\n\r\n" % (boundary, _form_quoted(filename), kind.encode())
+    )
+    parts += [content, b"\r\n--%s--\r\n" % boundary]
+    return b"".join(parts), f"multipart/form-data; boundary={boundary.decode()}"
+
+
 @functools.lru_cache(maxsize=64)
 def _parsed_url(url: str) -> httpx2.URL:
     """``url`` parsed, remembered for the paths asked for again and again (``/files`` on every
     upload); an ``httpx2.URL`` never changes, so one may serve every request."""
     return httpx2.URL(url)
+
+
+@functools.lru_cache(maxsize=64)
+def _bare_request(method: str, url: httpx2.URL) -> httpx2.Request:
+    """What a response sent past httpx2 names as its request (an error quotes its method and
+    path); it is never sent, so one per method and URL serves every response."""
+    return httpx2.Request(method, url)
+
+
+def _default_transport(url: httpx2.URL, max_connections: int) -> WireTransport | None:
+    """The lean transport (:mod:`syncd.api.wire`), unless the environment routes ``url``
+    through a proxy: then ``None``, and httpx2 builds its own transports, which speak to it."""
+    if proxied(url):
+        return None
+    return WireTransport(max_connections=max_connections)
 
 
 def _beta_header(path: str) -> dict[str, str]:
@@ -368,19 +423,32 @@ class Client:
         headers = {"User-Agent": f"syncd/{__version__} httpx2/{httpx2.__version__}"}
         if organization:
             headers["OpenAI-Organization"] = organization
+        self._auth = _BearerAuth(api_key)
+        # The lean transport, when this client has it: then a request whose body is in
+        # memory goes to it directly (see _deliver).
+        self._wire = None if transport is not None else _default_transport(url, max_connections)
         self._http = httpx2.Client(
             base_url=self.base_url,
-            auth=_BearerAuth(api_key),
+            auth=self._auth,
             headers=headers,
             timeout=httpx2.Timeout(timeout, connect=connect_timeout),
             limits=httpx2.Limits(
                 max_connections=max_connections, max_keepalive_connections=max_connections
             ),
-            transport=transport,
-            # Every request goes to base_url: over plain http (loopback, or allowed) none
-            # speaks TLS, and loading the certificate store would cost each command ~50 ms.
+            transport=transport or self._wire,
+            # (For httpx2's own transport, kept behind a proxy.) Every request goes to
+            # base_url: over plain http none speaks TLS, and loading the certificate store
+            # would cost each command ~50 ms.
             verify=url.scheme == "https",
         )
+        # What httpx2 would send with every request, for those sent past it: its default
+        # headers and ours, but no Accept-Encoding (such an answer is read as it comes).
+        self._wire_headers = [
+            (name, value)
+            for name, value in self._http.headers.raw
+            if name.lower() != b"accept-encoding"
+        ]
+        self._wire_timeouts = self._http.timeout.as_dict()
 
     def __repr__(self) -> str:
         org = f" organization={self.organization}" if self.organization else ""
@@ -925,22 +993,22 @@ class Client:
         """
         data = {"purpose": purpose, **_file_expiry_form(expires_after)}
         with contextlib.ExitStack() as stack:
+            form: dict[str, Any]
             if isinstance(source, bytes):
-                fh: bytes | IO[bytes] = source
+                # In memory: the form is built here in one piece, cheaper than httpx2's
+                # field-by-field stream (a small upload's body is mostly its form).
+                body, content_type = _form_body(data, filename, source)
+                form = {"content": body, "headers": {"Content-Type": content_type}}
                 size = len(source)
             else:
                 fh = stack.enter_context(source.open("rb"))
+                form = {"files": {"file": (filename, fh)}, "data": data}
                 size = os.fstat(fh.fileno()).st_size
 
             def attempt() -> FileObject:
                 sent_at = time.time()
                 try:
-                    response = self._exchange(
-                        "POST",
-                        "/files",
-                        files={"file": (filename, fh)},
-                        data=data,
-                    )
+                    response = self._exchange("POST", "/files", **form)
                 except APIError as error:
                     if _may_have_reached_service(error):
                         raise UploadOutcomeUnknown(
@@ -1202,6 +1270,7 @@ class Client:
         path: str,
         *,
         on_answer: Callable[[httpx2.Headers], None] | None = None,
+        headers: dict[str, str] | None = None,
         **kwargs: Any,
     ) -> Iterator[httpx2.Response]:
         """Send one request; yield the 2xx response with its body unread, or raise.
@@ -1209,12 +1278,10 @@ class Client:
         # The whole URL in one parse: given the bare path, httpx2 parses it, then the base URL
         # merged with it (a third of the cost of building a small request). Same URL.
         url = _parsed_url(self.base_url + path)
-        request = self._http.build_request(method, url, headers=_beta_header(path), **kwargs)
-        if isinstance(request.stream, httpx2.SyncByteStream):
-            request.stream = _JoinedBody(request.stream)
+        headers = {**_beta_header(path), **(headers or {})}
         started = self._clock()
         try:
-            response = self._http.send(request, stream=True)
+            response = self._deliver(method, url, headers, kwargs)
         except httpx2.TransportError as exc:
             failure = self._transport_error(exc, method, path)
             self._record(method, path, None, started, None, str(failure))
@@ -1236,6 +1303,32 @@ class Client:
             raise error
         finally:
             response.close()
+
+    def _deliver(
+        self, method: str, url: httpx2.URL, headers: dict[str, str], options: dict[str, Any]
+    ) -> httpx2.Response:
+        """Send one request; the response, its body unread.
+
+        A body already in memory (``content``, nothing else) goes straight to the lean
+        transport, when the client has it: httpx2's request and client layers cost a small
+        upload a third of its CPU, and add nothing here — the same headers are sent, and the
+        same response and errors come back. Anything else goes through httpx2."""
+        content = options.get("content")
+        if self._wire is not None and isinstance(content, bytes) and len(options) == 1:
+            raw = [
+                (b"Host", url.netloc),
+                *self._wire_headers,
+                self._auth.raw_header(),
+                *((name.encode(), value.encode()) for name, value in headers.items()),
+                (b"Content-Length", b"%d" % len(content)),
+            ]
+            response = self._wire.send_bytes(method, url, raw, content, self._wire_timeouts)
+            response.request = _bare_request(method, url)
+            return response
+        request = self._http.build_request(method, url, headers=headers, **options)
+        if isinstance(request.stream, httpx2.SyncByteStream):
+            request.stream = _JoinedBody(request.stream)
+        return self._http.send(request, stream=True)
 
     def _transport_error(
         self, exc: httpx2.TransportError, method: str, path: str

@@ -39,7 +39,7 @@ import logging
 import posixpath
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from typing import Literal
@@ -202,10 +202,16 @@ class Executor:
                         break
                     groups = chains(stage, self._purposes)
                     if len(groups) == 1 or self.concurrency == 1:
-                        for group in groups:
-                            self._run_chain(group)
+                        self._run_chains(iter(groups), threading.Lock())
                     else:
-                        for future in [pool.submit(self._run_chain, g) for g in groups]:
+                        # Each worker takes the next chain when done with one, in plan order:
+                        # a future per worker, not per chain (100,000 futures, each waking
+                        # this thread, cost more than the small uploads they stand for).
+                        todo, lock = iter(groups), threading.Lock()
+                        workers = min(self.concurrency, len(groups))
+                        for future in [
+                            pool.submit(self._run_chains, todo, lock) for _ in range(workers)
+                        ]:
                             future.result()
                     self._finish_stores()
             finally:
@@ -236,6 +242,16 @@ class Executor:
     def _upload_key(self, action: Upload) -> tuple[str, int, str]:
         """What the service's copy of ``action``'s file would be recognised by."""
         return (upload_name(action.path), action.size, self._purposes[action.folder])
+
+    def _run_chains(self, todo: Iterator[list[Action]], lock: threading.Lock) -> None:
+        """Run the chains of ``todo`` (shared with other workers, hence ``lock``) one by
+        one until none is left."""
+        while True:
+            with lock:
+                group = next(todo, None)
+            if group is None:
+                return
+            self._run_chain(group)
 
     def _run_chain(self, group: list[Action]) -> None:
         unresolved: set[tuple[str, int, str]] = set()  # keys of this chain's unanswered uploads
@@ -356,7 +372,7 @@ class Executor:
             raise _FileChanged("it changed while it was hashed") from None
         if sha256 != action.sha256:
             raise _Skip("the file changed since the scan")
-        if validate_file(path, folder.purpose, st.st_size, name=name) is not None:
+        if validate_file(path, folder.purpose, st.st_size, name=name, content=content) is not None:
             raise _Skip("the file is no longer valid")
         row = self.manifest.entry(action.folder, action.path)
         if (row.file_id if row else None) != action.replaces:
@@ -430,23 +446,22 @@ class Executor:
         changed = content is None and identity(path.stat()) != identity(st)
         if changed:
             stat = (st.st_size, 0, 0)
-        with self.manifest.transaction():
-            self.manifest.answer_attempt(action.folder, action.path, sent_at, new.id)
-            self.manifest.put_entry(
-                Entry(
-                    action.folder,
-                    action.path,
-                    *stat,
-                    sha256,
-                    State.SYNCED,
-                    new.id,
-                    ctime_ns=0 if changed else st.st_ctime_ns,
-                )
-            )
-            if action.replaces is not None:
-                self.manifest.put_retired(
-                    Retired(action.replaces, action.folder, True, replaced_by=new.id)
-                )
+        self.manifest.record_answer(
+            Entry(
+                action.folder,
+                action.path,
+                *stat,
+                sha256,
+                State.SYNCED,
+                new.id,
+                ctime_ns=0 if changed else st.st_ctime_ns,
+            ),
+            sent_at,
+            new.id,
+            None
+            if action.replaces is None
+            else Retired(action.replaces, action.folder, True, replaced_by=new.id),
+        )
         if action.replaces is not None:
             self._emit(
                 Done("replaced", action.folder, action.path, new.id, previous=action.replaces)

@@ -11,11 +11,12 @@ files beside it the same mode). WAL mode lets ``syncd status`` read while a pass
 Durability: every commit survives the process dying (WAL, ``synchronous=NORMAL``). A commit made
 ``durable=True`` — an upload intent, which must be on disk before its request leaves (invariant
 2) — is also synced to disk before the call returns, and with it every commit before it, so it
-survives a power cut too. Durable writes that arrive from several threads while one is being
-synced share the next sync (group commit), so concurrent uploads do not queue for one each; and
-the sync of an intent happens outside the lock, so the other threads read and record answers
-meanwhile (see ``_put_durably``). A later commit lost to a power cut is recovered from: its
-upload's intent is still there, and the next pass finds and adopts the file.
+survives a power cut too. The writes of each upload — its intent, then its answer — that
+arrive from several threads while a commit is being made share the next commit (group commit;
+synced if any of them must be durable), so concurrent uploads do not queue for a commit and a
+sync each; and the sync happens outside the lock, so the other threads read meanwhile (see
+``_grouped``). A later commit lost to a power cut is recovered from: its upload's intent is
+still there, and the next pass finds and adopts the file.
 
 The schema version is ``PRAGMA user_version``; ``MIGRATIONS[n]`` takes a version ``n`` file to
 ``n + 1``. A file from a newer syncd is refused rather than guessed at.
@@ -321,6 +322,10 @@ _PUT_ATTEMPT = (
     "INSERT OR REPLACE INTO attempts (folder, path, filename, size, purpose, sha256, sent_at)"
     " VALUES (?, ?, ?, ?, ?, ?, ?)"
 )
+_ANSWER_ATTEMPT = "UPDATE attempts SET file_id = ? WHERE folder = ? AND path = ? AND sent_at = ?"
+_PUT_RETIRED = (
+    "INSERT OR REPLACE INTO retired (file_id, folder, [delete], replaced_by) VALUES (?, ?, ?, ?)"
+)
 # A folder filter binds one JSON array, so the SQL text never varies with the input.
 _IN_FOLDERS = " WHERE folder IN (SELECT value FROM json_each(?))"
 
@@ -376,6 +381,10 @@ def _attempt_row(a: Attempt) -> tuple:
     return (a.folder, a.path, a.filename, a.size, a.purpose, a.sha256, a.sent_at)
 
 
+def _retired_row(r: Retired) -> tuple:
+    return (r.file_id, r.folder, int(r.delete), r.replaced_by)
+
+
 def _secure_file(path: Path) -> None:
     """Create ``path`` as an empty 0600 file, or bring an existing one to 0600."""
     fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
@@ -391,13 +400,36 @@ def _secure_dir(path: Path) -> None:
         path.chmod(0o700)
 
 
+class _Latch:
+    """A gate that opens once, for every thread waiting at it: a bare lock, held from the
+    start. (``threading.Event`` does the same through a condition variable written in Python,
+    which a batch of small uploads felt: two per commit.)"""
+
+    __slots__ = ("_lock",)
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._lock.acquire()
+
+    def open(self) -> None:
+        self._lock.release()
+
+    def wait(self) -> None:
+        # Each waiter passes the gate and leaves it open for the next.
+        with self._lock:
+            pass
+
+
 @dataclass(slots=True)
 class _Batch:
-    """Rows waiting for one durable commit, and how it went."""
+    """Writes (statement, parameters) waiting for one shared commit, and how it went."""
 
-    rows: list[tuple] = field(default_factory=list)
-    attempts: list[tuple] = field(default_factory=list)
-    done: bool = False
+    writes: list[tuple[str, Sequence[Any]]] = field(default_factory=list)
+    durable: bool = False
+    #: Released when the commit before this one has ended: the batch's first writer leads it.
+    turn: _Latch = field(default_factory=_Latch)
+    #: Released when this batch's commit has ended.
+    done: _Latch = field(default_factory=_Latch)
     error: BaseException | None = None
 
 
@@ -486,8 +518,10 @@ class ManifestDB:
         self.readonly = readonly
         self._lock = threading.RLock()
         self._owner: int | None = None  # the thread inside transaction(), if any
-        # Group commit for durable writes (see _put_durably).
-        self._group = threading.Condition()
+        # Group commit of the uploads' writes (see _grouped).
+        # The write-ahead log, which a durable commit syncs (none for a manifest in memory).
+        self._wal = None if path == Path(":memory:") else path.with_name(path.name + "-wal")
+        self._group = threading.Lock()
         self._open_batch = _Batch()
         self._committing = False
 
@@ -863,7 +897,26 @@ class ManifestDB:
     def put_intent(self, entry: Entry, attempt: Attempt) -> None:
         """Record an upload's intent and its attempt durably, before the request leaves
         (invariant 2)."""
-        self._put_durably([_row(entry, time.time())], [_attempt_row(attempt)])
+        self._grouped(
+            [(_PUT_ENTRY, _row(entry, time.time())), (_PUT_ATTEMPT, _attempt_row(attempt))],
+            durable=True,
+        )
+
+    def record_answer(
+        self, entry: Entry, sent_at: float, file_id: str, retired: Retired | None = None
+    ) -> None:
+        """Record an upload's answer in one commit: its attempt was answered with
+        ``file_id`` (:meth:`answer_attempt`), the row is ``entry``, and the version it
+        replaced, if any, is ``retired``. Committed together with the answers and intents of
+        other threads that arrive meanwhile (see :meth:`_grouped`), so that concurrent uploads
+        share commits; it is committed when this returns."""
+        writes: list[tuple[str, Sequence[Any]]] = [
+            (_ANSWER_ATTEMPT, [file_id, entry.folder, entry.path, sent_at]),
+            (_PUT_ENTRY, _row(entry, time.time())),
+        ]
+        if retired is not None:
+            writes.append((_PUT_RETIRED, _retired_row(retired)))
+        self._grouped(writes, durable=False)
 
     def put_entries(self, entries: Collection[Entry], *, durable: bool = False) -> None:
         """Insert or replace many rows in one transaction (a bulk restat, a test's setup).
@@ -877,44 +930,82 @@ class ManifestDB:
         if durable and self._owner != threading.get_ident():
             self._put_durably(rows)
             return
+        if len(rows) == 1 and not durable:
+            self._write(_PUT_ENTRY, rows[0])
+            return
         with self.transaction(durable=durable):
             self._db.conn.executemany(_PUT_ENTRY, rows)
 
-    def _put_durably(self, rows: list[tuple], attempts: list[tuple] | None = None) -> None:
-        """Write ``rows`` in a durable commit shared with every durable write that arrives
-        while the one before is being synced (group commit): each sync to disk costs
-        milliseconds, and concurrent uploads would otherwise queue for one each.
+    def _write(self, sql: str, parameters: Sequence[Any]) -> None:
+        """Run one statement in a commit of its own — or, inside a :meth:`transaction` of this
+        thread, as part of it. There it needs no savepoint: SQLite undoes a failed statement's
+        own changes by itself, which is all a savepoint would add (and it costs two more
+        statements, a tenth of recording an upload's answer)."""
+        with self._lock:
+            if self._owner == threading.get_ident():
+                self._db.execute(sql, parameters)
+                return
+            with self.transaction():
+                self._db.execute(sql, parameters)
 
-        Each caller returns only once its own rows are on disk; the first caller that finds
-        no commit running leads the next one for everybody waiting. The leader commits the
-        batch like any other write, then syncs it (:meth:`_sync_log`) without holding the
-        lock, so that the other threads' reads and writes do not wait for the disk."""
+    def _put_durably(self, rows: list[tuple]) -> None:
+        """Write ``rows`` durably, in a commit shared with other threads (:meth:`_grouped`)."""
+        self._grouped([(_PUT_ENTRY, row) for row in rows], durable=True)
+
+    def _grouped(self, writes: list[tuple[str, Sequence[Any]]], *, durable: bool) -> None:
+        """Commit ``writes`` (in one transaction) together with those of every thread that
+        arrives while the commit before is being made (group commit): a commit costs far more
+        than a row, and each sync to disk milliseconds. ``durable``: the commit is synced to
+        disk before this returns (and with it those it shares).
+
+        Each caller returns once its own writes are committed. The first writer of a batch
+        leads its commit — at once if no commit is running, else when the one before ends; the
+        others wait for it. The leader commits outside the group's lock and syncs without
+        holding the manifest's, so that other threads join the next batch, and read and write,
+        meanwhile. Inside this thread's :meth:`transaction` the writes are simply part of it."""
+        if self._owner == threading.get_ident():
+            for sql, parameters in writes:
+                self._db.execute(sql, parameters)
+            return
         with self._group:
             batch = self._open_batch
-            batch.rows.extend(rows)
-            batch.attempts.extend(attempts or ())
-            while not batch.done:
-                if self._committing:
-                    self._group.wait()
-                    continue
-                # Nobody is committing, so ours is still the open batch: lead it.
+            leads = not batch.writes
+            batch.writes.extend(writes)
+            batch.durable = batch.durable or durable
+            waits_turn = leads and self._committing
+            if leads and not waits_turn:
                 self._committing = True
                 self._open_batch = _Batch()
-                self._group.release()
-                try:
-                    with self.transaction():
-                        self._db.conn.executemany(_PUT_ENTRY, batch.rows)
-                        self._db.conn.executemany(_PUT_ATTEMPT, batch.attempts)
-                    self._sync_log()
-                except BaseException as e:
-                    batch.error = e
-                finally:
-                    self._group.acquire()
-                    batch.done = True
-                    self._committing = False
-                    self._group.notify_all()
+        if waits_turn:
+            batch.turn.wait()
+            with self._group:
+                self._open_batch = _Batch()  # this batch is closed: later writes go to the next
+        if leads:
+            self._lead(batch)
+        else:
+            batch.done.wait()
         if batch.error is not None:
             raise batch.error
+
+    def _lead(self, batch: _Batch) -> None:
+        """Commit ``batch`` (and sync it if it must be durable), then hand the turn to the
+        batch that filled meanwhile, if any."""
+        try:
+            with self.transaction():
+                for sql, parameters in batch.writes:
+                    self._db.execute(sql, parameters)
+            if batch.durable:
+                self._sync_log()
+        except BaseException as e:
+            batch.error = e
+        finally:
+            with self._group:
+                following = self._open_batch
+                if following.writes:
+                    following.turn.open()  # still committing: its leader takes over
+                else:
+                    self._committing = False
+            batch.done.open()
 
     def _sync_log(self) -> None:
         """Put every commit made so far on disk, not just in the OS's cache.
@@ -927,11 +1018,10 @@ class ManifestDB:
         all of it is in the database, so the pages are on disk either way once this returns.
         Without a log (another journal mode) the database file itself is synced; a manifest in
         memory has no disk to reach."""
-        if self.path == Path(":memory:"):
+        if self._wal is None:
             return
-        wal = self.path.with_name(self.path.name + "-wal")
         try:
-            fd = os.open(wal, os.O_RDONLY | os.O_CLOEXEC)
+            fd = os.open(self._wal, os.O_RDONLY | os.O_CLOEXEC)
         except FileNotFoundError:
             fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC)
         try:
@@ -945,19 +1035,14 @@ class ManifestDB:
 
     def answer_attempt(self, folder: str, path: str, sent_at: float, file_id: str) -> None:
         """An attempt was answered with ``file_id``."""
-        with self.transaction():
-            self._db.execute(
-                "UPDATE attempts SET file_id = ? WHERE folder = ? AND path = ? AND sent_at = ?",
-                [file_id, folder, path, sent_at],
-            )
+        self._write(_ANSWER_ATTEMPT, [file_id, folder, path, sent_at])
 
     def close_attempt(self, folder: str, path: str, sent_at: float) -> None:
         """An attempt was answered, or its file found: it is no longer outstanding."""
-        with self.transaction():
-            self._db.execute(
-                "DELETE FROM attempts WHERE folder = ? AND path = ? AND sent_at = ?",
-                [folder, path, sent_at],
-            )
+        self._write(
+            "DELETE FROM attempts WHERE folder = ? AND path = ? AND sent_at = ?",
+            [folder, path, sent_at],
+        )
 
     def prune_attempts(self, before: float, configured: Collection[str]) -> None:
         """Forget the attempts sent before ``before`` (the planner's horizon ago) that no plan
@@ -993,8 +1078,7 @@ class ManifestDB:
             return cursor.rowcount
 
     def delete_entry(self, folder: str, path: str) -> None:
-        with self.transaction():
-            self._db.execute("DELETE FROM entries WHERE folder = ? AND path = ?", [folder, path])
+        self._write("DELETE FROM entries WHERE folder = ? AND path = ?", [folder, path])
 
     def add_attachment(self, file_id: str, target: str, *, status: str | None = None) -> None:
         """Remember that syncd attached ``file_id`` to ``target`` (so it may detach it); for a
@@ -1042,12 +1126,7 @@ class ManifestDB:
 
     def put_retired(self, retired: Retired) -> None:
         """Record a remote file syncd owns that no longer stands for a local entry."""
-        with self.transaction():
-            self._db.execute(
-                "INSERT OR REPLACE INTO retired (file_id, folder, [delete], replaced_by)"
-                " VALUES (?, ?, ?, ?)",
-                [retired.file_id, retired.folder, int(retired.delete), retired.replaced_by],
-            )
+        self._write(_PUT_RETIRED, _retired_row(retired))
 
     def forget_file(self, file_id: str) -> None:
         """Drop a retired id and every attachment recorded for it: the file is gone (or no

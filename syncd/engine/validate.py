@@ -14,9 +14,11 @@ that changed.
 from __future__ import annotations
 
 import codecs
+import io
 import json
+import posixpath
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from syncd.engine.names import quoted
 from syncd.engine.report import human_size
@@ -65,13 +67,17 @@ MAX_JSONL_LINE_BYTES = 32 * 1024**2
 _CHUNK = 1024**2
 
 
-def validate_file(path: Path, purpose: str, size: int, *, name: str | None = None) -> str | None:
+def validate_file(
+    path: Path, purpose: str, size: int, *, name: str | None = None, content: bytes | None = None
+) -> str | None:
     """Why ``path`` cannot be uploaded for ``purpose``, or None when it can.
 
     ``size`` is the size the caller stat'ed (and hashed). ``name`` is the file name it will be
     uploaded as, when that differs from ``path`` (a symlink's own name); the extension is
-    judged on it. Raises OSError when the file cannot be read: that is a passing condition,
-    not a verdict on the file.
+    judged on it. ``content``: the file's bytes, when the caller holds them (a small file
+    about to be sent from memory) — those are judged, and the file is not read again.
+    Raises OSError when the file cannot be read: that is a passing condition, not a verdict on
+    the file.
     """
     if size == 0:
         return "file is empty"
@@ -80,12 +86,12 @@ def validate_file(path: Path, purpose: str, size: int, *, name: str | None = Non
             f"file is {human_size(size)} ({size:,} bytes); the service accepts at most "
             f"{human_size(MAX_FILE_BYTES)} ({MAX_FILE_BYTES:,} bytes)"
         )
-    extension = Path(name or path.name).suffix[1:].lower()
+    extension = posixpath.splitext(name or path.name)[1][1:].lower()
     if purpose == "fine-tune":
         if extension not in FINE_TUNE_EXTENSIONS:
             got = quoted(f".{extension}") if extension else "no extension"
             return f"fine-tune files must be .jsonl (JSON Lines), got {got}"
-        return _check_jsonl(path)
+        return _check_jsonl(_opened(path, content))
     if extension not in ASSISTANTS_EXTENSIONS:
         accepted = ", ".join(sorted(ASSISTANTS_EXTENSIONS))
         what = (
@@ -95,13 +101,18 @@ def validate_file(path: Path, purpose: str, size: int, *, name: str | None = Non
         )
         return f"{what} not accepted for purpose {purpose} (accepted: {accepted})"
     if extension in TEXT_EXTENSIONS:
-        return _check_text(path)
+        return _check_text(_opened(path, content))
     return None
 
 
-def _check_text(path: Path) -> str | None:
+def _opened(path: Path, content: bytes | None) -> BinaryIO:
+    """The bytes to judge: ``content`` when given, else the file at ``path``."""
+    return io.BytesIO(content) if content is not None else path.open("rb")
+
+
+def _check_text(file: BinaryIO) -> str | None:
     """UTF-8 (with or without a BOM), or UTF-16 with a BOM; the whole file."""
-    with path.open("rb") as f:
+    with file as f:
         head = f.read(_CHUNK)
         if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
             encoding = "utf-16"
@@ -138,9 +149,9 @@ def _encoding_problem(encoding: str, where: int, error: UnicodeDecodeError) -> s
     )
 
 
-def _check_jsonl(path: Path) -> str | None:
+def _check_jsonl(file: BinaryIO) -> str | None:
     """Each line one JSON object with a ``messages`` list of ``{role, content}``."""
-    with path.open("rb") as f:
+    with file as f:
         number = 0
         while True:
             raw = f.readline(MAX_JSONL_LINE_BYTES + 1)

@@ -87,3 +87,23 @@ def test_content_above_the_upload_threshold_is_refused(tmp_path: Path) -> None:
     ):
         client.create_file(tmp_path / "big.txt", "assistants", content=b"12345")
     assert recorder.pieces == []
+
+
+@pytest.mark.parametrize("name", ['a"b.txt', "tab\tand\nnewline.md", "back\\slash.txt", "é.md"])
+def test_a_form_built_in_memory_names_the_file_as_httpx2_streams_it(
+    tmp_path: Path, name: str
+) -> None:
+    path = tmp_path / "doc.txt"
+    path.write_bytes(b"same\n")
+    recorder = PieceRecorder()
+    with Client("http://127.0.0.1:9/v1", "sk-test", transport=recorder) as client:
+        client.create_file(path, "assistants", filename=name, content=b"same\n")
+        client.create_file(path, "assistants", filename=name)  # streamed: httpx2's form
+
+    def part_heads(body: bytes) -> list[bytes]:
+        boundary = body.split(b"\r\n", 1)[0]
+        parts = body.split(boundary)[1:-1]
+        return [part.split(b"\r\n\r\n", 1)[0] for part in parts]
+
+    in_memory, streamed = (part_heads(b"".join(pieces)) for pieces in recorder.pieces)
+    assert in_memory == streamed

@@ -103,12 +103,19 @@ def test_plain_http_to_another_host_is_refused_unless_allowed():
         Client("ftp://api.example.com/v1", "sk-x")
 
 
-def test_https_checks_the_certificate_and_the_host_name():
+def test_https_checks_the_certificate_and_the_host_name(monkeypatch):
     # (Over plain http no request speaks TLS, so no certificate store is loaded for it.)
     with Client("https://api.example.com/v1", "sk-x") as client:
-        context = client._http._transport._pool._ssl_context  # type: ignore[attr-defined]
-    assert context.verify_mode == ssl.CERT_REQUIRED
-    assert context.check_hostname
+        contexts = [client._wire._tls()]  # type: ignore[union-attr]
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.example:3128")
+    with Client("https://api.example.com/v1", "sk-x") as client:  # httpx2's transport
+        assert client._wire is None
+        for proxy in client._http._mounts.values():
+            contexts.append(proxy._pool._ssl_context)  # type: ignore[union-attr]
+    assert len(contexts) == 2
+    for context in contexts:
+        assert context.verify_mode == ssl.CERT_REQUIRED
+        assert context.check_hostname
 
 
 def test_wrong_key_is_an_authentication_error_and_not_retried(emulator):

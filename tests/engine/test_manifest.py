@@ -426,3 +426,66 @@ def test_concurrent_durable_writes_all_land(tmp_path: Path) -> None:
         assert missing == []
         assert db.counts() == {"docs": {"uploading": 200}}
         assert db._db.execute("PRAGMA synchronous").fetchone()[0] == 1  # back to NORMAL
+
+
+def _intent(path: str, sent_at: float) -> tuple[Entry, Attempt]:
+    row = entry("docs", path, State.UPLOADING, file_id=None, intent_sha256="a" * 64)
+    return row, Attempt("docs", path, path, 3, "assistants", "a" * 64, sent_at)
+
+
+def test_uploads_on_many_threads_share_commits_and_syncs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While one intent is being synced, the intents and answers of the other threads gather
+    in one batch: one more commit and one more sync for all of them, not one each."""
+    syncing, release = threading.Event(), threading.Event()
+    syncs: list[int] = []
+    fsync = os.fsync
+
+    def held_fsync(fd: int) -> None:
+        syncing.set()
+        release.wait(10)
+        syncs.append(fd)
+        fsync(fd)
+
+    old = Retired("file-old", "docs", True, replaced_by="file-new")
+    with ManifestDB.open(tmp_path) as db:
+        db.put_intent(*_intent("answered/0.md", 1.0))  # its answer comes in the batch below
+        monkeypatch.setattr(os, "fsync", held_fsync)
+        first = threading.Thread(target=db.put_intent, args=_intent("0.md", 2.0))
+        first.start()
+        assert syncing.wait(10)
+        others = [
+            threading.Thread(target=db.put_intent, args=_intent(f"{n}.md", 2.0 + n))
+            for n in range(1, 8)
+        ]
+        answer = threading.Thread(
+            target=db.record_answer,
+            args=(entry("docs", "answered/0.md"), 1.0, "file-new", old),
+        )
+        for thread in [*others, answer]:
+            thread.start()
+        while len(db._open_batch.writes) < 7 * 2 + 3:  # each intent: a row and its attempt
+            threading.Event().wait(0.01)
+        release.set()
+        for thread in [first, *others, answer]:
+            thread.join(10)
+        assert len(syncs) == 2
+        assert db.counts() == {"docs": {"uploading": 8, "synced": 1}}
+        assert db.entry("docs", "answered/0.md") == entry("docs", "answered/0.md")
+        answered = [a for a in db.attempts() if a.path == "answered/0.md"]
+        assert [a.file_id for a in answered] == ["file-new"]
+        assert db.retired("file-old") == old
+
+
+def test_a_failed_shared_commit_fails_each_of_its_writers_and_not_the_next(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with ManifestDB.open(tmp_path) as db:
+        monkeypatch.setattr(db, "_sync_log", lambda: (_ for _ in ()).throw(OSError(5, "I/O")))
+        with pytest.raises(OSError):
+            db.put_intent(*_intent("a.md", 1.0))
+        monkeypatch.undo()
+        db.put_intent(*_intent("b.md", 2.0))
+        db.record_answer(entry("docs", "b.md"), 2.0, "file-docs-b.md")
+        assert db.entry("docs", "b.md") == entry("docs", "b.md")

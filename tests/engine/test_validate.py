@@ -206,3 +206,22 @@ def test_overlong_line_is_refused_without_reading_it(
     monkeypatch.setattr(validate, "MAX_JSONL_LINE_BYTES", 1000)
     long = example(("user", "x" * 2000))
     assert ft(tmp_path, GOOD_LINE, long) == "line 2 is longer than 1000 B"
+
+
+@pytest.mark.parametrize(
+    ("name", "purpose", "held", "verdict"),
+    [
+        ("notes.txt", "assistants", b"caf\xc3\xa9\n", None),
+        ("notes.txt", "assistants", b"caf\xe9\n", "not UTF-8 or UTF-16 text"),
+        ("data.jsonl", "fine-tune", (GOOD_LINE + "\n").encode(), None),
+        ("data.jsonl", "fine-tune", b"[]\n", "line 1: must be a JSON object"),
+    ],
+)
+def test_bytes_held_by_the_caller_are_judged_not_the_file_on_disk(
+    tmp_path: Path, name: str, purpose: str, held: bytes, verdict: str | None
+) -> None:
+    # On disk the opposite verdict: only the held bytes (those about to be sent) count.
+    on_disk = b"caf\xe9\n" if verdict is None else (GOOD_LINE + "\n").encode()
+    path = write(tmp_path / name, on_disk)
+    found = validate_file(path, purpose, len(held), content=held)
+    assert found is None if verdict is None else verdict in (found or "")
