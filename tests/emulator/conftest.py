@@ -1,12 +1,16 @@
-"""Helpers for the emulator's own tests: uploading files and making assistants over HTTP."""
+"""Helpers for the emulator's own tests: uploading files and making assistants over HTTP, and
+a store to test directly."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
 import httpx2
 import pytest
+
+from syncd.emulator.store import Store
 
 Upload = Callable[..., dict[str, Any]]
 MakeAssistant = Callable[..., dict[str, Any]]
@@ -40,3 +44,11 @@ def make_assistant(http: httpx2.Client) -> MakeAssistant:
         return response.json()
 
     return make_assistant
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Store]:
+    """An emulator's store on disk, without a server: for rules tested page by page."""
+    store = Store(tmp_path / "data")
+    yield store
+    store.close()

@@ -8,11 +8,7 @@ from __future__ import annotations
 import functools
 import itertools
 import json
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Literal
-
-import pytest
 
 from syncd.emulator.errors import ApiError
 from syncd.emulator.pagination import PageRequest, list_response, paginate
@@ -20,13 +16,6 @@ from syncd.emulator.store import FileRecord, Store
 
 NOW = 1_700_000_100.0
 ORDERS: list[Literal["asc", "desc"]] = ["asc", "desc"]
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    store = Store(tmp_path / "data")
-    yield store
-    store.close()
 
 
 #: File names whose JSON needs escapes, or none (the first is plain).

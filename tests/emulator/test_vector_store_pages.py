@@ -9,8 +9,6 @@ from __future__ import annotations
 import functools
 import itertools
 import json
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Literal
 
 import pytest
@@ -28,13 +26,6 @@ from syncd.emulator.vector_stores import (
 
 NOW = 1_700_000_100.0
 ORDERS: list[Literal["asc", "desc"]] = ["asc", "desc"]
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    store = Store(tmp_path / "data")
-    yield store
-    store.close()
 
 
 def _file(store: Store, name: str, content: bytes) -> str:
