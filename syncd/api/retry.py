@@ -20,10 +20,12 @@ import logging
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
-
-import tenacity
+from typing import TYPE_CHECKING
 
 from syncd.api.errors import APIError, AuthenticationError, TransportError, UploadOutcomeUnknown
+
+if TYPE_CHECKING:
+    import tenacity
 
 log = logging.getLogger("syncd.api")
 
@@ -92,6 +94,9 @@ def retrying(
 
     ``what`` names the call in the log line written before each wait.
     """
+    # Imported here: most calls succeed at once, and a command need not load it to start.
+    import tenacity
+
     start = clock() if start is None else start
 
     def wait(state: tenacity.RetryCallState) -> float:

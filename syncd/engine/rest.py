@@ -271,9 +271,11 @@ class RoundTables:
         targets = [t for t in spec.targets if t not in unavailable]
         allowed = targets + [t for t in spec.targets if t in unavailable]
         conn.execute(
+            # (The lists a file must or must not be in are made once, not looked up a file at
+            # a time: a round's changed paths, the files attached where they should not be.)
             "INSERT INTO round_busy SELECT e.folder, e.path FROM entries e"
-            " WHERE e.folder = :folder AND (EXISTS (SELECT 1 FROM round_changed c"
-            " WHERE c.folder = e.folder AND c.path = e.path) OR NOT (e.sha256 != ''"
+            " WHERE e.folder = :folder AND (e.path IN (SELECT c.path FROM round_changed c"
+            " WHERE c.folder = :folder) OR NOT (e.sha256 != ''"
             " AND ((e.state = 'rejected' AND e.file_id IS NULL) OR (e.state = 'synced'"
             " AND EXISTS (SELECT 1 FROM round_files f WHERE f.id = e.file_id"
             " AND f.purpose = :purpose)"
@@ -282,7 +284,8 @@ class RoundTables:
             " AND (a.status IS NULL OR a.status = 'completed')) = :n)"
             " AND (:n = 0 OR (SELECT count(*) FROM attachments m WHERE m.file_id = e.file_id"
             " AND m.assistant_id IN (SELECT value FROM json_each(:targets))) = :n)"
-            " AND NOT EXISTS (SELECT 1 FROM attachments m WHERE m.file_id = e.file_id"
+            " AND e.file_id NOT IN (SELECT m.file_id FROM attachments m"
+            " WHERE m.file_id IS NOT NULL"
             " AND m.assistant_id NOT IN (SELECT value FROM json_each(:allowed)))))))",
             {
                 "folder": spec.name,

@@ -32,8 +32,10 @@ runpy.run_module("syncd", run_name="__main__", alter_sys=True)
 """
 
 #: Only other commands use these: the emulator's web stack, the daemon's watchers and metrics,
-#: and rich, which draws a progress bar only on a terminal.
+#: and rich, which draws a progress bar only on a terminal; and tenacity, which only a call
+#: that failed needs.
 NOT_FOR_RECONCILE = [
+    "tenacity",
     "syncd.emulator",
     "starlette",
     "uvicorn",
