@@ -226,7 +226,11 @@ def bench_seeded(root: Path, n: int, repeat: int) -> None:
 def no_change_pass(
     work: Path, tree: Path, command: list[str], env: dict[str, str], repeat: int, rsync: bool
 ) -> Run:
-    """Time ``command`` (a no-change reconcile) beside ``find`` and, if asked, rsync."""
+    """Time ``command`` (a no-change reconcile) beside ``find`` and, if asked, rsync.
+
+    The first sync's writes are flushed first: syncd is timed before its baselines, and would
+    otherwise share the disk and the kernel's time with the writeback of what it just wrote."""
+    os.sync()
     syncd = median_run(repeat, command, env)
     find = median_run(repeat, ["find", str(tree), "-type", "f", "-printf", r"%s %T@\n"])
     line = (
