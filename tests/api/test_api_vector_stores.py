@@ -409,13 +409,16 @@ def test_parts_whose_connection_dropped_are_sent_again_and_only_they(
 def test_an_upload_that_expired_midway_starts_again(parted, emulator, make_file, jsonl, tmp_path):
     content = jsonl(600)
     path = make_file("train.jsonl", content)
-    emulator.set_knobs(upload_lifetime_s=1)
+    # Two seconds, not one: an Upload's expires_at is answered in whole seconds (rounded down),
+    # so the client may take it for expired up to a second early; with one, a first part sent a
+    # moment late (a busy machine) found it expired already, and it was opened a third time.
+    emulator.set_knobs(upload_lifetime_s=2)
     log: list[RequestRecord] = []
 
     def first_part_outlives_the_upload(record: RequestRecord) -> None:
         log.append(record)
-        if record.path.endswith("/parts") and emulator.knobs.upload_lifetime_s == 1:
-            time.sleep(1.5)  # the first Upload expires while this part is "on the wire"
+        if record.path.endswith("/parts") and emulator.knobs.upload_lifetime_s == 2:
+            time.sleep(2.5)  # the first Upload expires while this part is "on the wire"
             emulator.set_knobs(upload_lifetime_s=3600)
 
     parted.upload_parts = PartSettings(part_size=4096, workers=1)
