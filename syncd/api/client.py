@@ -85,7 +85,7 @@ from syncd.api.pacing import Pacer, bucket_of
 from syncd.api.polling import poll_after, poll_until
 from syncd.api.retry import RetryPolicy, retrying
 from syncd.api.uploads import MAX_SINGLE_REQUEST_BYTES, PartSettings, upload_in_parts
-from syncd.api.wire import WireTransport, proxied
+from syncd.api.wire import SEND_BYTES, WireTransport, proxied
 
 log = logging.getLogger("syncd.api")
 
@@ -95,8 +95,6 @@ DEFAULT_BASE_URL = "https://api.openai.com/v1"
 DEFAULT_UPLOAD_THRESHOLD = 64 * 1024 * 1024
 #: The most files one file batch may attach.
 MAX_BATCH_FILES = 2000
-#: Request bodies are handed to the socket in writes of about this size (see ``_JoinedBody``).
-SEND_BYTES = 64 * 1024
 #: The ingestion states a vector-store file list can be filtered by.
 FILE_STATUSES = ("in_progress", "completed", "failed", "cancelled")
 

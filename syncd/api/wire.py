@@ -28,10 +28,11 @@ from dataclasses import dataclass
 
 import httpx2
 
-__all__ = ["WireTransport", "proxied"]
+__all__ = ["SEND_BYTES", "WireTransport", "proxied"]
 
 #: Request bytes are handed to the socket in writes of about this size: a small request, head
-#: and body, is one write (one packet, one wake-up of the server).
+#: and body, is one write (one packet, one wake-up of the server). (The client joins a body
+#: streamed through httpx2's own transport to the same size.)
 SEND_BYTES = 64 * 1024
 #: How much is asked of the socket per read.
 RECV_BYTES = 64 * 1024
