@@ -91,6 +91,12 @@ def median_of(repeat: int, command: list[str], env: dict[str, str] | None = None
     return statistics.median(timed(command, env) for _ in range(repeat))
 
 
+def find_command(tree: Path) -> list[str]:
+    """``find`` listing each file's size and mtime: the least any tool must do to notice a
+    change, the baseline of every no-change figure."""
+    return ["find", str(tree), "-type", "f", "-printf", r"%s %T@\n"]
+
+
 def reconcile_command(config: Path) -> list[str]:
     return [sys.executable, "-m", "syncd", "reconcile", "--config", str(config)]
 
@@ -105,7 +111,7 @@ def bench_no_change(work: Path, n: int, repeat: int, concurrency: int) -> None:
         config = bench_config(work, base_url, tree, concurrency)
         cold = timed(reconcile_command(config), env)
         syncd = median_of(repeat, reconcile_command(config), env)
-    find = median_of(repeat, ["find", str(tree), "-type", "f", "-printf", r"%s %T@\n"])
+    find = median_of(repeat, find_command(tree))
     print(
         f"no-change pass, {n:,} files: syncd reconcile {syncd:.2f} s, find {find:.3f} s "
         f"(ratio {syncd / find:.1f}×); tree made in {made:.1f} s, first sync {cold:.1f} s "

@@ -214,7 +214,7 @@ def bench_seeded(root: Path, n: int, repeat: int) -> None:
         with emulator_popen(API_KEY, "--data-dir", str(work / "emulator")) as (base_url, _):
             config = reconcile.bench_config(work, base_url, tree, concurrency=8)
             syncd = median_run(repeat, reconcile.reconcile_command(config), env)
-        find = median_run(repeat, ["find", str(tree), "-type", "f", "-printf", r"%s %T@\n"])
+        find = median_run(repeat, reconcile.find_command(tree))
         print(
             f"  no-change pass: syncd {syncd.seconds:.1f} s (CPU {syncd.cpu:.1f} s), peak RSS "
             f"{syncd.peak_rss / MIB:.0f} MiB ({syncd.peak_rss / n:,.0f} bytes/file); find "
@@ -232,7 +232,7 @@ def no_change_pass(
     otherwise share the disk and the kernel's time with the writeback of what it just wrote."""
     os.sync()
     syncd = median_run(repeat, command, env)
-    find = median_run(repeat, ["find", str(tree), "-type", "f", "-printf", r"%s %T@\n"])
+    find = median_run(repeat, reconcile.find_command(tree))
     line = (
         f"  no-change pass: syncd {syncd.seconds:.2f} s, peak RSS {syncd.peak_rss / MIB:.0f} MiB "
         f"(CPU {syncd.cpu:.2f} s); find {find.seconds:.3f} s ({syncd.seconds / find.seconds:.1f}×)"
