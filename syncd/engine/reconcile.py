@@ -216,7 +216,7 @@ class Engine:
                 RoundTables(self.manifest) as tables,
                 ThreadPoolExecutor(1, thread_name_prefix="syncd-list") as pool,
             ):
-                listing = pool.submit(self._inputs.remote, selected, tables)
+                listing = pool.submit(self._list_service, selected, tables)
                 current = self._inputs.scan(selected, paths, tables, force=force and first)
                 unavailable, missing = listing.result()
                 if missing:
@@ -251,6 +251,17 @@ class Engine:
             # it judges the folders whole, where a moved file's content is found again.
             return self._plan_round(selected, None, force, first=first)
         return current, decided
+
+    def _list_service(
+        self, selected: list[FolderConfig], tables: RoundTables
+    ) -> tuple[dict[str, str], dict[str, str]]:
+        """List the service into ``tables`` (see :meth:`Inputs.remote`) and, while the scan
+        likely still goes on, find the entries the listing shows not at rest."""
+        unavailable, missing = self._inputs.remote(selected, tables)
+        tables.find_unlisted(
+            [f.spec() for f in selected], unavailable=unavailable, instance=self.instance
+        )
+        return unavailable, missing
 
     def keep_copy(self, *, due_only: bool = False) -> None:
         """Keep the verified copy of the manifest (for ``syncd repair``) that passes which

@@ -42,6 +42,7 @@ from syncd.engine.manifest import ManifestDB
 from syncd.engine.model import (
     Attempt,
     Entry,
+    FolderSpec,
     LocalFile,
     LocalFolder,
     Manifest,
@@ -116,6 +117,8 @@ class RoundTables:
     def __init__(self, manifest: ManifestDB) -> None:
         self.manifest = manifest
         self.listed: set[str] = set()  # the targets whose files were listed
+        # The folders whose entries the listing shows not at rest are in round_busy already.
+        self._unlisted: set[str] = set()
         with manifest.connection() as conn:
             for statement in _DROP + _SCHEMA:
                 conn.execute(statement)
@@ -227,10 +230,25 @@ class RoundTables:
         why."""
         available = [f for f in folders if f.error is None]
         self.listing_done()
+        names = [f.spec.name for f in available]
+        self.find_unlisted(
+            [f.spec for f in available if f.spec.name not in self._unlisted],
+            unavailable=unavailable,
+            instance=instance,
+        )
         with self.manifest.connection() as conn:
-            names = [f.spec.name for f in available]
-            for folder in available:
-                self._find_busy(conn, folder, unavailable, instance)
+            # A folder that cannot be planned this round (found so after the listing) keeps
+            # nothing here.
+            conn.execute(
+                "DELETE FROM round_busy WHERE folder NOT IN (SELECT value FROM json_each(?))",
+                [json.dumps(names)],
+            )
+            conn.execute(
+                "INSERT OR IGNORE INTO round_busy SELECT e.folder, e.path FROM round_changed c"
+                " JOIN entries e ON e.folder = c.folder AND e.path = c.path"
+                " WHERE c.folder IN (SELECT value FROM json_each(?))",
+                [json.dumps(names)],
+            )
             self._keep_what_rules_read(conn, names)
             synced, rejected = self._counts(conn, names)
             entries = self._active_entries(conn)
@@ -258,24 +276,40 @@ class RoundTables:
         )
         return Selection(planned, manifest, remote, rejected)
 
-    def _find_busy(
+    def find_unlisted(
         self,
-        conn: sqlite3.Connection,
-        folder: LocalFolder,
+        specs: Iterable[FolderSpec],
+        *,
         unavailable: Mapping[str, str],
         instance: str,
     ) -> None:
-        """Put the folder's entries that are not at rest in ``round_busy``. (Most files of a
-        large folder are at rest: the few others are what is written.)"""
-        spec = folder.spec
+        """Put in ``round_busy`` the entries of the folders ``specs`` that are not at rest for
+        what the manifest and the listing say (a round's changed paths are added by
+        :meth:`select`). ``unavailable``: as for :meth:`select`, which it must equal.
+
+        Called on the listing's thread once the listing is in, while the scan likely goes on:
+        on a large folder this is most of the selection, and SQLite does it without holding
+        the interpreter's lock. (Most files of a large folder are at rest: the few others are
+        what is written.)"""
+        with self.manifest.connection() as conn:
+            for spec in specs:
+                self._find_unlisted(conn, spec, unavailable, instance)
+                self._unlisted.add(spec.name)
+
+    def _find_unlisted(
+        self,
+        conn: sqlite3.Connection,
+        spec: FolderSpec,
+        unavailable: Mapping[str, str],
+        instance: str,
+    ) -> None:
         targets = [t for t in spec.targets if t not in unavailable]
         allowed = targets + [t for t in spec.targets if t in unavailable]
         conn.execute(
-            # (The lists a file must or must not be in are made once, not looked up a file at
-            # a time: a round's changed paths, the files attached where they should not be.)
-            "INSERT INTO round_busy SELECT e.folder, e.path FROM entries e"
-            " WHERE e.folder = :folder AND (e.path IN (SELECT c.path FROM round_changed c"
-            " WHERE c.folder = :folder) OR NOT (e.sha256 != ''"
+            # (The list of files attached where they should not be is made once, not looked up
+            # a file at a time.)
+            "INSERT OR IGNORE INTO round_busy SELECT e.folder, e.path FROM entries e"
+            " WHERE e.folder = :folder AND NOT (e.sha256 != ''"
             " AND ((e.state = 'rejected' AND e.file_id IS NULL) OR (e.state = 'synced'"
             " AND EXISTS (SELECT 1 FROM round_files f WHERE f.id = e.file_id"
             " AND f.purpose = :purpose)"
@@ -286,7 +320,7 @@ class RoundTables:
             " AND m.assistant_id IN (SELECT value FROM json_each(:targets))) = :n)"
             " AND e.file_id NOT IN (SELECT m.file_id FROM attachments m"
             " WHERE m.file_id IS NOT NULL"
-            " AND m.assistant_id NOT IN (SELECT value FROM json_each(:allowed)))))))",
+            " AND m.assistant_id NOT IN (SELECT value FROM json_each(:allowed))))))",
             {
                 "folder": spec.name,
                 "purpose": spec.purpose,

@@ -92,6 +92,30 @@ def test_only_the_files_that_may_need_an_action_are_planned(
     assert report.exit_code() == 0
 
 
+def test_a_folder_found_unplannable_after_the_listing_leaves_nothing_behind(
+    ws: Workspace, planned: list[Manifest]
+) -> None:
+    """The listing's thread finds the entries it shows not at rest for every folder; one whose
+    store turns out gone is skipped, and the other folder is planned as if it were alone."""
+    kept, doomed = (ws.client.create_vector_store(name).id for name in ("kept", "doomed"))
+    docs = ws.add_folder("docs", vector_stores=[kept])
+    notes = ws.add_folder("notes", vector_stores=[doomed])
+    for folder in (docs, notes):
+        for i in range(3):
+            (folder / f"{i}.md").write_text(f"{folder.name} {i}")
+    ws.run()
+    ws.run()
+    (docs / "0.md").write_text("docs 0, version 2")
+    ws.client.delete_vector_store(doomed)
+
+    planned.clear()
+    report = ws.run()
+    assert sorted(path for _, path in planned[0].entries) == ["0.md"]
+    assert planned[0].resting == {"docs": 2}
+    assert report.counts["replaced"] == 1
+    assert len(ws.manifest.entries("notes")) == 3  # skipped, not forgotten
+
+
 def test_a_scan_of_some_paths_finds_gone_only_what_it_looked_at(tmp_path: Path) -> None:
     """A known path at or below a path the daemon looked at, and not there, is gone; every other
     known path stands as the manifest has it (``dirt.md`` is not under ``dir``)."""
