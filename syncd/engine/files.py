@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import os
 import stat
+import struct
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -23,7 +24,7 @@ __all__ = [
     "identity",
     "read_small",
     "sha256_file",
-    "stat_text",
+    "stat_key",
 ]
 
 _CHUNK = 1024**2
@@ -67,18 +68,30 @@ def identity(st: os.stat_result) -> tuple[int, int, int, int, int]:
     return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 
 
-def stat_text(size: int, mtime_ns: int, inode: int, ctime_ns: int) -> str:
-    """A file's stat as one short text: equal texts, an unchanged file (its hash is reused).
-    ctime too: every write moves it, where ``cp -p`` and ``touch -r`` keep mtime. (A string a
-    path weighs a fraction of a tuple of four large ints: a scan holds one per known file.)"""
-    return f"{size}:{mtime_ns}:{inode}:{ctime_ns}"
+#: A stat's four numbers packed, a zero byte first: never the first byte of the text form a
+#: number too large for it is written as (see :func:`stat_key`).
+_PACKED = struct.Struct("<xqqQq")
 
 
-def hashed_stat(sha256: str, size: int, mtime_ns: int, inode: int, ctime_ns: int) -> str:
+def stat_key(size: int, mtime_ns: int, inode: int, ctime_ns: int) -> bytes:
+    """A file's stat as one short key: equal keys, an unchanged file (its hash is reused).
+    ctime too: every write moves it, where ``cp -p`` and ``touch -r`` keep mtime.
+
+    The numbers are packed, not written out: writing four large numbers as text was a fifth of
+    a no-change scan, packing them is a third of that; and 33 bytes a path weigh less than the
+    text did in a scan that holds one per known file. A time 64 bits do not hold (before 1678
+    or after 2262) is written out instead, so that no two stats share a key."""
+    try:
+        return _PACKED.pack(size, mtime_ns, inode, ctime_ns)
+    except struct.error:
+        return f"{size}:{mtime_ns}:{inode}:{ctime_ns}".encode()
+
+
+def hashed_stat(sha256: str, size: int, mtime_ns: int, inode: int, ctime_ns: int) -> bytes:
     """The stat a manifest entry's hash was taken at, as the manifest keeps it beside the
-    entry (``entries.hashed_stat``): its :func:`stat_text`, or "" for an entry without a hash,
-    which no stat's text equals, so that its file is read."""
-    return stat_text(size, mtime_ns, inode, ctime_ns) if sha256 else ""
+    entry (``entries.hashed_stat``): its :func:`stat_key`, or empty for an entry without a
+    hash, which no stat's key equals, so that its file is read."""
+    return stat_key(size, mtime_ns, inode, ctime_ns) if sha256 else b""
 
 
 def sha256_file(

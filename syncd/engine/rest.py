@@ -37,7 +37,7 @@ from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
 from syncd.api import FILE_ROWS, APIError, FilePage
-from syncd.engine.files import stat_text
+from syncd.engine.files import stat_key
 from syncd.engine.manifest import ManifestDB
 from syncd.engine.model import (
     Attempt,
@@ -493,7 +493,7 @@ class FolderTable:
     the others and the files that are gone.
 
     For a scan of the whole folder (``whole``) the manifest's stats are read at once, as one
-    short text per path, and each file seen takes its own out; those left at the end are
+    short key per path, and each file seen takes its own out; those left at the end are
     gone. A scan of some paths looks each one up.
     """
 
@@ -501,14 +501,14 @@ class FolderTable:
         self.manifest = manifest
         self.name = folder
         self.whole = whole
-        self._stats: dict[str, str] | None = None  # whole: path -> stat of every entry
+        self._stats: dict[str, bytes] | None = None  # whole: path -> stat of every entry
         self._seen: set[str] = set()  # a scan of some paths: those the manifest has
 
     def unchanged(self, rel: str, st: os.stat_result) -> bool:
         """Whether the manifest has ``rel`` hashed at the stat ``st``."""
         if self.whole:  # (once a file of a scan's hot path: no call that is not needed)
             stats = self._stats if self._stats is not None else self._recorded()
-            return stats.pop(rel, None) == stat_text(
+            return stats.pop(rel, None) == stat_key(
                 st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns
             )
         entry = self.manifest.entry(self.name, rel)
@@ -556,7 +556,7 @@ class FolderTable:
         file it could not read, or that changed while it was read)."""
         return _Known(self.manifest, self.name)
 
-    def _recorded(self) -> dict[str, str]:
+    def _recorded(self) -> dict[str, bytes]:
         if self._stats is None:
             with self.manifest.connection() as conn:
                 rows = conn.execute(

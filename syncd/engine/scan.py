@@ -38,7 +38,7 @@ from syncd.engine.files import (
     check_root,
     hashed_stat,
     sha256_file,
-    stat_text,
+    stat_key,
 )
 from syncd.engine.filters import folder_filters, is_excluded
 from syncd.engine.model import Entry, LocalFile, LocalFolder, State
@@ -135,7 +135,7 @@ class FolderScan:
 
 def unchanged(entry: Entry, st: os.stat_result) -> bool:
     """Whether ``entry`` has a hash taken at the stat ``st``: then it is not read again."""
-    now = stat_text(st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns)
+    now = stat_key(st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns)
     return now == hashed_stat(entry.sha256, entry.size, entry.mtime_ns, entry.inode, entry.ctime_ns)
 
 

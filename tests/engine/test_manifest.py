@@ -82,7 +82,7 @@ def test_a_v1_file_migrates_forward_keeping_its_rows(tmp_path: Path) -> None:
     v1.close()
 
     with ManifestDB.open(tmp_path) as db:
-        assert db.schema_version() == SCHEMA_VERSION == 6
+        assert db.schema_version() == SCHEMA_VERSION == 7
         snap = db.snapshot()
         assert snap.entries[("docs", "a.md")].file_id == "file-1"
         assert snap.entries[("docs", "a.md")].state is State.SYNCED
@@ -131,17 +131,22 @@ def test_a_v2_file_migrates_to_v3_turning_intents_into_attempts(tmp_path: Path) 
         assert db.entry("docs", "a.md") is not None
 
 
-def test_a_v5_file_migrates_to_v6_and_its_files_are_not_read_again(tmp_path: Path) -> None:
+@pytest.mark.parametrize("version", [5, 6])
+def test_an_older_file_migrates_and_its_files_are_not_read_again(
+    tmp_path: Path, version: int
+) -> None:
+    """v5 kept no stat beside the hash; v6 kept it written out as text: both come to the
+    packed key, and an unchanged file is still not read."""
     tree = tmp_path / "tree"
     tree.mkdir()
     (tree / "a.md").write_bytes(b"a\n")
     (tree / "b.md").write_bytes(b"b\n")
     st = {name: os.stat(tree / name) for name in ("a.md", "b.md")}
-    v5 = sqlite_utils.Database(tmp_path / FILENAME)
-    for migration in MIGRATIONS[:5]:
-        migration(v5)
-    v5.execute("PRAGMA user_version = 5")
-    v5.table("entries").insert_all(
+    old = sqlite_utils.Database(tmp_path / FILENAME)
+    for migration in MIGRATIONS[:version]:
+        migration(old)
+    old.execute(f"PRAGMA user_version = {version}")
+    old.table("entries").insert_all(
         {
             "folder": "docs",
             "path": name,
@@ -154,10 +159,20 @@ def test_a_v5_file_migrates_to_v6_and_its_files_are_not_read_again(tmp_path: Pat
             "state": "synced" if name == "a.md" else "pending",
             "attempts": 0,
         }
+        | (
+            {}
+            if version < 6
+            else {
+                "hashed_stat": f"{st[name].st_size}:{st[name].st_mtime_ns}:{st[name].st_ino}:"
+                f"{st[name].st_ctime_ns}"
+                if name == "a.md"
+                else ""
+            }
+        )
         for name in ("a.md", "b.md")
     )
-    v5.conn.commit()
-    v5.close()
+    old.conn.commit()
+    old.close()
 
     with ManifestDB.open(tmp_path) as db:
         assert db.schema_version() == SCHEMA_VERSION
