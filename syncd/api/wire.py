@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 import httpx2
 
-__all__ = ["SEND_BYTES", "WireTransport", "proxied"]
+__all__ = ["SEND_BYTES", "Answer", "WireTransport", "proxied"]
 
 #: Request bytes are handed to the socket in writes of about this size: a small request, head
 #: and body, is one write (one packet, one wake-up of the server). (The client joins a body
@@ -67,6 +67,17 @@ class _Outgoing:
     def timeout(self, which: str) -> float | None:
         value = self.timeouts.get(which)
         return None if value is None else float(value)
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """A whole answer, as :meth:`WireTransport.send_bytes` reads it."""
+
+    status: int
+    headers: list[tuple[bytes, bytes]]
+    content: bytes
+    reason: bytes
+    http_version: bytes
 
 
 class _Connection:
@@ -215,8 +226,14 @@ class WireTransport(httpx2.BaseTransport):
     def handle_request(self, request: httpx2.Request) -> httpx2.Response:
         assert isinstance(request.stream, httpx2.SyncByteStream)
         timeouts = request.extensions.get("timeout", {})
-        return self._round_trip(
+        status, reason, headers, version, stream = self._round_trip(
             _Outgoing(request.method, request.url, request.headers.raw, request.stream, timeouts)
+        )
+        return httpx2.Response(
+            status,
+            headers=headers,
+            stream=stream,
+            extensions={"http_version": version, "reason_phrase": reason},
         )
 
     def send_bytes(
@@ -226,14 +243,24 @@ class WireTransport(httpx2.BaseTransport):
         headers: list[tuple[bytes, bytes]],
         body: bytes,
         timeouts: Mapping[str, float | None],
-    ) -> httpx2.Response:
-        """Send a request whose body is in memory, without making an ``httpx2.Request`` of
-        it: ``headers`` are sent as they are (with ``Host`` and ``Content-Length`` among
-        them). The response's body is unread and it has no ``request``; otherwise it is what
-        :meth:`handle_request` returns, failures included."""
-        return self._round_trip(_Outgoing(method, url, headers, (body,), timeouts))
+    ) -> Answer:
+        """Send a request whose body is in memory and read its whole answer, without making an
+        ``httpx2.Request`` or ``httpx2.Response`` of either (their layers cost a small upload
+        more than the exchange itself): ``headers`` are sent as they are (with ``Host`` and
+        ``Content-Length`` among them). Failures are those of :meth:`handle_request`."""
+        out = _Outgoing(method, url, headers, (body,), timeouts)
+        status, reason, head, version, stream = self._round_trip(out)
+        try:
+            content = b"".join(stream)
+        finally:
+            stream.close()
+        return Answer(status, head, content, reason, version)
 
-    def _round_trip(self, out: _Outgoing) -> httpx2.Response:
+    def _round_trip(
+        self, out: _Outgoing
+    ) -> tuple[int, bytes, list[tuple[bytes, bytes]], bytes, _Body]:
+        """Send ``out``; the answer's status, reason, headers, HTTP version and body (unread:
+        its connection goes back to the pool once it is read and closed)."""
         url = out.url
         if url.scheme not in ("http", "https"):
             raise httpx2.UnsupportedProtocol(f"unsupported scheme {url.scheme!r}")
@@ -318,7 +345,9 @@ class WireTransport(httpx2.BaseTransport):
 
     # --- one exchange -------------------------------------------------------------------------
 
-    def _exchange(self, out: _Outgoing, origin: _Origin, conn: _Connection) -> httpx2.Response:
+    def _exchange(
+        self, out: _Outgoing, origin: _Origin, conn: _Connection
+    ) -> tuple[int, bytes, list[tuple[bytes, bytes]], bytes, _Body]:
         conn.sock.settimeout(out.timeout("write"))
         try:
             self._send(out, conn)
@@ -337,12 +366,7 @@ class WireTransport(httpx2.BaseTransport):
             raise httpx2.ReadError(str(e) or type(e).__name__) from e
         framing, closes = _framing(out.method, status, headers)
         keep_alive = version == b"HTTP/1.1" and not closes and not _closes(out.headers)
-        return httpx2.Response(
-            status,
-            headers=headers,
-            stream=_Body(self, origin, conn, framing, keep_alive),
-            extensions={"http_version": version, "reason_phrase": reason},
-        )
+        return status, reason, headers, version, _Body(self, origin, conn, framing, keep_alive)
 
     @staticmethod
     def _send(out: _Outgoing, conn: _Connection) -> None:
