@@ -17,6 +17,7 @@ the client then keeps httpx2's transport), ``Expect: 100-continue``, or trailers
 
 from __future__ import annotations
 
+import re
 import select
 import socket
 import ssl
@@ -40,6 +41,16 @@ RECV_BYTES = 64 * 1024
 MAX_HEAD_BYTES = 64 * 1024
 
 _Origin = tuple[str, str, int]
+
+#: A header line (RFC 9110, 5.1 and 5.5): a token, a colon, the value without the whitespace
+#: around it, the line's end. Anchored at the start of a line, so that a line holding anything
+#: else — a name with a space, a folded continuation — matches nowhere and is seen.
+_FIELD = re.compile(rb"^([!#$%&'*+\-.^_`|~0-9A-Za-z]+):[ \t]*([^\r\n]*?)[ \t]*\r\n", re.MULTILINE)
+#: The header lines that say how an answer's body ends.
+_FRAMING_FIELD = re.compile(
+    rb"^(content-length|transfer-encoding|connection):[ \t]*([^\r\n]*?)[ \t]*\r\n",
+    re.MULTILINE | re.IGNORECASE,
+)
 
 
 def proxied(url: httpx2.URL) -> bool:
@@ -359,12 +370,12 @@ class WireTransport(httpx2.BaseTransport):
             pass
         conn.sock.settimeout(out.timeout("read"))
         try:
-            status, reason, headers, version = self._head(conn)
+            status, reason, headers, fields, version = self._head(conn)
         except TimeoutError as e:
             raise httpx2.ReadTimeout("timed out waiting for the answer") from e
         except OSError as e:
             raise httpx2.ReadError(str(e) or type(e).__name__) from e
-        framing, closes = _framing(out.method, status, headers)
+        framing, closes = _framing(out.method, status, fields)
         keep_alive = version == b"HTTP/1.1" and not closes and not _closes(out.headers)
         return status, reason, headers, version, _Body(self, origin, conn, framing, keep_alive)
 
@@ -394,9 +405,13 @@ class WireTransport(httpx2.BaseTransport):
         conn.sock.sendall(b"".join(pending))
 
     @staticmethod
-    def _head(conn: _Connection) -> tuple[int, bytes, list[tuple[bytes, bytes]], bytes]:
-        """The answer's status, reason, headers and HTTP version; informational (1xx) answers
-        before it are passed over."""
+    def _head(
+        conn: _Connection,
+    ) -> tuple[int, bytes, list[tuple[bytes, bytes]], bytes, bytes]:
+        """The answer's status, reason, headers (also as the lines they came in) and HTTP
+        version; informational (1xx) answers before it are passed over. The lines are read
+        by regular expressions, in one pass each: a loop over them in Python was a tenth of
+        the CPU of a small upload."""
         while True:
             start = 0
             while (end := conn.buffer.find(b"\r\n\r\n", start)) < 0:
@@ -409,20 +424,20 @@ class WireTransport(httpx2.BaseTransport):
                     raise httpx2.RemoteProtocolError(
                         "the server closed the connection without answering"
                     ) from None
-            head = conn.take(end + 4)[:-4].split(b"\r\n")
-            version, _, rest = head[0].partition(b" ")
+            head = conn.take(end + 4)
+            first = head.find(b"\r\n")
+            version, _, rest = head[:first].partition(b" ")
             code, _, reason = rest.partition(b" ")
             if not version.startswith(b"HTTP/1.") or len(code) != 3 or not code.isdigit():
-                raise httpx2.RemoteProtocolError(f"not an HTTP/1.1 answer: {head[0][:40]!r}")
-            headers = []
-            for line in head[1:]:
-                name, colon, value = line.partition(b":")
-                if not colon or not name or name[-1] in b" \t" or line[0] in b" \t":
-                    raise httpx2.RemoteProtocolError(f"malformed header line {line[:40]!r}")
-                headers.append((name, value.strip()))
+                raise httpx2.RemoteProtocolError(f"not an HTTP/1.1 answer: {head[:40]!r}")
+            fields = head[first + 2 : -2]  # each line with its CRLF
+            headers = _FIELD.findall(fields)
+            if len(headers) != fields.count(b"\n"):
+                bad = next(x for x in fields.splitlines(True) if not _FIELD.fullmatch(x))
+                raise httpx2.RemoteProtocolError(f"malformed header line {bad[:40]!r}")
             status = int(code)
             if not 100 <= status < 200:
-                return status, reason, headers, version
+                return status, reason, headers, fields, version
 
 
 def _close_token(value: bytes) -> bool:
@@ -435,16 +450,14 @@ def _closes(headers: list[tuple[bytes, bytes]]) -> bool:
     return any(name.lower() == b"connection" and _close_token(v) for name, v in headers)
 
 
-def _framing(
-    method: str, status: int, headers: list[tuple[bytes, bytes]]
-) -> tuple[int | str, bool]:
-    """How the body of an answer with ``headers`` ends (RFC 9112, 6.3) — a byte count (0: no
-    body), ``"chunked"``, or ``"close"`` (with the connection) — and whether the headers say
-    ``Connection: close``. One pass over the headers."""
+def _framing(method: str, status: int, fields: bytes) -> tuple[int | str, bool]:
+    """How the body of an answer whose header lines are ``fields`` ends (RFC 9112, 6.3) — a
+    byte count (0: no body), ``"chunked"``, or ``"close"`` (with the connection) — and whether
+    the headers say ``Connection: close``. Only the lines that decide it are looked at."""
     encoding: bytes | None = None
     lengths: set[bytes] = set()
     closes = False
-    for name, value in headers:
+    for name, value in _FRAMING_FIELD.findall(fields):
         key = name.lower()
         if key == b"content-length":
             lengths.add(value.strip())

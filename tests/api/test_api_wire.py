@@ -228,6 +228,10 @@ def test_a_cut_body_is_a_protocol_error(serve):
         b"SSH-2.0-OpenSSH\r\n\r\n",
         b"HTTP/1.1 2000 OK\r\n\r\n",
         b"HTTP/1.1 200 OK\r\nno colon here\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nBad Name: x\r\nContent-Length: 0\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nName : x\r\nContent-Length: 0\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nName: x\r\n folded: on\r\nContent-Length: 0\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nName: x\nContent-Length: 0\r\n\r\n",
         b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab",
     ],
 )
