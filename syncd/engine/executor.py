@@ -551,16 +551,28 @@ class Executor:
             raise _Skip("the manifest changed since the plan")
 
         sent_at = self.clock()
-        again = row is not None and row.state is State.UPLOADING and row.intent_sha256 == sha256
-        intent = replace(
-            row or Entry(action.folder, action.path, *_stat(st), sha256, State.UPLOADING),
-            state=State.UPLOADING,
-            next_attempt_at=None,
-            intent_sha256=sha256,
-            intent_size=st.st_size,
-            # Sent again after an unknown outcome: still the same intent.
-            intent_at=row.intent_at if again and row and row.intent_at else sent_at,
-        )
+        if row is None:  # a new file (most of a first sync: made directly, not copied)
+            intent = Entry(
+                action.folder,
+                action.path,
+                *_stat(st),
+                sha256,
+                State.UPLOADING,
+                intent_sha256=sha256,
+                intent_size=st.st_size,
+                intent_at=sent_at,
+            )
+        else:
+            again = row.state is State.UPLOADING and row.intent_sha256 == sha256
+            intent = replace(
+                row,
+                state=State.UPLOADING,
+                next_attempt_at=None,
+                intent_sha256=sha256,
+                intent_size=st.st_size,
+                # Sent again after an unknown outcome: still the same intent.
+                intent_at=row.intent_at if again and row.intent_at else sent_at,
+            )
         attempt = Attempt(
             action.folder,
             action.path,
