@@ -107,6 +107,10 @@ class _Connection:
         self.buffer += chunk
 
     def take(self, size: int) -> bytes:
+        if size >= len(self.buffer):  # all of it (an answer's body, as a rule): one copy
+            data = bytes(self.buffer)
+            self.buffer.clear()
+            return data
         data = bytes(self.buffer[:size])
         del self.buffer[:size]
         return data

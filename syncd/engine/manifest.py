@@ -29,8 +29,10 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import itertools
 import json
 import logging
+import operator
 import os
 import sqlite3
 import threading
@@ -931,9 +933,10 @@ class ManifestDB:
         """Record the intents (each a row and its attempt) of several uploads in one durable
         commit, before any of their requests leaves (invariant 2)."""
         now = time.time()
-        writes: list[tuple[str, Sequence[Any]]] = []
-        for entry, attempt in intents:
-            writes += [(_PUT_ENTRY, _row(entry, now)), (_PUT_ATTEMPT, _attempt_row(attempt))]
+        writes: list[tuple[str, Sequence[Any]]] = [
+            (_PUT_ENTRY, _row(entry, now)) for entry, _ in intents
+        ]
+        writes += [(_PUT_ATTEMPT, _attempt_row(attempt)) for _, attempt in intents]
         self._grouped(writes, durable=True)
 
     def record_answers(self, answers: Collection[Answer]) -> None:
@@ -943,15 +946,11 @@ class ManifestDB:
         of other threads that arrive meanwhile (see :meth:`_grouped`), so that concurrent
         uploads share commits; it is committed when this returns."""
         now = time.time()
-        writes: list[tuple[str, Sequence[Any]]] = []
-        for answer in answers:
-            entry = answer.entry
-            writes += [
-                (_ANSWER_ATTEMPT, [answer.file_id, entry.folder, entry.path, answer.sent_at]),
-                (_PUT_ENTRY, _row(entry, now)),
-            ]
-            if answer.retired is not None:
-                writes.append((_PUT_RETIRED, _retired_row(answer.retired)))
+        writes: list[tuple[str, Sequence[Any]]] = [
+            (_ANSWER_ATTEMPT, (a.file_id, a.entry.folder, a.entry.path, a.sent_at)) for a in answers
+        ]
+        writes += [(_PUT_ENTRY, _row(a.entry, now)) for a in answers]
+        writes += [(_PUT_RETIRED, _retired_row(a.retired)) for a in answers if a.retired]
         self._grouped(writes, durable=False)
 
     def put_entries(self, entries: Collection[Entry], *, durable: bool = False) -> None:
@@ -1028,8 +1027,10 @@ class ManifestDB:
         batch that filled meanwhile, if any."""
         try:
             with self.transaction():
-                for sql, parameters in batch.writes:
-                    self._db.execute(sql, parameters)
+                # A run of one statement goes in one call: a batch of uploads writes its
+                # rows, then its attempts, each dozens at a time.
+                for sql, run in itertools.groupby(batch.writes, key=operator.itemgetter(0)):
+                    self._db.conn.executemany(sql, [parameters for _, parameters in run])
             if batch.durable:
                 self._sync_log()
         except BaseException as e:
