@@ -12,6 +12,11 @@ in short:
 * **Recording.** Each answer is committed as it arrives, one short transaction each. An upload's
   intent is committed *before* its request (invariant 2). A request whose answer never came
   leaves the manifest as it was, so the next plan looks again.
+* **Batches.** When a stage has many chains, a worker takes up to :data:`BATCH` at a time
+  (:func:`batch_size`), and those that are one small upload each go together: their intents
+  in one commit before the first of their requests, the requests one after another, their
+  answers in one commit after the last. Each one's failure is handled as it would be alone;
+  dying in between leaves intents, which the next pass resolves as after any crash.
 * **Invariant 5.** An upload re-hashes and re-validates the file first and is skipped if it
   changed since the scan. A small file (up to ``IN_MEMORY_BYTES``) is sent from the very bytes
   that were hashed; a larger one that changes while it is streamed is not attached, and its
