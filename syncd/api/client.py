@@ -575,7 +575,8 @@ class Client:
         Raises :class:`UploadOutcomeUnknown` when the file may or may not have been stored (the
         body went out and no clear answer came back); an upload is never re-sent blindly.
         """
-        path = Path(path)
+        if not isinstance(path, Path):  # (making a Path of a Path parses it all again)
+            path = Path(path)
         name = filename or path.name
         if content is not None:
             if len(content) > self.upload_threshold:

@@ -42,15 +42,15 @@ MAX_HEAD_BYTES = 64 * 1024
 
 _Origin = tuple[str, str, int]
 
-#: A header line (RFC 9110, 5.1 and 5.5): a token, a colon, the value without the whitespace
-#: around it, the line's end. Anchored at the start of a line, so that a line holding anything
-#: else — a name with a space, a folded continuation — matches nowhere and is seen.
-_FIELD = re.compile(rb"^([!#$%&'*+\-.^_`|~0-9A-Za-z]+):[ \t]*([^\r\n]*?)[ \t]*\r\n", re.MULTILINE)
-#: The header lines that say how an answer's body ends.
-_FRAMING_FIELD = re.compile(
-    rb"^(content-length|transfer-encoding|connection):[ \t]*([^\r\n]*?)[ \t]*\r\n",
-    re.MULTILINE | re.IGNORECASE,
-)
+#: A header line (RFC 9110, 5.1 and 5.5): a token, a colon, the value (whitespace before it
+#: left out), the line's end. Anchored at the start of a line, so that a line holding anything
+#: else — a name with a space, a folded continuation — matches nowhere and is seen. (Leaving
+#: out the whitespace after the value in the pattern too made it several times as slow: the
+#: rare value that has some is stripped apart.)
+_FIELD = re.compile(rb"^([!#$%&'*+\-.^_`|~0-9A-Za-z]+):[ \t]*([^\r\n]*)\r\n", re.MULTILINE)
+#: The header lines that say how an answer's body ends, in the head's lines lowercased and
+#: preceded by a line feed.
+_FRAMING_FIELD = re.compile(rb"\n(content-length|transfer-encoding|connection):([^\r\n]*)")
 
 
 def proxied(url: httpx2.URL) -> bool:
@@ -414,8 +414,7 @@ class WireTransport(httpx2.BaseTransport):
     ) -> tuple[int, bytes, list[tuple[bytes, bytes]], bytes, bytes]:
         """The answer's status, reason, headers (also as the lines they came in) and HTTP
         version; informational (1xx) answers before it are passed over. The lines are read
-        by regular expressions, in one pass each: a loop over them in Python was a tenth of
-        the CPU of a small upload."""
+        by a regular expression, in one pass."""
         while True:
             start = 0
             while (end := conn.buffer.find(b"\r\n\r\n", start)) < 0:
@@ -439,6 +438,8 @@ class WireTransport(httpx2.BaseTransport):
             if len(headers) != fields.count(b"\n"):
                 bad = next(x for x in fields.splitlines(True) if not _FIELD.fullmatch(x))
                 raise httpx2.RemoteProtocolError(f"malformed header line {bad[:40]!r}")
+            if b" \r\n" in fields or b"\t\r\n" in fields:
+                headers = [(name, value.rstrip(b" \t")) for name, value in headers]
             status = int(code)
             if not 100 <= status < 200:
                 return status, reason, headers, fields, version
@@ -461,8 +462,7 @@ def _framing(method: str, status: int, fields: bytes) -> tuple[int | str, bool]:
     encoding: bytes | None = None
     lengths: set[bytes] = set()
     closes = False
-    for name, value in _FRAMING_FIELD.findall(fields):
-        key = name.lower()
+    for key, value in _FRAMING_FIELD.findall(b"\n" + fields.lower()):
         if key == b"content-length":
             lengths.add(value.strip())
         elif key == b"transfer-encoding":

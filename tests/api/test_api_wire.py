@@ -152,6 +152,22 @@ def test_a_chunked_answer_is_read_and_the_connection_kept(serve):
     assert server.connections == 1
 
 
+def test_header_values_are_read_without_the_whitespace_around_them(serve):
+    reply = (
+        b"HTTP/1.1 200 OK\r\nX-Request-Id:  req_1 \t\r\nX-Empty:\r\nx-Two: a b\r\n"
+        b"CONTENT-LENGTH:\t 5 \r\nConnection: keep-alive\r\n\r\nhello"
+    )
+    server = serve(lambda _: (reply, False))
+    with http(WireTransport()) as client:
+        for _ in range(2):
+            response = client.get(server.url)
+            assert response.content == b"hello"
+            assert response.headers["x-request-id"] == "req_1"
+            assert response.headers["x-empty"] == ""
+            assert response.headers["x-two"] == "a b"
+    assert server.connections == 1  # the length was read, and the connection kept
+
+
 def test_an_answer_without_a_length_ends_with_its_connection(serve):
     server = serve(lambda _: (b"HTTP/1.1 200 OK\r\n\r\nall of it", True))
     with http(WireTransport()) as client:
