@@ -125,6 +125,11 @@ IN_MEMORY_BYTES = 1024 * 1024
 BATCH = 32
 
 
+#: What is logged at DEBUG (quiet) and at WARNING; everything else at INFO.
+_QUIET = frozenset({"forgotten", "restat", "skipped", "waiting"})
+_WARNINGS = frozenset({"failed", "unresolved", "rejected"})
+
+
 def retry_delay(attempts: int) -> float:
     """Seconds to wait after the ``attempts``-th failed upload of a file."""
     return min(BACKOFF * 2 ** (attempts - 1), MAX_BACKOFF)
@@ -391,11 +396,12 @@ class Executor:
     def _emit(self, done: Done) -> None:
         with self._lock:
             self._done.append(done)
-        quiet = ("forgotten", "restat", "skipped", "waiting")
-        level = logging.DEBUG if done.what in quiet else logging.INFO
-        if done.what in ("failed", "unresolved", "rejected"):
+        if done.what in _WARNINGS:
             level = logging.WARNING
-        log.log(level, "%s", done.message())
+        else:
+            level = logging.DEBUG if done.what in _QUIET else logging.INFO
+        if log.isEnabledFor(level):  # the words are made only for a line that is written
+            log.log(level, "%s", done.message())
         if self.on_done is not None:
             self.on_done(done)
 
