@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import signal
 import subprocess
+import threading
 import time
 from collections import Counter
 from pathlib import Path
@@ -25,7 +26,7 @@ from syncd.api import (
     UploadOutcomeUnknown,
 )
 from syncd.engine.executor import BATCH, PassStopped, batch_size
-from syncd.engine.manifest import ManifestDB
+from syncd.engine.manifest import ManifestDB, StateFull
 from syncd.engine.model import State, Upload
 from syncd.engine.report import ExitStatus
 
@@ -233,3 +234,54 @@ def test_syncd_killed_mid_batch_loses_no_file_and_uploads_none_twice(ws: Workspa
     names = Counter(f.filename for f in ws.remote().values())
     assert names == Counter(u.path for u in uploads)  # every file once: none lost, none twice
     assert ws.manifest.counts() == {"docs": {"synced": 200}}
+
+
+def test_a_full_disk_at_the_answers_leaves_the_intents_and_starts_nothing_more(
+    ws: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ws.sync["unresolved_grace_seconds"] = 0
+    docs = ws.add_folder("docs")
+    uploads = make_files(docs)
+
+    def full(*_: Any) -> None:
+        raise StateFull(ws.state_dir)
+
+    monkeypatch.setattr(ws.manifest, "record_answers", full)
+    with pytest.raises(StateFull):
+        executor(ws, concurrency=1).run(uploads)
+    # The first batch went out; its answers could not be recorded, so its intents stay.
+    assert len(ws.manifest.unanswered()) == 10
+    assert len(ws.remote()) == 10
+
+    monkeypatch.undo()
+    report = ws.run()
+    assert report.exit_code() is ExitStatus.OK
+    assert report.counts["adopted"] == 10
+    assert ws.manifest.counts() == {"docs": {"synced": FILES}}
+    assert Counter(f.filename for f in ws.remote().values()) == Counter(u.path for u in uploads)
+
+
+def test_stopping_mid_batch_finishes_what_is_in_flight_and_takes_back_the_rest(
+    ws: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    docs = ws.add_folder("docs")
+    uploads = make_files(docs)
+    stop = threading.Event()
+    send = ws.client.create_file
+    calls = 0
+
+    def stopped_after_the_third(path: Path, *args: Any, **kwargs: Any) -> FileObject:
+        nonlocal calls
+        calls += 1
+        if calls == 3:
+            stop.set()  # SIGTERM while the third request is out
+        return send(path, *args, **kwargs)
+
+    monkeypatch.setattr(ws.client, "create_file", stopped_after_the_third)
+    done = executor(ws, concurrency=1, stop=stop).run(uploads)
+
+    assert [d.what for d in done] == ["uploaded"] * 3
+    assert ws.manifest.counts() == {"docs": {"synced": 3}}
+    assert ws.manifest.unanswered() == []
+    assert [a.path for a in ws.manifest.attempts()] == ["f00.md", "f01.md", "f02.md"]
+    assert len(ws.remote()) == 3
