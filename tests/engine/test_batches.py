@@ -285,3 +285,26 @@ def test_stopping_mid_batch_finishes_what_is_in_flight_and_takes_back_the_rest(
     assert ws.manifest.unanswered() == []
     assert [a.path for a in ws.manifest.attempts()] == ["f00.md", "f01.md", "f02.md"]
     assert len(ws.remote()) == 3
+
+
+def test_batches_of_new_files_and_of_replacements_end_attached_in_a_store(ws: Workspace) -> None:
+    ws.sync["concurrency"] = 1
+    store = ws.client.create_vector_store("docs").id
+    docs = ws.add_folder("docs", vector_stores=[store])
+    make_files(docs)
+    first = ws.run()
+    assert first.exit_code() is ExitStatus.OK, first.errors
+    assert first.counts["uploaded"] == first.counts["attached"] == FILES
+    old = {ws.entry("docs", f"f{i:02}.md").file_id for i in range(FILES)}
+
+    for i in range(FILES):
+        (docs / f"f{i:02}.md").write_bytes(f"file {i}, second version\n".encode())
+    second = ws.run()
+    assert second.exit_code() is ExitStatus.OK, second.errors
+    assert second.counts["replaced"] == FILES
+    new = {ws.entry("docs", f"f{i:02}.md").file_id for i in range(FILES)}
+    assert not new & old and None not in new
+    files = {f.id: f.status for f in ws.client.iter_vector_store_files(store)}
+    assert files == dict.fromkeys(new, "completed")
+    assert set(ws.remote()) == new  # every old version deleted once its successor served
+    assert ws.manifest.retired_count() == 0
