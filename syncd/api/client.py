@@ -1340,9 +1340,12 @@ class Client:
             }
             turn.answered(headers)
             request_id = headers.get("x-request-id")
-            if 200 <= answer.status < 300:
+            success = 200 <= answer.status < 300
+            if success and "content-encoding" not in headers:
                 self._record("POST", path, answer.status, started, request_id)
                 return _parsed(answer.content, model, answer.status, request_id, "POST", url.path)
+            # A refusal, or an answer compressed although none was asked for: as httpx2 reads
+            # it (decoded), and as any other answer is judged.
             response = httpx2.Response(
                 answer.status,
                 headers=answer.headers,
@@ -1350,7 +1353,10 @@ class Client:
                 request=_bare_request("POST", url),
                 extensions={"http_version": answer.http_version, "reason_phrase": answer.reason},
             )
-            raise self._refusal(response, "POST", path, started)
+            if not success:
+                raise self._refusal(response, "POST", path, started)
+            self._record("POST", path, answer.status, started, request_id)
+            return self._parse(response, model)
 
     @contextlib.contextmanager
     def _send(

@@ -6,6 +6,7 @@ them as before)."""
 from __future__ import annotations
 
 import contextlib
+import gzip
 import socket
 import threading
 from collections.abc import Callable, Iterator
@@ -331,3 +332,12 @@ def test_an_upload_from_memory_sent_past_httpx2_carries_the_headers_httpx2_sends
     assert direct["content-type"].startswith("multipart/form-data; boundary=")
     assert server.requests[0].startswith(b"POST /v1/files HTTP/1.1\r\n")
     assert b"\r\n\r\nhi\r\n" in server.requests[0]
+
+
+def test_an_upload_from_memory_whose_answer_comes_compressed_is_read_decoded(serve, tmp_path):
+    file = b'{"id": "file-1", "object": "file", "bytes": 2, "created_at": 1, "filename": "a.txt",'
+    file += b' "purpose": "assistants"}'
+    packed = gzip.compress(file)
+    server = serve(lambda _: (answer("200 OK", packed, "Content-Encoding: gzip"), False))
+    with Client(f"{server.url}/v1", "sk-test") as client:
+        assert client.create_file(tmp_path / "a.txt", "assistants", content=b"hi").id == "file-1"
