@@ -303,8 +303,7 @@ class Executor:
         try:
             self._stores.finish()
         except AuthenticationError as e:
-            with self._lock:
-                self._auth = self._auth or e
+            self._stop(e)
 
     def _upload_key(self, action: Upload) -> tuple[str, int, str]:
         """What the service's copy of ``action``'s file would be recognised by."""
@@ -359,13 +358,8 @@ class Executor:
             pass  # reported where it was found out
         elif isinstance(error, _Skip):
             self._skip(action, str(error))
-        elif isinstance(error, AuthenticationError):
-            with self._lock:
-                self._auth = self._auth or error
-            return False
-        elif isinstance(error, StateFull):
-            with self._lock:
-                self._full = self._full or error
+        elif isinstance(error, AuthenticationError | StateFull):
+            self._stop(error)
             return False
         elif isinstance(error, APIError):
             self._emit(self._failure(action, str(error)))
@@ -374,6 +368,14 @@ class Executor:
         else:
             raise error
         return True
+
+    def _stop(self, error: AuthenticationError | StateFull) -> None:
+        """No more work may start: the key was refused, or nothing can be recorded."""
+        with self._lock:
+            if isinstance(error, StateFull):
+                self._full = self._full or error
+            else:
+                self._auth = self._auth or error
 
     def _acted(self, action: Action) -> None:
         """``action`` is over (for progress)."""
@@ -481,7 +483,7 @@ class Executor:
         try:
             self.manifest.put_intents([(out.intent, out.attempt) for out in ready])
         except StateFull as e:
-            self._handle(ready[0].action, e)
+            self._stop(e)
             for out in ready:
                 self._acted(out.action)
             return
@@ -509,7 +511,7 @@ class Executor:
                 self.manifest.record_answers([self._answer(out, sent) for out, sent in answered])
         except StateFull as e:
             # Not recorded: the intents stay, and the next pass adopts what was stored.
-            self._handle(ready[0].action, e)
+            self._stop(e)
             for out, _ in answered:
                 self._acted(out.action)
             answered = []
@@ -517,7 +519,7 @@ class Executor:
             if unsent:
                 self._take_back(unsent)
         except StateFull as e:
-            self._handle(ready[0].action, e)  # the intents stay; the next pass resolves them
+            self._stop(e)  # the intents stay; the next pass resolves them
         for out in unsent:
             self._acted(out.action)
         for out, sent in answered:
