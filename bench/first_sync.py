@@ -32,9 +32,10 @@ from emulator_process import emulator_popen
 from procstat import cpu_seconds
 
 
-def first_sync(n: int, concurrency: int, source: Path | None) -> tuple[float, float, float]:
+def first_sync(n: int, concurrency: int, source: Path | None) -> tuple[float, float, float, float]:
     """One first sync of ``n`` new files by the syncd in ``source`` (``None``: this checkout);
-    syncd's and the emulator's CPU seconds per file, and files per second."""
+    syncd's user and system CPU seconds per file, the emulator's CPU seconds per file, and
+    files per second."""
     with tempfile.TemporaryDirectory(prefix="syncd-first-") as tmp:
         work = Path(tmp)
         tree = work / "tree"
@@ -57,10 +58,9 @@ def first_sync(n: int, concurrency: int, source: Path | None) -> tuple[float, fl
             wall = time.perf_counter() - started
             after = os.times()
             emulator_cpu = cpu_seconds(emulator.pid) - emulator_before
-    cpu = (after.children_user - before.children_user) + (
-        after.children_system - before.children_system
-    )
-    return cpu / n, emulator_cpu / n, n / wall
+    user = after.children_user - before.children_user
+    system = after.children_system - before.children_system
+    return user / n, system / n, emulator_cpu / n, n / wall
 
 
 def main() -> None:
@@ -77,11 +77,12 @@ def main() -> None:
     figures: dict[str, list[float]] = {side: [] for side in sides}
     for _ in range(args.repeat):
         for side, source in sides.items():
-            syncd, emulator, rate = first_sync(args.files, args.concurrency, source)
-            figures[side].append(syncd)
+            user, system, emulator, rate = first_sync(args.files, args.concurrency, source)
+            figures[side].append(user + system)
             print(
                 f"{side:>8}: {args.files:,} files, concurrency {args.concurrency}: syncd "
-                f"{1000 * syncd:.3f} ms CPU/file, emulator {1000 * emulator:.3f} ms CPU/file, "
+                f"{1000 * (user + system):.3f} ms CPU/file (user {1000 * user:.3f}, system "
+                f"{1000 * system:.3f}), emulator {1000 * emulator:.3f} ms CPU/file, "
                 f"{rate:,.0f} files/s (load {os.getloadavg()[0]:.2f})",
                 flush=True,
             )

@@ -34,7 +34,7 @@ import os
 import posixpath
 import sqlite3
 import time
-from collections.abc import Callable, Collection, Generator, Iterator, Sequence
+from collections.abc import Callable, Collection, Generator, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -137,7 +137,7 @@ class _BearerAuth(httpx2.Auth):
         yield request
 
     def raw_header(self) -> tuple[bytes, bytes]:
-        """The header as a request sent past httpx2 (:meth:`Client._deliver`) carries it."""
+        """The header as a request sent past httpx2 (:meth:`Client._post_bytes`) carries it."""
         return b"Authorization", f"Bearer {self._api_key}".encode()
 
 
@@ -265,6 +265,29 @@ def _form_body(fields: dict[str, str], filename: str, content: bytes) -> tuple[b
     return b"".join(parts), f"multipart/form-data; boundary={boundary.decode()}"
 
 
+def _parsed(
+    content: bytes,
+    model: type[ModelT],
+    status: int,
+    request_id: str | None,
+    method: str,
+    path: str,
+) -> ModelT:
+    """A 2xx answer's ``content`` as ``model``; an :class:`APIError` naming what did not fit
+    if it is not one."""
+    try:
+        return model.model_validate_json(content)
+    except pydantic.ValidationError as exc:
+        raise APIError(
+            f"unexpected response: {exc.error_count()} field error(s), first: "
+            f"{exc.errors()[0]['msg']} at {'.'.join(map(str, exc.errors()[0]['loc']))}",
+            status=status,
+            request_id=request_id,
+            method=method,
+            path=path,
+        ) from None
+
+
 @functools.lru_cache(maxsize=64)
 def _parsed_url(url: str) -> httpx2.URL:
     """``url`` parsed, remembered for the paths asked for again and again (``/files`` on every
@@ -352,6 +375,36 @@ def _file_page(response: httpx2.Response) -> tuple[FilePage, bool, str | None]:
     return FilePage(text), bool(has_more), last
 
 
+class _Turn:
+    """A request's turn in its pacing ``bucket`` (``None``: not paced), as a context: the
+    pacer lets it go on entering, and on leaving learns the budget from the answer's headers
+    (:meth:`answered`) and, after a 429 that said how long to wait, holds the bucket that
+    long (up to ``cap``)."""
+
+    __slots__ = ("_cap", "_headers", "_pacer", "bucket")
+
+    def __init__(self, pacer: Pacer, bucket: str | None, cap: float) -> None:
+        self._pacer, self.bucket, self._cap = pacer, bucket, cap
+        self._headers: Mapping[str, str] | None = None
+
+    def answered(self, headers: Mapping[str, str]) -> None:
+        """The answer came, with ``headers``."""
+        self._headers = headers
+
+    def __enter__(self) -> _Turn:
+        if self.bucket is not None:
+            self._pacer.acquire(self.bucket)
+        return self
+
+    def __exit__(self, kind: object, error: BaseException | None, tb: object) -> None:
+        if self.bucket is None:
+            return
+        retry_after = None
+        if isinstance(error, APIError) and error.status == 429 and error.retry_after is not None:
+            retry_after = min(error.retry_after, self._cap)
+        self._pacer.release(self.bucket, self._headers, retry_after=retry_after)
+
+
 class Client:
     """A client for the Files, Assistant-files and Message-files operations.
 
@@ -423,7 +476,7 @@ class Client:
             headers["OpenAI-Organization"] = organization
         self._auth = _BearerAuth(api_key)
         # The lean transport, when this client has it: then a request whose body is in
-        # memory goes to it directly (see _deliver).
+        # memory goes to it directly (see _post_bytes).
         self._wire = None if transport is not None else _default_transport(url, max_connections)
         self._http = httpx2.Client(
             base_url=self.base_url,
@@ -522,7 +575,8 @@ class Client:
         Raises :class:`UploadOutcomeUnknown` when the file may or may not have been stored (the
         body went out and no clear answer came back); an upload is never re-sent blindly.
         """
-        path = Path(path)
+        if not isinstance(path, Path):  # (making a Path of a Path parses it all again)
+            path = Path(path)
         name = filename or path.name
         if content is not None:
             if len(content) > self.upload_threshold:
@@ -991,22 +1045,28 @@ class Client:
         """
         data = {"purpose": purpose, **_file_expiry_form(expires_after)}
         with contextlib.ExitStack() as stack:
-            form: dict[str, Any]
+            send: Callable[[], FileObject]
             if isinstance(source, bytes):
                 # In memory: the form is built here in one piece, cheaper than httpx2's
                 # field-by-field stream (a small upload's body is mostly its form).
                 body, content_type = _form_body(data, filename, source)
-                form = {"content": body, "headers": {"Content-Type": content_type}}
                 size = len(source)
+
+                def send() -> FileObject:
+                    return self._post_bytes("/files", body, content_type, FileObject)
+
             else:
                 fh = stack.enter_context(source.open("rb"))
                 form = {"files": {"file": (filename, fh)}, "data": data}
                 size = os.fstat(fh.fileno()).st_size
 
+                def send() -> FileObject:
+                    return self._parse(self._exchange("POST", "/files", **form), FileObject)
+
             def attempt() -> FileObject:
                 sent_at = time.time()
                 try:
-                    response = self._exchange("POST", "/files", **form)
+                    return send()
                 except APIError as error:
                     if _may_have_reached_service(error):
                         raise UploadOutcomeUnknown(
@@ -1017,7 +1077,6 @@ class Client:
                             cause=error,
                         ) from error
                     raise
-                return self._parse(response, FileObject)
 
             return self._retrying(attempt, "POST /files")
 
@@ -1034,6 +1093,9 @@ class Client:
                 if trace is not None:
                     trace.note(error)
                 raise
+
+        if trace is None:
+            traced = attempt  # (one call less on every request of every upload)
 
         # Most calls succeed at once: the first attempt is made here, and the retry machinery
         # (a tenacity.Retrying per call, a tenth of a small upload's cost) is built only when
@@ -1218,17 +1280,14 @@ class Client:
         return self._retrying(attempt, f"GET {path}")
 
     def _parse(self, response: httpx2.Response, model: type[ModelT]) -> ModelT:
-        try:
-            return model.model_validate_json(response.content)
-        except pydantic.ValidationError as exc:
-            raise APIError(
-                f"unexpected response: {exc.error_count()} field error(s), first: "
-                f"{exc.errors()[0]['msg']} at {'.'.join(map(str, exc.errors()[0]['loc']))}",
-                status=response.status_code,
-                request_id=response.headers.get("x-request-id"),
-                method=response.request.method,
-                path=response.request.url.path,
-            ) from None
+        return _parsed(
+            response.content,
+            model,
+            response.status_code,
+            response.headers.get("x-request-id"),
+            response.request.method,
+            response.request.url.path,
+        )
 
     def _exchange(self, method: str, path: str, **kwargs: Any) -> httpx2.Response:
         """Send one request and read the whole answer; raise an :class:`APIError` unless 2xx."""
@@ -1243,23 +1302,61 @@ class Client:
     def _exchange_stream(self, method: str, path: str, **kwargs: Any) -> Iterator[httpx2.Response]:
         """Send one request, paced if the service limits it; yield the 2xx response with its
         body unread, or raise."""
-        bucket = bucket_of(method, path)
-        if bucket is None:
-            with self._send(method, path, **kwargs) as response:
+        with _Turn(self.pacer, bucket_of(method, path), self.retry.retry_after_cap) as turn:
+            on_answer = None if turn.bucket is None else turn.answered
+            with self._send(method, path, on_answer=on_answer, **kwargs) as response:
                 yield response
-            return
-        self.pacer.acquire(bucket)
-        answer: list[httpx2.Headers] = []
-        retry_after: float | None = None
-        try:
-            with self._send(method, path, on_answer=answer.append, **kwargs) as response:
-                yield response
-        except APIError as error:
-            if error.status == 429 and error.retry_after is not None:
-                retry_after = min(error.retry_after, self.retry.retry_after_cap)
-            raise
-        finally:
-            self.pacer.release(bucket, answer[0] if answer else None, retry_after=retry_after)
+
+    def _post_bytes(self, path: str, body: bytes, content_type: str, model: type[ModelT]) -> ModelT:
+        """POST ``body`` (in memory, of ``content_type``), paced; the 2xx answer as ``model``,
+        or raise as :meth:`_exchange` does.
+
+        With the lean transport (:mod:`syncd.api.wire`), the request goes to it directly and
+        the answer comes back whole, past httpx2's request, client and response layers, which
+        cost a small upload more CPU than the exchange itself: the same headers are sent as
+        httpx2 would send, and the same errors come back. Without it (a proxy, a transport
+        given), it goes through :meth:`_exchange`."""
+        if self._wire is None:
+            form = {"Content-Type": content_type}
+            return self._parse(self._exchange("POST", path, content=body, headers=form), model)
+        url = _parsed_url(self.base_url + path)
+        raw = [
+            (b"Host", url.netloc),
+            *self._wire_headers,
+            self._auth.raw_header(),
+            *((name.encode(), value.encode()) for name, value in _beta_header(path).items()),
+            (b"Content-Type", content_type.encode()),
+            (b"Content-Length", b"%d" % len(body)),
+        ]
+        started = self._clock()
+        with _Turn(self.pacer, bucket_of("POST", path), self.retry.retry_after_cap) as turn:
+            try:
+                answer = self._wire.send_bytes("POST", url, raw, body, self._wire_timeouts)
+            except httpx2.TransportError as exc:
+                raise self._no_answer(exc, "POST", path, started) from exc
+            # The few headers read here are never repeated: a dict of the last of each will do.
+            headers = {
+                name.decode("latin-1").lower(): v.decode("latin-1") for name, v in answer.headers
+            }
+            turn.answered(headers)
+            request_id = headers.get("x-request-id")
+            success = 200 <= answer.status < 300
+            if success and "content-encoding" not in headers:
+                self._record("POST", path, answer.status, started, request_id)
+                return _parsed(answer.content, model, answer.status, request_id, "POST", url.path)
+            # A refusal, or an answer compressed although none was asked for: as httpx2 reads
+            # it (decoded), and as any other answer is judged.
+            response = httpx2.Response(
+                answer.status,
+                headers=answer.headers,
+                content=answer.content,
+                request=_bare_request("POST", url),
+                extensions={"http_version": answer.http_version, "reason_phrase": answer.reason},
+            )
+            if not success:
+                raise self._refusal(response, "POST", path, started)
+            self._record("POST", path, answer.status, started, request_id)
+            return self._parse(response, model)
 
     @contextlib.contextmanager
     def _send(
@@ -1279,16 +1376,17 @@ class Client:
         headers = {**_beta_header(path), **(headers or {})}
         started = self._clock()
         try:
-            response = self._deliver(method, url, headers, kwargs)
+            request = self._http.build_request(method, url, headers=headers, **kwargs)
+            if isinstance(request.stream, httpx2.SyncByteStream):
+                request.stream = _JoinedBody(request.stream)
+            response = self._http.send(request, stream=True)
         except httpx2.TransportError as exc:
-            failure = self._transport_error(exc, method, path)
-            self._record(method, path, None, started, None, str(failure))
-            raise failure from exc
+            raise self._no_answer(exc, method, path, started) from exc
         if on_answer is not None:
             on_answer(response.headers)
         try:
-            request_id = response.headers.get("x-request-id")
             if response.is_success:
+                request_id = response.headers.get("x-request-id")
                 self._record(method, path, response.status_code, started, request_id)
                 yield response
                 return
@@ -1296,37 +1394,26 @@ class Client:
                 response.read()
             except httpx2.TransportError as exc:
                 raise self._transport_error(exc, method, path) from exc
-            error = error_from_response(response, secret=self._secret)
-            self._record(method, path, response.status_code, started, request_id, str(error))
-            raise error
+            raise self._refusal(response, method, path, started)
         finally:
             response.close()
 
-    def _deliver(
-        self, method: str, url: httpx2.URL, headers: dict[str, str], options: dict[str, Any]
-    ) -> httpx2.Response:
-        """Send one request; the response, its body unread.
+    def _no_answer(
+        self, exc: httpx2.TransportError, method: str, path: str, started: float
+    ) -> TransportError:
+        """The error of a request that got no answer (recorded)."""
+        failure = self._transport_error(exc, method, path)
+        self._record(method, path, None, started, None, str(failure))
+        return failure
 
-        A body already in memory (``content``, nothing else) goes straight to the lean
-        transport, when the client has it: httpx2's request and client layers cost a small
-        upload a third of its CPU, and add nothing here — the same headers are sent, and the
-        same response and errors come back. Anything else goes through httpx2."""
-        content = options.get("content")
-        if self._wire is not None and isinstance(content, bytes) and len(options) == 1:
-            raw = [
-                (b"Host", url.netloc),
-                *self._wire_headers,
-                self._auth.raw_header(),
-                *((name.encode(), value.encode()) for name, value in headers.items()),
-                (b"Content-Length", b"%d" % len(content)),
-            ]
-            response = self._wire.send_bytes(method, url, raw, content, self._wire_timeouts)
-            response.request = _bare_request(method, url)
-            return response
-        request = self._http.build_request(method, url, headers=headers, **options)
-        if isinstance(request.stream, httpx2.SyncByteStream):
-            request.stream = _JoinedBody(request.stream)
-        return self._http.send(request, stream=True)
+    def _refusal(
+        self, response: httpx2.Response, method: str, path: str, started: float
+    ) -> APIError:
+        """The error of an answer that is not 2xx, its body read (recorded)."""
+        error = error_from_response(response, secret=self._secret)
+        request_id = response.headers.get("x-request-id")
+        self._record(method, path, response.status_code, started, request_id, str(error))
+        return error
 
     def _transport_error(
         self, exc: httpx2.TransportError, method: str, path: str

@@ -15,9 +15,13 @@ import re
 __all__ = ["sent_filename"]
 
 _REPLACEMENTS = {'"': "%22"} | {chr(c): f"%{c:02X}" for c in range(0x20) if c != 0x1B}
-_PATTERN = re.compile("|".join(re.escape(c) for c in _REPLACEMENTS))
+# One character class: an alternation of 32 characters cost every upload's name a search
+# several times as slow.
+_PATTERN = re.compile("[" + "".join(re.escape(c) for c in _REPLACEMENTS) + "]")
 
 
 def sent_filename(name: str) -> str:
     """``name`` as the multipart body carries it, and so as the service lists it."""
+    if _PATTERN.search(name) is None:  # (nearly every name: a third of the cost of sub)
+        return name
     return _PATTERN.sub(lambda m: _REPLACEMENTS[m.group(0)], name)

@@ -17,6 +17,7 @@ the client then keeps httpx2's transport), ``Expect: 100-continue``, or trailers
 
 from __future__ import annotations
 
+import re
 import select
 import socket
 import ssl
@@ -28,7 +29,7 @@ from dataclasses import dataclass
 
 import httpx2
 
-__all__ = ["SEND_BYTES", "WireTransport", "proxied"]
+__all__ = ["SEND_BYTES", "Answer", "WireTransport", "proxied"]
 
 #: Request bytes are handed to the socket in writes of about this size: a small request, head
 #: and body, is one write (one packet, one wake-up of the server). (The client joins a body
@@ -40,6 +41,16 @@ RECV_BYTES = 64 * 1024
 MAX_HEAD_BYTES = 64 * 1024
 
 _Origin = tuple[str, str, int]
+
+#: A header line (RFC 9110, 5.1 and 5.5): a token, a colon, the value (whitespace before it
+#: left out), the line's end. Anchored at the start of a line, so that a line holding anything
+#: else — a name with a space, a folded continuation — matches nowhere and is seen. (Leaving
+#: out the whitespace after the value in the pattern too made it several times as slow: the
+#: rare value that has some is stripped apart.)
+_FIELD = re.compile(rb"^([!#$%&'*+\-.^_`|~0-9A-Za-z]+):[ \t]*([^\r\n]*)\r\n", re.MULTILINE)
+#: The header lines that say how an answer's body ends, in the head's lines lowercased and
+#: preceded by a line feed.
+_FRAMING_FIELD = re.compile(rb"\n(content-length|transfer-encoding|connection):([^\r\n]*)")
 
 
 def proxied(url: httpx2.URL) -> bool:
@@ -69,6 +80,17 @@ class _Outgoing:
         return None if value is None else float(value)
 
 
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """A whole answer, as :meth:`WireTransport.send_bytes` reads it."""
+
+    status: int
+    headers: list[tuple[bytes, bytes]]
+    content: bytes
+    reason: bytes
+    http_version: bytes
+
+
 class _Connection:
     """One socket to an origin, and what has been read from it but not yet used."""
 
@@ -85,6 +107,10 @@ class _Connection:
         self.buffer += chunk
 
     def take(self, size: int) -> bytes:
+        if size >= len(self.buffer):  # all of it (an answer's body, as a rule): one copy
+            data = bytes(self.buffer)
+            self.buffer.clear()
+            return data
         data = bytes(self.buffer[:size])
         del self.buffer[:size]
         return data
@@ -215,8 +241,14 @@ class WireTransport(httpx2.BaseTransport):
     def handle_request(self, request: httpx2.Request) -> httpx2.Response:
         assert isinstance(request.stream, httpx2.SyncByteStream)
         timeouts = request.extensions.get("timeout", {})
-        return self._round_trip(
+        status, reason, headers, version, stream = self._round_trip(
             _Outgoing(request.method, request.url, request.headers.raw, request.stream, timeouts)
+        )
+        return httpx2.Response(
+            status,
+            headers=headers,
+            stream=stream,
+            extensions={"http_version": version, "reason_phrase": reason},
         )
 
     def send_bytes(
@@ -226,14 +258,24 @@ class WireTransport(httpx2.BaseTransport):
         headers: list[tuple[bytes, bytes]],
         body: bytes,
         timeouts: Mapping[str, float | None],
-    ) -> httpx2.Response:
-        """Send a request whose body is in memory, without making an ``httpx2.Request`` of
-        it: ``headers`` are sent as they are (with ``Host`` and ``Content-Length`` among
-        them). The response's body is unread and it has no ``request``; otherwise it is what
-        :meth:`handle_request` returns, failures included."""
-        return self._round_trip(_Outgoing(method, url, headers, (body,), timeouts))
+    ) -> Answer:
+        """Send a request whose body is in memory and read its whole answer, without making an
+        ``httpx2.Request`` or ``httpx2.Response`` of either (their layers cost a small upload
+        more than the exchange itself): ``headers`` are sent as they are (with ``Host`` and
+        ``Content-Length`` among them). Failures are those of :meth:`handle_request`."""
+        out = _Outgoing(method, url, headers, (body,), timeouts)
+        status, reason, head, version, stream = self._round_trip(out)
+        try:
+            content = b"".join(stream)
+        finally:
+            stream.close()
+        return Answer(status, head, content, reason, version)
 
-    def _round_trip(self, out: _Outgoing) -> httpx2.Response:
+    def _round_trip(
+        self, out: _Outgoing
+    ) -> tuple[int, bytes, list[tuple[bytes, bytes]], bytes, _Body]:
+        """Send ``out``; the answer's status, reason, headers, HTTP version and body (unread:
+        its connection goes back to the pool once it is read and closed)."""
         url = out.url
         if url.scheme not in ("http", "https"):
             raise httpx2.UnsupportedProtocol(f"unsupported scheme {url.scheme!r}")
@@ -318,7 +360,9 @@ class WireTransport(httpx2.BaseTransport):
 
     # --- one exchange -------------------------------------------------------------------------
 
-    def _exchange(self, out: _Outgoing, origin: _Origin, conn: _Connection) -> httpx2.Response:
+    def _exchange(
+        self, out: _Outgoing, origin: _Origin, conn: _Connection
+    ) -> tuple[int, bytes, list[tuple[bytes, bytes]], bytes, _Body]:
         conn.sock.settimeout(out.timeout("write"))
         try:
             self._send(out, conn)
@@ -330,19 +374,14 @@ class WireTransport(httpx2.BaseTransport):
             pass
         conn.sock.settimeout(out.timeout("read"))
         try:
-            status, reason, headers, version = self._head(conn)
+            status, reason, headers, fields, version = self._head(conn)
         except TimeoutError as e:
             raise httpx2.ReadTimeout("timed out waiting for the answer") from e
         except OSError as e:
             raise httpx2.ReadError(str(e) or type(e).__name__) from e
-        framing, closes = _framing(out.method, status, headers)
+        framing, closes = _framing(out.method, status, fields)
         keep_alive = version == b"HTTP/1.1" and not closes and not _closes(out.headers)
-        return httpx2.Response(
-            status,
-            headers=headers,
-            stream=_Body(self, origin, conn, framing, keep_alive),
-            extensions={"http_version": version, "reason_phrase": reason},
-        )
+        return status, reason, headers, version, _Body(self, origin, conn, framing, keep_alive)
 
     @staticmethod
     def _send(out: _Outgoing, conn: _Connection) -> None:
@@ -370,9 +409,12 @@ class WireTransport(httpx2.BaseTransport):
         conn.sock.sendall(b"".join(pending))
 
     @staticmethod
-    def _head(conn: _Connection) -> tuple[int, bytes, list[tuple[bytes, bytes]], bytes]:
-        """The answer's status, reason, headers and HTTP version; informational (1xx) answers
-        before it are passed over."""
+    def _head(
+        conn: _Connection,
+    ) -> tuple[int, bytes, list[tuple[bytes, bytes]], bytes, bytes]:
+        """The answer's status, reason, headers (also as the lines they came in) and HTTP
+        version; informational (1xx) answers before it are passed over. The lines are read
+        by a regular expression, in one pass."""
         while True:
             start = 0
             while (end := conn.buffer.find(b"\r\n\r\n", start)) < 0:
@@ -385,20 +427,22 @@ class WireTransport(httpx2.BaseTransport):
                     raise httpx2.RemoteProtocolError(
                         "the server closed the connection without answering"
                     ) from None
-            head = conn.take(end + 4)[:-4].split(b"\r\n")
-            version, _, rest = head[0].partition(b" ")
+            head = conn.take(end + 4)
+            first = head.find(b"\r\n")
+            version, _, rest = head[:first].partition(b" ")
             code, _, reason = rest.partition(b" ")
             if not version.startswith(b"HTTP/1.") or len(code) != 3 or not code.isdigit():
-                raise httpx2.RemoteProtocolError(f"not an HTTP/1.1 answer: {head[0][:40]!r}")
-            headers = []
-            for line in head[1:]:
-                name, colon, value = line.partition(b":")
-                if not colon or not name or name[-1] in b" \t" or line[0] in b" \t":
-                    raise httpx2.RemoteProtocolError(f"malformed header line {line[:40]!r}")
-                headers.append((name, value.strip()))
+                raise httpx2.RemoteProtocolError(f"not an HTTP/1.1 answer: {head[:40]!r}")
+            fields = head[first + 2 : -2]  # each line with its CRLF
+            headers = _FIELD.findall(fields)
+            if len(headers) != fields.count(b"\n"):
+                bad = next(x for x in fields.splitlines(True) if not _FIELD.fullmatch(x))
+                raise httpx2.RemoteProtocolError(f"malformed header line {bad[:40]!r}")
+            if b" \r\n" in fields or b"\t\r\n" in fields:
+                headers = [(name, value.rstrip(b" \t")) for name, value in headers]
             status = int(code)
             if not 100 <= status < 200:
-                return status, reason, headers, version
+                return status, reason, headers, fields, version
 
 
 def _close_token(value: bytes) -> bool:
@@ -411,17 +455,14 @@ def _closes(headers: list[tuple[bytes, bytes]]) -> bool:
     return any(name.lower() == b"connection" and _close_token(v) for name, v in headers)
 
 
-def _framing(
-    method: str, status: int, headers: list[tuple[bytes, bytes]]
-) -> tuple[int | str, bool]:
-    """How the body of an answer with ``headers`` ends (RFC 9112, 6.3) — a byte count (0: no
-    body), ``"chunked"``, or ``"close"`` (with the connection) — and whether the headers say
-    ``Connection: close``. One pass over the headers."""
+def _framing(method: str, status: int, fields: bytes) -> tuple[int | str, bool]:
+    """How the body of an answer whose header lines are ``fields`` ends (RFC 9112, 6.3) — a
+    byte count (0: no body), ``"chunked"``, or ``"close"`` (with the connection) — and whether
+    the headers say ``Connection: close``. Only the lines that decide it are looked at."""
     encoding: bytes | None = None
     lengths: set[bytes] = set()
     closes = False
-    for name, value in headers:
-        key = name.lower()
+    for key, value in _FRAMING_FIELD.findall(b"\n" + fields.lower()):
         if key == b"content-length":
             lengths.add(value.strip())
         elif key == b"transfer-encoding":

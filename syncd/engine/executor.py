@@ -12,6 +12,11 @@ in short:
 * **Recording.** Each answer is committed as it arrives, one short transaction each. An upload's
   intent is committed *before* its request (invariant 2). A request whose answer never came
   leaves the manifest as it was, so the next plan looks again.
+* **Batches.** When a stage has many chains, a worker takes up to :data:`BATCH` at a time
+  (:func:`batch_size`), and those that are one small upload each go together: their intents
+  in one commit before the first of their requests, the requests one after another, their
+  answers in one commit after the last. Each one's failure is handled as it would be alone;
+  dying in between leaves intents, which the next pass resolves as after any crash.
 * **Invariant 5.** An upload re-hashes and re-validates the file first and is skipped if it
   changed since the scan. A small file (up to ``IN_MEMORY_BYTES``) is sent from the very bytes
   that were hashed; a larger one that changes while it is streamed is not attached, and its
@@ -35,13 +40,16 @@ runs out is reported and left to the planner.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import logging
+import os
 import posixpath
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import replace
+from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Literal
 
 from syncd.api import (
@@ -56,7 +64,7 @@ from syncd.api import (
 )
 from syncd.config import FolderConfig
 from syncd.engine.files import FileChanged, identity, read_small, sha256_file
-from syncd.engine.manifest import ManifestDB, StateFull
+from syncd.engine.manifest import Answer, ManifestDB, StateFull
 from syncd.engine.model import (
     Action,
     Adopt,
@@ -88,12 +96,14 @@ from syncd.engine.validate import validate_file
 
 __all__ = [
     "BACKOFF",
+    "BATCH",
     "IN_MEMORY_BYTES",
     "MAX_BACKOFF",
     "PROCESSING_POLL",
     "PROCESSING_TIMEOUT",
     "Executor",
     "PassStopped",
+    "batch_size",
     "retry_delay",
 ]
 
@@ -109,6 +119,15 @@ PROCESSING_POLL = 0.1
 #: Files up to this size are read into memory once, hashed and sent from there (invariant 5
 #: by construction, and one read instead of two); larger ones stream from disk.
 IN_MEMORY_BYTES = 1024 * 1024
+#: At most this many uploads of small files are made ready, recorded and answered together
+#: (:meth:`Executor._run_uploads`): a commit, a lookup and the hand-offs between threads cost
+#: more than the writes of one small upload.
+BATCH = 32
+
+
+#: What is logged at DEBUG (quiet) and at WARNING; everything else at INFO.
+_QUIET = frozenset({"forgotten", "restat", "skipped", "waiting"})
+_WARNINGS = frozenset({"failed", "unresolved", "rejected"})
 
 
 def retry_delay(attempts: int) -> float:
@@ -136,6 +155,53 @@ class _FileChanged(_Skip):
 class _Unresolved(Exception):
     """An upload's outcome is unknown: until a listing resolves it, no other upload that
     could be mistaken for it is sent (invariant 2)."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Outgoing:
+    """An upload made ready to send (:meth:`Executor._ready`): the file as read, hashed and
+    checked — ``content`` its bytes when small enough to send from memory — the row before
+    (``None``: none), and the intent's row and attempt."""
+
+    action: Upload
+    path: Path
+    name: str
+    content: bytes | None
+    st: os.stat_result
+    sha256: str
+    before: Entry | None
+    intent: Entry
+    attempt: Attempt
+
+
+@dataclass(frozen=True, slots=True)
+class _Sent:
+    """What came of an upload the service took: the new file, the seconds it took, and
+    whether the file changed while it was streamed from disk."""
+
+    file: FileObject
+    elapsed: float
+    changed: bool
+
+
+def _stat(st: os.stat_result) -> tuple[int, int, int]:
+    """The size, mtime and inode an entry records."""
+    return st.st_size, st.st_mtime_ns, st.st_ino
+
+
+def _small_upload(group: list[Action]) -> Upload | None:
+    """The upload of a small file that is all of a chain, which may go in a batch."""
+    match group:
+        case [Upload(size=size) as upload] if size <= IN_MEMORY_BYTES:
+            return upload
+    return None
+
+
+def batch_size(chains: int, workers: int) -> int:
+    """How many chains a worker takes at a time, of ``chains`` shared by ``workers``: up to
+    :data:`BATCH`, but few enough that every worker gets several turns — a handful of changes
+    is spread over the workers as before, so that their requests still overlap."""
+    return max(1, min(BATCH, chains // (4 * max(1, workers))))
 
 
 class Executor:
@@ -201,16 +267,17 @@ class Executor:
                     if self._halted():
                         break
                     groups = chains(stage, self._purposes)
-                    if len(groups) == 1 or self.concurrency == 1:
-                        self._run_chains(iter(groups), threading.Lock())
+                    workers = min(self.concurrency, len(groups))
+                    take = batch_size(len(groups), workers)
+                    if workers <= 1:
+                        self._run_chains(iter(groups), threading.Lock(), take)
                     else:
-                        # Each worker takes the next chain when done with one, in plan order:
-                        # a future per worker, not per chain (100,000 futures, each waking
-                        # this thread, cost more than the small uploads they stand for).
+                        # Each worker takes the next chains when done with some, in plan
+                        # order: a future per worker, not per chain (100,000 futures, each
+                        # waking this thread, cost more than the small uploads they stand for).
                         todo, lock = iter(groups), threading.Lock()
-                        workers = min(self.concurrency, len(groups))
                         for future in [
-                            pool.submit(self._run_chains, todo, lock) for _ in range(workers)
+                            pool.submit(self._run_chains, todo, lock, take) for _ in range(workers)
                         ]:
                             future.result()
                     self._finish_stores()
@@ -236,22 +303,28 @@ class Executor:
         try:
             self._stores.finish()
         except AuthenticationError as e:
-            with self._lock:
-                self._auth = self._auth or e
+            self._stop(e)
 
     def _upload_key(self, action: Upload) -> tuple[str, int, str]:
         """What the service's copy of ``action``'s file would be recognised by."""
         return (upload_name(action.path), action.size, self._purposes[action.folder])
 
-    def _run_chains(self, todo: Iterator[list[Action]], lock: threading.Lock) -> None:
-        """Run the chains of ``todo`` (shared with other workers, hence ``lock``) one by
-        one until none is left."""
+    def _run_chains(self, todo: Iterator[list[Action]], lock: threading.Lock, take: int) -> None:
+        """Run the chains of ``todo`` (shared with other workers, hence ``lock``), ``take`` at a
+        time, until none is left: the small uploads among them as one batch
+        (:meth:`_run_uploads`), the other chains one by one. Chains share no path, file id or
+        upload key, so the order among those taken together does not matter."""
         while True:
             with lock:
-                group = next(todo, None)
-            if group is None:
+                groups = list(itertools.islice(todo, take))
+            if not groups:
                 return
-            self._run_chain(group)
+            batch = [upload for g in groups if (upload := _small_upload(g)) is not None]
+            if len(batch) > 1:
+                self._run_uploads(batch)
+            for group in groups:
+                if len(batch) <= 1 or _small_upload(group) is None:
+                    self._run_chain(group)
 
     def _run_chain(self, group: list[Action]) -> None:
         unresolved: set[tuple[str, int, str]] = set()  # keys of this chain's unanswered uploads
@@ -264,31 +337,50 @@ class Executor:
                     "is found on the service"
                 )
                 self._emit(Done("waiting", action.folder, action.path, detail=detail))
-                if self.on_action is not None:
-                    self.on_action(action)
+                self._acted(action)
                 continue
             try:
                 self._apply(action)
             except _Unresolved:
                 assert isinstance(action, Upload)
                 unresolved.add(self._upload_key(action))
-            except _Skip as e:
-                self._skip(action, str(e))
-            except AuthenticationError as e:
-                with self._lock:
-                    self._auth = self._auth or e
-                return
-            except StateFull as e:
-                with self._lock:
-                    self._full = self._full or e
-                return
-            except APIError as e:
-                self._emit(self._failure(action, str(e)))
-            except OSError as e:
-                self._emit(self._failure(action, f"cannot read the local file: {e}"))
+            except Exception as e:
+                if not self._handle(action, e):
+                    return
             finally:
-                if self.on_action is not None:
-                    self.on_action(action)
+                self._acted(action)
+
+    def _handle(self, action: Action, error: Exception) -> bool:
+        """Report how ``action`` failed with ``error`` (re-raised if it is none of the failures
+        an action may meet); ``False`` when no more work may be started: the key was refused,
+        or nothing can be recorded."""
+        if isinstance(error, _Unresolved):
+            pass  # reported where it was found out
+        elif isinstance(error, _Skip):
+            self._skip(action, str(error))
+        elif isinstance(error, AuthenticationError | StateFull):
+            self._stop(error)
+            return False
+        elif isinstance(error, APIError):
+            self._emit(self._failure(action, str(error)))
+        elif isinstance(error, OSError):
+            self._emit(self._failure(action, f"cannot read the local file: {error}"))
+        else:
+            raise error
+        return True
+
+    def _stop(self, error: AuthenticationError | StateFull) -> None:
+        """No more work may start: the key was refused, or nothing can be recorded."""
+        with self._lock:
+            if isinstance(error, StateFull):
+                self._full = self._full or error
+            else:
+                self._auth = self._auth or error
+
+    def _acted(self, action: Action) -> None:
+        """``action`` is over (for progress)."""
+        if self.on_action is not None:
+            self.on_action(action)
 
     def _failure(self, action: Action, error: str) -> Done:
         folder = getattr(action, "folder", None)
@@ -306,11 +398,12 @@ class Executor:
     def _emit(self, done: Done) -> None:
         with self._lock:
             self._done.append(done)
-        quiet = ("forgotten", "restat", "skipped", "waiting")
-        level = logging.DEBUG if done.what in quiet else logging.INFO
-        if done.what in ("failed", "unresolved", "rejected"):
+        if done.what in _WARNINGS:
             level = logging.WARNING
-        log.log(level, "%s", done.message())
+        else:
+            level = logging.DEBUG if done.what in _QUIET else logging.INFO
+        if log.isEnabledFor(level):  # the words are made only for a line that is written
+            log.log(level, "%s", done.message())
         if self.on_done is not None:
             self.on_done(done)
 
@@ -351,6 +444,99 @@ class Executor:
     # --- uploads ---------------------------------------------------------------------------------
 
     def _upload(self, action: Upload) -> None:
+        """One upload: made ready (:meth:`_ready`), its intent recorded, sent, its answer
+        recorded, and the new file attached."""
+        out = self._ready(action, self.manifest.entry(action.folder, action.path))
+        self.manifest.put_intent(out.intent, out.attempt)  # on disk before the request leaves
+        sent = self._send(out)
+        if sent is None:
+            return
+        self.manifest.record_answers([self._answer(out, sent)])
+        if self._said_uploaded(out, sent):
+            self._after_upload(out.action, sent)
+
+    def _run_uploads(self, actions: list[Upload]) -> None:
+        """Several uploads of small files, for less work per file than one by one: their rows
+        looked up in one query, their intents recorded in one commit (all on disk before the
+        first request leaves: invariant 2), the requests sent one after another, then their
+        answers recorded in one commit. Each one's failure is its own, handled as
+        :meth:`_run_chain` handles it; the others go on — unless no more work may be started
+        (the key was refused, the manifest is full, or the pass is stopping): the intents of
+        those not sent yet are then taken back, and the answers that came are recorded.
+
+        Dying between a request and the answers' commit leaves intents, as dying during a
+        single upload does: the next pass looks for their files and adopts them."""
+        rows = self.manifest.entries_at([(a.folder, a.path) for a in actions])
+        ready: list[_Outgoing] = []
+        for action in actions:
+            if self._halted():
+                return
+            try:
+                ready.append(self._ready(action, rows.get((action.folder, action.path))))
+            except Exception as e:
+                go_on = self._handle(action, e)
+                self._acted(action)
+                if not go_on:
+                    return
+        if not ready:
+            return
+        try:
+            self.manifest.put_intents([(out.intent, out.attempt) for out in ready])
+        except StateFull as e:
+            self._stop(e)
+            for out in ready:
+                self._acted(out.action)
+            return
+        answered: list[tuple[_Outgoing, _Sent]] = []
+        unsent: list[_Outgoing] = []
+        for i, out in enumerate(ready):
+            if self._halted():
+                unsent = ready[i:]
+                break
+            try:
+                sent = self._send(out)
+            except Exception as e:
+                go_on = self._handle(out.action, e)
+                self._acted(out.action)
+                if not go_on:
+                    unsent = ready[i + 1 :]
+                    break
+                continue
+            if sent is None:
+                self._acted(out.action)
+            else:
+                answered.append((out, sent))
+        try:
+            if answered:
+                self.manifest.record_answers([self._answer(out, sent) for out, sent in answered])
+        except StateFull as e:
+            # Not recorded: the intents stay, and the next pass adopts what was stored.
+            self._stop(e)
+            for out, _ in answered:
+                self._acted(out.action)
+            answered = []
+        try:
+            if unsent:
+                self._take_back(unsent)
+        except StateFull as e:
+            self._stop(e)  # the intents stay; the next pass resolves them
+        for out in unsent:
+            self._acted(out.action)
+        for out, sent in answered:
+            try:
+                # After a refused key, nothing more is asked of the service.
+                if self._said_uploaded(out, sent) and self._auth is None:
+                    self._after_upload(out.action, sent)
+            except Exception as e:
+                self._handle(out.action, e)
+            finally:
+                self._acted(out.action)
+
+    def _ready(self, action: Upload, row: Entry | None) -> _Outgoing:
+        """Make ``action`` ready to send, with ``row`` its entry as the manifest has it now:
+        read, hash and validate the file again (invariant 5), check the row is still the one
+        planned, and make the intent's row and attempt. Raises :class:`_Skip` if the action no
+        longer fits."""
         folder = self.folders[action.folder]
         path = folder.path / action.path
         name = posixpath.basename(action.path)
@@ -358,7 +544,7 @@ class Executor:
             # Invariant 5: what goes out must be what was hashed. A small file is read once, and
             # those very bytes are hashed here and handed to the client to send: nothing that
             # happens to the file afterwards can reach the request. A larger one is hashed, then
-            # streamed from disk, and checked after the upload for a change meanwhile (below).
+            # streamed from disk, and checked after the upload for a change meanwhile (_answer).
             read = read_small(path, IN_MEMORY_BYTES, follow_symlinks=True)
             if read is None:
                 content = None
@@ -374,23 +560,32 @@ class Executor:
             raise _Skip("the file changed since the scan")
         if validate_file(path, folder.purpose, st.st_size, name=name, content=content) is not None:
             raise _Skip("the file is no longer valid")
-        row = self.manifest.entry(action.folder, action.path)
         if (row.file_id if row else None) != action.replaces:
             raise _Skip("the manifest changed since the plan")
 
-        stat = (st.st_size, st.st_mtime_ns, st.st_ino)
-        before = row
         sent_at = self.clock()
-        again = row is not None and row.state is State.UPLOADING and row.intent_sha256 == sha256
-        row = replace(
-            row or Entry(action.folder, action.path, *stat, sha256, State.UPLOADING),
-            state=State.UPLOADING,
-            next_attempt_at=None,
-            intent_sha256=sha256,
-            intent_size=st.st_size,
-            # Sent again after an unknown outcome: still the same intent.
-            intent_at=row.intent_at if again and row and row.intent_at else sent_at,
-        )
+        if row is None:  # a new file (most of a first sync: made directly, not copied)
+            intent = Entry(
+                action.folder,
+                action.path,
+                *_stat(st),
+                sha256,
+                State.UPLOADING,
+                intent_sha256=sha256,
+                intent_size=st.st_size,
+                intent_at=sent_at,
+            )
+        else:
+            again = row.state is State.UPLOADING and row.intent_sha256 == sha256
+            intent = replace(
+                row,
+                state=State.UPLOADING,
+                next_attempt_at=None,
+                intent_sha256=sha256,
+                intent_size=st.st_size,
+                # Sent again after an unknown outcome: still the same intent.
+                intent_at=row.intent_at if again and row.intent_at else sent_at,
+            )
         attempt = Attempt(
             action.folder,
             action.path,
@@ -400,25 +595,32 @@ class Executor:
             sha256,
             sent_at,
         )
-        self.manifest.put_intent(row, attempt)  # on disk before the request leaves
+        return _Outgoing(action, path, name, content, st, sha256, row, intent, attempt)
 
+    def _send(self, out: _Outgoing) -> _Sent | None:
+        """Send ``out``, whose intent is recorded; what came of it, or ``None`` if the service
+        refused it (recorded: rejected or failed). Raises
+        :class:`_Unresolved` when the outcome is unknown (recorded: the intent stays, with a
+        grace period), and a refused key or an unreadable file once its intent is taken
+        back."""
+        action = out.action
         started = time.monotonic()
         try:
-            new = self.client.create_file(path, folder.purpose, filename=name, content=content)
+            new = self.client.create_file(
+                out.path,
+                self.folders[action.folder].purpose,
+                filename=out.name,
+                content=out.content,
+            )
         except (AuthenticationError, OSError):
             # Refused, or the file could not be opened: nothing went out, so the intent is
             # taken back and no attempt is counted.
-            with self.manifest.transaction():
-                self.manifest.close_attempt(action.folder, action.path, sent_at)
-                if before is None:
-                    self.manifest.delete_entry(action.folder, action.path)
-                else:
-                    self.manifest.put_entry(before)
+            self._take_back([out])
             raise
         except UploadOutcomeUnknown as e:
             # The service may still store it: give it a grace period, and look again, before
             # this content is sent again.
-            self.manifest.put_entry(replace(row, next_attempt_at=self.clock() + self.grace))
+            self.manifest.put_entry(replace(out.intent, next_attempt_at=self.clock() + self.grace))
             self._emit(
                 Done(
                     "unresolved",
@@ -430,50 +632,73 @@ class Executor:
             )
             raise _Unresolved from e
         except BadRequestError as e:
-            self.manifest.close_attempt(action.folder, action.path, sent_at)
-            self._refused_content(row, sha256, stat, e.message)
-            return
+            self.manifest.close_attempt(action.folder, action.path, out.attempt.sent_at)
+            self._refused_content(out.intent, out.sha256, _stat(out.st), e.message)
+            return None
         except APIError as e:
-            self.manifest.close_attempt(action.folder, action.path, sent_at)
-            self._upload_failed(row, str(e))
-            return
+            self.manifest.close_attempt(action.folder, action.path, out.attempt.sent_at)
+            self._upload_failed(out.intent, str(e))
+            return None
         elapsed = time.monotonic() - started
+        # Sent from memory, the upload is the hashed version whatever became of the file
+        # since. Streamed from disk, what went out may be half old, half new if the file
+        # changed meanwhile (see _answer).
+        changed = out.content is None and identity(out.path.stat()) != identity(out.st)
+        return _Sent(new, elapsed, changed)
 
-        # Sent from memory, the upload is the hashed version whatever became of the file since:
-        # its row keeps that version's stat, so the next scan sees any change. Streamed from
-        # disk, what went out may be half old, half new if the file changed meanwhile: keep the
-        # id (it is ours), make the next scan hash the file again, and attach nothing.
-        changed = content is None and identity(path.stat()) != identity(st)
-        if changed:
-            stat = (st.st_size, 0, 0)
-        self.manifest.record_answer(
-            Entry(
-                action.folder,
-                action.path,
-                *stat,
-                sha256,
-                State.SYNCED,
-                new.id,
-                ctime_ns=0 if changed else st.st_ctime_ns,
-            ),
-            sent_at,
-            new.id,
+    def _take_back(self, outs: Sequence[_Outgoing]) -> None:
+        """Undo the intents of uploads that did not go out, in one commit: their attempts are
+        closed and their rows are as they were."""
+        with self.manifest.transaction():
+            for out in outs:
+                action = out.action
+                self.manifest.close_attempt(action.folder, action.path, out.attempt.sent_at)
+                if out.before is None:
+                    self.manifest.delete_entry(action.folder, action.path)
+                else:
+                    self.manifest.put_entry(out.before)
+
+    def _answer(self, out: _Outgoing, sent: _Sent) -> Answer:
+        """What the manifest records of ``out``'s answer.
+
+        The row keeps the stat of the version that was hashed and sent, so the next scan sees
+        any change since. A streamed file that changed while it was sent keeps the new id (it
+        is ours), with its stat zeroed so that the next scan hashes the file again (and
+        :meth:`_said_uploaded` has it attached to nothing)."""
+        action, st, file_id = out.action, out.st, sent.file.id
+        stat, ctime_ns = (
+            (_stat(st), st.st_ctime_ns) if not sent.changed else ((st.st_size, 0, 0), 0)
+        )
+        replaced = (
             None
             if action.replaces is None
-            else Retired(action.replaces, action.folder, True, replaced_by=new.id),
+            else Retired(action.replaces, action.folder, True, replaced_by=file_id)
         )
+        entry = Entry(
+            action.folder, action.path, *stat, out.sha256, State.SYNCED, file_id, ctime_ns=ctime_ns
+        )
+        return Answer(entry, out.attempt.sent_at, file_id, replaced)
+
+    def _said_uploaded(self, out: _Outgoing, sent: _Sent) -> bool:
+        """Report ``out``'s upload, whose answer is recorded; whether the new file may be
+        attached (not if it changed while it was streamed)."""
+        action, file_id = out.action, sent.file.id
         if action.replaces is not None:
             self._emit(
-                Done("replaced", action.folder, action.path, new.id, previous=action.replaces)
+                Done("replaced", action.folder, action.path, file_id, previous=action.replaces)
             )
         else:
-            size = f"{human_size(st.st_size)}, {elapsed:.1f} s"
-            self._emit(Done("uploaded", action.folder, action.path, new.id, detail=size))
-        if changed:
+            size = f"{human_size(out.st.st_size)}, {sent.elapsed:.1f} s"
+            self._emit(Done("uploaded", action.folder, action.path, file_id, detail=size))
+        if sent.changed:
             self._skip(action, "the file changed while it was uploaded; sent again next pass")
-            return
+            return False
+        return True
+
+    def _after_upload(self, action: Upload, sent: _Sent) -> None:
+        """Attach the file an upload made, and clean up the version it replaces."""
         self._after_new_file(
-            action.folder, action.path, new.id, action.attach_to, action.replaces, new
+            action.folder, action.path, sent.file.id, action.attach_to, action.replaces, sent.file
         )
 
     def _upload_failed(self, row: Entry, error: str) -> None:

@@ -29,8 +29,10 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import itertools
 import json
 import logging
+import operator
 import os
 import sqlite3
 import threading
@@ -56,6 +58,7 @@ __all__ = [
     "MIGRATIONS",
     "PASS_HISTORY",
     "SCHEMA_VERSION",
+    "Answer",
     "ManifestDB",
     "ManifestDamaged",
     "ManifestError",
@@ -138,6 +141,18 @@ def _full(error: BaseException, directory: Path) -> bool:
         return os.statvfs(directory).f_bavail == 0
     except OSError:
         return False
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """An upload's answer as :meth:`ManifestDB.record_answers` records it: the attempt sent at
+    ``sent_at`` was answered with ``file_id``, the row becomes ``entry``, and the version it
+    replaced, if any, is ``retired``."""
+
+    entry: Entry
+    sent_at: float
+    file_id: str
+    retired: Retired | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -335,6 +350,11 @@ _PUT_RETIRED = (
 )
 # A folder filter binds one JSON array, so the SQL text never varies with the input.
 _IN_FOLDERS = " WHERE folder IN (SELECT value FROM json_each(?))"
+# (folder, path) keys bound as one JSON array of pairs.
+_AT_KEYS = (
+    " WHERE (folder, path) IN"
+    " (SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]') FROM json_each(?))"
+)
 
 
 # A dict lookup, not ``State(value)``: the enum call is a third of reading 100,000 rows.
@@ -763,6 +783,16 @@ class ManifestDB:
             ).fetchone()
         return _entry(row) if row else None
 
+    def entries_at(self, keys: Collection[tuple[str, str]]) -> dict[tuple[str, str], Entry]:
+        """The rows of ``keys`` (folder, path) that exist, by key: one query for many
+        (a batch of uploads), where :meth:`entry` is one each."""
+        with self._lock:
+            rows = self._db.execute(
+                _SELECT_ENTRIES + _AT_KEYS,
+                [json.dumps(list(keys))],
+            ).fetchall()
+        return {(row[0], row[1]): _entry(row) for row in rows}
+
     def _entries(self, folders: Collection[str] | None) -> Iterator[Entry]:
         if folders is None:
             rows = self._db.execute(_SELECT_ENTRIES).fetchall()
@@ -904,25 +934,30 @@ class ManifestDB:
     def put_intent(self, entry: Entry, attempt: Attempt) -> None:
         """Record an upload's intent and its attempt durably, before the request leaves
         (invariant 2)."""
-        self._grouped(
-            [(_PUT_ENTRY, _row(entry, time.time())), (_PUT_ATTEMPT, _attempt_row(attempt))],
-            durable=True,
-        )
+        self.put_intents([(entry, attempt)])
 
-    def record_answer(
-        self, entry: Entry, sent_at: float, file_id: str, retired: Retired | None = None
-    ) -> None:
-        """Record an upload's answer in one commit: its attempt was answered with
-        ``file_id`` (:meth:`answer_attempt`), the row is ``entry``, and the version it
-        replaced, if any, is ``retired``. Committed together with the answers and intents of
-        other threads that arrive meanwhile (see :meth:`_grouped`), so that concurrent uploads
-        share commits; it is committed when this returns."""
+    def put_intents(self, intents: Collection[tuple[Entry, Attempt]]) -> None:
+        """Record the intents (each a row and its attempt) of several uploads in one durable
+        commit, before any of their requests leaves (invariant 2)."""
+        now = time.time()
         writes: list[tuple[str, Sequence[Any]]] = [
-            (_ANSWER_ATTEMPT, [file_id, entry.folder, entry.path, sent_at]),
-            (_PUT_ENTRY, _row(entry, time.time())),
+            (_PUT_ENTRY, _row(entry, now)) for entry, _ in intents
         ]
-        if retired is not None:
-            writes.append((_PUT_RETIRED, _retired_row(retired)))
+        writes += [(_PUT_ATTEMPT, _attempt_row(attempt)) for _, attempt in intents]
+        self._grouped(writes, durable=True)
+
+    def record_answers(self, answers: Collection[Answer]) -> None:
+        """Record uploads' answers in one commit: each :class:`Answer`'s attempt was answered
+        with its file id (:meth:`answer_attempt`), its row is its ``entry``, and the version it
+        replaced, if any, is its ``retired``. Committed together with the answers and intents
+        of other threads that arrive meanwhile (see :meth:`_grouped`), so that concurrent
+        uploads share commits; it is committed when this returns."""
+        now = time.time()
+        writes: list[tuple[str, Sequence[Any]]] = [
+            (_ANSWER_ATTEMPT, (a.file_id, a.entry.folder, a.entry.path, a.sent_at)) for a in answers
+        ]
+        writes += [(_PUT_ENTRY, _row(a.entry, now)) for a in answers]
+        writes += [(_PUT_RETIRED, _retired_row(a.retired)) for a in answers if a.retired]
         self._grouped(writes, durable=False)
 
     def put_entries(self, entries: Collection[Entry], *, durable: bool = False) -> None:
@@ -999,8 +1034,10 @@ class ManifestDB:
         batch that filled meanwhile, if any."""
         try:
             with self.transaction():
-                for sql, parameters in batch.writes:
-                    self._db.execute(sql, parameters)
+                # A run of one statement goes in one call: a batch of uploads writes its
+                # rows, then its attempts, each dozens at a time.
+                for sql, run in itertools.groupby(batch.writes, key=operator.itemgetter(0)):
+                    self._db.conn.executemany(sql, [parameters for _, parameters in run])
             if batch.durable:
                 self._sync_log()
         except BaseException as e:

@@ -3,9 +3,19 @@ connections, end to end over HTTP."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from pathlib import Path
+
 import pytest
 
-from syncd.api import Client, FileObject, RequestRecord, RetryPolicy, UploadOutcomeUnknown
+from syncd.api import (
+    BadRequestError,
+    Client,
+    FileObject,
+    RequestRecord,
+    RetryPolicy,
+    UploadOutcomeUnknown,
+)
 
 
 def stored_by(files: list[FileObject], unknown: UploadOutcomeUnknown) -> list[FileObject]:
@@ -118,11 +128,20 @@ def test_a_delete_whose_answer_was_lost_reports_deleted(client, emulator, make_f
     assert client.list_files() == []
 
 
-def test_upload_dropped_after_storing_is_unknown_and_found(client, emulator, make_file):
+@pytest.fixture(params=["streamed", "in memory"])
+def upload(request, client) -> Callable[[Path, str], FileObject]:
+    """``create_file`` as a caller uses it: streamed from the path (through httpx2), or with
+    the bytes the caller read (straight to the lean transport)."""
+    if request.param == "streamed":
+        return client.create_file
+    return lambda path, purpose: client.create_file(path, purpose, content=path.read_bytes())
+
+
+def test_upload_dropped_after_storing_is_unknown_and_found(client, emulator, make_file, upload):
     path = make_file("guide.md", b"guide\n" * 50)
     emulator.set_faults(drop_rate=1.0, drop_phase="after", match="POST /v1/files$")
     with pytest.raises(UploadOutcomeUnknown) as caught:
-        client.create_file(path, "assistants")
+        upload(path, "assistants")
     unknown = caught.value
     assert (unknown.filename, unknown.size, unknown.purpose) == ("guide.md", 300, "assistants")
     assert unknown.status is None
@@ -133,17 +152,19 @@ def test_upload_dropped_after_storing_is_unknown_and_found(client, emulator, mak
     assert stored_by(stored, unknown) == stored
 
 
-def test_upload_dropped_before_storing_is_unknown_and_not_found(client, emulator, make_file):
+def test_upload_dropped_before_storing_is_unknown_and_not_found(
+    client, emulator, make_file, upload
+):
     path = make_file("guide.md", b"guide\n" * 50)
     emulator.set_faults(drop_rate=1.0, drop_phase="before", match="POST /v1/files$")
     with pytest.raises(UploadOutcomeUnknown) as caught:
-        client.create_file(path, "assistants")
+        upload(path, "assistants")
     emulator.clear_faults()
     assert stored_by(client.list_files(), caught.value) == []
     assert client.list_files() == []
 
 
-def test_uploads_under_random_drops_never_duplicate(client, emulator, make_file):
+def test_uploads_under_random_drops_never_duplicate(client, emulator, make_file, upload):
     """With --drop-rate on, every upload either succeeds or surfaces UploadOutcomeUnknown; the
     look-up then finds exactly the uploads that were stored, and nothing was stored twice."""
     emulator.set_faults(drop_rate=0.5, seed=3, match="POST /v1/files$")
@@ -151,7 +172,7 @@ def test_uploads_under_random_drops_never_duplicate(client, emulator, make_file)
     for i in range(12):
         path = make_file(f"u{i}.md", f"upload {i}\n".encode())
         try:
-            succeeded.append(client.create_file(path, "assistants"))
+            succeeded.append(upload(path, "assistants"))
         except UploadOutcomeUnknown as exc:
             unknown.append(exc)
     injected = emulator.fault_counts()
@@ -166,18 +187,37 @@ def test_uploads_under_random_drops_never_duplicate(client, emulator, make_file)
     assert len({f.filename for f in stored}) == len(stored)
 
 
-def test_upload_5xx_is_unknown_429_is_retried(client, emulator, make_file):
+def test_upload_5xx_is_unknown_429_is_retried(client, emulator, make_file, upload):
     path = make_file("a.md", b"a\n")
     emulator.set_faults(fail_rate=1.0, match="POST /v1/files$")
     with pytest.raises(UploadOutcomeUnknown) as caught:
-        client.create_file(path, "assistants")
+        upload(path, "assistants")
     assert caught.value.status in (500, 502, 503)
     assert emulator.fault_counts()["fail"] == 1  # reported, not re-sent
 
     emulator.set_faults(fail_rate=0.0, rate_limit_rate=1.0, max_faults=3)
-    created = client.create_file(path, "assistants")
+    created = upload(path, "assistants")
     assert emulator.fault_counts()["rate_limit"] == 3
     assert [f.id for f in client.list_files()] == [created.id]
+
+
+def test_an_upload_refused_as_wrong_is_final_and_quotes_the_service(client, make_file, upload):
+    with pytest.raises(BadRequestError) as caught:
+        upload(make_file("notes.md", b"not json lines\n"), "fine-tune")
+    assert caught.value.status == 400 and caught.value.message
+    assert caught.value.path == "/v1/files"
+    assert client.list_files() == []
+
+
+def test_the_upload_budget_is_learnt_from_every_upload(client, emulator, make_file, upload):
+    emulator.set_knobs(rate_limits=True, upload_rpm=50)
+    upload(make_file("a.md", b"a\n"), "assistants")
+    first = client.pacer.budget("uploads")
+    upload(make_file("b.md", b"b\n"), "assistants")
+    second = client.pacer.budget("uploads")
+    assert first is not None and second is not None
+    assert first[1] == second[1] == 50
+    assert second[0] == first[0] - 1
 
 
 def test_retry_after_from_the_emulator_is_waited_for(emulator, api_key):

@@ -43,6 +43,8 @@ def test_no_error_path_reveals_the_key(
         client.request_log = records.append
         seen.append(repr(client))
         force(client, client.list_files)  # 401
+        a = make_file("a.md", b"a\n")
+        force(client, lambda: client.create_file(a, "assistants", content=b"a\n"))  # 401
 
     with Client(emulator.base_url, api_key, retry=QUICK, timeout=0.2) as client:
         client.request_log = records.append
@@ -58,8 +60,10 @@ def test_no_error_path_reveals_the_key(
         emulator.set_faults(rate_limit_rate=0.0, fail_rate=1.0, seed=1)
         force(client, client.list_files)  # 5xx (JSON or HTML) after retries
         force(client, lambda: client.create_file(make_file("c.md", b"c\n"), "assistants"))
+        force(client, lambda: client.create_file(a, "assistants", content=b"a\n"))  # in memory
         emulator.set_faults(fail_rate=0.0, drop_rate=1.0, drop_phase="after")
         force(client, lambda: client.create_file(make_file("d.md", b"d\n"), "assistants"))
+        force(client, lambda: client.create_file(a, "assistants", content=b"a\n"))
         force(client, client.list_files)  # dropped connections
         emulator.set_faults(drop_rate=0.0, latency_ms=500)
         force(client, client.list_files)  # read timeout
@@ -80,6 +84,8 @@ def test_no_error_path_reveals_the_key(
             {"error": {"message": f"bad key {api_key}", "param": api_key}},
         )
         force(client, lambda: client.retrieve_file("file-x"))
+        assert "bad key [redacted]" in seen[-1]
+        force(client, lambda: client.create_file(a, "assistants", content=b"a\n"))
         assert "bad key [redacted]" in seen[-1]
 
     with pytest.raises(ClientConfigError) as refused:

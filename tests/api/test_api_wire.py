@@ -6,6 +6,7 @@ them as before)."""
 from __future__ import annotations
 
 import contextlib
+import gzip
 import socket
 import threading
 from collections.abc import Callable, Iterator
@@ -152,6 +153,22 @@ def test_a_chunked_answer_is_read_and_the_connection_kept(serve):
     assert server.connections == 1
 
 
+def test_header_values_are_read_without_the_whitespace_around_them(serve):
+    reply = (
+        b"HTTP/1.1 200 OK\r\nX-Request-Id:  req_1 \t\r\nX-Empty:\r\nx-Two: a b\r\n"
+        b"CONTENT-LENGTH:\t 5 \r\nConnection: keep-alive\r\n\r\nhello"
+    )
+    server = serve(lambda _: (reply, False))
+    with http(WireTransport()) as client:
+        for _ in range(2):
+            response = client.get(server.url)
+            assert response.content == b"hello"
+            assert response.headers["x-request-id"] == "req_1"
+            assert response.headers["x-empty"] == ""
+            assert response.headers["x-two"] == "a b"
+    assert server.connections == 1  # the length was read, and the connection kept
+
+
 def test_an_answer_without_a_length_ends_with_its_connection(serve):
     server = serve(lambda _: (b"HTTP/1.1 200 OK\r\n\r\nall of it", True))
     with http(WireTransport()) as client:
@@ -228,6 +245,10 @@ def test_a_cut_body_is_a_protocol_error(serve):
         b"SSH-2.0-OpenSSH\r\n\r\n",
         b"HTTP/1.1 2000 OK\r\n\r\n",
         b"HTTP/1.1 200 OK\r\nno colon here\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nBad Name: x\r\nContent-Length: 0\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nName : x\r\nContent-Length: 0\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nName: x\r\n folded: on\r\nContent-Length: 0\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nName: x\nContent-Length: 0\r\n\r\n",
         b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab",
     ],
 )
@@ -311,3 +332,12 @@ def test_an_upload_from_memory_sent_past_httpx2_carries_the_headers_httpx2_sends
     assert direct["content-type"].startswith("multipart/form-data; boundary=")
     assert server.requests[0].startswith(b"POST /v1/files HTTP/1.1\r\n")
     assert b"\r\n\r\nhi\r\n" in server.requests[0]
+
+
+def test_an_upload_from_memory_whose_answer_comes_compressed_is_read_decoded(serve, tmp_path):
+    file = b'{"id": "file-1", "object": "file", "bytes": 2, "created_at": 1, "filename": "a.txt",'
+    file += b' "purpose": "assistants"}'
+    packed = gzip.compress(file)
+    server = serve(lambda _: (answer("200 OK", packed, "Content-Encoding: gzip"), False))
+    with Client(f"{server.url}/v1", "sk-test") as client:
+        assert client.create_file(tmp_path / "a.txt", "assistants", content=b"hi").id == "file-1"

@@ -6,6 +6,7 @@ after — the semantics of ``tests/plan/sim.py``, on the real thing.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from dataclasses import replace
@@ -403,3 +404,26 @@ def test_chains_keep_related_actions_in_order() -> None:
 
 def test_done_never_prints_none() -> None:
     assert "None" not in Done("detached", file_id="file-1", target="asst_1").message()
+
+
+def test_a_debug_line_is_worded_only_when_debug_is_on(
+    ws: Workspace, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    docs = ws.add_folder("docs")
+    (docs / "a.md").write_bytes(b"now")
+    stale = Upload("docs", "a.md", sha(b"what the scan saw"), 3)  # skipped: a DEBUG line
+    worded: list[str] = []
+    message = Done.message
+
+    def counted(self: Done) -> str:
+        worded.append(self.what)
+        return message(self)
+
+    monkeypatch.setattr(Done, "message", counted)
+    caplog.set_level(logging.INFO, logger="syncd.executor")
+    assert [d.what for d in executor(ws).run([stale])] == ["skipped"]
+    assert worded == []
+    caplog.set_level(logging.DEBUG, logger="syncd.executor")
+    executor(ws).run([stale])
+    assert worded == ["skipped"]
+    assert "upload skipped: the file changed since the scan" in caplog.text

@@ -12,7 +12,14 @@ from pathlib import Path
 import pytest
 import sqlite_utils
 
-from syncd.engine.manifest import FILENAME, MIGRATIONS, SCHEMA_VERSION, ManifestDB, ManifestError
+from syncd.engine.manifest import (
+    FILENAME,
+    MIGRATIONS,
+    SCHEMA_VERSION,
+    Answer,
+    ManifestDB,
+    ManifestError,
+)
 from syncd.engine.model import Attempt, Entry, Retired, State
 from syncd.engine.rest import RoundTables
 
@@ -475,8 +482,8 @@ def test_uploads_on_many_threads_share_commits_and_syncs(
             for n in range(1, 8)
         ]
         answer = threading.Thread(
-            target=db.record_answer,
-            args=(entry("docs", "answered/0.md"), 1.0, "file-new", old),
+            target=db.record_answers,
+            args=([Answer(entry("docs", "answered/0.md"), 1.0, "file-new", old)],),
         )
         for thread in [*others, answer]:
             thread.start()
@@ -502,5 +509,5 @@ def test_a_failed_shared_commit_fails_each_of_its_writers_and_not_the_next(
             db.put_intent(*_intent("a.md", 1.0))
         monkeypatch.undo()
         db.put_intent(*_intent("b.md", 2.0))
-        db.record_answer(entry("docs", "b.md"), 2.0, "file-docs-b.md")
+        db.record_answers([Answer(entry("docs", "b.md"), 2.0, "file-docs-b.md")])
         assert db.entry("docs", "b.md") == entry("docs", "b.md")
