@@ -8,6 +8,7 @@ import logging
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -133,3 +134,31 @@ def test_secrets_are_redacted_in_every_format(log_format: LogFormat) -> None:
     assert "abcdefghijkl1234" not in text
     assert "[redacted]" in text
     assert redact("key sk-abcdefghijklmnop here") == "key [redacted] here"
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["BEARER  sk-abcdefghijkl", "token SK-ABCDEFGHIJKL", "\u017fk-abcdefghijkl", "bearer\tx"],
+)
+def test_a_secret_is_redacted_whatever_its_case(text: str) -> None:
+    """The look for the two words that lets most lines through folds case as the expression
+    does (``ſ`` is an ``s`` to it), so no secret it would hide gets past."""
+    assert "[redacted]" in redact(text)
+    assert redact("uploaded [docs] a.md → file-abc (12 KB, 0.2 s)") == (
+        "uploaded [docs] a.md → file-abc (12 KB, 0.2 s)"
+    )
+
+
+def test_each_line_is_stamped_with_its_own_second() -> None:
+    """The stamp is made once a second and reused: a line of the next second gets its own."""
+    formatter = make_formatter("human")
+    second = 1_800_000_000
+    lines = [
+        formatter.format(logging.makeLogRecord({"msg": "m", "levelno": 20, "created": t}))
+        for t in (second + 0.1, second + 0.9, second + 1.0, second + 0.5)
+    ]
+    stamps = [line.split("  ")[0] for line in lines]
+    expected = [
+        time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(t)) for t in (second, second, second + 1)
+    ]
+    assert stamps == [*expected, expected[0]]
