@@ -13,12 +13,20 @@ import threading
 import time
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, ClassVar, cast
 
 import uvicorn
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from starlette.types import Scope
+from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
-from syncd.emulator.app import ADMIN_PREFIX, API_PREFIX, Settings, create_app
+from syncd.emulator.app import (
+    ADMIN_PREFIX,
+    API_PREFIX,
+    DirectRoute,
+    DirectRoutes,
+    Settings,
+    create_app,
+)
 from syncd.emulator.faults import ABORT_EXTENSION, FaultInjector, Faults
 from syncd.emulator.knobs import KnobHolder, Knobs
 from syncd.emulator.store import Store
@@ -27,9 +35,9 @@ DEFAULT_MAX_FILE_BYTES = 512 * 1024 * 1024
 STARTUP_TIMEOUT_S = 10.0
 
 
-class _DroppableProtocol(HttpToolsProtocol):
+class _EmulatorProtocol(HttpToolsProtocol):
     """uvicorn's httptools protocol, plus a way for the app to close a connection without
-    answering.
+    answering, and a direct path for the requests the app's ``DirectRoutes`` take.
 
     httptools, not h11: h11's pure-Python parsing and checks were a third of the emulator's CPU
     per small upload, and a first sync of many small files shares the machine with the emulator.
@@ -37,11 +45,22 @@ class _DroppableProtocol(HttpToolsProtocol):
     ASGI has no message for "hang up"; uvicorn answers 500 for an app that returns without a
     response. The fault layer needs a real drop, so each request's scope carries, under
     ``extensions["syncd.abort"]``, a callable that closes this connection's transport.
+
+    The direct path: a request that ``DirectRoutes.route`` takes, with a small body of a known
+    length, no ``Expect: 100-continue`` and no earlier request of its connection still being
+    answered, is read whole here and answered by ``DirectRoutes.answer`` at once, status line,
+    headers and body in one write — no task, no ASGI messages. Anything else goes to the ASGI
+    app as uvicorn has it.
     """
+
+    app_routes: ClassVar[DirectRoutes]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         app = self.app
+        #: The request being read for the direct path: its route and its body so far.
+        self._direct: tuple[DirectRoute, bytearray] | None = None
+        self._direct_keep_alive = True
 
         async def app_with_abort(scope: Any, receive: Any, send: Any) -> None:
             scope.setdefault("extensions", {})[ABORT_EXTENSION] = self._abort
@@ -51,6 +70,70 @@ class _DroppableProtocol(HttpToolsProtocol):
 
     def _abort(self) -> None:
         self.transport.close()
+
+    def on_headers_complete(self) -> None:
+        route = self._direct_route()
+        if route is None:
+            super().on_headers_complete()
+            return
+        path = self.url.decode("ascii")
+        self.scope["method"] = self.parser.get_method().decode("ascii")
+        self.scope["path"] = self.root_path + path
+        self.scope["raw_path"] = self.root_path.encode("ascii") + self.url
+        self.scope["query_string"] = b""
+        self._direct = (route, bytearray())
+        self._direct_keep_alive = self.parser.should_keep_alive()
+
+    def _direct_route(self) -> DirectRoute | None:
+        """The direct route of the request whose headers were just read, or None."""
+        if (
+            self.pipeline
+            or (self.cycle is not None and not self.cycle.response_complete)
+            or self.expect_100_continue
+            or self.parser.should_upgrade()
+        ):
+            return None
+        route = self.app_routes.route(self.parser.get_method(), self.url)
+        if route is None:
+            return None
+        length = 0
+        for name, value in self.headers:
+            if name == b"transfer-encoding":
+                return None
+            if name == b"content-length":
+                length = int(value)  # httptools has checked it is a number
+        return route if length <= self.app_routes.max_body else None
+
+    def on_body(self, body: bytes) -> None:
+        if self._direct is None:
+            super().on_body(body)
+        else:
+            self._direct[1].extend(body)
+
+    def on_message_complete(self) -> None:
+        if self._direct is None:
+            super().on_message_complete()
+            return
+        (route, body), self._direct = self._direct, None
+        # uvicorn types its scope as a TypedDict; ASGI's is a plain mapping, the same object.
+        scope = cast(Scope, self.scope)
+        answer = self.app_routes.answer(route, scope, bytes(body))
+        content = [STATUS_LINE[answer.status]]
+        for name, value in (*self.server_state.default_headers, *answer.headers):
+            content += (name, b": ", value, b"\r\n")
+        if not self._direct_keep_alive:
+            content.append(b"connection: close\r\n")
+        content += (b"\r\n", answer.body)
+        self.transport.write(b"".join(content))
+        if not self._direct_keep_alive:
+            self.transport.close()
+        self.on_response_complete()
+
+    def shutdown(self) -> None:
+        if self._direct is None:
+            super().shutdown()
+        else:
+            self._direct_keep_alive = False  # closed once answered
 
 
 class EmulatorServer:
@@ -122,7 +205,7 @@ class EmulatorServer:
             raise
         self.port = sock.getsockname()[1]
         self.store = Store(self.data_dir)
-        app = create_app(
+        emulator = create_app(
             self.store,
             self.injector,
             self._settings,
@@ -130,9 +213,15 @@ class EmulatorServer:
             knobs=self.knob_holder,
             initial_knobs=self.initial_knobs,
         )
+
+        class protocol(_EmulatorProtocol):
+            app_routes = emulator.direct
+
         config = uvicorn.Config(
-            app,
-            http=_DroppableProtocol,
+            emulator.asgi,
+            http=protocol,
+            # No proxies in front of the emulator: the layer that reads their headers is a cost.
+            proxy_headers=False,
             lifespan="off",
             access_log=False,
             log_config=None,

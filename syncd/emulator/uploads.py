@@ -19,7 +19,8 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO, Literal
@@ -169,18 +170,9 @@ async def receive_upload(
     ``path`` is removed. A file over ``max_file_bytes`` is reported with ``too_large`` set and
     nothing left on disk.
     """
-    media_type, options = options_header(content_type)
-    boundary = options.get(b"boundary")
-    if media_type != b"multipart/form-data" or not boundary:
-        raise ApiError(
-            400,
-            "Invalid Content-Type header "
-            f"({json.dumps(content_type) if content_type else 'none'}), "
-            "expected multipart/form-data with a boundary.",
-        )
-    upload = Upload(path=path)
-    receiver = _Receiver(upload, max_file_bytes, file_field)
-    try:
+    boundary = _boundary(content_type)
+    receiver = _Receiver(Upload(path=path), max_file_bytes, file_field)
+    with _parsing(receiver):
         chunks = aiter(body)
         head: list[bytes] = []
         size = 0
@@ -190,26 +182,66 @@ async def receive_upload(
             if size > WHOLE_BODY_BYTES:
                 break
         else:
-            whole = b"".join(head)
-            parts = _plain_parts(whole, boundary)
-            if parts is not None:
-                _replay(whole, parts, receiver)
-                receiver.close()
-                return upload
+            _parse_whole(b"".join(head), boundary, receiver)
+            return receiver.upload
         parser = MultipartParser(boundary, receiver.callbacks())  # type: ignore[arg-type]
         for chunk in head:
             parser.write(chunk)
         async for chunk in chunks:
             parser.write(chunk)
         parser.finalize()
+    return receiver.upload
+
+
+def read_upload(content_type: str | None, body: bytes, path: Path, max_file_bytes: int) -> Upload:
+    """``receive_upload`` of a Files upload whose body the server has already read whole (at
+    most :data:`WHOLE_BODY_BYTES`: see ``server.py``'s direct path)."""
+    boundary = _boundary(content_type)
+    receiver = _Receiver(Upload(path=path), max_file_bytes, "file")
+    with _parsing(receiver):
+        _parse_whole(body, boundary, receiver)
+    return receiver.upload
+
+
+def _boundary(content_type: str | None) -> bytes:
+    """The boundary of a ``multipart/form-data`` ``content_type``, or the service's 400."""
+    media_type, options = options_header(content_type)
+    boundary = options.get(b"boundary")
+    if media_type != b"multipart/form-data" or not boundary:
+        raise ApiError(
+            400,
+            "Invalid Content-Type header "
+            f"({json.dumps(content_type) if content_type else 'none'}), "
+            "expected multipart/form-data with a boundary.",
+        )
+    return boundary
+
+
+@contextmanager
+def _parsing(receiver: _Receiver) -> Iterator[None]:
+    """Close the receiver's file once its body is parsed; on any error remove it too, and
+    answer python-multipart's complaints as a 400."""
+    try:
+        yield
     except BaseException as exc:
         receiver.close()
-        path.unlink(missing_ok=True)
+        receiver.upload.path.unlink(missing_ok=True)
         if isinstance(exc, MultipartParseError):
             raise ApiError(400, f"Could not parse the multipart form: {exc}") from None
         raise
     receiver.close()
-    return upload
+
+
+def _parse_whole(body: bytes, boundary: bytes, receiver: _Receiver) -> None:
+    """Hand a whole ``body`` to ``receiver``: cut into parts when plainly well formed, else
+    through the streaming parser."""
+    parts = _plain_parts(body, boundary)
+    if parts is not None:
+        _replay(body, parts, receiver)
+        return
+    parser = MultipartParser(boundary, receiver.callbacks())  # type: ignore[arg-type]
+    parser.write(body)
+    parser.finalize()
 
 
 def options_header(value: str | None) -> tuple[bytes, dict[bytes, bytes]]:
