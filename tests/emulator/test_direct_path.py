@@ -9,13 +9,14 @@ import logging
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx2
 import pytest
 
-from syncd.emulator import EmulatorServer
+from syncd.emulator import EmulatorServer, server
 from syncd.emulator.app import DirectRoutes
 from syncd.emulator.store import Store
 from syncd.emulator.uploads import WHOLE_BODY_BYTES
@@ -310,3 +311,32 @@ def test_the_request_log_is_not_made_when_stderr_is_discarded() -> None:
 
     assert discarded(subprocess.DEVNULL) == "True"
     assert discarded(subprocess.PIPE) == "False"
+
+
+@pytest.mark.parametrize("asgi_first", [False, True], ids=["direct only", "after an ASGI request"])
+def test_an_idle_connection_is_closed_after_the_keep_alive_time_a_busy_one_is_not(
+    asgi_first: bool,
+    api_key: str,
+    emulator_factory: Callable[..., EmulatorServer],
+    monkeypatch: pytest.MonkeyPatch,
+    direct_answers: list[str],
+) -> None:
+    monkeypatch.setattr(server, "KEEP_ALIVE_S", 1)
+    emulator = emulator_factory(api_key=api_key)
+    sock = socket.create_connection((emulator.host, emulator.port), timeout=10)
+    with sock:
+        if asgi_first:
+            request = _raw_upload(emulator, api_key).replace(b"/v1/files", b"/v1/files?", 1)
+            sock.sendall(request)
+            _read_answers(sock, 1)
+        started = answered = time.monotonic()
+        # Busy past the first keep-alive time: a request every 0.3 s for 1.5 s.
+        while answered - started < 1.5:
+            time.sleep(0.3)
+            sock.sendall(_raw_upload(emulator, api_key))
+            [(status, _, _)] = _read_answers(sock, 1)
+            answered = time.monotonic()
+            assert status == 200
+        assert len(direct_answers) >= 4
+        assert sock.recv(1) == b""  # closed by the server…
+        assert 0.9 <= time.monotonic() - answered <= 3  # …once idle for about a second
