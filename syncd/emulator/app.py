@@ -15,6 +15,7 @@ import logging
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, BinaryIO
 
 from starlette.applications import Starlette
@@ -214,7 +215,7 @@ class _Routes:
                 # event loop.
                 bad_line = await run_in_threadpool(first_bad_line, incoming)
                 _check_fine_tune_lines(bad_line)
-            record = self._add_file(upload, form)
+            record = self._add_file(incoming, upload.size, form)
         except BaseException:
             incoming.unlink(missing_ok=True)  # a stored upload's is its blob now
             raise
@@ -222,19 +223,13 @@ class _Routes:
 
     def create_small_file(self, scope: Scope, body: bytes) -> Response:
         """``create_file`` for the server's direct path: the same upload, its body (at most
-        ``WHOLE_BODY_BYTES``) already read whole."""
-        incoming = self.store.incoming_path()
-        try:
-            upload = read_upload(
-                _header(scope, b"content-type"), body, incoming, self.settings.max_file_bytes
-            )
-            form = self._file_form(upload)
-            if form.purpose == "fine-tune":
-                _check_fine_tune_lines(first_bad_line(incoming))  # small: read at once
-            record = self._add_file(upload, form)
-        except BaseException:
-            incoming.unlink(missing_ok=True)  # a stored upload's is its blob now
-            raise
+        ``WHOLE_BODY_BYTES``) already read whole, the file's bytes written once, to its blob."""
+        upload = read_upload(_header(scope, b"content-type"), body, self.settings.max_file_bytes)
+        form = self._file_form(upload)
+        assert upload.content is not None  # a file was sent, within the limit: _file_form
+        if form.purpose == "fine-tune":
+            _check_fine_tune_lines(first_bad_line(upload.content))
+        record = self._add_file(upload.content, upload.size, form)
         return JSONResponse(record.to_api(self.store.clock()))
 
     def _file_form(self, upload: Upload) -> _FileForm:
@@ -265,12 +260,12 @@ class _Routes:
             )
         return _FileForm(upload.filename, purpose, expires_after)
 
-    def _add_file(self, upload: Upload, form: _FileForm) -> FileRecord:
+    def _add_file(self, incoming: Path | bytes, size: int, form: _FileForm) -> FileRecord:
         return self.store.add_file(
             filename=form.filename,
             purpose=form.purpose,
-            size=upload.size,
-            incoming=upload.path,
+            size=size,
+            incoming=incoming,
             processing_delay=self.settings.processing_delay,
             expires_after=form.expires_after,
         )

@@ -17,6 +17,7 @@ is malformed. Either way the same callbacks decide what becomes of each part.
 
 from __future__ import annotations
 
+import io
 import json
 import re
 from collections.abc import AsyncIterator, Iterator
@@ -50,9 +51,12 @@ _PLAIN_OPTIONS = re.compile(
 
 @dataclass(slots=True)
 class Upload:
-    """The parts of one upload request; ``path`` holds the file's bytes when ``file`` was sent."""
+    """The parts of one upload request. When ``file`` was sent its bytes are in the file at
+    ``path``, or in ``content`` for a body read whole (``read_upload``: no file until the upload
+    is stored)."""
 
-    path: Path
+    path: Path | None
+    content: bytes | None = None
     filename: str | None = None
     size: int = 0
     too_large: bool = False
@@ -117,7 +121,8 @@ class _Receiver:
         if name == self.file_field and is_file and not self.upload.has_file:
             self.target = "file"
             self.upload.filename = (filename or b"").decode("utf-8", "replace")
-            self.file = self.upload.path.open("wb")
+            path = self.upload.path
+            self.file = io.BytesIO() if path is None else path.open("wb")
         elif filename is None:
             self.target = "field"
             self.field_name = name
@@ -147,11 +152,14 @@ class _Receiver:
         assert self.file is not None
         self.file.close()
         self.file = None
-        self.upload.path.unlink(missing_ok=True)
+        if self.upload.path is not None:
+            self.upload.path.unlink(missing_ok=True)
         self.upload.too_large = True
 
     def close(self) -> None:
         if self.file is not None:
+            if isinstance(self.file, io.BytesIO):
+                self.upload.content = self.file.getvalue()
             self.file.close()
             self.file = None
 
@@ -193,11 +201,12 @@ async def receive_upload(
     return receiver.upload
 
 
-def read_upload(content_type: str | None, body: bytes, path: Path, max_file_bytes: int) -> Upload:
+def read_upload(content_type: str | None, body: bytes, max_file_bytes: int) -> Upload:
     """``receive_upload`` of a Files upload whose body the server has already read whole (at
-    most :data:`WHOLE_BODY_BYTES`: see ``server.py``'s direct path)."""
+    most :data:`WHOLE_BODY_BYTES`: see ``server.py``'s direct path). The file's bytes are kept
+    in the upload's ``content``: written once, where the stored file's blob goes."""
     boundary = _boundary(content_type)
-    receiver = _Receiver(Upload(path=path), max_file_bytes, "file")
+    receiver = _Receiver(Upload(path=None), max_file_bytes, "file")
     with _parsing(receiver):
         _parse_whole(body, boundary, receiver)
     return receiver.upload
@@ -225,7 +234,8 @@ def _parsing(receiver: _Receiver) -> Iterator[None]:
         yield
     except BaseException as exc:
         receiver.close()
-        receiver.upload.path.unlink(missing_ok=True)
+        if receiver.upload.path is not None:
+            receiver.upload.path.unlink(missing_ok=True)
         if isinstance(exc, MultipartParseError):
             raise ApiError(400, f"Could not parse the multipart form: {exc}") from None
         raise
