@@ -6,6 +6,9 @@ under ``/_emulator``.
 Layers, outermost first: ``RequestLog`` (request ids, the request log), ``RateLimitMiddleware``
 (the service's budgets, when on), ``FaultMiddleware`` (injected faults), ``Gate`` (API key and
 ``OpenAI-Beta`` checks), then the routes.
+
+Beside the ASGI application, ``DirectRoutes``: small uploads, which the HTTP server
+(``server.py``) answers itself when those layers would do nothing but the gate and the log.
 """
 
 from __future__ import annotations
@@ -467,7 +470,7 @@ def _header(scope: Scope, name: bytes) -> str | None:
     (names in lower case, as ASGI servers give them)."""
     for key, value in scope["headers"]:
         if key == name:
-            return str(value.decode("latin-1"))
+            return value.decode("latin-1")
     return None
 
 
@@ -617,7 +620,7 @@ class RequestLog:
         except ClientDisconnect:
             outcome = "client went away"
         finally:
-            if log.isEnabledFor(logging.INFO):  # the line is not made for nobody
+            if log.isEnabledFor(logging.INFO):  # no line is made when nobody would see it
                 log.info(_log_line(scope, status, outcome, time.perf_counter() - started))
 
 

@@ -13,6 +13,9 @@ was a quarter of the emulator's work on such an upload. Only a plainly well-form
 so (no preamble or epilogue, header names of letters, digits and ``-``, lines within the
 parser's limits); anything else goes to the streaming parser, which has the last word on what
 is malformed. Either way the same callbacks decide what becomes of each part.
+
+``read_upload`` reads a small Files upload whose body the server already holds whole (its
+direct path): the same parsing, the file's bytes kept in memory until the upload is stored.
 """
 
 from __future__ import annotations
