@@ -108,9 +108,13 @@ class _Receiver:
         self.header_value += data[start:end]
 
     def on_header_end(self) -> None:
-        self.headers[self.header_field.decode("latin-1").lower()] = bytes(self.header_value)
+        self.add_header(self.header_field, bytes(self.header_value))
         self.header_field.clear()
         self.header_value.clear()
+
+    def add_header(self, name: bytes | bytearray, value: bytes) -> None:
+        """One header of the part being read (of a repeated one the last counts)."""
+        self.headers[name.decode("latin-1").lower()] = value
 
     def on_headers_finished(self) -> None:
         # Header bytes are read as latin-1 (byte-preserving), then names are decoded as the UTF-8
@@ -327,9 +331,7 @@ def _replay(body: bytes, parts: list[_Part], receiver: _Receiver) -> None:
     for headers, start, end in parts:
         receiver.on_part_begin()
         for name, value in headers:
-            receiver.on_header_field(name, 0, len(name))
-            receiver.on_header_value(value, 0, len(value))
-            receiver.on_header_end()
+            receiver.add_header(name, value)
         receiver.on_headers_finished()
         if end > start:
             receiver.on_part_data(body, start, end)
