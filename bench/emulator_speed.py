@@ -6,12 +6,15 @@ The emulator runs in its own process (``syncd emulator``, blobs on ``/dev/shm`` 
 ``scale.py``); a client in this process drives it with ``--threads`` threads over one pooled
 ``httpx2`` client, and the emulator's CPU time is read from ``/proc`` before and after each
 phase, so figures are CPU milliseconds of the emulator alone, not wall time (the machine may be
-shared). Phases:
+shared). Its stderr is discarded, so it makes no request log (``syncd emulator`` skips the lines
+then, as it does for every benchmark here). Phases:
 
 1. **Floor**: ``GET /_emulator/settings``, the cheapest request, no store work: what the HTTP
-   stack and the middleware cost per request. The baseline the other figures sit beside.
+   stack and the middleware cost per request through the ASGI application. The baseline the
+   other figures sit beside.
 2. **Uploads**: ``POST /v1/files`` of ``--uploads`` small files (multipart, 100 bytes each),
-   what a first sync sends.
+   what a first sync sends. The server answers these on its direct path, below the ASGI stack
+   (``syncd/emulator/server.py``), so they may cost less than the floor.
 3. **Files listing**: ``GET /v1/files?limit=10000`` paged through every file (the emulator is
    first filled to ``--listed`` files, through the store directly — uploading them over HTTP
    would take minutes), ``--repeat`` times.

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import os
 import signal
 import threading
 from pathlib import Path
@@ -15,7 +17,7 @@ from syncd.engine.report import ExitStatus
 if TYPE_CHECKING:
     from syncd.emulator import Faults, Knobs
 
-__all__ = ["emulator_command"]
+__all__ = ["emulator_command", "stderr_is_discarded"]
 
 _MB = 1024 * 1024
 
@@ -212,6 +214,10 @@ def emulator_command(
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
     setup_logging("auto")
+    if stderr_is_discarded():
+        # A benchmark's emulator: its line per request would be made only to be thrown away, at
+        # a sixth of the CPU of a small upload. Warnings and errors are still written.
+        logging.getLogger("syncd.emulator").setLevel(logging.WARNING)
     server = EmulatorServer(
         data_dir=data_dir,
         api_key=api_key,
@@ -246,6 +252,14 @@ def emulator_command(
         pass
     finally:
         server.stop()
+
+
+def stderr_is_discarded() -> bool:
+    """True when stderr is the null device, so that whatever is logged goes nowhere."""
+    try:
+        return os.path.samestat(os.fstat(2), os.stat(os.devnull))
+    except OSError:
+        return False
 
 
 def _describe(faults: Faults) -> str:

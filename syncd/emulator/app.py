@@ -6,6 +6,9 @@ under ``/_emulator``.
 Layers, outermost first: ``RequestLog`` (request ids, the request log), ``RateLimitMiddleware``
 (the service's budgets, when on), ``FaultMiddleware`` (injected faults), ``Gate`` (API key and
 ``OpenAI-Beta`` checks), then the routes.
+
+Beside the ASGI application, ``DirectRoutes``: small uploads, which the HTTP server
+(``server.py``) answers itself when those layers would do nothing but the gate and the log.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from __future__ import annotations
 import hmac
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -42,8 +45,8 @@ from syncd.emulator.knobs import KnobHolder, Knobs
 from syncd.emulator.multipart_uploads import Uploads, upload_routes
 from syncd.emulator.pagination import list_response, paginate, parse_page_request
 from syncd.emulator.ratelimits import RateLimiter, RateLimitMiddleware
-from syncd.emulator.store import NewMessage, Store
-from syncd.emulator.uploads import receive_upload
+from syncd.emulator.store import FileRecord, NewMessage, Store
+from syncd.emulator.uploads import WHOLE_BODY_BYTES, Upload, read_upload, receive_upload
 from syncd.emulator.vector_store_routes import vector_store_routes
 from syncd.emulator.vector_stores import VectorStores
 
@@ -68,6 +71,14 @@ class Settings:
     processing_delay: float
 
 
+@dataclass(frozen=True, slots=True)
+class EmulatorApp:
+    """The emulator as an ASGI application, and the requests its server may answer directly."""
+
+    asgi: ASGIApp
+    direct: DirectRoutes
+
+
 def create_app(
     store: Store,
     injector: FaultInjector,
@@ -76,8 +87,8 @@ def create_app(
     initial_faults: Faults,
     knobs: KnobHolder | None = None,
     initial_knobs: Knobs | None = None,
-) -> ASGIApp:
-    """The whole emulator as one ASGI application."""
+) -> EmulatorApp:
+    """The whole emulator: one ASGI application, and the direct routes beside it."""
     knobs = knobs or KnobHolder(initial_knobs)
     limiter = RateLimiter()
     routes = _Routes(
@@ -151,7 +162,12 @@ def create_app(
     )
     gated = Gate(starlette, api_key=settings.api_key, knobs=knobs)
     faulted = FaultMiddleware(gated, injector, admin_prefix=ADMIN_PREFIX)
-    return RequestLog(RateLimitMiddleware(faulted, limiter, knobs, admin_prefix=ADMIN_PREFIX))
+    direct = DirectRoutes(
+        {(b"POST", f"{v1}/files".encode()): routes.create_small_file}, gated, injector, knobs
+    )
+    return EmulatorApp(
+        RequestLog(RateLimitMiddleware(faulted, limiter, knobs, admin_prefix=ADMIN_PREFIX)), direct
+    )
 
 
 class _Routes:
@@ -196,57 +212,66 @@ class _Routes:
                 incoming,
                 self.settings.max_file_bytes,
             )
-            for name in upload.fields:
-                if name not in ("purpose", "file", *_EXPIRES_AFTER_FIELDS):
-                    raise errors.unrecognized_argument(name)
-            purpose = upload.fields.get("purpose")
-            if purpose is None:
-                raise errors.missing_parameter("purpose")
-            if purpose not in PURPOSES:
-                raise errors.invalid_purpose(purpose, PURPOSES)
-            expires_after = _form_expires_after(upload.fields)
-            if upload.filename is None:
-                raise errors.missing_parameter("file")
-            if upload.too_large:
-                raise ApiError(
-                    400,
-                    f"File is too large ({upload.size} bytes). The maximum file size is "
-                    f"{_human_bytes(self.settings.max_file_bytes)}.",
-                    param="file",
-                )
-            if upload.size == 0:
-                raise ApiError(
-                    400, "File is empty. Please upload a file with content.", param="file"
-                )
-            if purpose == "fine-tune":
-                await self._check_fine_tune_file(upload.filename, incoming)
-            record = self.store.add_file(
-                filename=upload.filename,
-                purpose=purpose,
-                size=upload.size,
-                incoming=incoming,
-                processing_delay=self.settings.processing_delay,
-                expires_after=expires_after,
-            )
+            form = self._file_form(upload)
+            if form.purpose == "fine-tune":
+                # Reading a large file line by line would stall every other request on the
+                # event loop.
+                bad_line = await run_in_threadpool(first_bad_line, incoming)
+                _check_fine_tune_lines(bad_line)
+            record = self._add_file(incoming, upload.size, form)
         except BaseException:
             incoming.unlink(missing_ok=True)  # a stored upload's is its blob now
             raise
         return JSONResponse(record.to_api(self.store.clock()))
 
-    async def _check_fine_tune_file(self, filename: str, path: Path) -> None:
-        if not filename.endswith(".jsonl"):
+    def create_small_file(self, scope: Scope, body: bytes) -> Response:
+        """``create_file`` for the server's direct path: the same upload, its body (at most
+        ``WHOLE_BODY_BYTES``) already read whole, the file's bytes written once, to its blob."""
+        upload = read_upload(_header(scope, b"content-type"), body, self.settings.max_file_bytes)
+        form = self._file_form(upload)
+        assert upload.content is not None  # a file was sent, within the limit: _file_form
+        if form.purpose == "fine-tune":
+            _check_fine_tune_lines(first_bad_line(upload.content))
+        record = self._add_file(upload.content, upload.size, form)
+        return JSONResponse(record.to_api(self.store.clock()))
+
+    def _file_form(self, upload: Upload) -> _FileForm:
+        """The upload's purpose and expiry, or the service's 400 for what is wrong with it."""
+        for name in upload.fields:
+            if name not in ("purpose", "file", *_EXPIRES_AFTER_FIELDS):
+                raise errors.unrecognized_argument(name)
+        purpose = upload.fields.get("purpose")
+        if purpose is None:
+            raise errors.missing_parameter("purpose")
+        if purpose not in PURPOSES:
+            raise errors.invalid_purpose(purpose, PURPOSES)
+        expires_after = _form_expires_after(upload.fields)
+        if upload.filename is None:
+            raise errors.missing_parameter("file")
+        if upload.too_large:
+            raise ApiError(
+                400,
+                f"File is too large ({upload.size} bytes). The maximum file size is "
+                f"{_human_bytes(self.settings.max_file_bytes)}.",
+                param="file",
+            )
+        if upload.size == 0:
+            raise ApiError(400, "File is empty. Please upload a file with content.", param="file")
+        if purpose == "fine-tune" and not upload.filename.endswith(".jsonl"):
             raise ApiError(
                 400, "Invalid file format for Fine-Tuning API. Must be .jsonl", param="file"
             )
-        # Reading a large file line by line would stall every other request on the event loop.
-        bad_line = await run_in_threadpool(first_bad_line, path)
-        if bad_line is not None:
-            raise ApiError(
-                400,
-                "Expected file to have JSONL format, where every line is a valid JSON "
-                f"dictionary. Line {bad_line} is not a dictionary.",
-                param="file",
-            )
+        return _FileForm(upload.filename, purpose, expires_after)
+
+    def _add_file(self, incoming: Path | bytes, size: int, form: _FileForm) -> FileRecord:
+        return self.store.add_file(
+            filename=form.filename,
+            purpose=form.purpose,
+            size=size,
+            incoming=incoming,
+            processing_delay=self.settings.processing_delay,
+            expires_after=form.expires_after,
+        )
 
     async def retrieve_file(self, request: Request) -> Response:
         record = self.store.get_file(request.path_params["file_id"])
@@ -420,6 +445,35 @@ def _form_expires_after(fields: dict[str, str]) -> int | None:
     return check_file_expiry(anchor, seconds)
 
 
+@dataclass(frozen=True, slots=True)
+class _FileForm:
+    """What a Files upload asks for, checked."""
+
+    filename: str
+    purpose: str
+    expires_after: int | None
+
+
+def _check_fine_tune_lines(bad_line: int | None) -> None:
+    """The service's 400 for a fine-tune file whose line ``bad_line`` is not a JSON object."""
+    if bad_line is not None:
+        raise ApiError(
+            400,
+            "Expected file to have JSONL format, where every line is a valid JSON "
+            f"dictionary. Line {bad_line} is not a dictionary.",
+            param="file",
+        )
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    """The first ``name`` header of a request, as Starlette's ``Request.headers`` reads it
+    (names in lower case, as ASGI servers give them)."""
+    for key, value in scope["headers"]:
+        if key == name:
+            return value.decode("latin-1")
+    return None
+
+
 def _new_message(body: dict[str, Any], where: str = "") -> NewMessage:
     prefix = f"{where}." if where else ""
     for name in body:
@@ -491,13 +545,14 @@ class Gate:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
-            error = self._check(scope)
+            error = self.check(scope)
             if error is not None:
                 await error.response()(scope, receive, send)
                 return
         await self.app(scope, receive, send)
 
-    def _check(self, scope: Scope) -> ApiError | None:
+    def check(self, scope: Scope) -> ApiError | None:
+        """The error that answers this request, or None when it may go on."""
         path: str = scope["path"]
         # Only two headers matter: a dict of them all was a cost on every request. ASGI servers
         # give header names in lower case; of a repeated header the last counts.
@@ -553,12 +608,9 @@ class RequestLog:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                elapsed_ms = int((time.perf_counter() - started) * 1000)
                 message["headers"] = [
                     *message.get("headers", ()),
-                    (b"x-request-id", request_id.encode()),
-                    (b"openai-version", b"2020-10-01"),
-                    (b"openai-processing-ms", str(elapsed_ms).encode()),
+                    *_service_headers(request_id, started),
                 ]
             await send(message)
 
@@ -568,7 +620,19 @@ class RequestLog:
         except ClientDisconnect:
             outcome = "client went away"
         finally:
-            log.info(_log_line(scope, status, outcome, time.perf_counter() - started))
+            if log.isEnabledFor(logging.INFO):  # no line is made when nobody would see it
+                log.info(_log_line(scope, status, outcome, time.perf_counter() - started))
+
+
+def _service_headers(request_id: str, started: float) -> list[tuple[bytes, bytes]]:
+    """The headers the service adds to every answer: the request's id, the API version, and
+    how long the request took (since ``started``, a ``perf_counter`` time)."""
+    elapsed_ms = int((time.perf_counter() - started) * 1000)
+    return [
+        (b"x-request-id", request_id.encode()),
+        (b"openai-version", b"2020-10-01"),
+        (b"openai-processing-ms", str(elapsed_ms).encode()),
+    ]
 
 
 def _log_line(scope: Scope, status: int | None, outcome: str, elapsed_s: float) -> str:
@@ -588,3 +652,73 @@ def _log_line(scope: Scope, status: int | None, outcome: str, elapsed_s: float) 
         if name == b"content-length" and value != b"0":
             details.insert(0, _human_bytes(int(value)) + " in")
     return f"{scope['method']} {target} → {result} ({', '.join(details)})"
+
+
+# --- the direct path ------------------------------------------------------------------------
+
+#: A route the server may answer without ASGI: the request's scope and whole body in, the
+#: answer out.
+DirectRoute = Callable[[Scope, bytes], Response]
+
+
+@dataclass(frozen=True, slots=True)
+class DirectAnswer:
+    """An answer made on the direct path, ready to be written: status, headers and body."""
+
+    status: int
+    headers: list[tuple[bytes, bytes]]
+    body: bytes
+
+
+class DirectRoutes:
+    """The requests the HTTP server answers itself instead of through the ASGI stack
+    (``server.py``): small uploads, what a first sync sends by the thousand.
+
+    Through ASGI such a request crossed four middleware layers and Starlette's five, as a task
+    with its own messages: more than half of the emulator's CPU per upload. On the direct path
+    it meets the same rules, each called where it lives: the ``Gate`` and the route's own
+    function, then ``RequestLog``'s headers and log line. It is taken only when the layers it
+    skips would do nothing: no fault set (``FaultInjector.inactive``) and no rate limits.
+    """
+
+    #: The largest body a direct request may have: the server reads it whole before answering.
+    max_body = WHOLE_BODY_BYTES
+
+    def __init__(
+        self,
+        routes: dict[tuple[bytes, bytes], DirectRoute],
+        gate: Gate,
+        injector: FaultInjector,
+        knobs: KnobHolder,
+    ) -> None:
+        self._routes = routes
+        self._gate = gate
+        self._injector = injector
+        self._knobs = knobs
+
+    def route(self, method: bytes, target: bytes) -> DirectRoute | None:
+        """The direct route of a request (its method and request target, query and all), or
+        None when it goes through ASGI: another route, a query string, a fault or a rate limit
+        that could apply."""
+        route = self._routes.get((method, target))
+        if route is None or not self._injector.inactive or self._knobs.knobs.rate_limits:
+            return None
+        return route
+
+    def answer(self, route: DirectRoute, scope: Scope, body: bytes) -> DirectAnswer:
+        """Answer one request of ``route`` (``scope`` as an ASGI server makes it), and log it."""
+        started = time.perf_counter()
+        request_id = ids.request_id()
+        try:
+            error = self._gate.check(scope)
+            response = error.response() if error is not None else route(scope, body)
+        except ApiError as exc:
+            response = exc.response()
+        except Exception:
+            log.exception("%s %s failed", scope["method"], scope["path"])
+            response = errors.server_error().response()
+        status = response.status_code
+        headers = [*response.raw_headers, *_service_headers(request_id, started)]
+        if log.isEnabledFor(logging.INFO):
+            log.info(_log_line(scope, status, "", time.perf_counter() - started))
+        return DirectAnswer(status, headers, bytes(response.body))

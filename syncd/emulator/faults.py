@@ -117,6 +117,9 @@ def _check_count(name: str, value: object, *, optional: bool) -> None:
         raise ValueError(f"{name} must be a whole number >= 0, not {value!r}")
 
 
+_NO_FAULTS = Faults()
+
+
 @dataclass(frozen=True, slots=True)
 class Decision:
     """What to do with one request."""
@@ -137,12 +140,20 @@ class FaultInjector:
     def __init__(self, faults: Faults | None = None) -> None:
         self._lock = threading.Lock()
         self._faults = faults or Faults()
+        self._inactive = self._faults == _NO_FAULTS
         self._rng = random.Random(self._faults.seed)
         self._counts = dict.fromkeys(OUTCOMES, 0)
 
     @property
     def faults(self) -> Faults:
         return self._faults
+
+    @property
+    def inactive(self) -> bool:
+        """True when no fault setting is made: every draw would inject nothing, and no seed
+        makes the sequence of draws matter, so a request may skip it (the server's direct
+        path does)."""
+        return self._inactive
 
     def update(self, **changes: Any) -> Faults:
         """Change some settings (a ValueError leaves them as they were).
@@ -152,6 +163,7 @@ class FaultInjector:
         """
         with self._lock:
             self._faults = self._faults.updated(**changes)
+            self._inactive = self._faults == _NO_FAULTS
             if "seed" in changes:
                 self._rng = random.Random(self._faults.seed)
             if "max_faults" in changes:
@@ -162,6 +174,7 @@ class FaultInjector:
         """Install ``faults`` from scratch: new random sequence, counts back to zero."""
         with self._lock:
             self._faults = faults
+            self._inactive = faults == _NO_FAULTS
             self._rng = random.Random(faults.seed)
             self._counts = dict.fromkeys(OUTCOMES, 0)
 

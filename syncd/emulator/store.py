@@ -354,6 +354,18 @@ class NewMessage:
     metadata: dict[str, Any]
 
 
+def _write_new(path: str, content: bytes) -> None:
+    """Create the file ``path`` holding ``content``: with the system calls alone, as a small
+    upload's blob is written (a Python file object cost more than the writing)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666)
+    try:
+        view = memoryview(content)
+        while view:
+            view = view[os.write(fd, view) :]
+    finally:
+        os.close(fd)
+
+
 class Store:
     """All the emulator's state, on disk under ``data_dir`` or in memory when it is None."""
 
@@ -370,6 +382,7 @@ class Store:
             data_dir.mkdir(parents=True, exist_ok=True)
             self._blobs = data_dir / "blobs"
             database = str(data_dir / "emulator.db")
+        self._blob_prefix = f"{self._blobs}{os.sep}"
         self._incoming = self._blobs / ".incoming"
         self._incoming.mkdir(parents=True, exist_ok=True)
         # Uploads cut off by a crash or a restart leave partial blobs that belong to no file.
@@ -461,7 +474,12 @@ class Store:
 
     def blob_path(self, file_id: str) -> Path:
         """Where the content of ``file_id`` is kept."""
-        return self._blobs / file_id
+        return Path(self._blob_name(file_id))
+
+    def _blob_name(self, file_id: str) -> str:
+        """``blob_path`` as a string: what a small upload's blob is written to (a ``Path`` made
+        per upload was a cost of its own)."""
+        return self._blob_prefix + file_id
 
     def add_file(
         self,
@@ -469,11 +487,12 @@ class Store:
         filename: str,
         purpose: str,
         size: int,
-        incoming: Path,
+        incoming: Path | bytes,
         processing_delay: float,
         expires_after: int | None = None,
     ) -> FileRecord:
-        """Record an upload whose content was written to ``incoming``, which becomes its blob.
+        """Record an upload whose content was written to the file ``incoming``, which becomes
+        its blob, or whose content ``incoming`` is (a small upload read whole), written to it.
 
         Fine-tune files become ``processed`` ``processing_delay`` seconds from now; the others
         are processed at once. The file expires ``expires_after`` seconds after its creation
@@ -497,7 +516,7 @@ class Store:
         filename: str,
         purpose: str,
         size: int,
-        incoming: Path,
+        incoming: Path | bytes,
         processing_delay: float,
         expires_after: int | None,
     ) -> FileRecord:
@@ -514,7 +533,10 @@ class Store:
             processed_at=now + processing_delay if purpose == "fine-tune" else now,
             expires_at=None if expires_after is None else int(now) + expires_after,
         )
-        os.replace(incoming, self.blob_path(record.id))
+        if isinstance(incoming, bytes):
+            _write_new(self._blob_name(record.id), incoming)
+        else:
+            os.replace(incoming, self._blob_name(record.id))
         self._db.execute(
             _INSERT_FILE,
             {

@@ -13,13 +13,18 @@ was a quarter of the emulator's work on such an upload. Only a plainly well-form
 so (no preamble or epilogue, header names of letters, digits and ``-``, lines within the
 parser's limits); anything else goes to the streaming parser, which has the last word on what
 is malformed. Either way the same callbacks decide what becomes of each part.
+
+``read_upload`` reads a small Files upload whose body the server already holds whole (its
+direct path): the same parsing, the file's bytes kept in memory until the upload is stored.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO, Literal
@@ -49,9 +54,12 @@ _PLAIN_OPTIONS = re.compile(
 
 @dataclass(slots=True)
 class Upload:
-    """The parts of one upload request; ``path`` holds the file's bytes when ``file`` was sent."""
+    """The parts of one upload request. When ``file`` was sent its bytes are in the file at
+    ``path``, or in ``content`` for a body read whole (``read_upload``: no file until the upload
+    is stored)."""
 
-    path: Path
+    path: Path | None
+    content: bytes | None = None
     filename: str | None = None
     size: int = 0
     too_large: bool = False
@@ -100,9 +108,13 @@ class _Receiver:
         self.header_value += data[start:end]
 
     def on_header_end(self) -> None:
-        self.headers[self.header_field.decode("latin-1").lower()] = bytes(self.header_value)
+        self.add_header(self.header_field, bytes(self.header_value))
         self.header_field.clear()
         self.header_value.clear()
+
+    def add_header(self, name: bytes | bytearray, value: bytes) -> None:
+        """One header of the part being read (of a repeated one the last counts)."""
+        self.headers[name.decode("latin-1").lower()] = value
 
     def on_headers_finished(self) -> None:
         # Header bytes are read as latin-1 (byte-preserving), then names are decoded as the UTF-8
@@ -116,7 +128,8 @@ class _Receiver:
         if name == self.file_field and is_file and not self.upload.has_file:
             self.target = "file"
             self.upload.filename = (filename or b"").decode("utf-8", "replace")
-            self.file = self.upload.path.open("wb")
+            path = self.upload.path
+            self.file = io.BytesIO() if path is None else path.open("wb")
         elif filename is None:
             self.target = "field"
             self.field_name = name
@@ -146,11 +159,14 @@ class _Receiver:
         assert self.file is not None
         self.file.close()
         self.file = None
-        self.upload.path.unlink(missing_ok=True)
+        if self.upload.path is not None:
+            self.upload.path.unlink(missing_ok=True)
         self.upload.too_large = True
 
     def close(self) -> None:
         if self.file is not None:
+            if isinstance(self.file, io.BytesIO):
+                self.upload.content = self.file.getvalue()
             self.file.close()
             self.file = None
 
@@ -169,18 +185,9 @@ async def receive_upload(
     ``path`` is removed. A file over ``max_file_bytes`` is reported with ``too_large`` set and
     nothing left on disk.
     """
-    media_type, options = options_header(content_type)
-    boundary = options.get(b"boundary")
-    if media_type != b"multipart/form-data" or not boundary:
-        raise ApiError(
-            400,
-            "Invalid Content-Type header "
-            f"({json.dumps(content_type) if content_type else 'none'}), "
-            "expected multipart/form-data with a boundary.",
-        )
-    upload = Upload(path=path)
-    receiver = _Receiver(upload, max_file_bytes, file_field)
-    try:
+    boundary = _boundary(content_type)
+    receiver = _Receiver(Upload(path=path), max_file_bytes, file_field)
+    with _parsing(receiver):
         chunks = aiter(body)
         head: list[bytes] = []
         size = 0
@@ -190,26 +197,68 @@ async def receive_upload(
             if size > WHOLE_BODY_BYTES:
                 break
         else:
-            whole = b"".join(head)
-            parts = _plain_parts(whole, boundary)
-            if parts is not None:
-                _replay(whole, parts, receiver)
-                receiver.close()
-                return upload
+            _parse_whole(b"".join(head), boundary, receiver)
+            return receiver.upload
         parser = MultipartParser(boundary, receiver.callbacks())  # type: ignore[arg-type]
         for chunk in head:
             parser.write(chunk)
         async for chunk in chunks:
             parser.write(chunk)
         parser.finalize()
+    return receiver.upload
+
+
+def read_upload(content_type: str | None, body: bytes, max_file_bytes: int) -> Upload:
+    """``receive_upload`` of a Files upload whose body the server has already read whole (at
+    most :data:`WHOLE_BODY_BYTES`: see ``server.py``'s direct path). The file's bytes are kept
+    in the upload's ``content``: written once, where the stored file's blob goes."""
+    boundary = _boundary(content_type)
+    receiver = _Receiver(Upload(path=None), max_file_bytes, "file")
+    with _parsing(receiver):
+        _parse_whole(body, boundary, receiver)
+    return receiver.upload
+
+
+def _boundary(content_type: str | None) -> bytes:
+    """The boundary of a ``multipart/form-data`` ``content_type``, or the service's 400."""
+    media_type, options = options_header(content_type)
+    boundary = options.get(b"boundary")
+    if media_type != b"multipart/form-data" or not boundary:
+        raise ApiError(
+            400,
+            "Invalid Content-Type header "
+            f"({json.dumps(content_type) if content_type else 'none'}), "
+            "expected multipart/form-data with a boundary.",
+        )
+    return boundary
+
+
+@contextmanager
+def _parsing(receiver: _Receiver) -> Iterator[None]:
+    """Close the receiver's file once its body is parsed; on any error remove it too, and
+    answer python-multipart's complaints as a 400."""
+    try:
+        yield
     except BaseException as exc:
         receiver.close()
-        path.unlink(missing_ok=True)
+        if receiver.upload.path is not None:
+            receiver.upload.path.unlink(missing_ok=True)
         if isinstance(exc, MultipartParseError):
             raise ApiError(400, f"Could not parse the multipart form: {exc}") from None
         raise
     receiver.close()
-    return upload
+
+
+def _parse_whole(body: bytes, boundary: bytes, receiver: _Receiver) -> None:
+    """Hand a whole ``body`` to ``receiver``: cut into parts when plainly well formed, else
+    through the streaming parser."""
+    parts = _plain_parts(body, boundary)
+    if parts is not None:
+        _replay(body, parts, receiver)
+        return
+    parser = MultipartParser(boundary, receiver.callbacks())  # type: ignore[arg-type]
+    parser.write(body)
+    parser.finalize()
 
 
 def options_header(value: str | None) -> tuple[bytes, dict[bytes, bytes]]:
@@ -282,9 +331,7 @@ def _replay(body: bytes, parts: list[_Part], receiver: _Receiver) -> None:
     for headers, start, end in parts:
         receiver.on_part_begin()
         for name, value in headers:
-            receiver.on_header_field(name, 0, len(name))
-            receiver.on_header_value(value, 0, len(value))
-            receiver.on_header_end()
+            receiver.add_header(name, value)
         receiver.on_headers_finished()
         if end > start:
             receiver.on_part_data(body, start, end)

@@ -74,12 +74,22 @@ def received(body: bytes, path: Path) -> tuple[object, ...]:
     return (upload.filename, upload.size, upload.too_large, upload.fields, content)
 
 
+def read(body: bytes) -> tuple[object, ...]:
+    """What ``read_upload`` (the server's direct path) made of ``body``, as ``received``."""
+    try:
+        upload = uploads.read_upload(CONTENT_TYPE, body, 1 << 20)
+    except ApiError as e:
+        return ("error", e.status, e.message)
+    return (upload.filename, upload.size, upload.too_large, upload.fields, upload.content)
+
+
 @pytest.mark.parametrize("name", BODIES)
 def test_a_whole_body_and_a_streamed_one_come_to_the_same(
     name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     body = BODIES[name]
     whole = received(body, tmp_path / "whole")
+    assert read(body) == whole
     monkeypatch.setattr(uploads, "WHOLE_BODY_BYTES", 0)  # every body streamed
     streamed = received(body, tmp_path / "streamed")
     assert whole == streamed
@@ -136,3 +146,12 @@ def test_options_header_reads_every_value_as_python_multipart_does(value: str) -
 def test_what_clients_send_is_read_without_the_general_parser(value: str) -> None:
     assert uploads._PLAIN_OPTIONS.fullmatch(value)
     assert uploads.options_header(value) == parse_options_header(value)
+
+
+def test_a_file_over_the_limit_is_counted_and_not_kept_on_either_path(tmp_path: Path) -> None:
+    path = tmp_path / "f"
+    streamed = asyncio.run(uploads.receive_upload(CONTENT_TYPE, _chunks(BODIES["plain"]), path, 3))
+    whole = uploads.read_upload(CONTENT_TYPE, BODIES["plain"], 3)
+    for upload in (streamed, whole):
+        assert (upload.filename, upload.too_large, upload.size) == ("a.txt", True, 39)
+    assert not path.exists() and whole.content is None
