@@ -162,6 +162,17 @@ def test_a_refused_key_in_a_batch_records_what_was_answered_and_takes_back_the_r
     assert len(ws.remote()) == 3
 
 
+def next_pass_adopts(ws: Workspace, uploads: list[Upload], adopted: int) -> None:
+    """The next pass finds the ``adopted`` files whose answers were lost and uploads the rest:
+    every file once on the service, none lost, none twice."""
+    report = ws.run()
+    assert report.exit_code() is ExitStatus.OK
+    assert report.counts["adopted"] == adopted
+    assert report.counts["uploaded"] == FILES - adopted
+    assert ws.manifest.counts() == {"docs": {"synced": FILES}}
+    assert Counter(f.filename for f in ws.remote().values()) == Counter(u.path for u in uploads)
+
+
 class _Crash(BaseException):
     """The process dies here: nothing after it runs."""
 
@@ -191,12 +202,7 @@ def test_dying_mid_batch_leaves_intents_that_the_next_pass_resolves(
     assert len(ws.remote()) == 4
 
     monkeypatch.undo()
-    report = ws.run()
-    assert report.exit_code() is ExitStatus.OK
-    assert report.counts["adopted"] == 4 and report.counts["uploaded"] == FILES - 4
-    assert ws.manifest.counts() == {"docs": {"synced": FILES}}
-    names = Counter(f.filename for f in ws.remote().values())
-    assert names == Counter(u.path for u in uploads)  # every file once: none lost, none twice
+    next_pass_adopts(ws, uploads, 4)
     ids = {ws.entry("docs", u.path).file_id for u in uploads}
     assert ids == set(ws.remote())
 
@@ -254,11 +260,7 @@ def test_a_full_disk_at_the_answers_leaves_the_intents_and_starts_nothing_more(
     assert len(ws.remote()) == 10
 
     monkeypatch.undo()
-    report = ws.run()
-    assert report.exit_code() is ExitStatus.OK
-    assert report.counts["adopted"] == 10
-    assert ws.manifest.counts() == {"docs": {"synced": FILES}}
-    assert Counter(f.filename for f in ws.remote().values()) == Counter(u.path for u in uploads)
+    next_pass_adopts(ws, uploads, 10)
 
 
 def test_stopping_mid_batch_finishes_what_is_in_flight_and_takes_back_the_rest(
