@@ -319,11 +319,12 @@ class Executor:
                 groups = list(itertools.islice(todo, take))
             if not groups:
                 return
-            batch = [upload for g in groups if (upload := _small_upload(g)) is not None]
+            small = [_small_upload(g) for g in groups]
+            batch = [upload for upload in small if upload is not None]
             if len(batch) > 1:
                 self._run_uploads(batch)
-            for group in groups:
-                if len(batch) <= 1 or _small_upload(group) is None:
+            for group, upload in zip(groups, small, strict=True):
+                if len(batch) <= 1 or upload is None:
                     self._run_chain(group)
 
     def _run_chain(self, group: list[Action]) -> None:
