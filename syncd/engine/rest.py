@@ -239,15 +239,16 @@ class RoundTables:
         with self.manifest.connection() as conn:
             # A folder that cannot be planned this round (found so after the listing) keeps
             # nothing here.
+            listed_names = json.dumps(names)
             conn.execute(
                 "DELETE FROM round_busy WHERE folder NOT IN (SELECT value FROM json_each(?))",
-                [json.dumps(names)],
+                [listed_names],
             )
             conn.execute(
                 "INSERT OR IGNORE INTO round_busy SELECT e.folder, e.path FROM round_changed c"
                 " JOIN entries e ON e.folder = c.folder AND e.path = c.path"
                 " WHERE c.folder IN (SELECT value FROM json_each(?))",
-                [json.dumps(names)],
+                [listed_names],
             )
             self._keep_what_rules_read(conn, names)
             synced, rejected = self._counts(conn, names)
