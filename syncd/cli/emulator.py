@@ -233,10 +233,12 @@ def emulator_command(
     except OSError as exc:
         click.echo(f"syncd: cannot listen on {host}:{port}: {exc.strerror or exc}", err=True)
         raise SystemExit(ExitStatus.CONFIG) from None
-    stop = threading.Event()
 
     def on_sigterm(signum: int, frame: FrameType | None) -> None:
-        stop.set()
+        # Raised, as Ctrl-C raises KeyboardInterrupt: a handler that set an Event could hang
+        # for good when the signal came while the main thread held that Event's own lock, on
+        # its way into waiting (a SIGTERM right after the "listening" line did, in CI).
+        raise _Terminated
 
     signal.signal(signal.SIGTERM, on_sigterm)
     try:
@@ -247,11 +249,15 @@ def emulator_command(
             "admin at /_emulator/faults and /_emulator/settings",
             err=True,
         )
-        stop.wait()
-    except KeyboardInterrupt:
+        threading.Event().wait()  # until a signal ends it
+    except (KeyboardInterrupt, _Terminated):
         pass
     finally:
         server.stop()
+
+
+class _Terminated(Exception):
+    """SIGTERM came: stop serving."""
 
 
 def stderr_is_discarded() -> bool:
