@@ -57,6 +57,7 @@ __all__ = [
     "LINK_TO_DIRECTORY",
     "LINK_TO_EXCLUDED",
     "NOT_REGULAR",
+    "VANISHED",
     "FolderScan",
     "Sink",
     "known_file",
@@ -71,6 +72,7 @@ EXCLUDED = "excluded"
 LINK_OUTSIDE = "symlink outside folder"
 NOT_REGULAR = "not a regular file"
 CHANGED = "changed while hashing"
+VANISHED = "gone while scanned (removed or renamed)"
 LINK_TO_DIRECTORY = "symlink to a directory"
 LINK_BROKEN = "broken symlink"
 LINK_TO_EXCLUDED = "symlink to an excluded file"
@@ -257,7 +259,11 @@ class _Scanner:
                     try:
                         st = entry.stat(follow_symlinks=False)
                     except FileNotFoundError:
-                        continue  # deleted since the listing
+                        # Listed, then gone: removed, or renamed to a name this listing
+                        # did not see. Taken for removed, a rename's file would be deleted
+                        # and uploaded again; the next pass sees which it was.
+                        self.keep_known(rel, VANISHED)
+                        continue
                     except OSError as e:
                         self.unreadable(rel, e)
                         continue
@@ -299,7 +305,8 @@ class _Scanner:
             self.keep_known(rel, CHANGED)
             return
         except FileNotFoundError:
-            return  # deleted while we looked
+            self.keep_known(rel, VANISHED)  # as above (:meth:`walk`)
+            return
         except OSError as e:
             self.unreadable(rel, e)
             return

@@ -251,6 +251,26 @@ def test_file_changing_while_hashed_is_left_for_next_pass(
     assert settled.local.files["growing.txt"].sha256 == sha((tmp_path / "growing.txt").read_bytes())
 
 
+def test_a_file_gone_while_it_is_read_is_kept_as_the_manifest_has_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    make(tmp_path, {"a.txt": "old"})
+    known = known_from(scan_folder(folder(tmp_path), {}))
+    (tmp_path / "a.txt").write_text("edited, then renamed while it was read")
+    real_hash = scan.sha256_file
+
+    def renamed_first(path: Any, *args: Any) -> Any:
+        os.rename(path, tmp_path / "b.txt")
+        return real_hash(path, *args)
+
+    monkeypatch.setattr(scan, "sha256_file", renamed_first)
+    result = scan_folder(folder(tmp_path), known)
+    assert skipped(result) == {"a.txt": scan.VANISHED}
+    # Reported as last synced: the next pass (or the watcher) tells a removal from a rename.
+    assert set(result.local.files) == {"a.txt"}
+    assert result.local.files["a.txt"].sha256 == sha("old")
+
+
 def test_a_large_file_streams(tmp_path: Path) -> None:
     data = os.urandom(3 * 1024**2 + 17)
     make(tmp_path, {"blob.zip": data})
