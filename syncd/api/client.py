@@ -32,6 +32,7 @@ import logging
 import mimetypes
 import os
 import posixpath
+import re
 import sqlite3
 import time
 from collections.abc import Callable, Collection, Generator, Iterator, Mapping, Sequence
@@ -325,9 +326,17 @@ class FilePage:
     A large listing is read by SQLite rather than by Python: SQLite's JSON functions run
     without holding the interpreter's lock, so 100,000 files stream into a table while another
     thread scans a folder, where parsing them in Python stalled that scan by as long again.
+
+    Its ``data`` may not have been seen to be a list (see :func:`_file_page`): a page from which
+    :data:`FILE_ROWS` reads no row must pass :meth:`check_empty`.
     """
 
     text: str
+
+    def check_empty(self) -> None:
+        """Raise an :class:`APIError` unless this page, which gave no rows, is a page of files
+        (an empty list): an answer without one must not pass for a service without files."""
+        _page_facts(self.text)
 
 
 #: SQL reading a :class:`FilePage`'s text (its one parameter) as rows of (id, filename, bytes,
@@ -342,11 +351,47 @@ FILE_ROWS = (
 if sqlite3.sqlite_version_info < (3, 35):
     FILE_ROWS = FILE_ROWS.replace(" MATERIALIZED", "")
 
+#: The end of a page as the service writes it: its list closed, then members with plain values
+#: (``],"first_id":"file-…","last_id":"file-…","has_more":true}``). In valid JSON a match is
+#: the top level's own members: a ``]`` inside a string would leave the string to end at one of
+#: the quotes that follow, and a key or a value then stands where JSON allows neither. (Whether
+#: the page is valid JSON, :data:`FILE_ROWS` finds out as it reads it.)
+_PAGE_END = re.compile(
+    r'\]\s*((?:,\s*"\w+"\s*:\s*(?:"[\w-]*"|true|false|null)\s*)+)\}\s*\Z', re.ASCII
+)
+
 
 def _file_page(response: httpx2.Response) -> tuple[FilePage, bool, str | None]:
-    """A page of ``GET /files``, its ``has_more`` and its last id (``None``: it is empty), read
-    by SQLite (see :class:`FilePage`)."""
+    """A page of ``GET /files``, its ``has_more`` and its last id (``None``: it is empty).
+
+    The next page is asked for as soon as its cursor is known, so it is read from the page's
+    end when the service put ``has_more`` and ``last_id`` there, as it does; parsing the whole
+    page for them took a fifth of each page's turn (the rows are read later, by SQLite, see
+    :class:`FilePage`). Otherwise SQLite reads the page whole."""
     text = response.text
+    has_more, last = _page_end(text) or _page_facts(text, response)
+    return FilePage(text), bool(has_more), last
+
+
+def _page_end(text: str) -> tuple[bool | None, str] | None:
+    """``has_more`` and ``last_id`` as the page's end (:data:`_PAGE_END`) has them; ``None``
+    unless it has both, of the right types (then the page is read whole)."""
+    end = _PAGE_END.search(text, max(0, len(text) - 1024))
+    if end is None:
+        return None
+    members = json.loads("{" + end[1].lstrip()[1:] + "}")
+    has_more, last = members.get("has_more", ""), members.get("last_id")
+    if not isinstance(has_more, bool | None) or not isinstance(last, str):
+        return None
+    return has_more, last
+
+
+def _page_facts(
+    text: str, response: httpx2.Response | None = None
+) -> tuple[bool | None, str | None]:
+    """``has_more`` and the last id of the page ``text``, read by SQLite: an
+    :class:`APIError` (naming ``response``'s status and request id) unless it is an object
+    whose ``data`` is a list."""
     try:
         with contextlib.closing(sqlite3.connect(":memory:")) as db:
             kind, facts = db.execute(
@@ -367,12 +412,12 @@ def _file_page(response: httpx2.Response) -> tuple[FilePage, bool, str | None]:
     except (sqlite3.Error, TypeError, ValueError) as exc:
         raise APIError(
             f"unexpected response: not a page of files ({type(exc).__name__})",
-            status=response.status_code,
-            request_id=response.headers.get("x-request-id"),
+            status=None if response is None else response.status_code,
+            request_id=None if response is None else response.headers.get("x-request-id"),
             method="GET",
             path="/files",
         ) from None
-    return FilePage(text), bool(has_more), last
+    return has_more, last
 
 
 class _Turn:

@@ -143,10 +143,10 @@ class RoundTables:
     def add_file_page(self, page: FilePage) -> None:
         """A page of the service's files, as the listing goes: SQLite reads it (see
         :class:`~syncd.api.FilePage`). An :class:`~syncd.api.APIError` if an item of it is
-        not a file."""
+        not a file, or if it is no page of files."""
         try:
             with self.manifest.connection() as conn:
-                conn.execute(f"INSERT INTO round_files {FILE_ROWS}", [page.text])
+                read = conn.execute(f"INSERT INTO round_files {FILE_ROWS}", [page.text]).rowcount
         except sqlite3.Error as e:
             # A field missing or of the wrong type fails the table's constraints; an item
             # that is no object at all, SQLite's JSON reading.
@@ -157,6 +157,8 @@ class RoundTables:
                 method="GET",
                 path="/files",
             ) from None
+        if not read:
+            page.check_empty()
 
     def listing_done(self) -> None:
         """The listing is all in: index it now, on the listing's thread, while the scan is

@@ -84,6 +84,22 @@ def test_a_file_page_without_last_id_is_followed_from_its_last_item(recording_se
     ]
 
 
+def test_what_looks_like_a_page_end_inside_a_file_name_is_not_taken_for_it(
+    recording_server, api_key
+):
+    # The page's end is read without parsing the whole page: a name that holds one must not
+    # end the listing early (every file past it would look deleted).
+    trap = '],"has_more":false,"last_id":"file-z"}'
+    item = {"id": "file-b", "filename": trap, "bytes": 1, "purpose": "assistants"}
+    recording_server.reply = (200, {"data": [item], "last_id": "file-b", "has_more": True})
+    with Client(recording_server.base_url, api_key) as client, pytest.raises(APIError) as caught:
+        list(client.iter_file_pages())
+    assert "repeated the page after file-b" in str(caught.value)
+    assert [path for _, path, _ in recording_server.requests][-1] == (
+        "/v1/files?limit=10000&after=file-b"
+    )
+
+
 @pytest.mark.parametrize(
     "reply",
     [

@@ -156,6 +156,27 @@ def test_a_scan_of_some_paths_finds_gone_only_what_it_looked_at(tmp_path: Path) 
 
 
 @pytest.mark.parametrize(
+    ("text", "error"),
+    [
+        ('{"object":"list","data":[],"last_id":null,"has_more":false}', None),
+        ('{"files":[],"last_id":"file-1","has_more":false}', "not a page of files"),
+        ('{"data":{},"last_id":"file-1","has_more":false}', "not a page of files"),
+    ],
+)
+def test_a_page_that_gives_no_rows_must_be_an_empty_list(
+    tmp_path: Path, text: str, error: str | None
+) -> None:
+    # The client reads a page's end alone when it can, so an answer without a list of files
+    # reaches the tables: there it must not pass for a service without files.
+    with ManifestDB.open(tmp_path) as db, RoundTables(db) as tables:
+        if error is None:
+            tables.add_file_page(FilePage(text))
+        else:
+            with pytest.raises(APIError, match=error):
+                tables.add_file_page(FilePage(text))
+
+
+@pytest.mark.parametrize(
     "item",
     [
         {"id": "file-1", "filename": "a.md", "purpose": "assistants", "created_at": 1},
