@@ -712,6 +712,23 @@ class ManifestDB:
                 if self._owner is None and self._db.conn.in_transaction:
                     self._db.conn.commit()
 
+    @contextlib.contextmanager
+    def reader(self) -> Iterator[sqlite3.Connection]:
+        """A connection of its own for one long read, which then does not hold
+        :meth:`connection` from the other threads (a scan reading a folder's 100,000 stats kept
+        the listing from storing its first pages). It sees what is committed: a thread inside
+        its own :meth:`transaction`, a manifest in memory or one opened read-only is lent
+        :meth:`connection` instead."""
+        if self._owner == threading.get_ident() or self.readonly or self._wal is None:
+            with self.connection() as conn:
+                yield conn
+            return
+        conn = sqlite3.connect(f"{self.path.as_uri()}?mode=ro", uri=True, timeout=30)
+        try:
+            yield conn
+        finally:
+            conn.close()
+
     # --- reads -----------------------------------------------------------------------------------
 
     @staticmethod

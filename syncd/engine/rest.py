@@ -561,7 +561,7 @@ class FolderTable:
 
     def _recorded(self) -> dict[str, bytes]:
         if self._stats is None:
-            with self.manifest.connection() as conn:
+            with self.manifest.reader() as conn:
                 rows = conn.execute(
                     "SELECT path, hashed_stat FROM entries WHERE folder = ?", [self.name]
                 )

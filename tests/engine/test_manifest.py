@@ -265,6 +265,48 @@ def test_readonly_reader_sees_commits_while_the_writer_is_open(tmp_path: Path) -
             reader.put_entry(entry("docs", "b.md"))
 
 
+def test_a_long_read_has_a_connection_of_its_own(tmp_path: Path) -> None:
+    paths = "SELECT path FROM entries ORDER BY path"
+    with ManifestDB.open(tmp_path) as db:
+        db.put_entry(entry("docs", "a.md"))
+        lent = threading.Event()
+        done = threading.Event()
+
+        def hold_the_connection() -> None:
+            with db.connection():
+                lent.set()
+                done.wait(10)
+
+        holder = threading.Thread(target=hold_the_connection)
+        holder.start()
+        lent.wait(10)
+        read: list[object] = []
+
+        def read_meanwhile() -> None:
+            with db.reader() as conn:
+                read.extend(conn.execute(paths).fetchall())
+
+        reading = threading.Thread(target=read_meanwhile)
+        reading.start()
+        # Another thread holds the shared connection: the reader does not wait for it.
+        reading.join(5)
+        finished = not reading.is_alive()
+        done.set()
+        holder.join()
+        reading.join()
+        assert finished
+        assert read == [("a.md",)]
+        # Inside its own transaction a thread reads what it has not committed yet.
+        with db.transaction():
+            db.put_entry(entry("docs", "b.md"))
+            with db.reader() as conn:
+                assert conn.execute(paths).fetchall() == [("a.md",), ("b.md",)]
+    with ManifestDB.memory() as db:
+        db.put_entry(entry("docs", "c.md"))
+        with db.reader() as conn:
+            assert conn.execute(paths).fetchall() == [("c.md",)]
+
+
 def test_snapshot_is_limited_to_the_folders_asked_for(tmp_path: Path) -> None:
     with ManifestDB.open(tmp_path) as db:
         db.put_entries([entry("docs", "a.md"), entry("data", "t.jsonl")])
