@@ -89,14 +89,30 @@ def test_a_file_whose_ingestion_fails_is_rejected_once_and_never_uploaded_again(
     assert len(store_files(ws, store)) == 2
 
 
-def test_a_rename_updates_the_path_attribute_without_an_upload(
-    ws: Workspace, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def synced_draft(ws: Workspace) -> tuple[str, Path, str]:
+    """A store folder with ``draft.md`` synced: the store, the folder and the file's id."""
     store, drop = with_store(ws)
     (drop / "draft.md").write_text("the plan\n")
     ws.run()
     file_id = ws.entry("docs", "draft.md").file_id
     assert file_id is not None
+    return store, drop, file_id
+
+
+def moved_to_final(ws: Workspace, store: str, file_id: str) -> VectorStoreFile:
+    """``draft.md``'s file, which must now be ``final.md``'s and the store's only one."""
+    assert ws.entry("docs", "final.md").file_id == file_id
+    assert ws.manifest.entry("docs", "draft.md") is None
+    found = store_files(ws, store)
+    assert list(found) == [file_id]
+    assert (found[file_id].attributes or {})["syncd_path"] == "final.md"
+    return found[file_id]
+
+
+def test_a_rename_updates_the_path_attribute_without_an_upload(
+    ws: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store, drop, file_id = synced_draft(ws)
     sent = requests(ws)
     hashed: list[str] = []
     real_hash = scan.sha256_file
@@ -109,25 +125,17 @@ def test_a_rename_updates_the_path_attribute_without_an_upload(
     (drop / "draft.md").rename(drop / "final.md")
     report = ws.run()
     assert report.exit_code() == 0, report.errors
-    assert ws.entry("docs", "final.md").file_id == file_id
-    assert ws.manifest.entry("docs", "draft.md") is None
+    assert moved_to_final(ws, store, file_id).status == "completed"
     # Read once, to find its content is draft.md's: the row moved with the whole stat (its
     # ctime too), so the pass's next round does not read it again.
     assert hashed == [str(drop / "final.md")]
     assert not [r for r in sent if r == "POST /v1/files" or "file_batches" in r]
-    found = store_files(ws, store)
-    assert list(found) == [file_id]
-    assert (found[file_id].attributes or {})["syncd_path"] == "final.md"
-    assert found[file_id].status == "completed"
 
 
 def test_a_file_renamed_while_the_scan_runs_is_not_taken_for_removed(
     ws: Workspace, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    store, drop = with_store(ws)
-    (drop / "draft.md").write_text("the plan\n")
-    ws.run()
-    file_id = ws.entry("docs", "draft.md").file_id
+    store, drop, file_id = synced_draft(ws)
     real_scandir = scan.os.scandir
 
     def renamed_after_the_listing(path: Any) -> Any:
@@ -146,11 +154,7 @@ def test_a_file_renamed_while_the_scan_runs_is_not_taken_for_removed(
     assert [r for r in sent if r.startswith(("POST", "DELETE"))] == []
     assert ws.entry("docs", "draft.md").file_id == file_id
     ws.run()
-    assert ws.entry("docs", "final.md").file_id == file_id
-    assert ws.manifest.entry("docs", "draft.md") is None
-    found = store_files(ws, store)
-    assert list(found) == [file_id]
-    assert (found[file_id].attributes or {})["syncd_path"] == "final.md"
+    moved_to_final(ws, store, file_id)
 
 
 def test_attributes_changed_by_someone_else_are_put_back(ws: Workspace) -> None:
