@@ -442,12 +442,12 @@ class Engine:
         for name in ("uploaded", "replaced", "deleted", "attached", "detached", "adopted"):
             report.counts[name] = happened[name]
         names = {f.name for f in selected}
-        states = self.manifest.counts()
-        report.counts["rejected"] = sum(states.get(n, {}).get(State.REJECTED, 0) for n in names)
+        # (Read from the entries that need attention: counting every entry by state took
+        # 20 ms at 100,000 files.)
+        problems = [e for e in self.manifest.problems() if e.folder in names]
+        report.counts["rejected"] = sum(e.state is State.REJECTED for e in problems)
         failed: set[tuple[str | None, str | None]] = {
-            (e.folder, e.path)
-            for e in self.manifest.problems()
-            if e.state is State.FAILED and e.folder in names
+            (e.folder, e.path) for e in problems if e.state is State.FAILED
         }
         failed |= {(d.folder, d.path or d.file_id) for d in dones if d.what == "failed"}
         report.counts["failed"] = len(failed)
