@@ -319,6 +319,14 @@ def _v7(db: sqlite_utils.Database) -> None:
     )
 
 
+def _v8(db: sqlite_utils.Database) -> None:
+    """Entries by folder and content: a round plans in full the files whose content a busy
+    file has (a rename pairs the two; a removal whose content is still here is no loss), and
+    without this index it read the whole folder once for each busy file (100 busy files in a
+    folder of 100,000: 4 s)."""
+    db.table("entries").create_index(["folder", "sha256"])
+
+
 #: ``MIGRATIONS[n]`` upgrades a version-``n`` file (0 = empty) to version ``n + 1``.
 MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (
     _v1,
@@ -328,6 +336,7 @@ MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (
     _v5,
     _v6,
     _v7,
+    _v8,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

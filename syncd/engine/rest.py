@@ -362,10 +362,13 @@ class RoundTables:
             [json.dumps(names)],
         )
         conn.execute(
-            "INSERT OR IGNORE INTO round_busy SELECT e.folder, e.path FROM entries e"
-            " JOIN (SELECT DISTINCT b.folder, b.sha256 FROM round_busy r JOIN entries b"
+            # From the busy files to their entries, then to the entries with their content
+            # (by the index of entries by content), never the other way round: that read every
+            # entry of the folder, once for each busy file.
+            "INSERT OR IGNORE INTO round_busy SELECT e.folder, e.path"
+            " FROM (SELECT DISTINCT b.folder, b.sha256 FROM round_busy r CROSS JOIN entries b"
             " ON b.folder = r.folder AND b.path = r.path) s"
-            " ON s.folder = e.folder AND s.sha256 = e.sha256"
+            " CROSS JOIN entries e ON e.folder = s.folder AND e.sha256 = s.sha256"
         )
 
     def _counts(self, conn: sqlite3.Connection, names: list[str]) -> tuple[dict[str, int], int]:
