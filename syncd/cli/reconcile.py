@@ -132,7 +132,9 @@ def reconcile_command(
                     manifest = ManifestDB.memory()
             else:
                 stack.enter_context(StateLock(state_dir, command="syncd reconcile"))
-                manifest = ManifestDB.open(state_dir)
+                # (The pass reads while the integrity check runs, and waits for its verdict
+                # before it writes or decides anything.)
+                manifest = ManifestDB.open(state_dir, check_later=True)
         except LockHeld as e:
             fail(str(e), ExitStatus.STOPPED)
         except StateFull as e:
@@ -147,9 +149,12 @@ def reconcile_command(
         show_bar = sys.stderr.isatty() and not dry_run
         with _progress(show_bar, verbose) as on_event:
             engine = Engine(config, client, manifest, on_event=on_event)
-            report = engine.run_pass(
-                folders=list(folder_names) or None, dry_run=dry_run, force=force
-            )
+            try:
+                report = engine.run_pass(
+                    folders=list(folder_names) or None, dry_run=dry_run, force=force
+                )
+            except ManifestError as e:  # damaged, found by the check the pass waited for
+                fail(str(e), ExitStatus.CONFIG)
     _print(report, as_json)
     sys.exit(report.exit_code())
 

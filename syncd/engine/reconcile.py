@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import logging
+import sqlite3
 import threading
 import time
 from collections import Counter
@@ -145,16 +146,18 @@ class Engine:
         unchanged: set[tuple[str, str]] = set()  # valid local files planned at the start
         at_rest = 0  # valid files left out of the first round's plan (see syncd.engine.rest)
         bad_names: list[Done] = []  # files rejected for their names, which have no row
+        settle = not dry_run  # once a pass, in its first round (see _plan_round)
         try:
-            if not dry_run:
-                self._settle_attempts([f.name for f in selected])
             number = 0
             while number < MAX_ROUNDS:
                 if stop.is_set():
                     break
                 number += 1
                 report.rounds = number
-                current, decided = self._plan_round(selected, paths, force, first=number == 1)
+                current, decided = self._plan_round(
+                    selected, paths, force, first=number == 1, settle=settle
+                )
+                settle = False
                 report.waiting = decided.waiting
                 report.held = decided.held
                 if number == 1:
@@ -204,12 +207,17 @@ class Engine:
         force: bool,
         *,
         first: bool,
+        settle: bool = False,
     ) -> tuple[Round, Plan]:
         """Scan, list the service, and plan — from the files that are not at rest (see
         :mod:`syncd.engine.rest`): those stay rows in SQLite.
 
         The service is listed on a thread while the folders are scanned: the two are
-        independent, and on a large tree each is a good part of a no-change pass.
+        independent, and on a large tree each is a good part of a no-change pass. Both only
+        read the manifest (the round's tables aside), so its integrity check may still be
+        running beside them (``ManifestDB.open(check_later=True)``): its verdict is awaited
+        before anything is written (``settle``: the pass's attempts, see
+        :meth:`_settle_attempts`) or decided.
         """
         with _no_cyclic_gc():
             with (
@@ -217,8 +225,15 @@ class Engine:
                 ThreadPoolExecutor(1, thread_name_prefix="syncd-list") as pool,
             ):
                 listing = pool.submit(self._list_service, selected, tables)
-                current = self._inputs.scan(selected, paths, tables, force=force and first)
-                unavailable, missing = listing.result()
+                try:
+                    current = self._inputs.scan(selected, paths, tables, force=force and first)
+                    unavailable, missing = listing.result()
+                except sqlite3.DatabaseError:
+                    self.manifest.ensure_sound()  # a damaged file is said as such
+                    raise
+                self.manifest.ensure_sound()
+                if settle:
+                    self._settle_attempts([f.name for f in selected])
                 if missing:
                     messages = self._inputs.skip_folders_of(missing, selected, current)
                     if first:
@@ -281,7 +296,7 @@ class Engine:
         self._copy_owed = False
 
     def _settle_attempts(self, folders: list[str]) -> None:
-        """Before a pass: forget the attempts no plan will look at again (see
+        """Before a pass plans: forget the attempts no plan will look at again (see
         ``ManifestDB.prune_attempts``; a plan lets the others go: ``Plan.expired``), and give
         uploads a previous process left unanswered (it stopped or died with them in flight) a
         grace period, since the service may still be storing them."""

@@ -17,6 +17,7 @@ from syncd.engine.manifest import (
     MIGRATIONS,
     SCHEMA_VERSION,
     Answer,
+    ManifestDamaged,
     ManifestDB,
     ManifestError,
 )
@@ -242,6 +243,27 @@ def test_not_a_database_is_a_clear_error(tmp_path: Path) -> None:
     (tmp_path / FILENAME).write_bytes(b"this is not sqlite, it is a note" * 100)
     with pytest.raises(ManifestError, match="cannot use the manifest"):
         ManifestDB.open(tmp_path)
+
+
+def test_a_check_left_running_gives_its_verdict_when_asked(
+    tmp_path: Path,
+) -> None:
+    with ManifestDB.open(tmp_path) as db:
+        db.put_entries([entry("docs", f"{i:04}.md") for i in range(2000)])
+    with ManifestDB.open(tmp_path, check_later=True) as db:
+        db.ensure_sound()  # sound: nothing to say, however often asked
+        db.ensure_sound()
+        assert len(db.snapshot().entries) == 2000
+    size = (tmp_path / FILENAME).stat().st_size
+    with open(tmp_path / FILENAME, "r+b") as f:  # a run of pages overwritten, as a bad disk would
+        f.seek(size // 2)
+        f.write(b"\xa5" * 3 * 4096)
+    with ManifestDB.open(tmp_path, check_later=True) as db:
+        for _ in range(2):  # and again, for whoever asks next
+            with pytest.raises(ManifestDamaged, match="(?s)is damaged.*syncd repair"):
+                db.ensure_sound()
+    with pytest.raises(ManifestDamaged):
+        ManifestDB.open(tmp_path)  # without check_later, at once
 
 
 def test_readonly_needs_an_existing_current_manifest(tmp_path: Path) -> None:

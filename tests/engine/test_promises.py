@@ -321,12 +321,15 @@ def test_a_damaged_manifest_is_named_and_repair_neither_duplicates_nor_orphans(
     ws.close()
     backup.write_bytes(older)
     damage(ws.state_dir / "manifest.sqlite")
+    damaged = (ws.state_dir / "manifest.sqlite").read_bytes()
 
     for command in ("status", "reconcile"):
         result = syncd(ws, command)
         assert result.returncode == 2, (command, result.stderr)
         assert "is damaged" in result.stderr and "syncd repair" in result.stderr
         assert "Traceback" not in result.stderr
+    # reconcile read while the integrity check ran, and wrote nothing before its verdict.
+    assert (ws.state_dir / "manifest.sqlite").read_bytes() == damaged
 
     repaired = syncd(ws, "repair")
     assert repaired.returncode == 0, repaired.stderr
