@@ -260,7 +260,7 @@ def test_a_check_left_running_gives_its_verdict_when_asked(
         f.write(b"\xa5" * 3 * 4096)
     with ManifestDB.open(tmp_path, check_later=True) as db:
         for _ in range(2):  # and again, for whoever asks next
-            with pytest.raises(ManifestDamaged, match="(?s)is damaged.*syncd repair"):
+            with pytest.raises(ManifestDamaged, match=r"(?s)is damaged.*syncd repair"):
                 db.ensure_sound()
     with pytest.raises(ManifestDamaged):
         ManifestDB.open(tmp_path)  # without check_later, at once
