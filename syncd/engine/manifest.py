@@ -350,11 +350,14 @@ def _v7(db: sqlite_utils.Database) -> None:
 
 
 def _v8(db: sqlite_utils.Database) -> None:
-    """Entries by folder and content: a round plans in full the files whose content a busy
-    file has (a rename pairs the two; a removal whose content is still here is no loss), and
-    without this index it read the whole folder once for each busy file (100 busy files in a
-    folder of 100,000: 4 s)."""
-    db.table("entries").create_index(["folder", "sha256"])
+    """Entries by content: a round plans in full the files whose content a busy file has (a
+    rename pairs the two; a removal whose content is still here is no loss), and without this
+    index it read the whole folder once for each busy file (100 busy files in a folder of
+    100,000: 4 s). By content alone, not (folder, content): SQLite took that one for every
+    read of a whole folder, and reading the rows in the order of their hashes missed its page
+    cache six times as often (a no-change pass over 100,000 files: 213,000 page reads instead
+    of 32,000)."""
+    db.table("entries").create_index(["sha256"])
 
 
 #: ``MIGRATIONS[n]`` upgrades a version-``n`` file (0 = empty) to version ``n + 1``.

@@ -329,6 +329,23 @@ def test_a_long_read_has_a_connection_of_its_own(tmp_path: Path) -> None:
             assert conn.execute(paths).fetchall() == [("c.md",)]
 
 
+def test_a_whole_folder_is_not_read_in_the_order_of_its_hashes(tmp_path: Path) -> None:
+    # The index by content (v8) serves lookups by content only: read through it, a folder's
+    # rows came in random order and a no-change pass over 100,000 files missed SQLite's page
+    # cache six times as often (213,000 page reads instead of 32,000).
+    with ManifestDB.open(tmp_path) as db, db.connection() as conn:
+        for query in (
+            "SELECT path, hashed_stat FROM entries WHERE folder = ?",
+            "SELECT path FROM entries WHERE folder = ? AND state NOT IN ('synced', 'rejected')",
+        ):
+            plan = str(conn.execute(f"EXPLAIN QUERY PLAN {query}", ["docs"]).fetchall())
+            assert "sha256" not in plan, (query, plan)
+        found = "SELECT path FROM entries WHERE sha256 = ?"
+        assert "idx_entries_sha256" in str(
+            conn.execute(f"EXPLAIN QUERY PLAN {found}", ["a"]).fetchall()
+        )
+
+
 def test_snapshot_is_limited_to_the_folders_asked_for(tmp_path: Path) -> None:
     with ManifestDB.open(tmp_path) as db:
         db.put_entries([entry("docs", "a.md"), entry("data", "t.jsonl")])
